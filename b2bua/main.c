@@ -1,0 +1,84 @@
+/* tandem: command line — run the daemon, check a configuration, say the version. */
+#include <glib.h>
+#include <locale.h>
+#include <stdlib.h>
+
+#include "td-build-config.h"
+#include "td-config.h"
+#include "td-daemon.h"
+
+/* Exit codes: 0 clean stop, 1 runtime failure (store, sockets), 2 bad
+ * configuration or command line. */
+enum { EXIT_CONFIG = 2 };
+
+static int
+check_config (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) config = td_config_load (path, &error);
+
+  if (!config) {
+    g_printerr ("tandem: %s\n", error->message);
+    return EXIT_CONFIG;
+  }
+  g_print ("%s: OK (domain %s, %u user(s))\n", path, config->domain,
+           g_hash_table_size (config->users));
+  return EXIT_SUCCESS;
+}
+
+static int
+run (const char *path, gboolean debug)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) config = td_config_load (path, &error);
+  g_autoptr (TdDaemon) daemon = NULL;
+
+  if (!config) {
+    g_printerr ("tandem: %s\n", error->message);
+    return EXIT_CONFIG;
+  }
+  if (debug)
+    config->log_level = G_LOG_LEVEL_DEBUG;
+  daemon = td_daemon_new (path, config, &error);
+  if (!daemon) {
+    g_printerr ("tandem: %s\n", error->message);
+    return EXIT_FAILURE;
+  }
+  return td_daemon_run (daemon);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *config_path = NULL;
+  g_autofree char *check_path = NULL;
+  gboolean version = FALSE, debug = FALSE;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- the tandem PBX core");
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Run with this configuration", "FILE" },
+    { "check-config", 0, 0, G_OPTION_ARG_FILENAME, &check_path,
+      "Validate a configuration and exit (0 valid, 2 not)", "FILE" },
+    { "debug", 'd', 0, G_OPTION_ARG_NONE, &debug, "Log at debug level (one line per SIP message)", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL }
+  };
+
+  setlocale (LC_ALL, "");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    g_printerr ("tandem: %s\n", error->message);
+    return EXIT_CONFIG;
+  }
+  if (version) {
+    g_print ("tandem %s\n", TANDEM_VERSION);
+    return EXIT_SUCCESS;
+  }
+  if (check_path)
+    return check_config (check_path);
+  if (!config_path) {
+    g_printerr ("tandem: --config FILE is required (see --help)\n");
+    return EXIT_CONFIG;
+  }
+  return run (config_path, debug);
+}

@@ -1,0 +1,528 @@
+/* TdConfig: parse and validate tandem's configuration file. */
+#define G_LOG_DOMAIN "tandem-config"
+
+#include "td-config.h"
+#include "td-build-config.h"
+
+#include <errno.h>
+#include <string.h>
+
+G_DEFINE_QUARK (td-config-error-quark, td_config_error)
+
+/* Parsing state: where we are, for messages that name the spot. */
+typedef struct {
+  TdConfig *config;
+  const char *base_dir;
+  guint line;
+  const char *group;     /* current group header, e.g. "sip" or "user alice" */
+  TdUser *user;          /* set inside a [user NAME] group */
+  GHashTable *seen;      /* "group\nkey" → line, to refuse duplicates */
+} Parser;
+
+typedef gboolean (*KeySetter) (Parser *p, const char *value, GError **error);
+
+typedef struct {
+  const char *group;
+  const char *key;
+  KeySetter set;
+} KeySpec;
+
+static gboolean G_GNUC_PRINTF (4, 5)
+fail (Parser *p, GError **error, TdConfigError code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error (error, TD_CONFIG_ERROR, code, "%s:%u: %s", p->config->path, p->line, msg);
+  return FALSE;
+}
+
+/* ---- value parsers ------------------------------------------------------ */
+
+static gboolean
+parse_uint (Parser *p, const char *key, const char *value, guint min, guint max,
+            guint *out, GError **error)
+{
+  char *end = NULL;
+  errno = 0;
+  guint64 v = g_ascii_strtoull (value, &end, 10);
+  if (*value == '\0' || *end != '\0' || errno != 0 || !g_ascii_isdigit (*value))
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[%s] %s: \"%s\" is not a whole number", p->group, key, value);
+  if (v < min || v > max)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[%s] %s: %s is out of range (%u–%u)", p->group, key, value, min, max);
+  *out = (guint) v;
+  return TRUE;
+}
+
+static gboolean
+parse_port (Parser *p, const char *key, const char *value, guint16 *out, GError **error)
+{
+  guint v;
+  if (!parse_uint (p, key, value, 1, 65535, &v, error))
+    return FALSE;
+  *out = (guint16) v;
+  return TRUE;
+}
+
+static gboolean
+set_sip_listen (Parser *p, const char *value, GError **error)
+{
+  g_autofree char *host = NULL;
+  const char *port;
+
+  if (value[0] == '[') {           /* [v6addr]:port */
+    const char *close = strchr (value, ']');
+    if (!close || close[1] != ':')
+      return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                   "[sip] listen: \"%s\" is not [IPv6]:port", value);
+    host = g_strndup (value + 1, close - value - 1);
+    port = close + 2;
+  } else {
+    const char *colon = strrchr (value, ':');
+    if (!colon || strchr (value, ':') != colon)
+      return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                   "[sip] listen: \"%s\" is not host:port (e.g. 127.0.0.1:5060)", value);
+    host = g_strndup (value, colon - value);
+    port = colon + 1;
+  }
+  if (!g_hostname_is_ip_address (host))
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[sip] listen: \"%s\" is not an IP address", host);
+  if (!parse_port (p, "listen", port, &p->config->listen_port, error))
+    return FALSE;
+  g_free (p->config->listen_host);
+  p->config->listen_host = g_steal_pointer (&host);
+  return TRUE;
+}
+
+static gboolean
+valid_domain (const char *s)
+{
+  if (!*s)
+    return FALSE;
+  for (; *s; s++)
+    if (!g_ascii_isalnum (*s) && *s != '.' && *s != '-')
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+set_sip_domain (Parser *p, const char *value, GError **error)
+{
+  if (!valid_domain (value) && !g_hostname_is_ip_address (value))
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[sip] domain: \"%s\" is not a host name or IP address", value);
+  g_free (p->config->domain);
+  p->config->domain = g_strdup (value);
+  return TRUE;
+}
+
+static gboolean
+set_sip_user_agent (Parser *p, const char *value, GError **error)
+{
+  g_free (p->config->user_agent);
+  p->config->user_agent = g_strdup (value);
+  return TRUE;
+}
+
+static gboolean
+set_auth_algorithms (Parser *p, const char *value, GError **error)
+{
+  g_auto (GStrv) names = g_strsplit_set (value, ";,", -1);
+  TdConfig *c = p->config;
+
+  c->n_algorithms = 0;
+  for (guint i = 0; names[i]; i++) {
+    const char *name = g_strstrip (names[i]);
+    TdDigestAlgorithm alg;
+    if (!*name)
+      continue;
+    if (!td_digest_algorithm_parse (name, &alg))
+      return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                   "[auth] algorithms: unknown algorithm \"%s\" (use MD5, SHA-256)", name);
+    for (guint j = 0; j < c->n_algorithms; j++)
+      if (c->algorithms[j] == alg)
+        return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                     "[auth] algorithms: \"%s\" is listed twice", name);
+    c->algorithms[c->n_algorithms++] = alg;
+  }
+  if (c->n_algorithms == 0)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE, "[auth] algorithms: empty list");
+  return TRUE;
+}
+
+static gboolean
+set_auth_nonce_lifetime (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "nonce-lifetime", value, 10, 86400, &p->config->nonce_lifetime, error);
+}
+
+static gboolean
+set_reg_min (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "min-expires", value, 1, 86400, &p->config->min_expires, error);
+}
+
+static gboolean
+set_reg_max (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "max-expires", value, 1, 604800, &p->config->max_expires, error);
+}
+
+static gboolean
+set_reg_default (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "default-expires", value, 1, 604800, &p->config->default_expires, error);
+}
+
+static gboolean
+set_media_address (Parser *p, const char *value, GError **error)
+{
+  if (!g_hostname_is_ip_address (value))
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[media] address: \"%s\" is not an IP address", value);
+  g_free (p->config->media_address);
+  p->config->media_address = g_strdup (value);
+  return TRUE;
+}
+
+static gboolean
+set_media_ports (Parser *p, const char *value, GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (value, "-", 2);
+  guint16 lo, hi;
+
+  if (g_strv_length (parts) != 2)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[media] ports: \"%s\" is not a range like 30000-39999", value);
+  if (!parse_port (p, "ports", g_strstrip (parts[0]), &lo, error) ||
+      !parse_port (p, "ports", g_strstrip (parts[1]), &hi, error))
+    return FALSE;
+  /* RTP on even ports, RTCP on the next odd one: a range needs one pair. */
+  if (hi < lo + 1)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[media] ports: %u-%u holds no RTP/RTCP pair", lo, hi);
+  p->config->port_min = lo;
+  p->config->port_max = hi;
+  return TRUE;
+}
+
+static gboolean
+set_store_path (Parser *p, const char *value, GError **error)
+{
+  g_free (p->config->store_path);
+  if (g_path_is_absolute (value) || !p->base_dir)
+    p->config->store_path = g_strdup (value);
+  else
+    p->config->store_path = g_build_filename (p->base_dir, value, NULL);
+  return TRUE;
+}
+
+static gboolean
+set_calls_no_answer (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "no-answer-timeout", value, 1, 3600,
+                     &p->config->no_answer_timeout, error);
+}
+
+static gboolean
+set_log_level (Parser *p, const char *value, GError **error)
+{
+  static const struct { const char *name; GLogLevelFlags level; } levels[] = {
+    { "error", G_LOG_LEVEL_CRITICAL }, { "warning", G_LOG_LEVEL_WARNING },
+    { "message", G_LOG_LEVEL_MESSAGE }, { "info", G_LOG_LEVEL_INFO },
+    { "debug", G_LOG_LEVEL_DEBUG },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (levels); i++)
+    if (g_ascii_strcasecmp (value, levels[i].name) == 0) {
+      p->config->log_level = levels[i].level;
+      return TRUE;
+    }
+  return fail (p, error, TD_CONFIG_ERROR_VALUE,
+               "[log] level: \"%s\" is not one of error, warning, message, info, debug", value);
+}
+
+static gboolean
+set_user_password (Parser *p, const char *value, GError **error)
+{
+  if (!*value)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE, "[%s] password: empty", p->group);
+  g_free (p->user->password);
+  p->user->password = g_strdup (value);
+  return TRUE;
+}
+
+static gboolean
+set_user_display_name (Parser *p, const char *value, GError **error)
+{
+  g_free (p->user->display_name);
+  p->user->display_name = g_strdup (value);
+  return TRUE;
+}
+
+/* "user" stands for every [user NAME] group. */
+static const KeySpec key_specs[] = {
+  { "sip", "listen", set_sip_listen },
+  { "sip", "domain", set_sip_domain },
+  { "sip", "user-agent", set_sip_user_agent },
+  { "auth", "algorithms", set_auth_algorithms },
+  { "auth", "nonce-lifetime", set_auth_nonce_lifetime },
+  { "registrar", "min-expires", set_reg_min },
+  { "registrar", "max-expires", set_reg_max },
+  { "registrar", "default-expires", set_reg_default },
+  { "media", "address", set_media_address },
+  { "media", "ports", set_media_ports },
+  { "store", "path", set_store_path },
+  { "calls", "no-answer-timeout", set_calls_no_answer },
+  { "log", "level", set_log_level },
+  { "user", "password", set_user_password },
+  { "user", "display-name", set_user_display_name },
+};
+
+/* ---- lines ---------------------------------------------------------------- */
+
+static void
+user_free (TdUser *u)
+{
+  g_free (u->name);
+  g_free (u->password);
+  g_free (u->display_name);
+  g_free (u);
+}
+
+/* A SIP user part as tandem accepts it in configuration: RFC 3261 "unreserved"
+ * characters and a few common punctuation marks, no '@', ':' or spaces. */
+static gboolean
+valid_user_name (const char *s)
+{
+  if (!*s)
+    return FALSE;
+  for (; *s; s++)
+    if (!g_ascii_isalnum (*s) && !strchr ("-_.!~*'()&=+$,;?/", *s))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+known_group (const char *group)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (key_specs); i++)
+    if (strcmp (key_specs[i].group, group) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+start_group (Parser *p, char *header, GError **error)
+{
+  char *name = g_strstrip (header);
+  g_autofree char *dup_key = NULL;
+
+  p->user = NULL;
+  if (g_str_has_prefix (name, "user ")) {
+    const char *uname = g_strstrip (name + 5);
+    if (!valid_user_name (uname))
+      return fail (p, error, TD_CONFIG_ERROR_VALUE, "[%s]: \"%s\" is not a valid user name",
+                   name, uname);
+    if (g_hash_table_contains (p->config->users, uname))
+      return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "[user %s] is defined twice", uname);
+    p->user = g_new0 (TdUser, 1);
+    p->user->name = g_strdup (uname);
+    p->user->line = p->line;
+    g_hash_table_insert (p->config->users, p->user->name, p->user);
+    p->group = g_intern_string (name);
+    return TRUE;
+  }
+  if (strcmp (name, "user") == 0 || !known_group (name))
+    return fail (p, error, TD_CONFIG_ERROR_UNKNOWN,
+                 "unknown group [%s] (known: sip, auth, registrar, media, store, calls, log, user NAME)",
+                 name);
+  dup_key = g_strconcat ("[", name, "]", NULL);
+  if (g_hash_table_contains (p->seen, dup_key))
+    return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "group [%s] appears twice", name);
+  g_hash_table_add (p->seen, g_steal_pointer (&dup_key));
+  p->group = g_intern_string (name);
+  return TRUE;
+}
+
+static gboolean
+set_key (Parser *p, const char *key, const char *value, GError **error)
+{
+  const char *kind = p->user ? "user" : p->group;
+  g_autofree char *seen_key = NULL;
+
+  if (!p->group)
+    return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "\"%s\" comes before any [group]", key);
+  seen_key = g_strconcat (p->group, "\n", key, NULL);
+  if (g_hash_table_contains (p->seen, seen_key))
+    return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "[%s] %s is set twice", p->group, key);
+  g_hash_table_add (p->seen, g_steal_pointer (&seen_key));
+
+  for (guint i = 0; i < G_N_ELEMENTS (key_specs); i++)
+    if (strcmp (key_specs[i].group, kind) == 0 && strcmp (key_specs[i].key, key) == 0)
+      return key_specs[i].set (p, value, error);
+  return fail (p, error, TD_CONFIG_ERROR_UNKNOWN, "[%s] unknown key \"%s\"", p->group, key);
+}
+
+/* Cut a trailing comment: '#' that follows whitespace (so "a#b" stays). */
+static void
+strip_comment (char *value)
+{
+  for (char *s = value; *s; s++)
+    if (*s == '#' && s > value && g_ascii_isspace (s[-1])) {
+      *s = '\0';
+      break;
+    }
+}
+
+static gboolean
+parse_line (Parser *p, char *line, GError **error)
+{
+  char *s = g_strstrip (line);
+  char *eq;
+
+  if (*s == '\0' || *s == '#' || *s == ';')
+    return TRUE;
+  if (*s == '[') {
+    char *close = strrchr (s, ']');
+    if (!close || close[1] != '\0')
+      return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "group header without closing ']'");
+    *close = '\0';
+    return start_group (p, s + 1, error);
+  }
+  eq = strchr (s, '=');
+  if (!eq)
+    return fail (p, error, TD_CONFIG_ERROR_SYNTAX,
+                 "\"%s\" is neither a [group], a key = value line nor a comment", s);
+  *eq = '\0';
+  strip_comment (eq + 1);
+  if (!*g_strstrip (s))
+    return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "a line starts with '='");
+  return set_key (p, s, g_strstrip (eq + 1), error);
+}
+
+/* ---- whole file --------------------------------------------------------- */
+
+static void
+set_defaults (TdConfig *c)
+{
+  c->listen_host = g_strdup ("127.0.0.1");
+  c->listen_port = 5060;
+  c->user_agent = g_strdup ("tandem/" TANDEM_VERSION);
+  c->algorithms[0] = TD_DIGEST_MD5;
+  c->algorithms[1] = TD_DIGEST_SHA256;
+  c->n_algorithms = 2;
+  c->nonce_lifetime = 300;
+  c->min_expires = 60;
+  c->max_expires = 7200;
+  c->default_expires = 3600;
+  c->media_address = g_strdup ("127.0.0.1");
+  c->port_min = 30000;
+  c->port_max = 39999;
+  c->store_path = NULL;
+  c->no_answer_timeout = 30;
+  c->log_level = G_LOG_LEVEL_INFO;
+}
+
+static gboolean
+check_whole (Parser *p, GError **error)
+{
+  TdConfig *c = p->config;
+  GHashTableIter it;
+  TdUser *u;
+
+  if (!c->domain)
+    return fail (p, error, TD_CONFIG_ERROR_MISSING, "[sip] domain is required");
+  if (!c->store_path)
+    return fail (p, error, TD_CONFIG_ERROR_MISSING, "[store] path is required");
+  if (c->min_expires > c->max_expires)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[registrar] min-expires (%u) exceeds max-expires (%u)",
+                 c->min_expires, c->max_expires);
+  if (c->default_expires < c->min_expires || c->default_expires > c->max_expires)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[registrar] default-expires (%u) lies outside min-expires..max-expires",
+                 c->default_expires);
+  g_hash_table_iter_init (&it, c->users);
+  while (g_hash_table_iter_next (&it, NULL, (gpointer *) &u))
+    if (!u->password) {
+      p->line = u->line;
+      return fail (p, error, TD_CONFIG_ERROR_MISSING, "[user %s] has no password", u->name);
+    }
+  return TRUE;
+}
+
+TdConfig *
+td_config_parse (const char *data, const char *name, const char *base_dir, GError **error)
+{
+  g_autoptr (TdConfig) c = g_new0 (TdConfig, 1);
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  Parser p = { .config = c, .base_dir = base_dir, .seen = seen };
+
+  g_atomic_ref_count_init (&c->ref);
+  c->path = g_strdup (name);
+  c->users = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) user_free);
+  set_defaults (c);
+
+  if (!g_utf8_validate (data, -1, NULL)) {
+    g_set_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_SYNTAX, "%s: not UTF-8 text", name);
+    return NULL;
+  }
+  lines = g_strsplit (data, "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    p.line = i + 1;
+    if (!parse_line (&p, lines[i], error))
+      return NULL;
+  }
+  p.line = g_strv_length (lines);
+  if (!check_whole (&p, error))
+    return NULL;
+  return g_steal_pointer (&c);
+}
+
+TdConfig *
+td_config_load (const char *path, GError **error)
+{
+  g_autofree char *data = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (!g_file_get_contents (path, &data, NULL, &local)) {
+    g_set_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_IO, "%s", local->message);
+    return NULL;
+  }
+  dir = g_path_get_dirname (path);
+  return td_config_parse (data, path, dir, error);
+}
+
+TdConfig *
+td_config_ref (TdConfig *config)
+{
+  g_atomic_ref_count_inc (&config->ref);
+  return config;
+}
+
+void
+td_config_unref (TdConfig *c)
+{
+  if (!c || !g_atomic_ref_count_dec (&c->ref))
+    return;
+  g_free (c->path);
+  g_free (c->listen_host);
+  g_free (c->domain);
+  g_free (c->user_agent);
+  g_free (c->media_address);
+  g_free (c->store_path);
+  g_clear_pointer (&c->users, g_hash_table_unref);
+  g_free (c);
+}
+
+const TdUser *
+td_config_lookup_user (const TdConfig *config, const char *name)
+{
+  return name ? g_hash_table_lookup (config->users, name) : NULL;
+}

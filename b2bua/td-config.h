@@ -1,0 +1,77 @@
+/* TdConfig: tandem's configuration, read from a GLib-key-file-style file.
+ *
+ * Syntax: `[group]` headers, `key = value` lines, comment lines starting with
+ * '#' or ';', and trailing comments after whitespace + '#'. Every error names
+ * the file and line (and the group and key), so an operator can fix it without
+ * reading code. Unknown groups and unknown keys are errors: a typo must not
+ * silently fall back to a default. */
+#pragma once
+
+#include <glib.h>
+#include "td-digest.h"
+
+G_BEGIN_DECLS
+
+#define TD_CONFIG_ERROR (td_config_error_quark ())
+GQuark td_config_error_quark (void);
+
+typedef enum {
+  TD_CONFIG_ERROR_IO,
+  TD_CONFIG_ERROR_SYNTAX,
+  TD_CONFIG_ERROR_UNKNOWN,    /* unknown group or key */
+  TD_CONFIG_ERROR_VALUE,      /* a value that does not parse or is out of range */
+  TD_CONFIG_ERROR_MISSING,    /* a required key is absent */
+} TdConfigError;
+
+typedef struct {
+  char *name;       /* SIP user part, e.g. "alice" */
+  char *password;
+  char *display_name;  /* may be NULL */
+  guint line;       /* where its group starts, for messages */
+} TdUser;
+
+typedef struct {
+  gatomicrefcount ref;
+  char *path;             /* the file it came from ("<data>" for strings) */
+
+  /* [sip] */
+  char *listen_host;      /* "127.0.0.1", "::1", "0.0.0.0" */
+  guint16 listen_port;
+  char *domain;           /* also the digest realm */
+  char *user_agent;       /* Server/User-Agent header value */
+
+  /* [auth] */
+  TdDigestAlgorithm algorithms[2];  /* offered order */
+  guint n_algorithms;
+  guint nonce_lifetime;   /* seconds */
+
+  /* [registrar] */
+  guint min_expires, max_expires, default_expires;  /* seconds */
+
+  /* [media] */
+  char *media_address;
+  guint16 port_min, port_max;
+
+  /* [store] */
+  char *store_path;       /* resolved against the config file's folder */
+
+  /* [calls] */
+  guint no_answer_timeout;  /* seconds */
+
+  /* [log] */
+  GLogLevelFlags log_level; /* most verbose level shown */
+
+  GHashTable *users;      /* name → TdUser* */
+} TdConfig;
+
+TdConfig *td_config_load (const char *path, GError **error);
+/* Parse `data` as if read from `name` (relative paths resolve against `base_dir`). */
+TdConfig *td_config_parse (const char *data, const char *name,
+                           const char *base_dir, GError **error);
+TdConfig *td_config_ref (TdConfig *config);
+void td_config_unref (TdConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdConfig, td_config_unref)
+
+const TdUser *td_config_lookup_user (const TdConfig *config, const char *name);
+
+G_END_DECLS

@@ -1,0 +1,341 @@
+/* TdDaemon: wires the SIP stack, the store and the services together. */
+#define G_LOG_DOMAIN "tandem"
+
+#include "td-daemon.h"
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sofia-sip/nua.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_glib.h>
+#include <sofia-sip/tport_tag.h>
+
+#include "td-auth.h"
+#include "td-location.h"
+#include "td-registrar.h"
+#include "td-siplog.h"
+#include "td-store.h"
+
+/* Large socket buffers: with Sofia's ~200 KiB default a 100 ms scheduling
+ * hiccup at 1,000+ calls/s drops datagrams and retransmissions snowball. */
+#define UDP_BUFFER_BYTES (4 * 1024 * 1024)
+#define HOUSEKEEPING_SECONDS 5
+#define SHUTDOWN_GRACE_SECONDS 5
+
+struct _TdDaemon {
+  char *config_path;
+  TdConfig *config;
+  GLogLevelFlags log_level;   /* read by td_log_writer */
+  GMainLoop *loop;
+
+  TdStore *store;
+  TdLocation *location;
+  TdAuth *auth;
+  TdRegistrar *registrar;
+  TdSipLog *siplog;
+
+  su_root_t *root;
+  nua_t *nua;
+
+  guint signal_sources[3];
+  guint housekeeping;
+  guint shutdown_timeout;
+  gboolean shutting_down;
+  gboolean nua_down;          /* nua_shutdown completed: nua_destroy is allowed */
+};
+
+/* ---- logging --------------------------------------------------------------- */
+
+static const char *
+level_name (GLogLevelFlags level)
+{
+  if (level & G_LOG_LEVEL_ERROR) return "ERROR";
+  if (level & G_LOG_LEVEL_CRITICAL) return "CRITICAL";
+  if (level & G_LOG_LEVEL_WARNING) return "WARNING";
+  if (level & G_LOG_LEVEL_MESSAGE) return "MESSAGE";
+  if (level & G_LOG_LEVEL_INFO) return "INFO";
+  return "DEBUG";
+}
+
+GLogWriterOutput
+td_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+               gpointer user_data)
+{
+  const GLogLevelFlags *threshold = user_data;
+  const char *domain = "tandem", *message = "";
+  g_autoptr (GDateTime) now = NULL;
+  g_autofree char *time = NULL;
+
+  /* GLib's levels grow more verbose as the bit value grows. */
+  if ((level & G_LOG_LEVEL_MASK) > *threshold)
+    return G_LOG_WRITER_HANDLED;
+  if (g_log_writer_is_journald (fileno (stderr)))
+    return g_log_writer_journald (level, fields, n_fields, NULL);
+  for (gsize i = 0; i < n_fields; i++) {
+    if (strcmp (fields[i].key, "GLIB_DOMAIN") == 0)
+      domain = fields[i].value;
+    else if (strcmp (fields[i].key, "MESSAGE") == 0)
+      message = fields[i].value;
+  }
+  now = g_date_time_new_now_local ();
+  time = g_date_time_format (now, "%H:%M:%S.%f");
+  time[12] = '\0';  /* milliseconds are enough */
+  fprintf (stderr, "%s %s %s: %s\n", time, level_name (level), domain, message);
+  fflush (stderr);
+  return G_LOG_WRITER_HANDLED;
+}
+
+/* ---- nua events ---------------------------------------------------------- */
+
+static void
+shutdown_done (TdDaemon *d)
+{
+  g_clear_handle_id (&d->shutdown_timeout, g_source_remove);
+  g_main_loop_quit (d->loop);
+}
+
+/* A request nobody here takes on: answer it and forget its handle. */
+static void
+refuse (nua_t *nua, nua_handle_t *nh, int status, const char *phrase)
+{
+  nua_respond (nh, status, phrase, NUTAG_WITH_THIS (nua), TAG_END ());
+  nua_handle_destroy (nh);
+}
+
+static void
+on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
+              nua_magic_t *magic, nua_handle_t *nh, nua_hmagic_t *hmagic,
+              sip_t const *sip, tagi_t tags[])
+{
+  TdDaemon *d = (TdDaemon *) magic;
+
+  switch (event) {
+  case nua_i_register:
+    td_registrar_handle (d->registrar, nua, nh, sip);
+    nua_handle_destroy (nh);
+    break;
+  case nua_i_invite:
+    /* Two-leg calls are not built yet: say so rather than ring forever. */
+    refuse (nua, nh, SIP_501_NOT_IMPLEMENTED);
+    break;
+  case nua_i_subscribe:
+  case nua_i_message:
+  case nua_i_publish:
+  case nua_i_refer:
+  case nua_i_notify:
+  case nua_i_info:
+    if (nh && !hmagic)
+      refuse (nua, nh, SIP_501_NOT_IMPLEMENTED);
+    break;
+  case nua_i_error:
+    g_warning ("SIP stack error %d %s", status, phrase);
+    break;
+  case nua_r_shutdown:
+    if (status >= 200) {
+      d->nua_down = TRUE;
+      shutdown_done (d);
+    }
+    break;
+  default:
+    /* Incoming-request events we did not take on leave a handle behind. */
+    if (nh && !hmagic && event == nua_i_terminated)
+      nua_handle_destroy (nh);
+    break;
+  }
+}
+
+/* ---- start-up ------------------------------------------------------------ */
+
+static gboolean
+start_sip (TdDaemon *d, GError **error)
+{
+  const TdConfig *c = d->config;
+  g_autofree char *url = NULL;
+
+  d->root = su_glib_root_create (d);
+  if (!d->root) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot create the Sofia-SIP root");
+    return FALSE;
+  }
+  /* nua on this thread: by default it runs its own and every event crosses
+   * threads (measured: +70% CPU). */
+  su_root_threading (d->root, 0);
+  g_source_attach (su_root_gsource (d->root), NULL);
+
+  url = strchr (c->listen_host, ':')
+            ? g_strdup_printf ("sip:[%s]:%u", c->listen_host, c->listen_port)
+            : g_strdup_printf ("sip:%s:%u", c->listen_host, c->listen_port);
+  d->nua = nua_create (d->root, on_nua_event, (nua_magic_t *) d,
+                       NUTAG_URL (url),
+                       TPTAG_UDP_RMEM (UDP_BUFFER_BYTES),
+                       TPTAG_UDP_WMEM (UDP_BUFFER_BYTES),
+                       TPTAG_LOG (c->log_level >= G_LOG_LEVEL_DEBUG),
+                       TAG_END ());
+  if (!d->nua) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                 "cannot listen for SIP on %s (UDP and TCP): address in use or not local",
+                 url);
+    return FALSE;
+  }
+  nua_set_params (d->nua,
+                  NUTAG_APPL_METHOD ("REGISTER"),
+                  NUTAG_ALLOW ("REGISTER"),
+                  NUTAG_AUTOANSWER (0),
+                  NUTAG_AUTOALERT (0),
+                  NUTAG_MEDIA_ENABLE (0),
+                  NUTAG_ENABLEMESSAGE (0),
+                  NUTAG_ENABLEINVITE (1),
+                  SIPTAG_USER_AGENT_STR (c->user_agent),
+                  SIPTAG_SERVER_STR (c->user_agent),
+                  TAG_END ());
+  g_message ("listening for SIP on %s (UDP and TCP), domain %s", url, c->domain);
+  return TRUE;
+}
+
+static gboolean
+open_services (TdDaemon *d, GError **error)
+{
+  const TdConfig *c = d->config;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  if (!(d->store = td_store_open (c->store_path, error)))
+    return FALSE;
+  if (!(d->location = td_location_new (d->store, now, error)))
+    return FALSE;
+  g_message ("store %s: %u registration(s) loaded", c->store_path,
+             td_location_count (d->location));
+  d->auth = td_auth_new (c->domain, c->algorithms, c->n_algorithms, c->nonce_lifetime);
+  d->registrar = td_registrar_new (d->config, d->auth, d->location);
+  return TRUE;
+}
+
+/* ---- signals and timers ---------------------------------------------------- */
+
+static gboolean
+on_shutdown_timeout (gpointer data)
+{
+  TdDaemon *d = data;
+  g_warning ("SIP stack did not shut down within %d s; exiting anyway", SHUTDOWN_GRACE_SECONDS);
+  d->shutdown_timeout = 0;
+  g_main_loop_quit (d->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_terminate (gpointer data)
+{
+  TdDaemon *d = data;
+  if (d->shutting_down)
+    return G_SOURCE_CONTINUE;
+  d->shutting_down = TRUE;
+  g_message ("shutting down");
+  nua_shutdown (d->nua);
+  d->shutdown_timeout = g_timeout_add_seconds (SHUTDOWN_GRACE_SECONDS, on_shutdown_timeout, d);
+  return G_SOURCE_CONTINUE;
+}
+
+/* SIGHUP: new users and limits take effect; registrations and the listening
+ * socket stay (changing [sip] listen or [store] needs a restart). */
+static gboolean
+on_reload (gpointer data)
+{
+  TdDaemon *d = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) fresh = td_config_load (d->config_path, &error);
+
+  if (!fresh) {
+    g_warning ("reload refused, keeping the running configuration: %s", error->message);
+    return G_SOURCE_CONTINUE;
+  }
+  if (strcmp (fresh->listen_host, d->config->listen_host) != 0 ||
+      fresh->listen_port != d->config->listen_port ||
+      g_strcmp0 (fresh->store_path, d->config->store_path) != 0 ||
+      strcmp (fresh->domain, d->config->domain) != 0)
+    g_warning ("reload: [sip] listen, [sip] domain and [store] path take effect only on restart");
+  td_auth_set_algorithms (d->auth, fresh->algorithms, fresh->n_algorithms);
+  td_registrar_set_config (d->registrar, fresh);
+  d->log_level = fresh->log_level;
+  td_config_unref (d->config);
+  d->config = g_steal_pointer (&fresh);
+  g_message ("configuration reloaded from %s: %u user(s)", d->config_path,
+             g_hash_table_size (d->config->users));
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_housekeeping (gpointer data)
+{
+  TdDaemon *d = data;
+  guint expired = td_location_expire (d->location, g_get_real_time () / G_USEC_PER_SEC);
+  if (expired)
+    g_info ("%u registration(s) expired", expired);
+  td_auth_expire (d->auth, g_get_monotonic_time ());
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+TdDaemon *
+td_daemon_new (const char *config_path, TdConfig *config, GError **error)
+{
+  g_autoptr (TdDaemon) d = g_new0 (TdDaemon, 1);
+
+  d->config_path = g_strdup (config_path);
+  d->config = td_config_ref (config);
+  d->log_level = config->log_level;
+  g_log_set_writer_func (td_log_writer, &d->log_level, NULL);
+  d->loop = g_main_loop_new (NULL, FALSE);
+  d->siplog = td_siplog_new ();
+  su_init ();
+
+  if (!open_services (d, error) || !start_sip (d, error))
+    return NULL;
+  d->signal_sources[0] = g_unix_signal_add (SIGTERM, on_terminate, d);
+  d->signal_sources[1] = g_unix_signal_add (SIGINT, on_terminate, d);
+  d->signal_sources[2] = g_unix_signal_add (SIGHUP, on_reload, d);
+  d->housekeeping = g_timeout_add_seconds (HOUSEKEEPING_SECONDS, on_housekeeping, d);
+  return g_steal_pointer (&d);
+}
+
+int
+td_daemon_run (TdDaemon *d)
+{
+  g_main_loop_run (d->loop);
+  g_message ("stopped");
+  return 0;
+}
+
+void
+td_daemon_free (TdDaemon *d)
+{
+  if (!d)
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (d->signal_sources); i++)
+    g_clear_handle_id (&d->signal_sources[i], g_source_remove);
+  g_clear_handle_id (&d->housekeeping, g_source_remove);
+  g_clear_handle_id (&d->shutdown_timeout, g_source_remove);
+  /* nua_destroy() aborts unless nua_shutdown() completed; after a timed-out
+   * shutdown the process is exiting and the stack is simply left behind. */
+  if (d->nua && d->nua_down)
+    nua_destroy (d->nua);
+  d->nua = NULL;
+  if (d->root) {
+    su_root_destroy (d->root);
+    d->root = NULL;
+  }
+  g_clear_pointer (&d->registrar, td_registrar_free);
+  g_clear_pointer (&d->auth, td_auth_free);
+  g_clear_pointer (&d->location, td_location_free);
+  g_clear_pointer (&d->store, td_store_free);
+  g_clear_pointer (&d->siplog, td_siplog_free);
+  g_clear_pointer (&d->loop, g_main_loop_unref);
+  g_clear_pointer (&d->config, td_config_unref);
+  g_free (d->config_path);
+  su_deinit ();
+  g_free (d);
+}

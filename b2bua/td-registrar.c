@@ -1,0 +1,294 @@
+/* TdRegistrar: REGISTER handling on top of nua_respond(). */
+#define G_LOG_DOMAIN "tandem-registrar"
+
+#include "td-registrar.h"
+
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_string.h>
+#include <string.h>
+
+struct _TdRegistrar {
+  TdConfig *config;
+  TdAuth *auth;             /* borrowed from the daemon */
+  TdLocation *location;     /* borrowed from the daemon */
+};
+
+/* What one REGISTER asks for, once checked. */
+typedef struct {
+  const char *aor;
+  gboolean remove_all;      /* Contact: * with Expires: 0 */
+  GPtrArray *changes;       /* TdBinding* */
+} Request;
+
+TdRegistrar *
+td_registrar_new (TdConfig *config, TdAuth *auth, TdLocation *location)
+{
+  TdRegistrar *reg = g_new0 (TdRegistrar, 1);
+  reg->config = td_config_ref (config);
+  reg->auth = auth;
+  reg->location = location;
+  return reg;
+}
+
+void
+td_registrar_free (TdRegistrar *reg)
+{
+  if (!reg)
+    return;
+  td_config_unref (reg->config);
+  g_free (reg);
+}
+
+void
+td_registrar_set_config (TdRegistrar *reg, TdConfig *config)
+{
+  td_config_ref (config);
+  td_config_unref (reg->config);
+  reg->config = config;
+}
+
+/* ---- answers ------------------------------------------------------------- */
+
+/* Answer nua's current request: status, phrase, then optional tags.
+ * nua keeps the phrase pointer: only static strings may be passed. */
+#define respond(nua, nh, ...) \
+  nua_respond ((nh), __VA_ARGS__, NUTAG_WITH_THIS (nua), TAG_END ())
+
+static void
+challenge (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, gboolean stale)
+{
+  g_auto (GStrv) values = td_auth_challenge (reg->auth, stale, g_get_monotonic_time ());
+  g_autoptr (GString) headers = g_string_new (NULL);
+
+  /* One WWW-Authenticate header per offered algorithm (RFC 8760 §2.4). */
+  for (guint i = 0; values[i]; i++)
+    g_string_append_printf (headers, "WWW-Authenticate: %s\r\n", values[i]);
+  respond (nua, nh, SIP_401_UNAUTHORIZED, SIPTAG_HEADER_STR (headers->str));
+}
+
+/* "<sip:a@b>;expires=N" for every live binding, comma-separated. */
+static char *
+contact_list (TdRegistrar *reg, const char *aor, gint64 now)
+{
+  g_autoptr (GPtrArray) live = td_location_lookup (reg->location, aor, now);
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; i < live->len; i++) {
+    const TdBinding *b = g_ptr_array_index (live, i);
+    g_string_append_printf (s, "%s<%s>;expires=%" G_GINT64_FORMAT, s->len ? ", " : "",
+                            b->contact, b->expires_at - now);
+    if (b->q != 1000)
+      g_string_append_printf (s, ";q=%u.%03u", b->q / 1000, b->q % 1000);
+  }
+  return g_string_free (s, s->len == 0);
+}
+
+/* ---- checks -------------------------------------------------------------- */
+
+/* The credentials header for our realm, if the client sent one. */
+static const msg_auth_t *
+find_credentials (TdRegistrar *reg, const sip_t *sip, GStringChunk *chunk,
+                  TdDigestCredentials *cred)
+{
+  for (const msg_auth_t *au = sip->sip_authorization; au; au = au->au_next) {
+    if (!su_casematch (au->au_scheme, "Digest"))
+      continue;
+    if (!td_auth_parse_params ((const char *const *) au->au_params, chunk, cred))
+      continue;
+    if (cred->realm && strcmp (cred->realm, reg->config->domain) == 0)
+      return au;
+  }
+  return NULL;
+}
+
+/* Returns the authenticated user name, or NULL after answering. */
+static const char *
+authenticate (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *sip,
+              GStringChunk *chunk)
+{
+  TdDigestCredentials cred = { 0 };
+  const TdUser *user;
+  TdAuthResult result;
+
+  if (!find_credentials (reg, sip, chunk, &cred)) {
+    challenge (reg, nua, nh, FALSE);
+    return NULL;
+  }
+  user = td_config_lookup_user (reg->config, cred.username);
+  result = td_auth_verify (reg->auth, &cred, sip->sip_request->rq_method_name,
+                           user ? user->password : NULL, g_get_monotonic_time ());
+  switch (result) {
+  case TD_AUTH_OK:
+    return user->name;
+  case TD_AUTH_STALE:
+    challenge (reg, nua, nh, TRUE);
+    return NULL;
+  case TD_AUTH_MALFORMED:
+    respond (nua, nh, 400, "Malformed Authorization");
+    return NULL;
+  case TD_AUTH_FAILED:
+  default:
+    /* Same answer for a wrong password and an unknown user. */
+    g_info ("REGISTER from %s: authentication failed", cred.username);
+    respond (nua, nh, SIP_403_FORBIDDEN);
+    return NULL;
+  }
+}
+
+static gboolean
+our_domain (TdRegistrar *reg, const url_t *url)
+{
+  return url->url_host && (su_casematch (url->url_host, reg->config->domain) ||
+                           su_casematch (url->url_host, reg->config->listen_host));
+}
+
+/* The transport and address the request really came from (NAT: this, not the
+ * Contact, is where the phone can be reached). */
+static char *
+source_of (nua_t *nua, const sip_t *sip)
+{
+  msg_t *msg = nua_current_request (nua);
+  su_sockaddr_t const *su = msg ? msg_addr (msg) : NULL;
+  const char *proto = sip->sip_via ? sip->sip_via->v_protocol : "SIP/2.0/UDP";
+  const char *slash = strrchr (proto, '/');
+  char host[SU_ADDRSIZE] = "";
+  g_autofree char *transport = g_ascii_strdown (slash ? slash + 1 : proto, -1);
+
+  if (!su)
+    return g_strdup_printf ("%s/unknown", transport);
+  su_inet_ntop (su->su_family, SU_ADDR (su), host, sizeof host);
+  if (su->su_family == AF_INET6)
+    return g_strdup_printf ("%s/[%s]:%u", transport, host, ntohs (su->su_port));
+  return g_strdup_printf ("%s/%s:%u", transport, host, ntohs (su->su_port));
+}
+
+static guint
+q_value (const sip_contact_t *m)
+{
+  double q;
+  if (!m->m_q)
+    return 1000;
+  q = g_ascii_strtod (m->m_q, NULL);
+  return (guint) (CLAMP (q, 0.0, 1.0) * 1000 + 0.5);
+}
+
+/* Expiry asked for one contact: its own parameter, else the Expires header,
+ * else our default. */
+static guint64
+requested_expiry (TdRegistrar *reg, const sip_t *sip, const sip_contact_t *m)
+{
+  if (m->m_expires)
+    return g_ascii_strtoull (m->m_expires, NULL, 10);
+  if (sip->sip_expires)
+    return sip->sip_expires->ex_delta;
+  return reg->config->default_expires;
+}
+
+/* RFC 3261 §10.3 step 7: a REGISTER from the same Call-ID must carry a
+ * higher CSeq than the one that last touched the binding (reordered UDP). */
+static gboolean
+in_order (TdRegistrar *reg, const char *aor, const char *contact, const sip_t *sip)
+{
+  const TdBinding *old = td_location_find (reg->location, aor, contact);
+  return !old || strcmp (old->call_id, sip->sip_call_id->i_id) != 0 ||
+         sip->sip_cseq->cs_seq > old->cseq;
+}
+
+/* Turn the Contact headers into binding changes; on a problem answer and
+ * return FALSE. */
+static gboolean
+collect_changes (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *sip,
+                 Request *rq, gint64 now)
+{
+  const TdConfig *c = reg->config;
+  g_autofree char *source = source_of (nua, sip);
+  su_home_t home[1] = { SU_HOME_INIT (home) };
+  gboolean ok = TRUE;
+
+  for (const sip_contact_t *m = sip->sip_contact; m && ok; m = m->m_next) {
+    guint64 expiry = requested_expiry (reg, sip, m);
+    TdBinding b = { 0 };
+
+    if (m->m_url->url_type == url_any) {
+      /* "*" is only allowed alone and with Expires: 0 (RFC 3261 §10.2.2). */
+      if (sip->sip_contact->m_next || !sip->sip_expires || sip->sip_expires->ex_delta != 0) {
+        respond (nua, nh, 400, "Contact * needs Expires: 0 and no other contact");
+        ok = FALSE;
+      }
+      rq->remove_all = TRUE;
+      continue;
+    }
+    if (expiry > 0 && expiry < c->min_expires) {
+      g_autofree char *min = g_strdup_printf ("%u", c->min_expires);
+      respond (nua, nh, SIP_423_INTERVAL_TOO_BRIEF, SIPTAG_MIN_EXPIRES_STR (min));
+      ok = FALSE;
+      break;
+    }
+    b.aor = (char *) rq->aor;
+    b.contact = url_as_string (home, m->m_url);
+    if (!in_order (reg, rq->aor, b.contact, sip)) {
+      respond (nua, nh, 500, "Out of order REGISTER");
+      ok = FALSE;
+      break;
+    }
+    b.call_id = (char *) sip->sip_call_id->i_id;
+    b.cseq = sip->sip_cseq->cs_seq;
+    b.expires_at = expiry ? now + MIN (expiry, (guint64) c->max_expires) : 0;
+    b.q = q_value (m);
+    b.source = source;
+    b.user_agent = sip->sip_user_agent ? (char *) sip->sip_user_agent->g_string : NULL;
+    b.registered_at = now;
+    g_ptr_array_add (rq->changes, td_binding_copy (&b));
+  }
+  su_home_deinit (home);
+  return ok;
+}
+
+/* ---- the request --------------------------------------------------------- */
+
+void
+td_registrar_handle (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
+{
+  g_autoptr (GStringChunk) chunk = g_string_chunk_new (256);
+  g_autoptr (GPtrArray) changes = g_ptr_array_new_with_free_func ((GDestroyNotify) td_binding_free);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *contacts = NULL;
+  const char *user;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  Request rq = { .changes = changes };
+
+  if (!sip || !sip->sip_to || !sip->sip_call_id || !sip->sip_cseq || !sip->sip_request) {
+    respond (nua, nh, SIP_400_BAD_REQUEST);
+    return;
+  }
+  if (!our_domain (reg, sip->sip_to->a_url) || !sip->sip_to->a_url->url_user) {
+    respond (nua, nh, 404, "Not Found (not our domain)");
+    return;
+  }
+  if (!(user = authenticate (reg, nua, nh, sip, chunk)))
+    return;
+  rq.aor = sip->sip_to->a_url->url_user;
+  if (strcmp (rq.aor, user) != 0) {
+    /* A user may only bind its own address-of-record. */
+    g_info ("REGISTER: user %s may not register %s", user, rq.aor);
+    respond (nua, nh, 403, "Forbidden (not your address)");
+    return;
+  }
+  if (!collect_changes (reg, nua, nh, sip, &rq, now))
+    return;
+  if ((rq.remove_all || changes->len) &&
+      !td_location_update (reg->location, rq.aor, rq.remove_all, changes, &error)) {
+    /* The binding is not stored: do not pretend it is. */
+    g_warning ("REGISTER %s: %s", rq.aor, error->message);
+    respond (nua, nh, SIP_500_INTERNAL_SERVER_ERROR);
+    return;
+  }
+  contacts = contact_list (reg, rq.aor, now);
+  if (rq.remove_all || changes->len)
+    g_info ("REGISTER %s: %u contact change(s)%s; now bound: %s", rq.aor, changes->len,
+            rq.remove_all ? " after removing all" : "", contacts ? contacts : "none");
+  respond (nua, nh, SIP_200_OK,
+           TAG_IF (contacts, SIPTAG_CONTACT_STR (contacts)));
+}

@@ -1,0 +1,134 @@
+/* TdStore: open the SQLite file, set it up for durability, keep its schema. */
+#define G_LOG_DOMAIN "tandem-store"
+
+#include "td-store.h"
+
+G_DEFINE_QUARK (td-store-error-quark, td_store_error)
+
+struct _TdStore {
+  sqlite3 *db;
+  char *path;
+  GPtrArray *statements;   /* sqlite3_stmt*, finalized on free */
+};
+
+/* Version 1: bindings. Each schema change appends a step; user_version says
+ * which steps a file has seen, so old files upgrade in place. */
+static const char *const schema_steps[] = {
+  "CREATE TABLE bindings ("
+  "  aor TEXT NOT NULL,"
+  "  contact TEXT NOT NULL,"
+  "  call_id TEXT NOT NULL,"
+  "  cseq INTEGER NOT NULL,"
+  "  expires_at INTEGER NOT NULL,"     /* Unix seconds */
+  "  q INTEGER NOT NULL,"              /* q-value × 1000 */
+  "  source TEXT NOT NULL,"            /* transport/address the REGISTER came from */
+  "  user_agent TEXT,"
+  "  registered_at INTEGER NOT NULL,"
+  "  PRIMARY KEY (aor, contact));",
+};
+
+static void
+finalize_statement (gpointer stmt)
+{
+  sqlite3_finalize (stmt);
+}
+
+gboolean
+td_store_fail (TdStore *store, const char *what, GError **error)
+{
+  g_set_error (error, TD_STORE_ERROR, sqlite3_errcode (store->db), "%s: %s: %s",
+               store->path, what, sqlite3_errmsg (store->db));
+  return FALSE;
+}
+
+gboolean
+td_store_exec (TdStore *store, const char *sql, GError **error)
+{
+  char *msg = NULL;
+  if (sqlite3_exec (store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    g_set_error (error, TD_STORE_ERROR, sqlite3_errcode (store->db), "%s: %s",
+                 store->path, msg ? msg : sqlite3_errmsg (store->db));
+    sqlite3_free (msg);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+sqlite3_stmt *
+td_store_prepare (TdStore *store, const char *sql, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  if (sqlite3_prepare_v2 (store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+    td_store_fail (store, "prepare", error);
+    return NULL;
+  }
+  g_ptr_array_add (store->statements, stmt);
+  return stmt;
+}
+
+static gboolean
+migrate (TdStore *store, GError **error)
+{
+  sqlite3_stmt *stmt;
+  int version = 0;
+
+  if (sqlite3_prepare_v2 (store->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
+    return td_store_fail (store, "read schema version", error);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    version = sqlite3_column_int (stmt, 0);
+  sqlite3_finalize (stmt);
+
+  if (version > (int) G_N_ELEMENTS (schema_steps)) {
+    g_set_error (error, TD_STORE_ERROR, 0,
+                 "%s: schema version %d is newer than this tandem knows (%u)",
+                 store->path, version, (guint) G_N_ELEMENTS (schema_steps));
+    return FALSE;
+  }
+  for (guint i = version; i < G_N_ELEMENTS (schema_steps); i++) {
+    g_autofree char *bump = g_strdup_printf ("PRAGMA user_version = %u", i + 1);
+    if (!td_store_exec (store, "BEGIN", error) ||
+        !td_store_exec (store, schema_steps[i], error) ||
+        !td_store_exec (store, bump, error) ||
+        !td_store_exec (store, "COMMIT", error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+TdStore *
+td_store_open (const char *path, GError **error)
+{
+  g_autoptr (TdStore) store = g_new0 (TdStore, 1);
+
+  store->path = g_strdup (path);
+  store->statements = g_ptr_array_new_with_free_func (finalize_statement);
+  if (sqlite3_open_v2 (path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
+      != SQLITE_OK) {
+    td_store_fail (store, "open", error);
+    return NULL;
+  }
+  sqlite3_busy_timeout (store->db, 2000);
+  if (!td_store_exec (store, "PRAGMA journal_mode = WAL", error) ||
+      !td_store_exec (store, "PRAGMA synchronous = NORMAL", error) ||
+      !migrate (store, error))
+    return NULL;
+  return g_steal_pointer (&store);
+}
+
+void
+td_store_free (TdStore *store)
+{
+  if (!store)
+    return;
+  g_clear_pointer (&store->statements, g_ptr_array_unref);
+  if (store->db)
+    sqlite3_close (store->db);
+  g_free (store->path);
+  g_free (store);
+}
+
+sqlite3 *
+td_store_db (TdStore *store)
+{
+  return store->db;
+}

@@ -1,0 +1,166 @@
+/* Configuration parsing: good files, and bad ones named by file and line. */
+#include <string.h>
+
+#include "td-config.h"
+#include "td-siplog.h"
+
+#define GOOD \
+  "# tandem test configuration\n" \
+  "[sip]\n" \
+  "listen = 127.0.0.1:5070        # UDP and TCP\n" \
+  "domain = pbx.test\n" \
+  "[auth]\n" \
+  "algorithms = SHA-256; MD5\n" \
+  "[media]\n" \
+  "address = 127.0.0.1\n" \
+  "ports = 30000-30099\n" \
+  "[store]\n" \
+  "path = tandem.db\n" \
+  "[calls]\n" \
+  "no-answer-timeout = 20\n" \
+  "[user alice]\n" \
+  "password = alice#secret\n" \
+  "[user bob]\n" \
+  "password = bob secret # comment\n"
+
+static void
+test_good (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_parse (GOOD, "good.conf", "/etc/tandem", &error);
+  const TdUser *alice, *bob;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (c);
+  g_assert_cmpstr (c->listen_host, ==, "127.0.0.1");
+  g_assert_cmpuint (c->listen_port, ==, 5070);
+  g_assert_cmpstr (c->domain, ==, "pbx.test");
+  g_assert_cmpuint (c->n_algorithms, ==, 2);
+  g_assert_cmpint (c->algorithms[0], ==, TD_DIGEST_SHA256);
+  g_assert_cmpint (c->algorithms[1], ==, TD_DIGEST_MD5);
+  g_assert_cmpuint (c->port_min, ==, 30000);
+  g_assert_cmpuint (c->port_max, ==, 30099);
+  g_assert_cmpstr (c->store_path, ==, "/etc/tandem/tandem.db");
+  g_assert_cmpuint (c->no_answer_timeout, ==, 20);
+  alice = td_config_lookup_user (c, "alice");
+  bob = td_config_lookup_user (c, "bob");
+  g_assert_nonnull (alice);
+  /* '#' without whitespace before it belongs to the value */
+  g_assert_cmpstr (alice->password, ==, "alice#secret");
+  g_assert_cmpstr (bob->password, ==, "bob secret");
+  g_assert_null (td_config_lookup_user (c, "carol"));
+  /* defaults */
+  g_assert_cmpuint (c->min_expires, ==, 60);
+  g_assert_cmpuint (c->nonce_lifetime, ==, 300);
+}
+
+static void
+test_ipv6_listen (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_parse (
+      "[sip]\nlisten = [::1]:5062\ndomain = pbx.test\n[store]\npath = /tmp/x.db\n",
+      "v6.conf", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (c->listen_host, ==, "::1");
+  g_assert_cmpuint (c->listen_port, ==, 5062);
+}
+
+/* Each bad file must fail with a message naming file, line and what is wrong. */
+static const struct {
+  const char *data;
+  TdConfigError code;
+  const char *expect;   /* substring of the message */
+} bad_cases[] = {
+  { "[sip]\ndomain = pbx.test\nlisten = 127.0.0.1\n[store]\npath=x\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:3: [sip] listen" },
+  { "[sip]\ndomain = pbx.test\nlisten = 127.0.0.1:99999\n[store]\npath=x\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:3: [sip] listen: 99999 is out of range" },
+  { "[sip]\ndomain = pbx.test\ncolour = blue\n[store]\npath=x\n",
+    TD_CONFIG_ERROR_UNKNOWN, "bad.conf:3: [sip] unknown key \"colour\"" },
+  { "[sip]\ndomain = pbx.test\n[sound]\n",
+    TD_CONFIG_ERROR_UNKNOWN, "bad.conf:3: unknown group [sound]" },
+  { "[sip]\ndomain = pbx.test\nthis is not a line\n",
+    TD_CONFIG_ERROR_SYNTAX, "bad.conf:3:" },
+  { "[sip\n", TD_CONFIG_ERROR_SYNTAX, "bad.conf:1: group header" },
+  { "domain = pbx.test\n", TD_CONFIG_ERROR_SYNTAX, "bad.conf:1: \"domain\" comes before" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[calls]\nno-answer-timeout = soon\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:6: [calls] no-answer-timeout: \"soon\" is not a whole number" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user alice]\ndisplay-name = A\n",
+    TD_CONFIG_ERROR_MISSING, "bad.conf:5: [user alice] has no password" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user alice]\npassword = a\n[user alice]\n",
+    TD_CONFIG_ERROR_SYNTAX, "bad.conf:7: [user alice] is defined twice" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[auth]\nalgorithms = SHA-512\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:6: [auth] algorithms: unknown algorithm \"SHA-512\"" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[media]\nports = 40000-30000\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:6: [media] ports" },
+  { "[sip]\ndomain = pbx.test\ndomain = other.test\n",
+    TD_CONFIG_ERROR_SYNTAX, "bad.conf:3: [sip] domain is set twice" },
+  { "[store]\npath = x\n", TD_CONFIG_ERROR_MISSING, "[sip] domain is required" },
+  { "[sip]\ndomain = pbx.test\n", TD_CONFIG_ERROR_MISSING, "[store] path is required" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user a@b]\npassword = x\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:5:" },
+  { "[sip]\ndomain = pbx test\n", TD_CONFIG_ERROR_VALUE, "bad.conf:2: [sip] domain" },
+};
+
+static void
+test_bad (void)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (TdConfig) c = td_config_parse (bad_cases[i].data, "bad.conf", NULL, &error);
+    g_test_message ("case %u: %s", i, error ? error->message : "(no error)");
+    g_assert_null (c);
+    g_assert_error (error, TD_CONFIG_ERROR, (gint) bad_cases[i].code);
+    g_assert_nonnull (strstr (error->message, bad_cases[i].expect));
+  }
+}
+
+static void
+test_missing_file (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_load ("/nonexistent/tandem.conf", &error);
+  g_assert_null (c);
+  g_assert_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, "/nonexistent/tandem.conf"));
+}
+
+static void
+test_sample_config (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_load (SAMPLE_CONFIG, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (td_config_lookup_user (c, "alice"));
+}
+
+/* The debug summary of a Sofia transport dump keeps what a call-flow reader needs. */
+static void
+test_siplog_summary (void)
+{
+  g_autofree char *line = td_siplog_summarize (
+      "recv 300 bytes from udp/[127.0.0.1]:5061 at 07:50:01.123456:\n"
+      "   REGISTER sip:pbx.test SIP/2.0\n"
+      "   Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1;rport\n"
+      "   From: <sip:alice@pbx.test>;tag=abc\n"
+      "   To: <sip:alice@pbx.test>\n"
+      "   Call-ID: 1-2@127.0.0.1\n"
+      "   CSeq: 1 REGISTER\n");
+  g_assert_cmpstr (line, ==,
+                   "recv 300 bytes from udp/[127.0.0.1]:5061: REGISTER | Call-ID 1-2@127.0.0.1"
+                   " | CSeq 1 REGISTER | branch z9hG4bK-1 | from-tag abc | to-tag -");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/config/good", test_good);
+  g_test_add_func ("/config/ipv6-listen", test_ipv6_listen);
+  g_test_add_func ("/config/bad", test_bad);
+  g_test_add_func ("/config/missing-file", test_missing_file);
+  g_test_add_func ("/config/sample", test_sample_config);
+  g_test_add_func ("/siplog/summary", test_siplog_summary);
+  return g_test_run ();
+}
