@@ -157,7 +157,7 @@ set_auth_algorithms (Parser *p, const char *value, GError **error)
 static gboolean
 set_auth_nonce_lifetime (Parser *p, const char *value, GError **error)
 {
-  return parse_uint (p, "nonce-lifetime", value, 10, 86400, &p->config->nonce_lifetime, error);
+  return parse_uint (p, "nonce-lifetime", value, 1, 86400, &p->config->nonce_lifetime, error);
 }
 
 static gboolean

@@ -184,7 +184,8 @@ start_sip (TdDaemon *d, GError **error)
   }
   nua_set_params (d->nua,
                   NUTAG_APPL_METHOD ("REGISTER"),
-                  NUTAG_ALLOW ("REGISTER"),
+                  /* Advertise only what tandem really serves so far. */
+                  SIPTAG_ALLOW_STR ("OPTIONS, REGISTER"),
                   NUTAG_AUTOANSWER (0),
                   NUTAG_AUTOALERT (0),
                   NUTAG_MEDIA_ENABLE (0),
