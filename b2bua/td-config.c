@@ -222,6 +222,19 @@ set_store_path (Parser *p, const char *value, GError **error)
 }
 
 static gboolean
+set_store_sync (Parser *p, const char *value, GError **error)
+{
+  if (g_ascii_strcasecmp (value, "normal") == 0)
+    p->config->store_full_sync = FALSE;
+  else if (g_ascii_strcasecmp (value, "full") == 0)
+    p->config->store_full_sync = TRUE;
+  else
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[store] synchronous: \"%s\" is neither normal nor full", value);
+  return TRUE;
+}
+
+static gboolean
 set_calls_no_answer (Parser *p, const char *value, GError **error)
 {
   return parse_uint (p, "no-answer-timeout", value, 1, 3600,
@@ -276,6 +289,7 @@ static const KeySpec key_specs[] = {
   { "media", "address", set_media_address },
   { "media", "ports", set_media_ports },
   { "store", "path", set_store_path },
+  { "store", "synchronous", set_store_sync },
   { "calls", "no-answer-timeout", set_calls_no_answer },
   { "log", "level", set_log_level },
   { "user", "password", set_user_password },

@@ -54,6 +54,7 @@ typedef struct {
 
   /* [store] */
   char *store_path;       /* resolved against the config file's folder */
+  gboolean store_full_sync;  /* fsync every commit (survives power loss, slower) */
 
   /* [calls] */
   guint no_answer_timeout;  /* seconds */

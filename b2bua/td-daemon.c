@@ -204,7 +204,7 @@ open_services (TdDaemon *d, GError **error)
   const TdConfig *c = d->config;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
-  if (!(d->store = td_store_open (c->store_path, error)))
+  if (!(d->store = td_store_open (c->store_path, c->store_full_sync, error)))
     return FALSE;
   if (!(d->location = td_location_new (d->store, now, error)))
     return FALSE;

@@ -96,7 +96,7 @@ migrate (TdStore *store, GError **error)
 }
 
 TdStore *
-td_store_open (const char *path, GError **error)
+td_store_open (const char *path, gboolean full_sync, GError **error)
 {
   g_autoptr (TdStore) store = g_new0 (TdStore, 1);
 
@@ -109,7 +109,8 @@ td_store_open (const char *path, GError **error)
   }
   sqlite3_busy_timeout (store->db, 2000);
   if (!td_store_exec (store, "PRAGMA journal_mode = WAL", error) ||
-      !td_store_exec (store, "PRAGMA synchronous = NORMAL", error) ||
+      !td_store_exec (store, full_sync ? "PRAGMA synchronous = FULL"
+                                       : "PRAGMA synchronous = NORMAL", error) ||
       !migrate (store, error))
     return NULL;
   return g_steal_pointer (&store);

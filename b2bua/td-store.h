@@ -15,7 +15,8 @@ GQuark td_store_error_quark (void);
 
 typedef struct _TdStore TdStore;
 
-TdStore *td_store_open (const char *path, GError **error);
+/* full_sync: fsync every commit (synchronous=FULL), for power-loss safety. */
+TdStore *td_store_open (const char *path, gboolean full_sync, GError **error);
 void td_store_free (TdStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdStore, td_store_free)
 

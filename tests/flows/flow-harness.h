@@ -1,0 +1,82 @@
+/* flow-harness: run tandem and SIPp scenarios against it from g_test programs.
+ *
+ * Each test case runs in its own child process (flow_add_test), with its own
+ * temporary directory, tandem instance and ports, so cases are independent
+ * and one failing assertion does not stop the others. When a case fails, the
+ * parent prints the tail of tandem's log and the last SIPp run's output, and
+ * keeps the directory; when it passes, the directory is removed.
+ *
+ * Environment (set by meson): TANDEM_BIN, the daemon; TANDEM_FLOWS_DIR, where
+ * the SIPp scenarios live. All traffic stays on 127.0.0.1. */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct _FlowDaemon FlowDaemon;
+
+/* One finished SIPp run. */
+typedef struct {
+  int exit_status;          /* SIPp's exit code (0: every call succeeded); -1 if killed */
+  gboolean timed_out;       /* the harness had to kill it */
+  guint16 local_port;       /* SIPp's SIP port, as in its Contact/Via */
+  GPtrArray *sent;          /* char*: SIP messages SIPp sent, CRs removed, in order */
+  GPtrArray *received;      /* char*: SIP messages SIPp received */
+} FlowRun;
+
+void flow_init (int *argc, char ***argv);
+/* Registers a case that runs in a child process of its own. */
+void flow_add_test (const char *path, void (*body) (void));
+
+/* Starts tandem and waits until it answers OPTIONS. extra_config is appended
+ * to the generated file; a group it names ([auth], [registrar], [user alice]
+ * ...) replaces the harness's default for that group. [sip] and [store] are
+ * always the harness's own. */
+FlowDaemon *flow_daemon_start (const char *extra_config);
+/* Rewrites the configuration file (same port and store) with new extra text. */
+void flow_daemon_write_config (FlowDaemon *d, const char *extra_config);
+/* Sends a signal; for SIGKILL also waits (bounded) until the process is gone. */
+void flow_daemon_signal (FlowDaemon *d, int signum);
+/* Starts tandem again on the same configuration, port and store. */
+void flow_daemon_restart (FlowDaemon *d);
+/* SIGTERM; asserts a clean exit (status 0) within 5 s. */
+void flow_daemon_stop (FlowDaemon *d);
+/* Waits (bounded) until tandem's log contains needle; FALSE on timeout. */
+gboolean flow_daemon_wait_log (FlowDaemon *d, const char *needle, guint timeout_ms);
+guint16 flow_daemon_port (FlowDaemon *d);
+const char *flow_daemon_dir (FlowDaemon *d);
+/* Stops tandem if it still runs (SIGKILL) and frees; the directory stays for
+ * the parent to judge. */
+void flow_daemon_free (FlowDaemon *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FlowDaemon, flow_daemon_free)
+
+/* Runs a scenario from TANDEM_FLOWS_DIR against the daemon with -m 1 and the
+ * extra SIPp arguments (NULL-terminated), and asserts that it succeeded. */
+FlowRun *flow_sipp (FlowDaemon *d, const char *scenario, ...) G_GNUC_NULL_TERMINATED;
+/* The same without the assertion. */
+FlowRun *flow_sipp_try (FlowDaemon *d, const char *scenario, ...) G_GNUC_NULL_TERMINATED;
+void flow_run_free (FlowRun *run);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FlowRun, flow_run_free)
+/* The last message SIPp received (the final response), or NULL. */
+const char *flow_run_last_received (const FlowRun *run);
+/* The last message SIPp sent, or NULL. */
+const char *flow_run_last_sent (const FlowRun *run);
+
+/* ---- reading SIP messages -------------------------------------------------- */
+
+/* The status code of a response; 0 for a request. */
+int flow_msg_status (const char *msg);
+/* The first line (request line or status line). */
+char *flow_msg_start_line (const char *msg);
+/* The values of every header line called name (case-insensitive), in order;
+ * an empty vector if there is none. Values are trimmed, not split at commas. */
+char **flow_msg_headers (const char *msg, const char *name);
+/* Every Contact entry, split at commas outside <> and quotes. */
+char **flow_msg_contacts (const char *msg);
+/* The URI of a Contact entry: the text between < and >, else up to ';'. */
+char *flow_contact_uri (const char *entry);
+/* A Contact entry's expires parameter; -1 without one. */
+gint64 flow_contact_expires (const char *entry);
+
+G_END_DECLS
