@@ -242,6 +242,26 @@ set_calls_no_answer (Parser *p, const char *value, GError **error)
 }
 
 static gboolean
+set_calls_rtp_timeout (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "rtp-timeout", value, 0, 86400, &p->config->rtp_timeout, error);
+}
+
+static gboolean
+set_calls_session_timer (Parser *p, const char *value, GError **error)
+{
+  guint v;
+  if (!parse_uint (p, "session-timer", value, 0, 86400, &v, error))
+    return FALSE;
+  /* RFC 4028 §4: Session-Expires may not be below 90 s. */
+  if (v != 0 && v < 90)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[calls] session-timer: %u is below the RFC 4028 minimum of 90 (0 turns it off)", v);
+  p->config->session_timer = v;
+  return TRUE;
+}
+
+static gboolean
 set_log_level (Parser *p, const char *value, GError **error)
 {
   static const struct { const char *name; GLogLevelFlags level; } levels[] = {
@@ -271,6 +291,10 @@ set_user_password (Parser *p, const char *value, GError **error)
 static gboolean
 set_user_display_name (Parser *p, const char *value, GError **error)
 {
+  /* It goes into a quoted From display name. */
+  if (strpbrk (value, "\"\\\r\n"))
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[%s] display-name: quotes and backslashes are not allowed", p->group);
   g_free (p->user->display_name);
   p->user->display_name = g_strdup (value);
   return TRUE;
@@ -291,6 +315,8 @@ static const KeySpec key_specs[] = {
   { "store", "path", set_store_path },
   { "store", "synchronous", set_store_sync },
   { "calls", "no-answer-timeout", set_calls_no_answer },
+  { "calls", "rtp-timeout", set_calls_rtp_timeout },
+  { "calls", "session-timer", set_calls_session_timer },
   { "log", "level", set_log_level },
   { "user", "password", set_user_password },
   { "user", "display-name", set_user_display_name },
@@ -438,6 +464,8 @@ set_defaults (TdConfig *c)
   c->port_max = 39999;
   c->store_path = NULL;
   c->no_answer_timeout = 30;
+  c->rtp_timeout = 60;
+  c->session_timer = 1800;
   c->log_level = G_LOG_LEVEL_INFO;
 }
 

@@ -58,6 +58,8 @@ typedef struct {
 
   /* [calls] */
   guint no_answer_timeout;  /* seconds */
+  guint rtp_timeout;        /* seconds without RTP before an answered call is ended; 0 = never */
+  guint session_timer;      /* RFC 4028 Session-Expires offered/accepted; 0 = off */
 
   /* [log] */
   GLogLevelFlags log_level; /* most verbose level shown */

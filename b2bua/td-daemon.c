@@ -16,10 +16,13 @@
 #include <sofia-sip/tport_tag.h>
 
 #include "td-auth.h"
+#include "td-call.h"
+#include "td-cdr.h"
 #include "td-location.h"
 #include "td-registrar.h"
 #include "td-siplog.h"
 #include "td-store.h"
+#include "td-relay.h"
 
 /* Large socket buffers: with Sofia's ~200 KiB default a 100 ms scheduling
  * hiccup at 1,000+ calls/s drops datagrams and retransmissions snowball. */
@@ -38,12 +41,16 @@ struct _TdDaemon {
   TdAuth *auth;
   TdRegistrar *registrar;
   TdSipLog *siplog;
+  TdRelay *relay;
+  TdCdr *cdr;
+  TdCallContext calls;
 
   su_root_t *root;
   nua_t *nua;
 
   guint signal_sources[3];
   guint housekeeping;
+  guint call_ticker;
   guint shutdown_timeout;
   gboolean shutting_down;
   gboolean nua_down;          /* nua_shutdown completed: nua_destroy is allowed */
@@ -114,23 +121,21 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
 {
   TdDaemon *d = (TdDaemon *) magic;
 
+  /* Events on a handle bound to a call leg belong to that call. */
+  if (hmagic) {
+    td_call_leg_event ((TdLeg *) hmagic, event, status, phrase, sip, tags);
+    return;
+  }
   switch (event) {
   case nua_i_register:
     td_registrar_handle (d->registrar, nua, nh, sip);
     nua_handle_destroy (nh);
     break;
   case nua_i_invite:
-    /* Two-leg calls are not built yet: say so rather than ring forever. */
-    refuse (nua, nh, SIP_501_NOT_IMPLEMENTED);
-    break;
-  case nua_i_subscribe:
-  case nua_i_message:
-  case nua_i_publish:
-  case nua_i_refer:
-  case nua_i_notify:
-  case nua_i_info:
-    if (nh && !hmagic)
-      refuse (nua, nh, SIP_501_NOT_IMPLEMENTED);
+    if (d->shutting_down)
+      refuse (nua, nh, SIP_503_SERVICE_UNAVAILABLE);
+    else
+      td_call_incoming (&d->calls, nh, sip);
     break;
   case nua_i_error:
     g_warning ("SIP stack error %d %s", status, phrase);
@@ -142,8 +147,8 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
     }
     break;
   default:
-    /* Incoming-request events we did not take on leave a handle behind. */
-    if (nh && !hmagic && event == nua_i_terminated)
+    /* Requests no one took on leave an unbound handle behind. */
+    if (nh && event == nua_i_terminated)
       nua_handle_destroy (nh);
     break;
   }
@@ -183,9 +188,16 @@ start_sip (TdDaemon *d, GError **error)
     return FALSE;
   }
   nua_set_params (d->nua,
-                  NUTAG_APPL_METHOD ("REGISTER"),
-                  /* Advertise only what tandem really serves so far. */
-                  SIPTAG_ALLOW_STR ("OPTIONS, REGISTER"),
+                  /* Requests tandem answers itself instead of nua. */
+                  NUTAG_APPL_METHOD ("INVITE, REGISTER, UPDATE"),
+                  /* Advertise only what tandem really serves; nua refuses
+                   * other methods with 405. */
+                  SIPTAG_ALLOW_STR ("INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, PRACK"),
+                  SIPTAG_SUPPORTED_STR (c->session_timer ? "timer" : ""),
+                  NUTAG_SESSION_TIMER (c->session_timer),
+                  NUTAG_MIN_SE (90),
+                  NUTAG_SESSION_REFRESHER (nua_any_refresher),
+                  NUTAG_UPDATE_REFRESH (1),
                   NUTAG_AUTOANSWER (0),
                   NUTAG_AUTOALERT (0),
                   NUTAG_MEDIA_ENABLE (0),
@@ -212,6 +224,14 @@ open_services (TdDaemon *d, GError **error)
              td_location_count (d->location));
   d->auth = td_auth_new (c->domain, c->algorithms, c->n_algorithms, c->nonce_lifetime);
   d->registrar = td_registrar_new (d->config, d->auth, d->location);
+  if (!(d->cdr = td_cdr_new (d->store, error)))
+    return FALSE;
+  if (!(d->relay = td_relay_new (c->media_address, c->port_min, c->port_max, error)))
+    return FALSE;
+  d->calls = (TdCallContext) {
+    .config = d->config, .auth = d->auth, .location = d->location, .relay = d->relay,
+    .cdr = d->cdr, .calls = g_hash_table_new (NULL, NULL),
+  };
   return TRUE;
 }
 
@@ -234,7 +254,8 @@ on_terminate (gpointer data)
   if (d->shutting_down)
     return G_SOURCE_CONTINUE;
   d->shutting_down = TRUE;
-  g_message ("shutting down");
+  g_message ("shutting down: ending %u call(s)", g_hash_table_size (d->calls.calls));
+  td_calls_hangup_all (&d->calls);
   nua_shutdown (d->nua);
   d->shutdown_timeout = g_timeout_add_seconds (SHUTDOWN_GRACE_SECONDS, on_shutdown_timeout, d);
   return G_SOURCE_CONTINUE;
@@ -260,11 +281,20 @@ on_reload (gpointer data)
     g_warning ("reload: [sip] listen, [sip] domain and [store] path take effect only on restart");
   td_auth_set_algorithms (d->auth, fresh->algorithms, fresh->n_algorithms);
   td_registrar_set_config (d->registrar, fresh);
+  d->calls.config = fresh;
   d->log_level = fresh->log_level;
   td_config_unref (d->config);
   d->config = g_steal_pointer (&fresh);
   g_message ("configuration reloaded from %s: %u user(s)", d->config_path,
              g_hash_table_size (d->config->users));
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_call_tick (gpointer data)
+{
+  TdDaemon *d = data;
+  td_calls_tick (&d->calls);
   return G_SOURCE_CONTINUE;
 }
 
@@ -296,6 +326,8 @@ td_daemon_new (const char *config_path, TdConfig *config, GError **error)
 
   if (!open_services (d, error) || !start_sip (d, error))
     return NULL;
+  d->calls.nua = d->nua;
+  d->call_ticker = g_timeout_add_seconds (1, on_call_tick, d);
   d->signal_sources[0] = g_unix_signal_add (SIGTERM, on_terminate, d);
   d->signal_sources[1] = g_unix_signal_add (SIGINT, on_terminate, d);
   d->signal_sources[2] = g_unix_signal_add (SIGHUP, on_reload, d);
@@ -319,6 +351,11 @@ td_daemon_free (TdDaemon *d)
   for (guint i = 0; i < G_N_ELEMENTS (d->signal_sources); i++)
     g_clear_handle_id (&d->signal_sources[i], g_source_remove);
   g_clear_handle_id (&d->housekeeping, g_source_remove);
+  g_clear_handle_id (&d->call_ticker, g_source_remove);
+  if (d->calls.calls) {
+    td_calls_free_all (&d->calls);
+    g_hash_table_unref (d->calls.calls);
+  }
   g_clear_handle_id (&d->shutdown_timeout, g_source_remove);
   /* nua_destroy() aborts unless nua_shutdown() completed; after a timed-out
    * shutdown the process is exiting and the stack is simply left behind. */
@@ -329,6 +366,8 @@ td_daemon_free (TdDaemon *d)
     su_root_destroy (d->root);
     d->root = NULL;
   }
+  g_clear_pointer (&d->relay, td_relay_free);
+  g_clear_pointer (&d->cdr, td_cdr_free);
   g_clear_pointer (&d->registrar, td_registrar_free);
   g_clear_pointer (&d->auth, td_auth_free);
   g_clear_pointer (&d->location, td_location_free);

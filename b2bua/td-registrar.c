@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "tandem-registrar"
 
 #include "td-registrar.h"
+#include "td-sipauth.h"
 
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip_header.h>
@@ -56,18 +57,6 @@ td_registrar_set_config (TdRegistrar *reg, TdConfig *config)
 #define respond(nua, nh, ...) \
   nua_respond ((nh), __VA_ARGS__, NUTAG_WITH_THIS (nua), TAG_END ())
 
-static void
-challenge (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, gboolean stale)
-{
-  g_auto (GStrv) values = td_auth_challenge (reg->auth, stale, g_get_monotonic_time ());
-  g_autoptr (GString) headers = g_string_new (NULL);
-
-  /* One WWW-Authenticate header per offered algorithm (RFC 8760 §2.4). */
-  for (guint i = 0; values[i]; i++)
-    g_string_append_printf (headers, "WWW-Authenticate: %s\r\n", values[i]);
-  respond (nua, nh, SIP_401_UNAUTHORIZED, SIPTAG_HEADER_STR (headers->str));
-}
-
 /* "<sip:a@b>;expires=N" for every live binding, comma-separated. */
 static char *
 contact_list (TdRegistrar *reg, const char *aor, gint64 now)
@@ -86,56 +75,6 @@ contact_list (TdRegistrar *reg, const char *aor, gint64 now)
 }
 
 /* ---- checks -------------------------------------------------------------- */
-
-/* The credentials header for our realm, if the client sent one. */
-static const msg_auth_t *
-find_credentials (TdRegistrar *reg, const sip_t *sip, GStringChunk *chunk,
-                  TdDigestCredentials *cred)
-{
-  for (const msg_auth_t *au = sip->sip_authorization; au; au = au->au_next) {
-    if (!su_casematch (au->au_scheme, "Digest"))
-      continue;
-    if (!td_auth_parse_params ((const char *const *) au->au_params, chunk, cred))
-      continue;
-    if (cred->realm && strcmp (cred->realm, reg->config->domain) == 0)
-      return au;
-  }
-  return NULL;
-}
-
-/* Returns the authenticated user name, or NULL after answering. */
-static const char *
-authenticate (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *sip,
-              GStringChunk *chunk)
-{
-  TdDigestCredentials cred = { 0 };
-  const TdUser *user;
-  TdAuthResult result;
-
-  if (!find_credentials (reg, sip, chunk, &cred)) {
-    challenge (reg, nua, nh, FALSE);
-    return NULL;
-  }
-  user = td_config_lookup_user (reg->config, cred.username);
-  result = td_auth_verify (reg->auth, &cred, sip->sip_request->rq_method_name,
-                           user ? user->password : NULL, g_get_monotonic_time ());
-  switch (result) {
-  case TD_AUTH_OK:
-    return user->name;
-  case TD_AUTH_STALE:
-    challenge (reg, nua, nh, TRUE);
-    return NULL;
-  case TD_AUTH_MALFORMED:
-    respond (nua, nh, 400, "Malformed Authorization");
-    return NULL;
-  case TD_AUTH_FAILED:
-  default:
-    /* Same answer for a wrong password and an unknown user. */
-    g_info ("REGISTER from %s: authentication failed", cred.username);
-    respond (nua, nh, SIP_403_FORBIDDEN);
-    return NULL;
-  }
-}
 
 static gboolean
 our_domain (TdRegistrar *reg, const url_t *url)
@@ -251,11 +190,10 @@ collect_changes (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *si
 void
 td_registrar_handle (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 {
-  g_autoptr (GStringChunk) chunk = g_string_chunk_new (256);
   g_autoptr (GPtrArray) changes = g_ptr_array_new_with_free_func ((GDestroyNotify) td_binding_free);
   g_autoptr (GError) error = NULL;
   g_autofree char *contacts = NULL;
-  const char *user;
+  const TdUser *user;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   Request rq = { .changes = changes };
 
@@ -267,12 +205,12 @@ td_registrar_handle (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t
     respond (nua, nh, 404, "Not Found (not our domain)");
     return;
   }
-  if (!(user = authenticate (reg, nua, nh, sip, chunk)))
+  if (!(user = td_sipauth_check (reg->auth, reg->config, TD_SIPAUTH_WWW, nua, nh, sip)))
     return;
   rq.aor = sip->sip_to->a_url->url_user;
-  if (strcmp (rq.aor, user) != 0) {
+  if (strcmp (rq.aor, user->name) != 0) {
     /* A user may only bind its own address-of-record. */
-    g_info ("REGISTER: user %s may not register %s", user, rq.aor);
+    g_info ("REGISTER: user %s may not register %s", user->name, rq.aor);
     respond (nua, nh, 403, "Forbidden (not your address)");
     return;
   }

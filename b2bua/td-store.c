@@ -25,6 +25,19 @@ static const char *const schema_steps[] = {
   "  user_agent TEXT,"
   "  registered_at INTEGER NOT NULL,"
   "  PRIMARY KEY (aor, contact));",
+  /* Version 2: one call detail record per call. */
+  "CREATE TABLE cdrs ("
+  "  id INTEGER PRIMARY KEY,"
+  "  call_id TEXT NOT NULL,"           /* the A-leg's Call-ID */
+  "  caller TEXT NOT NULL,"
+  "  callee TEXT NOT NULL,"
+  "  started_at REAL NOT NULL,"        /* Unix seconds with fraction */
+  "  answered_at REAL,"                /* NULL: never answered */
+  "  ended_at REAL NOT NULL,"
+  "  status INTEGER NOT NULL,"         /* final SIP status of the call (200 if answered) */
+  "  hangup TEXT NOT NULL,"            /* caller, callee or tandem */
+  "  reason TEXT);"
+  "CREATE INDEX cdrs_started ON cdrs (started_at);",
 };
 
 static void

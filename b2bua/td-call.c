@@ -1,0 +1,711 @@
+/* TdCall: bridge an A-leg to the B-leg that answers. */
+#define G_LOG_DOMAIN "tandem-call"
+
+#include "td-call.h"
+
+#include <string.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+
+#include "td-router.h"
+#include "td-sipauth.h"
+
+struct _TdCall {
+  TdCallContext *ctx;
+  char *call_id;          /* the A-leg's, for logs and the CDR */
+  char *caller;           /* authenticated user */
+  char *callee;
+  char *caller_display;   /* may be NULL */
+  guint max_forwards;     /* for the B-legs: the A-leg's minus one (RFC 7332 §5) */
+
+  TdLeg *a;
+  GPtrArray *b_legs;      /* TdLeg*, owned: every branch while forking */
+  TdLeg *bridged;         /* the B-leg that answered */
+
+  guint no_answer_timer;
+  gint64 started_us, answered_us;     /* wall clock, for the CDR */
+  gint64 answered_mono;               /* monotonic, for the RTP timeout */
+  int final_status;
+  TdHangup hangup;
+  const char *reason;     /* static */
+  gboolean ended;         /* BYE/CANCEL/failure under way: start nothing new */
+};
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+/* nua keeps the phrase pointer: relay statuses with static phrases only. */
+static const char *
+phrase_of (int status)
+{
+  const char *phrase = sip_status_phrase (status);
+  return phrase ? phrase : "Unknown";
+}
+
+static gboolean
+has_sdp (const sip_t *sip)
+{
+  return sip && sip->sip_payload && sip->sip_payload->pl_len > 0 &&
+         (!sip->sip_content_type ||
+          g_ascii_strcasecmp (sip->sip_content_type->c_type, "application/sdp") == 0);
+}
+
+static TdSdp *
+parse_sdp (const TdCall *call, const sip_t *sip)
+{
+  g_autoptr (GError) error = NULL;
+  TdSdp *sdp = td_sdp_parse (sip->sip_payload->pl_data, sip->sip_payload->pl_len, &error);
+  if (!sdp)
+    g_info ("call %s: bad SDP: %s", call->call_id, error->message);
+  return sdp;
+}
+
+static TdLeg *
+peer_of (const TdCall *call, const TdLeg *leg)
+{
+  if (leg == call->a)
+    return call->bridged;
+  return leg == call->bridged ? call->a : NULL;
+}
+
+static const char *
+media_address (const TdCall *call)
+{
+  return call->ctx->config->media_address;
+}
+
+/* Answer the A-leg's INVITE (once finally). */
+static void
+respond_a (TdCall *call, int status, const char *phrase, const char *sdp)
+{
+  TdLeg *a = call->a;
+  if (!a->nh || a->final)
+    return;
+  nua_respond (a->nh, status, phrase,
+               TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+               TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
+               TAG_END ());
+  if (status >= 200) {
+    a->final = TRUE;
+    if (status >= 300) {
+      call->final_status = status;
+      call->ended = TRUE;
+    }
+  }
+}
+
+static void
+cancel_branches (TdCall *call, TdLeg *except)
+{
+  for (guint i = 0; i < call->b_legs->len; i++) {
+    TdLeg *b = g_ptr_array_index (call->b_legs, i);
+    if (b != except && b->nh && !b->final && !b->cancelled) {
+      nua_cancel (b->nh, TAG_END ());
+      b->cancelled = TRUE;
+    }
+  }
+}
+
+static void
+stop_no_answer_timer (TdCall *call)
+{
+  g_clear_handle_id (&call->no_answer_timer, g_source_remove);
+}
+
+/* End an established call from tandem's side or after one side's BYE. */
+static void
+bye (TdLeg *leg)
+{
+  if (leg && leg->nh && leg->answered)
+    nua_bye (leg->nh, TAG_END ());
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+static TdCall *
+call_new (TdCallContext *ctx, const sip_t *sip, const TdUser *caller, const char *callee)
+{
+  TdCall *call = g_new0 (TdCall, 1);
+  call->ctx = ctx;
+  call->call_id = g_strdup (sip->sip_call_id->i_id);
+  call->caller = g_strdup (caller->name);
+  call->caller_display = g_strdup (caller->display_name);
+  call->callee = g_strdup (callee);
+  call->max_forwards = sip->sip_max_forwards ? sip->sip_max_forwards->mf_count - 1 : 69;
+  call->b_legs = g_ptr_array_new_with_free_func ((GDestroyNotify) td_leg_free);
+  call->started_us = g_get_real_time ();
+  call->final_status = 500;
+  call->hangup = TD_HANGUP_TANDEM;
+  g_hash_table_add (ctx->calls, call);
+  return call;
+}
+
+static void
+call_free (TdCall *call)
+{
+  stop_no_answer_timer (call);
+  g_clear_pointer (&call->a, td_leg_free);
+  g_ptr_array_unref (call->b_legs);
+  g_free (call->call_id);
+  g_free (call->caller);
+  g_free (call->caller_display);
+  g_free (call->callee);
+  g_free (call);
+}
+
+static void
+write_cdr (TdCall *call, const char *default_reason)
+{
+  g_autoptr (GError) error = NULL;
+  TdCdrRecord rec = {
+    .call_id = call->call_id, .caller = call->caller, .callee = call->callee,
+    .started_us = call->started_us, .answered_us = call->answered_us,
+    .ended_us = g_get_real_time (),
+    .status = call->answered_us ? 200 : call->final_status,
+    .hangup = call->hangup, .reason = call->reason ? call->reason : default_reason,
+  };
+  if (!td_cdr_write (call->ctx->cdr, &rec, &error))
+    g_warning ("call %s: %s", call->call_id, error->message);
+  g_info ("call %s %s → %s ended: %d, hung up by %s%s%s", call->call_id, call->caller,
+          call->callee, rec.status, td_hangup_name (rec.hangup), rec.reason ? ", " : "",
+          rec.reason ? rec.reason : "");
+}
+
+static gboolean
+all_legs_gone (const TdCall *call)
+{
+  if (call->a && call->a->nh)
+    return FALSE;
+  for (guint i = 0; i < call->b_legs->len; i++)
+    if (((TdLeg *) g_ptr_array_index (call->b_legs, i))->nh)
+      return FALSE;
+  return TRUE;
+}
+
+/* The last thing an event handler does: free the call if nothing is left. */
+static void
+maybe_finish (TdCall *call)
+{
+  if (!all_legs_gone (call))
+    return;
+  write_cdr (call, NULL);
+  g_hash_table_remove (call->ctx->calls, call);
+  call_free (call);
+}
+
+/* ---- the B side: branches ----------------------------------------------------- */
+
+/* Where a binding is reached: the address its REGISTER came from (NAT), as an
+ * outbound proxy for the branch; the Request-URI stays the contact. */
+static char *
+route_of (const TdBinding *binding)
+{
+  const char *slash = strchr (binding->source, '/');
+  g_autofree char *transport = NULL;
+  if (!slash || g_str_has_suffix (binding->source, "/unknown"))
+    return NULL;
+  transport = g_strndup (binding->source, slash - binding->source);
+  return g_strdup_printf ("sip:%s;transport=%s", slash + 1, transport);
+}
+
+static gboolean
+start_branch (TdCall *call, const TdBinding *binding)
+{
+  TdCallContext *ctx = call->ctx;
+  g_autofree char *from = NULL, *to = NULL, *proxy = route_of (binding);
+  g_autofree char *mf = g_strdup_printf ("%u", call->max_forwards);
+  g_autoptr (GError) error = NULL;
+  nua_handle_t *nh;
+  TdLeg *b;
+  const char *offer;
+
+  from = call->caller_display
+           ? g_strdup_printf ("\"%s\" <sip:%s@%s>", call->caller_display, call->caller,
+                              ctx->config->domain)
+           : g_strdup_printf ("<sip:%s@%s>", call->caller, ctx->config->domain);
+  to = g_strdup_printf ("<sip:%s@%s>", call->callee, ctx->config->domain);
+  nh = nua_handle (ctx->nua, NULL, SIPTAG_FROM_STR (from), SIPTAG_TO_STR (to),
+                   TAG_IF (proxy, NUTAG_PROXY (proxy)), TAG_END ());
+  b = td_leg_new (call, TD_LEG_B, nh);
+  b->target = g_strdup (binding->contact);
+  g_ptr_array_add (call->b_legs, b);
+  if (!td_leg_ensure_ports (b, ctx->relay, td_sdp_n_media (call->a->remote_sdp), &error)) {
+    g_warning ("call %s: %s", call->call_id, error->message);
+    b->final = TRUE;
+    b->status = 503;
+    return FALSE;
+  }
+  offer = td_leg_local_sdp (b, call->a->remote_sdp, media_address (call));
+  nua_invite (nh, NUTAG_URL (binding->contact),
+              SIPTAG_MAX_FORWARDS_STR (mf),
+              SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+              SIPTAG_PAYLOAD_STR (offer),
+              TAG_END ());
+  g_debug ("call %s: branch to %s%s%s", call->call_id, binding->contact,
+           proxy ? " via " : "", proxy ? proxy : "");
+  return TRUE;
+}
+
+/* RFC 3261 §16.7: a 6xx beats everything, else the lowest class wins. */
+static int
+best_failure (const TdCall *call)
+{
+  int best = 0;
+  for (guint i = 0; i < call->b_legs->len; i++) {
+    int s = ((TdLeg *) g_ptr_array_index (call->b_legs, i))->status;
+    if (s >= 600)
+      return s;
+    if (s >= 300 && (!best || s / 100 < best / 100))
+      best = s;
+  }
+  return best ? best : 480;
+}
+
+static gboolean
+all_branches_final (const TdCall *call)
+{
+  for (guint i = 0; i < call->b_legs->len; i++)
+    if (!((TdLeg *) g_ptr_array_index (call->b_legs, i))->final)
+      return FALSE;
+  return TRUE;
+}
+
+static void
+b_progress (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t *sip)
+{
+  TdSdp *sdp;
+
+  if (status == 100 || call->a->final || call->ended)
+    return;
+  if (!has_sdp (sip) || !(sdp = parse_sdp (call, sip))) {
+    respond_a (call, status, phrase_of (status), NULL);
+    return;
+  }
+  /* Early media (a colour ringback, an announcement): bridge this branch now. */
+  td_leg_set_remote_sdp (b, sdp);
+  td_leg_connect_media (call->a, b);
+  respond_a (call, status, phrase_of (status),
+             td_leg_local_sdp (call->a, b->remote_sdp, media_address (call)));
+}
+
+static void
+b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
+{
+  TdSdp *sdp = has_sdp (sip) ? parse_sdp (call, sip) : NULL;
+
+  b->answered = TRUE;
+  if (call->bridged || call->a->final || call->ended) {
+    /* Another branch won, or the caller gave up: this late 200 is ACKed by
+     * nua, then ended. */
+    td_sdp_free (sdp);
+    bye (b);
+    return;
+  }
+  if (sdp)
+    td_leg_set_remote_sdp (b, sdp);
+  if (!b->remote_sdp || !td_sdp_answer_matches_offer (call->a->remote_sdp, b->remote_sdp)) {
+    g_info ("call %s: answer shares no codec with the offer", call->call_id);
+    bye (b);
+    call->reason = "no common codec";
+    respond_a (call, SIP_488_NOT_ACCEPTABLE, NULL);
+    cancel_branches (call, NULL);
+    return;
+  }
+  call->bridged = b;
+  stop_no_answer_timer (call);
+  cancel_branches (call, b);
+  td_leg_connect_media (call->a, b);
+  respond_a (call, SIP_200_OK, td_leg_local_sdp (call->a, b->remote_sdp, media_address (call)));
+  call->a->answered = TRUE;
+  call->answered_us = g_get_real_time ();
+  call->answered_mono = g_get_monotonic_time ();
+  g_info ("call %s %s → %s answered by %s", call->call_id, call->caller, call->callee,
+          b->target);
+}
+
+static void
+b_failed (TdCall *call, TdLeg *b, int status)
+{
+  b->status = status;
+  if (call->a->final || call->bridged || !all_branches_final (call))
+    return;
+  call->hangup = TD_HANGUP_CALLEE;
+  status = best_failure (call);
+  respond_a (call, status, phrase_of (status), NULL);
+  stop_no_answer_timer (call);
+}
+
+static void
+b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t *sip)
+{
+  if (status < 200) {
+    b_progress (call, b, status, phrase, sip);
+    return;
+  }
+  b->final = TRUE;
+  b->status = status;
+  if (status < 300)
+    b_answered (call, b, sip);
+  else
+    b_failed (call, b, status);
+}
+
+/* ---- mid-call offers: re-INVITE and UPDATE ------------------------------------- */
+
+static void
+respond_saved (TdLeg *leg, int status, const char *phrase, const char *sdp)
+{
+  nua_respond (leg->nh, status, phrase, NUTAG_WITH_SAVED (leg->pending),
+               TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+               TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
+               TAG_END ());
+  nua_destroy_event (leg->pending);
+  leg->has_pending = FALSE;
+}
+
+/* `leg`'s endpoint sent an offer: pass it to the other endpoint and answer
+ * when the answer comes back (offer_answer_done). */
+static void
+offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update)
+{
+  TdLeg *peer = peer_of (call, leg);
+  nua_t *nua = call->ctx->nua;
+  g_autoptr (GError) error = NULL;
+  TdSdp *sdp;
+  const char *offer;
+
+  if (!peer || !peer->nh || call->ended) {
+    nua_respond (leg->nh, 488, "Not Acceptable Here (no established session)",
+                 NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  /* One offer at a time across the bridge: glare is answered 491 (RFC 3261 §14.2). */
+  if (leg->has_pending || leg->offer_sent || peer->has_pending || peer->offer_sent) {
+    nua_respond (leg->nh, SIP_491_REQUEST_PENDING, NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  if (!has_sdp (sip)) {
+    /* A session refresh, or a re-INVITE asking for our offer: the SDP we last
+     * gave this endpoint is still true. */
+    nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (nua),
+                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
+                 TAG_END ());
+    return;
+  }
+  if (!(sdp = parse_sdp (call, sip))) {
+    nua_respond (leg->nh, 488, "Not Acceptable Here (bad SDP)", NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  if (!td_leg_ensure_ports (leg, call->ctx->relay, td_sdp_n_media (sdp), &error) ||
+      !td_leg_ensure_ports (peer, call->ctx->relay, td_sdp_n_media (sdp), &error)) {
+    g_warning ("call %s: %s", call->call_id, error->message);
+    td_sdp_free (sdp);
+    nua_respond (leg->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  td_leg_set_remote_sdp (leg, sdp);
+  td_leg_connect_media (leg, peer);
+  nua_save_event (nua, leg->pending);
+  leg->has_pending = TRUE;
+  leg->pending_is_update = is_update;
+  peer->offer_sent = TRUE;
+  offer = td_leg_local_sdp (peer, sdp, media_address (call));
+  if (is_update)
+    nua_update (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+                SIPTAG_PAYLOAD_STR (offer), TAG_END ());
+  else
+    nua_invite (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+                SIPTAG_PAYLOAD_STR (offer), TAG_END ());
+}
+
+/* The answer to tandem's relayed offer arrived on `peer`. */
+static void
+offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip)
+{
+  TdLeg *leg = peer_of (call, peer);
+  TdSdp *sdp;
+
+  if (status < 200 || !peer->offer_sent)
+    return;
+  peer->offer_sent = FALSE;
+  if (!leg || !leg->nh || !leg->has_pending)
+    return;
+  if (status >= 300) {
+    respond_saved (leg, status, phrase_of (status), NULL);
+    return;
+  }
+  if (has_sdp (sip) && (sdp = parse_sdp (call, sip)))
+    td_leg_set_remote_sdp (peer, sdp);
+  respond_saved (leg, SIP_200_OK,
+                 peer->remote_sdp ? td_leg_local_sdp (leg, peer->remote_sdp, media_address (call))
+                                  : NULL);
+}
+
+/* ---- the end of a call ------------------------------------------------------------ */
+
+static void
+bye_received (TdCall *call, TdLeg *leg)
+{
+  TdLeg *peer = peer_of (call, leg);
+  if (!call->ended) {
+    call->ended = TRUE;
+    call->hangup = leg == call->a ? TD_HANGUP_CALLER : TD_HANGUP_CALLEE;
+  }
+  bye (peer);
+}
+
+static void
+cancel_received (TdCall *call)
+{
+  /* nua has already answered 200 to the CANCEL and 487 to the INVITE. */
+  if (call->ended)
+    return;
+  call->ended = TRUE;
+  call->a->final = TRUE;
+  call->final_status = 487;
+  call->hangup = TD_HANGUP_CALLER;
+  stop_no_answer_timer (call);
+  cancel_branches (call, NULL);
+}
+
+/* A leg's dialog is over (nua reports it terminated): forget its handle; if it
+ * ended on its own (timeouts, transport errors), end the other side too. */
+static void
+leg_terminated (TdCall *call, TdLeg *leg)
+{
+  if (!call->ended) {
+    call->ended = TRUE;
+    if (leg == call->a) {
+      call->hangup = TD_HANGUP_CALLER;
+      cancel_branches (call, NULL);
+      bye (call->bridged);
+    } else if (leg == call->bridged) {
+      call->hangup = TD_HANGUP_CALLEE;
+      bye (call->a);
+    } else {
+      call->ended = FALSE;   /* one failed branch does not end the call */
+    }
+  }
+  nua_handle_bind (leg->nh, NULL);
+  nua_handle_destroy (leg->nh);
+  leg->nh = NULL;
+  g_ptr_array_set_size (leg->ports, 0);
+}
+
+/* ---- entry points ------------------------------------------------------------------ */
+
+void
+td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase,
+                   const sip_t *sip, tagi_t tags[])
+{
+  TdCall *call = leg->call;
+  int state = nua_callstate_init;
+
+  switch (event) {
+  case nua_r_invite:
+    if (leg->role == TD_LEG_B && !leg->answered && !leg->final)
+      b_invite_response (call, leg, status, phrase, sip);
+    else
+      offer_answer_done (call, leg, status, sip);
+    break;
+  case nua_r_update:
+    offer_answer_done (call, leg, status, sip);
+    break;
+  case nua_i_invite:
+    offer_received (call, leg, sip, FALSE);
+    break;
+  case nua_i_update:
+    offer_received (call, leg, sip, TRUE);
+    break;
+  case nua_i_cancel:
+    if (leg == call->a)
+      cancel_received (call);
+    break;
+  case nua_i_bye:
+    bye_received (call, leg);
+    break;
+  case nua_i_state:
+    tl_gets (tags, NUTAG_CALLSTATE_REF (state), TAG_END ());
+    if (state == nua_callstate_terminated && leg->nh)
+      leg_terminated (call, leg);
+    break;
+  default:
+    break;
+  }
+  maybe_finish (call);
+}
+
+static gboolean
+on_no_answer (gpointer data)
+{
+  TdCall *call = data;
+  call->no_answer_timer = 0;
+  if (call->a->final || call->ended)
+    return G_SOURCE_REMOVE;
+  g_info ("call %s: no answer within %u s", call->call_id,
+          call->ctx->config->no_answer_timeout);
+  call->reason = "no answer";
+  call->hangup = TD_HANGUP_TANDEM;
+  respond_a (call, SIP_480_TEMPORARILY_UNAVAILABLE, NULL);
+  cancel_branches (call, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* Answer an INVITE we will not take on, and drop its handle. */
+static void
+reject (TdCallContext *ctx, nua_handle_t *nh, int status, const char *phrase)
+{
+  nua_respond (nh, status, phrase, NUTAG_WITH_THIS (ctx->nua), TAG_END ());
+  nua_handle_destroy (nh);
+}
+
+/* Authenticate and route; NULL after answering. */
+static TdRoute *
+admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **caller)
+{
+  const url_t *ruri = sip->sip_request->rq_url;
+  TdRoute *route;
+
+  if (!(*caller = td_sipauth_check (ctx->auth, ctx->config, TD_SIPAUTH_PROXY, ctx->nua, nh, sip))) {
+    nua_handle_destroy (nh);
+    return NULL;
+  }
+  if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0) {
+    reject (ctx, nh, SIP_483_TOO_MANY_HOPS);
+    return NULL;
+  }
+  route = td_router_route (ctx->config, ctx->location, ruri->url_user, ruri->url_host,
+                           g_get_real_time () / G_USEC_PER_SEC);
+  if (route->status) {
+    g_info ("INVITE %s → %s: %d %s", (*caller)->name, ruri->url_user ? ruri->url_user : "?",
+            route->status, route->phrase);
+    reject (ctx, nh, route->status, route->phrase);
+    td_route_free (route);
+    return NULL;
+  }
+  return route;
+}
+
+void
+td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
+{
+  g_autoptr (TdRoute) route = NULL;
+  g_autoptr (GError) error = NULL;
+  const TdUser *caller = NULL;
+  TdCall *call;
+  TdSdp *sdp;
+  guint started = 0;
+
+  if (!sip || !sip->sip_request || !sip->sip_call_id) {
+    reject (ctx, nh, SIP_400_BAD_REQUEST);
+    return;
+  }
+  if (!(route = admit (ctx, nh, sip, &caller)))
+    return;
+  if (!has_sdp (sip)) {
+    /* Offerless INVITEs (the offer in our 200) are not supported yet. */
+    reject (ctx, nh, 488, "Not Acceptable Here (SDP offer required)");
+    return;
+  }
+  if (!(sdp = td_sdp_parse (sip->sip_payload->pl_data, sip->sip_payload->pl_len, &error))) {
+    g_info ("INVITE from %s: bad SDP: %s", caller->name, error->message);
+    reject (ctx, nh, 400, "Bad Session Description");
+    return;
+  }
+  call = call_new (ctx, sip, caller, route->callee);
+  call->a = td_leg_new (call, TD_LEG_A, nh);
+  if (!td_leg_ensure_ports (call->a, ctx->relay, td_sdp_n_media (sdp), &error)) {
+    g_warning ("call %s: %s", call->call_id, error->message);
+    td_sdp_free (sdp);
+    call->reason = "no media ports";
+    respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
+    return;
+  }
+  td_leg_set_remote_sdp (call->a, sdp);
+  g_info ("call %s %s → %s: %u branch(es)", call->call_id, caller->name, route->callee,
+          route->targets->len);
+  for (guint i = 0; i < route->targets->len; i++)
+    started += start_branch (call, g_ptr_array_index (route->targets, i));
+  if (!started) {
+    call->reason = "no media ports";
+    respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
+    return;
+  }
+  call->no_answer_timer = g_timeout_add_seconds (ctx->config->no_answer_timeout,
+                                                 on_no_answer, call);
+}
+
+/* ---- timers and shutdown -------------------------------------------------------------- */
+
+static gboolean
+on_hold (const TdLeg *leg)
+{
+  return leg->remote_sdp && td_sdp_n_media (leg->remote_sdp) > 0 &&
+         td_sdp_media_is_hold (leg->remote_sdp, 0);
+}
+
+static void
+check_rtp_timeout (TdCall *call, gint64 now, gint64 timeout_us)
+{
+  gint64 last;
+  if (!call->bridged || call->ended || on_hold (call->a) || on_hold (call->bridged))
+    return;
+  last = MAX (call->answered_mono,
+              MAX (td_leg_last_media (call->a), td_leg_last_media (call->bridged)));
+  if (now - last < timeout_us)
+    return;
+  g_info ("call %s: no RTP for %" G_GINT64_FORMAT " s, hanging up", call->call_id,
+          timeout_us / G_USEC_PER_SEC);
+  call->ended = TRUE;
+  call->hangup = TD_HANGUP_TANDEM;
+  call->reason = "rtp timeout";
+  bye (call->a);
+  bye (call->bridged);
+}
+
+void
+td_calls_tick (TdCallContext *ctx)
+{
+  GHashTableIter it;
+  TdCall *call;
+  gint64 now = g_get_monotonic_time ();
+  gint64 timeout = (gint64) ctx->config->rtp_timeout * G_USEC_PER_SEC;
+
+  if (!timeout)
+    return;
+  g_hash_table_iter_init (&it, ctx->calls);
+  while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL))
+    check_rtp_timeout (call, now, timeout);
+}
+
+void
+td_calls_hangup_all (TdCallContext *ctx)
+{
+  GHashTableIter it;
+  TdCall *call;
+
+  g_hash_table_iter_init (&it, ctx->calls);
+  while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL)) {
+    call->ended = TRUE;
+    call->hangup = TD_HANGUP_TANDEM;
+    call->reason = "shutdown";
+    respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
+    cancel_branches (call, NULL);
+    bye (call->a);
+    bye (call->bridged);
+  }
+}
+
+void
+td_calls_free_all (TdCallContext *ctx)
+{
+  GHashTableIter it;
+  TdCall *call;
+
+  g_hash_table_iter_init (&it, ctx->calls);
+  while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL)) {
+    write_cdr (call, "shutdown");
+    g_hash_table_iter_remove (&it);
+    call_free (call);
+  }
+}

@@ -1,0 +1,61 @@
+/* TdCdr: write call detail records as calls end. */
+#define G_LOG_DOMAIN "tandem-cdr"
+
+#include "td-cdr.h"
+
+struct _TdCdr {
+  TdStore *store;     /* borrowed */
+  sqlite3_stmt *insert;
+};
+
+TdCdr *
+td_cdr_new (TdStore *store, GError **error)
+{
+  g_autoptr (TdCdr) cdr = g_new0 (TdCdr, 1);
+  cdr->store = store;
+  cdr->insert = td_store_prepare (store,
+      "INSERT INTO cdrs (call_id, caller, callee, started_at, answered_at, ended_at,"
+      " status, hangup, reason) VALUES (?,?,?,?,?,?,?,?,?)", error);
+  return cdr->insert ? g_steal_pointer (&cdr) : NULL;
+}
+
+void
+td_cdr_free (TdCdr *cdr)
+{
+  g_free (cdr);
+}
+
+const char *
+td_hangup_name (TdHangup hangup)
+{
+  switch (hangup) {
+  case TD_HANGUP_CALLER: return "caller";
+  case TD_HANGUP_CALLEE: return "callee";
+  case TD_HANGUP_TANDEM:
+  default: return "tandem";
+  }
+}
+
+gboolean
+td_cdr_write (TdCdr *cdr, const TdCdrRecord *rec, GError **error)
+{
+  sqlite3_stmt *st = cdr->insert;
+  int rc;
+
+  sqlite3_bind_text (st, 1, rec->call_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 2, rec->caller, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 3, rec->callee, -1, SQLITE_STATIC);
+  sqlite3_bind_double (st, 4, rec->started_us / 1e6);
+  if (rec->answered_us)
+    sqlite3_bind_double (st, 5, rec->answered_us / 1e6);
+  else
+    sqlite3_bind_null (st, 5);
+  sqlite3_bind_double (st, 6, rec->ended_us / 1e6);
+  sqlite3_bind_int (st, 7, rec->status);
+  sqlite3_bind_text (st, 8, td_hangup_name (rec->hangup), -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 9, rec->reason, -1, SQLITE_STATIC);
+  rc = sqlite3_step (st);
+  sqlite3_reset (st);
+  sqlite3_clear_bindings (st);
+  return rc == SQLITE_DONE ? TRUE : td_store_fail (cdr->store, "write CDR", error);
+}

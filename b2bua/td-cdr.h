@@ -1,0 +1,36 @@
+/* TdCdr: call detail records, one row per call in the TdStore. */
+#pragma once
+
+#include <glib.h>
+#include "td-store.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  TD_HANGUP_CALLER,
+  TD_HANGUP_CALLEE,
+  TD_HANGUP_TANDEM,   /* timers, errors, shutdown */
+} TdHangup;
+
+typedef struct {
+  const char *call_id;      /* the A-leg's Call-ID */
+  const char *caller;
+  const char *callee;
+  gint64 started_us;        /* g_get_real_time() values; answered 0 = never */
+  gint64 answered_us;
+  gint64 ended_us;
+  int status;
+  TdHangup hangup;
+  const char *reason;       /* may be NULL */
+} TdCdrRecord;
+
+typedef struct _TdCdr TdCdr;
+
+TdCdr *td_cdr_new (TdStore *store, GError **error);
+void td_cdr_free (TdCdr *cdr);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdCdr, td_cdr_free)
+
+gboolean td_cdr_write (TdCdr *cdr, const TdCdrRecord *rec, GError **error);
+const char *td_hangup_name (TdHangup hangup);
+
+G_END_DECLS

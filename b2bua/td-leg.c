@@ -1,0 +1,126 @@
+/* TdLeg: a dialog's handle, SDP state and relay ports. */
+#define G_LOG_DOMAIN "tandem-call"
+
+#include "td-leg.h"
+
+#include <string.h>
+
+static void
+free_port (gpointer port)
+{
+  td_relay_port_free (port);
+}
+
+TdLeg *
+td_leg_new (TdCall *call, TdLegRole role, nua_handle_t *nh)
+{
+  TdLeg *leg = g_new0 (TdLeg, 1);
+
+  leg->call = call;
+  leg->role = role;
+  leg->nh = nh;
+  leg->ports = g_ptr_array_new_with_free_func (free_port);
+  /* o= session id: random per leg; the version grows with each new SDP. */
+  leg->sdp_session_id = ((guint64) g_random_int () << 20) ^ g_random_int ();
+  leg->sdp_version = 1;
+  if (nh)
+    nua_handle_bind (nh, (nua_hmagic_t *) leg);
+  return leg;
+}
+
+void
+td_leg_free (TdLeg *leg)
+{
+  if (!leg)
+    return;
+  if (leg->has_pending)
+    nua_destroy_event (leg->pending);
+  if (leg->nh) {
+    nua_handle_bind (leg->nh, NULL);
+    nua_handle_destroy (leg->nh);
+  }
+  g_ptr_array_unref (leg->ports);
+  g_clear_pointer (&leg->remote_sdp, td_sdp_free);
+  g_free (leg->local_sdp);
+  g_free (leg->target);
+  g_free (leg);
+}
+
+const char *
+td_leg_name (const TdLeg *leg)
+{
+  return leg->role == TD_LEG_A ? "A" : "B";
+}
+
+gboolean
+td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, guint n, GError **error)
+{
+  while (leg->ports->len < n) {
+    TdRelayPort *port = td_relay_port_alloc (relay, error);
+    if (!port)
+      return FALSE;
+    g_ptr_array_add (leg->ports, port);
+  }
+  return TRUE;
+}
+
+void
+td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp)
+{
+  g_clear_pointer (&leg->remote_sdp, td_sdp_free);
+  leg->remote_sdp = sdp;
+  for (guint i = 0; i < td_sdp_n_media (sdp) && i < leg->ports->len; i++) {
+    const char *address = td_sdp_media_address (sdp, i);
+    guint16 port = td_sdp_media_port (sdp, i);
+    /* A rejected stream (port 0) or a missing address: send nothing. */
+    if (!address || port == 0)
+      address = "0.0.0.0";
+    td_relay_port_set_remote (g_ptr_array_index (leg->ports, i), address, port,
+                              td_sdp_media_rtcp_mux (sdp, i) ? port
+                                                             : td_sdp_media_rtcp_port (sdp, i));
+  }
+}
+
+const char *
+td_leg_local_sdp (TdLeg *leg, const TdSdp *from, const char *address)
+{
+  guint n = td_sdp_n_media (from);
+  g_autofree guint16 *ports = g_new0 (guint16, n);
+  g_autofree char *text = NULL;
+  TdSdpRewrite rw = {
+    .address = address, .ports = ports, .n_ports = n, .origin_user = "tandem",
+    .session_id = leg->sdp_session_id, .session_version = leg->sdp_version,
+  };
+
+  for (guint i = 0; i < n; i++)
+    ports[i] = i < leg->ports->len ? td_relay_port_number (g_ptr_array_index (leg->ports, i)) : 0;
+  text = td_sdp_rewrite (from, &rw);
+  /* RFC 3264 §8: a changed SDP carries a higher version, an unchanged one the same. */
+  if (leg->local_sdp && strcmp (text, leg->local_sdp) != 0) {
+    rw.session_version = ++leg->sdp_version;
+    g_free (text);
+    text = td_sdp_rewrite (from, &rw);
+  }
+  g_free (leg->local_sdp);
+  leg->local_sdp = g_steal_pointer (&text);
+  return leg->local_sdp;
+}
+
+void
+td_leg_connect_media (TdLeg *a, TdLeg *b)
+{
+  for (guint i = 0; i < a->ports->len && i < b->ports->len; i++)
+    td_relay_connect (g_ptr_array_index (a->ports, i), g_ptr_array_index (b->ports, i));
+}
+
+gint64
+td_leg_last_media (TdLeg *leg)
+{
+  gint64 last = 0;
+  for (guint i = 0; i < leg->ports->len; i++) {
+    TdRelayStats st;
+    td_relay_port_get_stats (g_ptr_array_index (leg->ports, i), &st);
+    last = MAX (last, st.last_rx_us);
+  }
+  return last;
+}

@@ -1,0 +1,76 @@
+/* TdLeg: one SIP dialog of a call — one nua handle — and its media.
+ *
+ * A call has one A-leg (the caller's INVITE, which tandem answers) and one or
+ * more B-legs (INVITEs tandem sends, one per callee contact while forking).
+ * Each leg is its own dialog: own Call-ID, tags, CSeq space, Via branches.
+ * A leg owns one relay port pair per m= line of its SDP, remembers the last
+ * SDP its endpoint sent (remote) and the o= identity tandem uses toward it,
+ * so that the SDP it receives always reads as one continuous session. */
+#pragma once
+
+#include <glib.h>
+#include <sofia-sip/nua.h>
+
+#include "td-relay.h"
+#include "td-sdp.h"
+
+G_BEGIN_DECLS
+
+typedef struct _TdCall TdCall;
+typedef struct _TdLeg TdLeg;
+
+typedef enum {
+  TD_LEG_A,
+  TD_LEG_B,
+} TdLegRole;
+
+struct _TdLeg {
+  TdCall *call;             /* owner */
+  TdLegRole role;
+  nua_handle_t *nh;         /* NULL once the dialog is gone */
+  char *target;             /* B: the contact URI called; A: the caller's contact */
+
+  GPtrArray *ports;         /* TdRelayPort*, one per m= line */
+  TdSdp *remote_sdp;        /* what this leg's endpoint last offered/answered */
+  guint64 sdp_session_id;   /* o= toward this leg's endpoint */
+  guint64 sdp_version;
+  char *local_sdp;          /* the last SDP tandem sent to this endpoint */
+
+  int status;               /* B: the last response status received */
+  gboolean answered;        /* 2xx sent (A) or received (B) */
+  gboolean final;           /* B: final response received; A: final response sent */
+  gboolean cancelled;       /* B: CANCEL sent */
+
+  /* An offer this leg's endpoint sent in a re-INVITE/UPDATE, waiting for the
+   * other endpoint's answer. */
+  nua_saved_event_t pending[1];
+  gboolean has_pending;
+  gboolean pending_is_update;
+  gboolean offer_sent;      /* tandem's re-INVITE/UPDATE to this leg is out */
+};
+
+TdLeg *td_leg_new (TdCall *call, TdLegRole role, nua_handle_t *nh);
+/* Drops the handle (destroyed), the ports and saved events. */
+void td_leg_free (TdLeg *leg);
+
+const char *td_leg_name (const TdLeg *leg);   /* "A" or "B" for logs */
+
+/* Make sure the leg has `n` port pairs (allocating the missing ones). */
+gboolean td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, guint n, GError **error);
+
+/* Take an SDP from this leg's endpoint: remember it and point the relay's
+ * sending side at the addresses it names. */
+void td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp);
+
+/* The SDP to send to this leg's endpoint: `from` (the other endpoint's SDP)
+ * rewritten onto this leg's relay ports. Returns a borrowed string, valid
+ * until the next call. */
+const char *td_leg_local_sdp (TdLeg *leg, const TdSdp *from, const char *address);
+
+/* Bridge the media of two legs (port i to port i). */
+void td_leg_connect_media (TdLeg *a, TdLeg *b);
+
+/* The newest activity on any of the leg's ports (g_get_monotonic_time), 0 if none. */
+gint64 td_leg_last_media (TdLeg *leg);
+
+G_END_DECLS

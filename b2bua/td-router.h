@@ -1,0 +1,28 @@
+/* TdRouter: where an authenticated call should go.
+ *
+ * Pure decision from the configuration and the location service: the
+ * Request-URI's user of our domain → its live contacts (all of them: parallel
+ * forking is what PBX users expect), or the SIP error that explains why not. */
+#pragma once
+
+#include <glib.h>
+#include "td-config.h"
+#include "td-location.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int status;           /* 0: route found; else the SIP status to answer (404, 480, 482) */
+  const char *phrase;   /* static reason phrase for status */
+  char *callee;         /* the called user (also when not registered) */
+  GPtrArray *targets;   /* TdBinding* copies, owned; preferred first */
+} TdRoute;
+
+void td_route_free (TdRoute *route);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRoute, td_route_free)
+
+/* user/host: the Request-URI's; host must be our domain or listen address. */
+TdRoute *td_router_route (const TdConfig *config, TdLocation *location,
+                          const char *user, const char *host, gint64 now);
+
+G_END_DECLS

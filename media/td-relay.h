@@ -1,0 +1,92 @@
+/* TdRelay: the RTP/RTCP relay, the media plane of every call.
+ *
+ * Each leg's media stream gets a TdRelayPort: an even RTP port and the next
+ * odd port for RTCP, bound on the relay's address from a configured range.
+ * Connected ports copy packets received on one out of the other, to that
+ * port's remote (learned by symmetric latching, or from SDP until then).
+ *
+ * Threading contract:
+ *  - Every function here is called from ONE thread (the SIP main thread).
+ *  - td_relay_new() starts a media thread (named "td-relay") that owns all
+ *    packet state: it is the only reader of the sockets. Calls that change a
+ *    port (set_remote, connect, disconnect, set_forward, port_free) queue a
+ *    command and return at once; the media thread applies commands in order
+ *    between packet batches, so the packet path takes no lock.
+ *  - td_relay_port_free() is asynchronous: the media thread closes the
+ *    sockets and frees the port; its port numbers go back to the pool once
+ *    that is done. The caller must not touch the port after the call.
+ *  - td_relay_sync() waits until every command queued so far has taken
+ *    effect (tests; shutdown ordering).
+ *
+ * `media/` knows nothing of SIP. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define TD_RELAY_ERROR (td_relay_error_quark ())
+GQuark td_relay_error_quark (void);
+
+typedef enum {
+  TD_RELAY_ERROR_ADDRESS,     /* the relay address is not an IP literal, or cannot be bound */
+  TD_RELAY_ERROR_RANGE,       /* the port range holds no even/odd pair */
+  TD_RELAY_ERROR_EXHAUSTED,   /* every port pair of the range is in use */
+  TD_RELAY_ERROR_SYSTEM,      /* socket(), epoll, eventfd or the thread failed */
+} TdRelayError;
+
+typedef struct _TdRelay TdRelay;
+typedef struct _TdRelayPort TdRelayPort;   /* one RTP+RTCP socket pair = one media stream of one leg */
+
+typedef struct {
+  guint64 rx_packets;        /* accepted: plausible RTP/RTCP from the (latched) remote, on both sockets */
+  guint64 tx_packets;        /* sent out of this port to its remote */
+  guint64 dropped_foreign;   /* from a source other than the latched one (RTP Bleed) */
+  guint64 dropped_other;     /* not RTP/RTCP: wrong version, too short, truncated */
+  gint64 last_rx_us;         /* g_get_monotonic_time() of the last accepted packet, 0 = none */
+  guint64 tx_errors;         /* sends the kernel refused (send buffer full, unreachable) */
+} TdRelayStats;
+
+/* Starts the media thread. `address` is an IPv4 or IPv6 literal
+ * ("127.0.0.1", "0.0.0.0", "::1", "::"); ports are taken from
+ * [port_min, port_max], RTP on even ports. Keep the range below
+ * net.ipv4.ip_local_port_range, or ephemeral sockets will steal ports. */
+TdRelay *td_relay_new (const char *address, guint16 port_min, guint16 port_max, GError **error);
+/* Stops the thread and closes everything, including ports not yet freed
+ * (their pointers become invalid). */
+void td_relay_free (TdRelay *relay);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRelay, td_relay_free)
+
+/* Binds an even RTP port and the next odd one for RTCP, skipping ports in
+ * use (here or by other processes); starts from a rotating cursor so that a
+ * freshly freed pair is reused only after the rest of the range. Fails with
+ * TD_RELAY_ERROR_EXHAUSTED when no pair is free. The new port is
+ * unconnected, forwarding, with no remote and latching armed. */
+TdRelayPort *td_relay_port_alloc (TdRelay *relay, GError **error);
+guint16 td_relay_port_number (const TdRelayPort *port);   /* the RTP port; RTCP is +1 */
+
+/* Where to send until latched (from SDP); re-arms latching on both sockets:
+ * the next plausible packet's source becomes the remote. ip "0.0.0.0" (or
+ * "::", or rtp_port 0) = don't send until latched. rtcp_port 0 = rtp_port + 1.
+ * An IPv4 remote on an IPv6 relay is sent to as a v4-mapped address. */
+void td_relay_port_set_remote (TdRelayPort *port, const char *ip, guint16 rtp_port, guint16 rtcp_port);
+/* Packets in on a go out of b, and vice versa (RTP to RTP, RTCP to RTCP).
+ * Either port's previous peer is disconnected. a == b echoes back. */
+void td_relay_connect (TdRelayPort *a, TdRelayPort *b);
+void td_relay_disconnect (TdRelayPort *port);   /* and its peer from it */
+/* FALSE: packets received on this port are dropped (hold / mute); they still
+ * latch and count as activity (rx_packets, last_rx_us). */
+void td_relay_port_set_forward (TdRelayPort *port, gboolean forward);
+/* Returns the ports to the pool once the media thread has let go (see top). */
+void td_relay_port_free (TdRelayPort *port);
+/* May be slightly stale: counters are written by the media thread. */
+void td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out);
+
+/* Port pairs whose sockets are open: allocated and not yet closed by the
+ * media thread (a freed port counts until the media thread has closed it,
+ * which td_relay_sync() waits for). */
+guint td_relay_port_count (TdRelay *relay);
+/* Waits until the media thread has applied every command queued so far. */
+void td_relay_sync (TdRelay *relay);
+
+G_END_DECLS
