@@ -34,7 +34,7 @@ for rate in $rates; do
   total=$((rate * duration))
   before=$(ticks); t0=$(date +%s.%N)
   errs0=$(awk '/^Udp:/ {n++; if (n==2) print $6}' /proc/net/snmp)
-  timeout $((duration * 3 + 20)) sipp 127.0.0.1:$port -sf "$here/register.xml" -inf "$work/users.csv" \
+  timeout $((duration * 3 + 20)) sipp 127.0.0.1:$port -sf "$here/sipp/register.xml" -inf "$work/users.csv" \
     -i 127.0.0.1 -p $((port + 1)) -auth_uri pbx.test -r "$rate" -m "$total" -l $((rate * 2)) \
     -timeout $((duration * 3 + 10))s -nostdin -trace_stat -stf "$work/stat.csv" \
     > "$work/sipp.out" 2>&1 || true
