@@ -471,20 +471,20 @@ cancel_received (TdCall *call)
 /* A leg's dialog is over (nua reports it terminated): forget its handle; if it
  * ended on its own (timeouts, transport errors), end the other side too. */
 static void
-leg_terminated (TdCall *call, TdLeg *leg)
+leg_terminated (TdCall *call, TdLeg *leg, int status)
 {
-  if (!call->ended) {
+  /* A BYE or CANCEL from an endpoint has set `ended` already: anything else
+   * that ends the A-leg or the bridged B-leg is the SIP stack's doing (no
+   * ACK, session timer expiry, transport error), so tandem ends the other side. */
+  if (!call->ended && (leg == call->a || leg == call->bridged)) {
     call->ended = TRUE;
-    if (leg == call->a) {
-      call->hangup = TD_HANGUP_CALLER;
-      cancel_branches (call, NULL);
-      bye (call->bridged);
-    } else if (leg == call->bridged) {
-      call->hangup = TD_HANGUP_CALLEE;
-      bye (call->a);
-    } else {
-      call->ended = FALSE;   /* one failed branch does not end the call */
-    }
+    call->hangup = TD_HANGUP_TANDEM;
+    call->reason = leg == call->a ? "A-leg dialog failed (no ACK, timeout or transport error)"
+                                  : "B-leg dialog failed (timeout or transport error)";
+    g_info ("call %s: %s-leg dialog ended by the stack (%d)", call->call_id,
+            td_leg_name (leg), status);
+    cancel_branches (call, NULL);
+    bye (peer_of (call, leg));
   }
   nua_handle_bind (leg->nh, NULL);
   nua_handle_destroy (leg->nh);
@@ -527,7 +527,7 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
   case nua_i_state:
     tl_gets (tags, NUTAG_CALLSTATE_REF (state), TAG_END ());
     if (state == nua_callstate_terminated && leg->nh)
-      leg_terminated (call, leg);
+      leg_terminated (call, leg, status);
     break;
   default:
     break;

@@ -95,6 +95,8 @@ td_leg_local_sdp (TdLeg *leg, const TdSdp *from, const char *address)
   for (guint i = 0; i < n; i++)
     ports[i] = i < leg->ports->len ? td_relay_port_number (g_ptr_array_index (leg->ports, i)) : 0;
   text = td_sdp_rewrite (from, &rw);
+  if (!text)
+    return leg->local_sdp;   /* only on a programming error; td_sdp_rewrite said why */
   /* RFC 3264 §8: a changed SDP carries a higher version, an unchanged one the same. */
   if (leg->local_sdp && strcmp (text, leg->local_sdp) != 0) {
     rw.session_version = ++leg->sdp_version;

@@ -247,6 +247,10 @@ parse_media (Parser *p, const char *value, GError **error)
           && (!parse_port (port + number_len + 1, port_len - number_len - 1, &count) || count == 0)))
     return fail (p, error, TD_SDP_ERROR_SYNTAX, "bad port \"%.*s\" in m= line",
                  (int) port_len, port);
+  /* Offer/answer matching compares every format with every other one. */
+  if (g_strv_length (formats) > TD_SDP_MAX_FORMATS)
+    return fail (p, error, TD_SDP_ERROR_TOO_LARGE, "more than %d formats in m= line",
+                 TD_SDP_MAX_FORMATS);
 
   Media *m = g_new0 (Media, 1);
   m->type = g_strndup (type, type_len);
@@ -351,8 +355,8 @@ parse_attribute (Parser *p, const char *line)
       const char *port = next_field (&value, &len);
       guint16 rtcp;
 
-      if (port != NULL && parse_port (port, len, &rtcp))
-        m->rtcp_port = rtcp;
+      if (m->rtcp_port < 0 && port != NULL && parse_port (port, len, &rtcp))
+        m->rtcp_port = rtcp;   /* the first one, like c= */
     }
 }
 
@@ -616,12 +620,16 @@ emit_connection (Writer *w, const char *line)
     emit_relay_connection (w);
 }
 
+/* The relay is one unicast address, so each level gets one c= line, where
+ * the first one of the input was (the one the parser reads); further ones
+ * (multicast layers) go. That also keeps the output about the input's size. */
+
 /* RFC 4566 §5 orders the session part v o s i u e p c b t r z k a: a missing
  * session c= goes before the first line that follows c=. */
 static void
 emit_session (Writer *w, const TdSdp *sdp)
 {
-  gboolean origin_done = FALSE, connection_done = sdp->has_connection;
+  gboolean origin_done = FALSE, connection_done = FALSE;
 
   emit (w, g_ptr_array_index (sdp->session, 0));   /* v=0 */
   if (!sdp->has_origin)
@@ -633,23 +641,32 @@ emit_session (Writer *w, const TdSdp *sdp)
     {
       const char *line = g_ptr_array_index (sdp->session, i);
 
-      if (!connection_done && strchr ("btrzka", line[0]) != NULL)
+      if (!sdp->has_connection && !connection_done && strchr ("btrzka", line[0]) != NULL)
         {
           emit_relay_connection (w);
           connection_done = TRUE;
         }
-      if (line[0] == 'o')
+      switch (line[0])
         {
-          if (!origin_done)   /* a second o= is invalid; one is enough */
+        case 'o':   /* a second o= is invalid; one is enough */
+          if (!origin_done)
             emit_origin (w);
           origin_done = TRUE;
+          break;
+        case 'c':
+          if (!connection_done)
+            emit_connection (w, line);
+          connection_done = TRUE;
+          break;
+        case 'a':
+          /* a=rtcp is media-level only; a stray session-level one would
+           * name an address past the relay. */
+          if (!is_ice_attribute (line) && !attr_is (line, "rtcp", NULL))
+            emit (w, line);
+          break;
+        default:
+          emit (w, line);
         }
-      else if (line[0] == 'c')
-        emit_connection (w, line);
-      /* a=rtcp is media-level only; a stray session-level one would name an
-       * address past the relay. */
-      else if (!is_ice_attribute (line) && !attr_is (line, "rtcp", NULL))
-        emit (w, line);
     }
   if (!connection_done)
     emit_relay_connection (w);
@@ -659,6 +676,7 @@ static void
 emit_media (Writer *w, const Media *m, guint16 relay_port)
 {
   guint16 port = m->port == 0 ? 0 : relay_port;
+  gboolean connection_done = FALSE, rtcp_done = FALSE;
 
   g_string_append_printf (w->out, "m=%s %u%s %s\r\n", m->type, port, m->port_count, m->rest);
   for (guint i = 0; i < m->lines->len; i++)
@@ -666,15 +684,20 @@ emit_media (Writer *w, const Media *m, guint16 relay_port)
       const char *line = g_ptr_array_index (m->lines, i);
 
       if (line[0] == 'c')
-        emit_connection (w, line);
+        {
+          if (!connection_done)
+            emit_connection (w, line);
+          connection_done = TRUE;
+        }
       else if (is_ice_attribute (line))
         continue;
       else if (attr_is (line, "rtcp", NULL))
         {
           /* The relay's RTCP port; its address is the c= one. A rejected
            * stream has no RTCP to point anywhere. */
-          if (port != 0)
+          if (port != 0 && !rtcp_done)
             g_string_append_printf (w->out, "a=rtcp:%u\r\n", port + 1u);
+          rtcp_done = TRUE;
         }
       else
         emit (w, line);

@@ -18,13 +18,14 @@ G_BEGIN_DECLS
 /* Limits, so hostile input can't make us allocate much. */
 #define TD_SDP_MAX_SIZE  (64 * 1024)   /* bytes */
 #define TD_SDP_MAX_MEDIA 32            /* m= lines */
+#define TD_SDP_MAX_FORMATS 128         /* formats on one m= line (RTP has 128 payload types) */
 
 #define TD_SDP_ERROR (td_sdp_error_quark ())
 GQuark td_sdp_error_quark (void);
 
 typedef enum {
   TD_SDP_ERROR_SYNTAX,      /* not SDP, or a line we need (v=, m=, c=) is malformed */
-  TD_SDP_ERROR_TOO_LARGE,   /* over TD_SDP_MAX_SIZE bytes or TD_SDP_MAX_MEDIA m= lines */
+  TD_SDP_ERROR_TOO_LARGE,   /* over one of the TD_SDP_MAX_* limits */
 } TdSdpError;
 
 typedef enum {
