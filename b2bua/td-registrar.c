@@ -114,15 +114,41 @@ q_value (const sip_contact_t *m)
 }
 
 /* Expiry asked for one contact: its own parameter, else the Expires header,
- * else our default. */
-static guint64
-requested_expiry (TdRegistrar *reg, const sip_t *sip, const sip_contact_t *m)
+ * else our default. FALSE when the parameter is not a number (RFC 3261
+ * §25.1: delta-seconds are digits only; "soon" or "-5" must not turn into a
+ * removal or the maximum). */
+static gboolean
+requested_expiry (TdRegistrar *reg, const sip_t *sip, const sip_contact_t *m, guint64 *out)
 {
-  if (m->m_expires)
-    return g_ascii_strtoull (m->m_expires, NULL, 10);
-  if (sip->sip_expires)
-    return sip->sip_expires->ex_delta;
-  return reg->config->default_expires;
+  if (m->m_expires) {
+    const char *p = m->m_expires;
+    if (!*p || strspn (p, "0123456789") != strlen (p) || strlen (p) > 10)
+      return FALSE;
+    *out = g_ascii_strtoull (p, NULL, 10);
+  } else if (sip->sip_expires) {
+    *out = sip->sip_expires->ex_delta;
+  } else {
+    *out = reg->config->default_expires;
+  }
+  return TRUE;
+}
+
+/* The contact as stored: host and scheme lowercased, since RFC 3261 §19.1.4
+ * compares them case-insensitively (LOCALHOST and localhost are one binding). */
+static char *
+canonical_contact (su_home_t *home, const url_t *url)
+{
+  url_t *copy = url_hdup (home, url);
+  char *host = su_strdup (home, copy->url_host);
+  char *scheme = su_strdup (home, copy->url_scheme);
+
+  for (char *c = host; c && *c; c++)
+    *c = g_ascii_tolower (*c);
+  for (char *c = scheme; c && *c; c++)
+    *c = g_ascii_tolower (*c);
+  copy->url_host = host;
+  copy->url_scheme = scheme;
+  return url_as_string (home, copy);
 }
 
 /* RFC 3261 §10.3 step 7: a REGISTER from the same Call-ID must carry a
@@ -147,9 +173,14 @@ collect_changes (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *si
   gboolean ok = TRUE;
 
   for (const sip_contact_t *m = sip->sip_contact; m && ok; m = m->m_next) {
-    guint64 expiry = requested_expiry (reg, sip, m);
+    guint64 expiry = 0;
     TdBinding b = { 0 };
 
+    if (!requested_expiry (reg, sip, m, &expiry)) {
+      respond (nua, nh, 400, "Invalid Contact expires parameter");
+      ok = FALSE;
+      break;
+    }
     if (m->m_url->url_type == url_any) {
       /* "*" is only allowed alone and with Expires: 0 (RFC 3261 §10.2.2). */
       if (sip->sip_contact->m_next || !sip->sip_expires || sip->sip_expires->ex_delta != 0) {
@@ -166,7 +197,7 @@ collect_changes (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *si
       break;
     }
     b.aor = (char *) rq->aor;
-    b.contact = url_as_string (home, m->m_url);
+    b.contact = canonical_contact (home, m->m_url);
     if (!in_order (reg, rq->aor, b.contact, sip)) {
       respond (nua, nh, 500, "Out of order REGISTER");
       ok = FALSE;

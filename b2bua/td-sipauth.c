@@ -42,6 +42,17 @@ find_credentials (const TdConfig *config, const msg_auth_t *list, GStringChunk *
   return FALSE;
 }
 
+/* Same scheme, user, host and port (url_cmp's notion; parameters may differ). */
+static gboolean
+uri_matches (const char *digest_uri, const url_t *request_uri)
+{
+  su_home_t home[1] = { SU_HOME_INIT (home) };
+  url_t *u = digest_uri ? url_make (home, digest_uri) : NULL;
+  gboolean same = u && url_cmp (u, request_uri) == 0;
+  su_home_deinit (home);
+  return same;
+}
+
 const TdUser *
 td_sipauth_check (TdAuth *auth, const TdConfig *config, TdSipAuthKind kind,
                   nua_t *nua, nua_handle_t *nh, const sip_t *sip)
@@ -54,6 +65,12 @@ td_sipauth_check (TdAuth *auth, const TdConfig *config, TdSipAuthKind kind,
 
   if (!find_credentials (config, list, chunk, &cred)) {
     challenge (auth, kind, nua, nh, FALSE);
+    return NULL;
+  }
+  if (!uri_matches (cred.uri, sip->sip_request->rq_url)) {
+    /* RFC 7616 §3.4.6: credentials computed for another resource are refused. */
+    nua_respond (nh, 400, "Digest uri does not match the Request-URI",
+                 NUTAG_WITH_THIS (nua), TAG_END ());
     return NULL;
   }
   user = td_config_lookup_user (config, cred.username);

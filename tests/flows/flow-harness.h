@@ -21,6 +21,7 @@ typedef struct {
   int exit_status;          /* SIPp's exit code (0: every call succeeded); -1 if killed */
   gboolean timed_out;       /* the harness had to kill it */
   guint16 local_port;       /* SIPp's SIP port, as in its Contact/Via */
+  gboolean all_tcp;         /* every message went over TCP */
   GPtrArray *sent;          /* char*: SIP messages SIPp sent, CRs removed, in order */
   GPtrArray *received;      /* char*: SIP messages SIPp received */
 } FlowRun;
@@ -28,6 +29,10 @@ typedef struct {
 void flow_init (int *argc, char ***argv);
 /* Registers a case that runs in a child process of its own. */
 void flow_add_test (const char *path, void (*body) (void));
+/* The running case's temporary directory. */
+const char *flow_case_dir (void);
+/* Notes what a case saw; printed only if the case fails. */
+void flow_note (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
 /* Starts tandem and waits until it answers OPTIONS. extra_config is appended
  * to the generated file; a group it names ([auth], [registrar], [user alice]
@@ -51,8 +56,13 @@ const char *flow_daemon_dir (FlowDaemon *d);
 void flow_daemon_free (FlowDaemon *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FlowDaemon, flow_daemon_free)
 
+/* A loopback port free for UDP and TCP, e.g. to give several SIPp runs the
+ * same "-p" so that they register the same Contact. */
+guint16 flow_pick_port (void);
+
 /* Runs a scenario from TANDEM_FLOWS_DIR against the daemon with -m 1 and the
- * extra SIPp arguments (NULL-terminated), and asserts that it succeeded. */
+ * extra SIPp arguments (NULL-terminated), and asserts that it succeeded.
+ * Without "-p PORT" among them, SIPp gets a fresh port of its own. */
 FlowRun *flow_sipp (FlowDaemon *d, const char *scenario, ...) G_GNUC_NULL_TERMINATED;
 /* The same without the assertion. */
 FlowRun *flow_sipp_try (FlowDaemon *d, const char *scenario, ...) G_GNUC_NULL_TERMINATED;
@@ -63,13 +73,19 @@ const char *flow_run_last_received (const FlowRun *run);
 /* The last message SIPp sent, or NULL. */
 const char *flow_run_last_sent (const FlowRun *run);
 
+/* Runs a command in the case's directory, bounded by timeout_ms, with its
+ * output captured (out and err may be NULL). Returns its exit status, or -1
+ * if it was killed or timed out. */
+int flow_command (const char *const *argv, guint timeout_ms, char **out, char **err);
+
 /* ---- reading SIP messages -------------------------------------------------- */
 
 /* The status code of a response; 0 for a request. */
 int flow_msg_status (const char *msg);
 /* The first line (request line or status line). */
 char *flow_msg_start_line (const char *msg);
-/* The values of every header line called name (case-insensitive), in order;
+/* The values of every header line called name (case-insensitive; compact
+ * forms such as "m" are not mapped), in order;
  * an empty vector if there is none. Values are trimmed, not split at commas. */
 char **flow_msg_headers (const char *msg, const char *name);
 /* Every Contact entry, split at commas outside <> and quotes. */
