@@ -29,6 +29,9 @@ struct _TdCall {
   TdHangup hangup;
   const char *reason;     /* static */
   gboolean ended;         /* BYE/CANCEL/failure under way: start nothing new */
+  /* The caller's INVITE had no SDP: the B-leg's 200 carries the offer, the
+   * caller's ACK the answer, and tandem ACKs the B-leg itself with it. */
+  gboolean late_offer;
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -109,6 +112,15 @@ static void
 stop_no_answer_timer (TdCall *call)
 {
   g_clear_handle_id (&call->no_answer_timer, g_source_remove);
+}
+
+/* With a late offer tandem ACKs the B-leg's 2xx itself (nua's auto-ACK is off
+ * there), carrying the answer when it has one. */
+static void
+ack_b (TdLeg *b, const char *sdp)
+{
+  nua_ack (b->nh, TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+           TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)), TAG_END ());
 }
 
 /* End an established call from tandem's side or after one side's BYE. */
@@ -224,10 +236,15 @@ start_branch (TdCall *call, const TdBinding *binding)
            : g_strdup_printf ("<sip:%s@%s>", call->caller, ctx->config->domain);
   to = g_strdup_printf ("<sip:%s@%s>", call->callee, ctx->config->domain);
   nh = nua_handle (ctx->nua, NULL, SIPTAG_FROM_STR (from), SIPTAG_TO_STR (to),
-                   TAG_IF (proxy, NUTAG_PROXY (proxy)), TAG_END ());
+                   TAG_IF (proxy, NUTAG_PROXY (proxy)),
+                   TAG_IF (call->late_offer, NUTAG_AUTOACK (0)), TAG_END ());
   b = td_leg_new (call, TD_LEG_B, nh);
   b->target = g_strdup (binding->contact);
   g_ptr_array_add (call->b_legs, b);
+  if (call->late_offer) {
+    nua_invite (nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf), TAG_END ());
+    return TRUE;
+  }
   if (!td_leg_ensure_ports (b, ctx->relay, td_sdp_n_media (call->a->remote_sdp), &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
     b->final = TRUE;
@@ -276,7 +293,9 @@ b_progress (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t 
 
   if (status == 100 || call->a->final || call->ended)
     return;
-  if (!has_sdp (sip) || !(sdp = parse_sdp (call, sip))) {
+  /* In a late-offer call an SDP here would be B's offer, which only the
+   * caller's ACK can answer: relay the progress without it. */
+  if (call->late_offer || !has_sdp (sip) || !(sdp = parse_sdp (call, sip))) {
     respond_a (call, status, phrase_of (status), NULL);
     return;
   }
@@ -288,16 +307,83 @@ b_progress (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t 
 }
 
 static void
+bridge_answered (TdCall *call, TdLeg *b, const char *sdp_for_a)
+{
+  call->bridged = b;
+  stop_no_answer_timer (call);
+  cancel_branches (call, b);
+  td_leg_connect_media (call->a, b);
+  respond_a (call, SIP_200_OK, sdp_for_a);
+  call->a->answered = TRUE;
+  call->answered_us = g_get_real_time ();
+  call->answered_mono = g_get_monotonic_time ();
+  g_info ("call %s %s → %s answered by %s", call->call_id, call->caller, call->callee,
+          b->target);
+}
+
+/* B's 200 carries the offer: allocate the caller's ports now and pass it on;
+ * the caller's ACK brings the answer (a_acked). */
+static void
+b_answered_late_offer (TdCall *call, TdLeg *b, TdSdp *sdp)
+{
+  g_autoptr (GError) error = NULL;
+  guint n = sdp ? td_sdp_n_media (sdp) : 0;
+
+  if (!sdp || !td_leg_ensure_ports (call->a, call->ctx->relay, n, &error) ||
+      !td_leg_ensure_ports (b, call->ctx->relay, n, &error)) {
+    g_info ("call %s: late offer: %s", call->call_id,
+            error ? error->message : "the 200 carries no usable SDP offer");
+    td_sdp_free (sdp);
+    ack_b (b, NULL);
+    bye (b);
+    call->reason = "no usable offer in the answer";
+    respond_a (call, SIP_502_BAD_GATEWAY, NULL);
+    cancel_branches (call, NULL);
+    return;
+  }
+  td_leg_set_remote_sdp (b, sdp);
+  bridge_answered (call, b, td_leg_local_sdp (call->a, sdp, media_address (call)));
+}
+
+/* The caller's ACK of a late-offer call carries the answer for B. */
+static void
+a_acked (TdCall *call, const sip_t *sip)
+{
+  TdLeg *b = call->bridged;
+  TdSdp *sdp;
+
+  if (!call->late_offer || !b || !b->nh || b->acked)
+    return;
+  b->acked = TRUE;
+  if (has_sdp (sip) && (sdp = parse_sdp (call, sip))) {
+    td_leg_set_remote_sdp (call->a, sdp);
+    ack_b (b, td_leg_local_sdp (b, sdp, media_address (call)));
+    return;
+  }
+  g_info ("call %s: the caller's ACK carries no answer; ending the call", call->call_id);
+  ack_b (b, NULL);
+  call->ended = TRUE;
+  call->reason = "no SDP answer in ACK";
+  bye (call->a);
+  bye (b);
+}
+
+static void
 b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
 {
   TdSdp *sdp = has_sdp (sip) ? parse_sdp (call, sip) : NULL;
 
   b->answered = TRUE;
   if (call->bridged || call->a->final || call->ended) {
-    /* Another branch won, or the caller gave up: this late 200 is ACKed by
-     * nua, then ended. */
+    /* Another branch won, or the caller gave up: ACK this late 200, then end it. */
     td_sdp_free (sdp);
+    if (call->late_offer)
+      ack_b (b, NULL);
     bye (b);
+    return;
+  }
+  if (call->late_offer) {
+    b_answered_late_offer (call, b, sdp);
     return;
   }
   if (sdp)
@@ -310,16 +396,7 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
     cancel_branches (call, NULL);
     return;
   }
-  call->bridged = b;
-  stop_no_answer_timer (call);
-  cancel_branches (call, b);
-  td_leg_connect_media (call->a, b);
-  respond_a (call, SIP_200_OK, td_leg_local_sdp (call->a, b->remote_sdp, media_address (call)));
-  call->a->answered = TRUE;
-  call->answered_us = g_get_real_time ();
-  call->answered_mono = g_get_monotonic_time ();
-  g_info ("call %s %s → %s answered by %s", call->call_id, call->caller, call->callee,
-          b->target);
+  bridge_answered (call, b, td_leg_local_sdp (call->a, b->remote_sdp, media_address (call)));
 }
 
 static void
@@ -409,6 +486,7 @@ offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update)
   leg->has_pending = TRUE;
   leg->pending_is_update = is_update;
   peer->offer_sent = TRUE;
+  peer->pending_is_update_out = is_update;
   offer = td_leg_local_sdp (peer, sdp, media_address (call));
   if (is_update)
     nua_update (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
@@ -427,6 +505,8 @@ offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip)
 
   if (status < 200 || !peer->offer_sent)
     return;
+  if (call->late_offer && peer->role == TD_LEG_B && status < 300 && !peer->pending_is_update_out)
+    ack_b (peer, NULL);
   peer->offer_sent = FALSE;
   if (!leg || !leg->nh || !leg->has_pending)
     return;
@@ -521,6 +601,10 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
     if (leg == call->a)
       cancel_received (call);
     break;
+  case nua_i_ack:
+    if (leg == call->a)
+      a_acked (call, sip);
+    break;
   case nua_i_bye:
     bye_received (call, leg);
     break;
@@ -586,15 +670,16 @@ admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **ca
   return route;
 }
 
+static void start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip,
+                        const TdUser *caller, const TdRoute *route, TdSdp *sdp);
+
 void
 td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
 {
   g_autoptr (TdRoute) route = NULL;
   g_autoptr (GError) error = NULL;
   const TdUser *caller = NULL;
-  TdCall *call;
   TdSdp *sdp;
-  guint started = 0;
 
   if (!sip || !sip->sip_request || !sip->sip_call_id) {
     reject (ctx, nh, SIP_400_BAD_REQUEST);
@@ -603,8 +688,7 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
   if (!(route = admit (ctx, nh, sip, &caller)))
     return;
   if (!has_sdp (sip)) {
-    /* Offerless INVITEs (the offer in our 200) are not supported yet. */
-    reject (ctx, nh, 488, "Not Acceptable Here (SDP offer required)");
+    start_call (ctx, nh, sip, caller, route, NULL);
     return;
   }
   if (!(sdp = td_sdp_parse (sip->sip_payload->pl_data, sip->sip_payload->pl_len, &error))) {
@@ -612,18 +696,31 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
     reject (ctx, nh, 400, "Bad Session Description");
     return;
   }
-  call = call_new (ctx, sip, caller, route->callee);
+  start_call (ctx, nh, sip, caller, route, sdp);
+}
+
+/* sdp: the caller's offer, or NULL for a late-offer call. */
+static void
+start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser *caller,
+            const TdRoute *route, TdSdp *sdp)
+{
+  g_autoptr (GError) error = NULL;
+  TdCall *call = call_new (ctx, sip, caller, route->callee);
+  guint started = 0;
+
   call->a = td_leg_new (call, TD_LEG_A, nh);
-  if (!td_leg_ensure_ports (call->a, ctx->relay, td_sdp_n_media (sdp), &error)) {
+  call->late_offer = sdp == NULL;
+  if (sdp && !td_leg_ensure_ports (call->a, ctx->relay, td_sdp_n_media (sdp), &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
     call->reason = "no media ports";
     respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
     return;
   }
-  td_leg_set_remote_sdp (call->a, sdp);
-  g_info ("call %s %s → %s: %u branch(es)", call->call_id, caller->name, route->callee,
-          route->targets->len);
+  if (sdp)
+    td_leg_set_remote_sdp (call->a, sdp);
+  g_info ("call %s %s → %s: %u branch(es)%s", call->call_id, caller->name, route->callee,
+          route->targets->len, call->late_offer ? ", late offer" : "");
   for (guint i = 0; i < route->targets->len; i++)
     started += start_branch (call, g_ptr_array_index (route->targets, i));
   if (!started) {

@@ -39,6 +39,7 @@ struct _TdLeg {
   int status;               /* B: the last response status received */
   gboolean answered;        /* 2xx sent (A) or received (B) */
   gboolean final;           /* B: final response received; A: final response sent */
+  gboolean acked;           /* B: tandem has ACKed its late-offer 2xx */
   gboolean cancelled;       /* B: CANCEL sent */
 
   /* An offer this leg's endpoint sent in a re-INVITE/UPDATE, waiting for the
@@ -47,6 +48,7 @@ struct _TdLeg {
   gboolean has_pending;
   gboolean pending_is_update;
   gboolean offer_sent;      /* tandem's re-INVITE/UPDATE to this leg is out */
+  gboolean pending_is_update_out;  /* ... and it is an UPDATE */
 };
 
 TdLeg *td_leg_new (TdCall *call, TdLegRole role, nua_handle_t *nh);
