@@ -6,6 +6,7 @@
 #include "td-build-config.h"
 #include "td-config.h"
 #include "td-daemon.h"
+#include "td-plugins.h"
 
 /* Exit codes: 0 clean stop, 1 runtime failure (store, sockets), 2 bad
  * configuration or command line. */
@@ -16,8 +17,10 @@ check_config (const char *path)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (TdConfig) config = td_config_load (path, &error);
+  g_autoptr (TdPluginHost) plugins = td_plugin_host_new ();
 
-  if (!config) {
+  /* Plugins define the per-user keys: a file is valid only with them loaded. */
+  if (!config || !td_plugin_host_load (plugins, config, &error)) {
     g_printerr ("tandem: %s\n", error->message);
     return EXIT_CONFIG;
   }

@@ -1,7 +1,7 @@
 /* TdCall: bridge an A-leg to the B-leg that answers. */
 #define G_LOG_DOMAIN "tandem-call"
 
-#include "td-call.h"
+#include "td-call-private.h"
 
 #include <string.h>
 #include <sofia-sip/sip_header.h>
@@ -10,35 +10,11 @@
 #include "td-router.h"
 #include "td-sipauth.h"
 
-struct _TdCall {
-  TdCallContext *ctx;
-  char *call_id;          /* the A-leg's, for logs and the CDR */
-  char *caller;           /* authenticated user */
-  char *callee;
-  char *caller_display;   /* may be NULL */
-  guint max_forwards;     /* for the B-legs: the A-leg's minus one (RFC 7332 §5) */
-
-  TdLeg *a;
-  GPtrArray *b_legs;      /* TdLeg*, owned: every branch while forking */
-  TdLeg *bridged;         /* the B-leg that answered */
-
-  guint no_answer_timer;
-  gint64 started_us, answered_us;     /* wall clock, for the CDR */
-  gint64 answered_mono;               /* monotonic, for the RTP timeout */
-  int final_status;
-  TdHangup hangup;
-  const char *reason;     /* static */
-  gboolean ended;         /* BYE/CANCEL/failure under way: start nothing new */
-  /* The caller's INVITE had no SDP: the B-leg's 200 carries the offer, the
-   * caller's ACK the answer, and tandem ACKs the B-leg itself with it. */
-  gboolean late_offer;
-};
-
 /* ---- small helpers ---------------------------------------------------------- */
 
 /* nua keeps the phrase pointer: relay statuses with static phrases only. */
-static const char *
-phrase_of (int status)
+const char *
+td_call_phrase (int status)
 {
   const char *phrase = sip_status_phrase (status);
   return phrase ? phrase : "Unknown";
@@ -77,8 +53,8 @@ media_address (const TdCall *call)
 }
 
 /* Answer the A-leg's INVITE (once finally). */
-static void
-respond_a (TdCall *call, int status, const char *phrase, const char *sdp)
+void
+td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp)
 {
   TdLeg *a = call->a;
   if (!a->nh || a->final)
@@ -96,8 +72,8 @@ respond_a (TdCall *call, int status, const char *phrase, const char *sdp)
   }
 }
 
-static void
-cancel_branches (TdCall *call, TdLeg *except)
+void
+td_call_cancel_branches (TdCall *call, TdLeg *except)
 {
   for (guint i = 0; i < call->b_legs->len; i++) {
     TdLeg *b = g_ptr_array_index (call->b_legs, i);
@@ -108,10 +84,11 @@ cancel_branches (TdCall *call, TdLeg *except)
   }
 }
 
-static void
-stop_no_answer_timer (TdCall *call)
+void
+td_call_stop_ring_timers (TdCall *call)
 {
   g_clear_handle_id (&call->no_answer_timer, g_source_remove);
+  g_ptr_array_set_size (call->ring_timers, 0);
 }
 
 /* With a late offer tandem ACKs the B-leg's 2xx itself (nua's auto-ACK is off
@@ -142,6 +119,10 @@ call_new (TdCallContext *ctx, const sip_t *sip, const TdUser *caller, const char
   call->caller = g_strdup (caller->name);
   call->caller_display = g_strdup (caller->display_name);
   call->callee = g_strdup (callee);
+  call->dialed = g_strdup (callee);
+  call->visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_add (call->visited, g_strdup (callee));
+  call->ring_timers = g_ptr_array_new_with_free_func (td_ring_timer_free);
   call->max_forwards = sip->sip_max_forwards ? sip->sip_max_forwards->mf_count - 1 : 69;
   call->b_legs = g_ptr_array_new_with_free_func ((GDestroyNotify) td_leg_free);
   call->started_us = g_get_real_time ();
@@ -154,13 +135,17 @@ call_new (TdCallContext *ctx, const sip_t *sip, const TdUser *caller, const char
 static void
 call_free (TdCall *call)
 {
-  stop_no_answer_timer (call);
+  td_call_stop_ring_timers (call);
   g_clear_pointer (&call->a, td_leg_free);
   g_ptr_array_unref (call->b_legs);
   g_free (call->call_id);
   g_free (call->caller);
   g_free (call->caller_display);
   g_free (call->callee);
+  g_free (call->dialed);
+  g_free (call->diversion);
+  g_ptr_array_unref (call->ring_timers);
+  g_hash_table_unref (call->visited);
   g_free (call);
 }
 
@@ -169,7 +154,7 @@ write_cdr (TdCall *call, const char *default_reason)
 {
   g_autoptr (GError) error = NULL;
   TdCdrRecord rec = {
-    .call_id = call->call_id, .caller = call->caller, .callee = call->callee,
+    .call_id = call->call_id, .caller = call->caller, .callee = call->dialed,
     .started_us = call->started_us, .answered_us = call->answered_us,
     .ended_us = g_get_real_time (),
     .status = call->answered_us ? 200 : call->final_status,
@@ -178,7 +163,7 @@ write_cdr (TdCall *call, const char *default_reason)
   if (!td_cdr_write (call->ctx->cdr, &rec, &error))
     g_warning ("call %s: %s", call->call_id, error->message);
   g_info ("call %s %s → %s ended: %d, hung up by %s%s%s", call->call_id, call->caller,
-          call->callee, rec.status, td_hangup_name (rec.hangup), rec.reason ? ", " : "",
+          call->dialed, rec.status, td_hangup_name (rec.hangup), rec.reason ? ", " : "",
           rec.reason ? rec.reason : "");
 }
 
@@ -199,6 +184,7 @@ maybe_finish (TdCall *call)
 {
   if (!all_legs_gone (call))
     return;
+  td_call_run_hook (call, TD_HOOK_CALL_ENDED, NULL, NULL, 0, NULL);
   write_cdr (call, NULL);
   g_hash_table_remove (call->ctx->calls, call);
   call_free (call);
@@ -242,7 +228,8 @@ start_branch (TdCall *call, const TdBinding *binding)
   b->target = g_strdup (binding->contact);
   g_ptr_array_add (call->b_legs, b);
   if (call->late_offer) {
-    nua_invite (nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf), TAG_END ());
+    nua_invite (nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
+                TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)), TAG_END ());
     return TRUE;
   }
   if (!td_leg_ensure_ports (b, ctx->relay, td_sdp_n_media (call->a->remote_sdp), &error)) {
@@ -254,6 +241,7 @@ start_branch (TdCall *call, const TdBinding *binding)
   offer = td_leg_local_sdp (b, call->a->remote_sdp, media_address (call));
   nua_invite (nh, NUTAG_URL (binding->contact),
               SIPTAG_MAX_FORWARDS_STR (mf),
+              TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
               SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
               SIPTAG_PAYLOAD_STR (offer),
               TAG_END ());
@@ -262,13 +250,23 @@ start_branch (TdCall *call, const TdBinding *binding)
   return TRUE;
 }
 
+guint
+td_call_start_branches (TdCall *call, const TdRoute *route)
+{
+  guint started = 0;
+  for (guint i = 0; i < route->targets->len; i++)
+    started += start_branch (call, g_ptr_array_index (route->targets, i));
+  return started;
+}
+
 /* RFC 3261 §16.7: a 6xx beats everything, else the lowest class wins. */
 static int
 best_failure (const TdCall *call)
 {
   int best = 0;
   for (guint i = 0; i < call->b_legs->len; i++) {
-    int s = ((TdLeg *) g_ptr_array_index (call->b_legs, i))->status;
+    const TdLeg *b = g_ptr_array_index (call->b_legs, i);
+    int s = b->abandoned ? 0 : b->status;
     if (s >= 600)
       return s;
     if (s >= 300 && (!best || s / 100 < best / 100))
@@ -280,9 +278,11 @@ best_failure (const TdCall *call)
 static gboolean
 all_branches_final (const TdCall *call)
 {
-  for (guint i = 0; i < call->b_legs->len; i++)
-    if (!((TdLeg *) g_ptr_array_index (call->b_legs, i))->final)
+  for (guint i = 0; i < call->b_legs->len; i++) {
+    const TdLeg *b = g_ptr_array_index (call->b_legs, i);
+    if (!b->final && !b->abandoned)
       return FALSE;
+  }
   return TRUE;
 }
 
@@ -291,18 +291,18 @@ b_progress (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t 
 {
   TdSdp *sdp;
 
-  if (status == 100 || call->a->final || call->ended)
+  if (status == 100 || call->a->final || call->ended || b->abandoned)
     return;
   /* In a late-offer call an SDP here would be B's offer, which only the
    * caller's ACK can answer: relay the progress without it. */
   if (call->late_offer || !has_sdp (sip) || !(sdp = parse_sdp (call, sip))) {
-    respond_a (call, status, phrase_of (status), NULL);
+    td_call_respond_a (call, status, td_call_phrase (status), NULL);
     return;
   }
   /* Early media (a colour ringback, an announcement): bridge this branch now. */
   td_leg_set_remote_sdp (b, sdp);
   td_leg_connect_media (call->a, b);
-  respond_a (call, status, phrase_of (status),
+  td_call_respond_a (call, status, td_call_phrase (status),
              td_leg_local_sdp (call->a, b->remote_sdp, media_address (call)));
 }
 
@@ -310,15 +310,16 @@ static void
 bridge_answered (TdCall *call, TdLeg *b, const char *sdp_for_a)
 {
   call->bridged = b;
-  stop_no_answer_timer (call);
-  cancel_branches (call, b);
+  td_call_stop_ring_timers (call);
+  td_call_cancel_branches (call, b);
   td_leg_connect_media (call->a, b);
-  respond_a (call, SIP_200_OK, sdp_for_a);
+  td_call_respond_a (call, SIP_200_OK, sdp_for_a);
   call->a->answered = TRUE;
   call->answered_us = g_get_real_time ();
   call->answered_mono = g_get_monotonic_time ();
   g_info ("call %s %s → %s answered by %s", call->call_id, call->caller, call->callee,
           b->target);
+  td_call_run_hook (call, TD_HOOK_CALL_ANSWERED, b, NULL, 0, NULL);
 }
 
 /* B's 200 carries the offer: allocate the caller's ports now and pass it on;
@@ -337,8 +338,8 @@ b_answered_late_offer (TdCall *call, TdLeg *b, TdSdp *sdp)
     ack_b (b, NULL);
     bye (b);
     call->reason = "no usable offer in the answer";
-    respond_a (call, SIP_502_BAD_GATEWAY, NULL);
-    cancel_branches (call, NULL);
+    td_call_respond_a (call, SIP_502_BAD_GATEWAY, NULL);
+    td_call_cancel_branches (call, NULL);
     return;
   }
   td_leg_set_remote_sdp (b, sdp);
@@ -374,7 +375,7 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
   TdSdp *sdp = has_sdp (sip) ? parse_sdp (call, sip) : NULL;
 
   b->answered = TRUE;
-  if (call->bridged || call->a->final || call->ended) {
+  if (call->bridged || call->a->final || call->ended || b->abandoned) {
     /* Another branch won, or the caller gave up: ACK this late 200, then end it. */
     td_sdp_free (sdp);
     if (call->late_offer)
@@ -392,8 +393,8 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
     g_info ("call %s: answer shares no codec with the offer", call->call_id);
     bye (b);
     call->reason = "no common codec";
-    respond_a (call, SIP_488_NOT_ACCEPTABLE, NULL);
-    cancel_branches (call, NULL);
+    td_call_respond_a (call, SIP_488_NOT_ACCEPTABLE, NULL);
+    td_call_cancel_branches (call, NULL);
     return;
   }
   bridge_answered (call, b, td_leg_local_sdp (call->a, b->remote_sdp, media_address (call)));
@@ -403,12 +404,25 @@ static void
 b_failed (TdCall *call, TdLeg *b, int status)
 {
   b->status = status;
-  if (call->a->final || call->bridged || !all_branches_final (call))
+  if (b->abandoned || call->a->final || call->bridged || !all_branches_final (call))
     return;
   call->hangup = TD_HANGUP_CALLEE;
-  status = best_failure (call);
-  respond_a (call, status, phrase_of (status), NULL);
-  stop_no_answer_timer (call);
+  td_call_fail (call, best_failure (call), NULL);
+}
+
+void
+td_call_fail (TdCall *call, int status, const char *reason)
+{
+  if (call->a->final || call->bridged || call->ended)
+    return;
+  td_call_stop_ring_timers (call);
+  /* Forwarding on busy / no answer takes it from here if configured. */
+  if (td_call_run_hook (call, TD_HOOK_CALL_FAILED, NULL, NULL, status, reason) == TD_HOOK_HANDLED)
+    return;
+  if (reason)
+    call->reason = reason;
+  td_call_cancel_branches (call, NULL);
+  td_call_respond_a (call, status, td_call_phrase (status), NULL);
 }
 
 static void
@@ -511,7 +525,7 @@ offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip)
   if (!leg || !leg->nh || !leg->has_pending)
     return;
   if (status >= 300) {
-    respond_saved (leg, status, phrase_of (status), NULL);
+    respond_saved (leg, status, td_call_phrase (status), NULL);
     return;
   }
   if (has_sdp (sip) && (sdp = parse_sdp (call, sip)))
@@ -544,8 +558,8 @@ cancel_received (TdCall *call)
   call->a->final = TRUE;
   call->final_status = 487;
   call->hangup = TD_HANGUP_CALLER;
-  stop_no_answer_timer (call);
-  cancel_branches (call, NULL);
+  td_call_stop_ring_timers (call);
+  td_call_cancel_branches (call, NULL);
 }
 
 /* A leg's dialog is over (nua reports it terminated): forget its handle; if it
@@ -563,7 +577,7 @@ leg_terminated (TdCall *call, TdLeg *leg, int status)
                                   : "B-leg dialog failed (timeout or transport error)";
     g_info ("call %s: %s-leg dialog ended by the stack (%d)", call->call_id,
             td_leg_name (leg), status);
-    cancel_branches (call, NULL);
+    td_call_cancel_branches (call, NULL);
     bye (peer_of (call, leg));
   }
   nua_handle_bind (leg->nh, NULL);
@@ -628,10 +642,8 @@ on_no_answer (gpointer data)
     return G_SOURCE_REMOVE;
   g_info ("call %s: no answer within %u s", call->call_id,
           call->ctx->config->no_answer_timeout);
-  call->reason = "no answer";
   call->hangup = TD_HANGUP_TANDEM;
-  respond_a (call, SIP_480_TEMPORARILY_UNAVAILABLE, NULL);
-  cancel_branches (call, NULL);
+  td_call_fail (call, 480, "no answer");
   return G_SOURCE_REMOVE;
 }
 
@@ -714,22 +726,46 @@ start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
     call->reason = "no media ports";
-    respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
+    td_call_respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
     return;
   }
   if (sdp)
     td_leg_set_remote_sdp (call->a, sdp);
   g_info ("call %s %s → %s: %u branch(es)%s", call->call_id, caller->name, route->callee,
           route->targets->len, call->late_offer ? ", late offer" : "");
-  for (guint i = 0; i < route->targets->len; i++)
-    started += start_branch (call, g_ptr_array_index (route->targets, i));
-  if (!started) {
-    call->reason = "no media ports";
-    respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
+  if (td_call_run_hook (call, TD_HOOK_CALL_ROUTING, NULL, NULL, 0, NULL) == TD_HOOK_HANDLED) {
+    /* A plugin forwarded or rejected the call; if it did neither, say so. */
+    if (!call->a->final && call->b_legs->len == 0)
+      td_call_respond_a (call, SIP_500_INTERNAL_SERVER_ERROR, NULL);
     return;
   }
-  call->no_answer_timer = g_timeout_add_seconds (ctx->config->no_answer_timeout,
+  started = td_call_start_branches (call, route);
+  if (!started) {
+    call->reason = "no media ports";
+    td_call_respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
+    return;
+  }
+  td_call_start_ring_timer (call);
+  td_call_run_hook (call, TD_HOOK_CALL_RINGING, NULL, NULL, 0, NULL);
+}
+
+void
+td_call_start_ring_timer (TdCall *call)
+{
+  g_clear_handle_id (&call->no_answer_timer, g_source_remove);
+  call->no_answer_timer = g_timeout_add_seconds (call->ctx->config->no_answer_timeout,
                                                  on_no_answer, call);
+}
+
+TdHookResult
+td_call_run_hook (TdCall *call, TdHook hook, TdLeg *leg, const TdSdp *sdp, int status,
+                  const char *reason)
+{
+  TdHookArgs args = { .hook = hook, .call = call, .leg = leg, .sdp = sdp,
+                      .status = status, .reason = reason };
+  if (!call->ctx->plugins)
+    return TD_HOOK_CONTINUE;
+  return td_plugin_host_run (call->ctx->plugins, &args);
 }
 
 /* ---- timers and shutdown -------------------------------------------------------------- */
@@ -786,8 +822,8 @@ td_calls_hangup_all (TdCallContext *ctx)
     call->ended = TRUE;
     call->hangup = TD_HANGUP_TANDEM;
     call->reason = "shutdown";
-    respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
-    cancel_branches (call, NULL);
+    td_call_respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
+    td_call_cancel_branches (call, NULL);
     bye (call->a);
     bye (call->bridged);
   }

@@ -18,11 +18,12 @@
 #include "td-leg.h"
 #include "td-location.h"
 #include "td-relay.h"
+#include "td-plugin.h"
 
 G_BEGIN_DECLS
 
 /* What calls need from the daemon; the daemon keeps `config` current. */
-typedef struct {
+typedef struct _TdCallContext {
   nua_t *nua;
   TdConfig *config;
   TdAuth *auth;
@@ -30,6 +31,7 @@ typedef struct {
   TdRelay *relay;
   TdCdr *cdr;
   GHashTable *calls;        /* TdCall* set: every live call */
+  TdPluginHost *plugins;    /* feature hooks; may be NULL */
 } TdCallContext;
 
 /* A new INVITE on a fresh handle (nua's current request). Authenticates,
@@ -39,6 +41,9 @@ void td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip);
 /* Any nua event on a handle bound to a leg. */
 void td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase,
                         const sip_t *sip, tagi_t tags[]);
+
+/* Answered calls `user` takes part in (as caller or callee). */
+guint td_calls_count_user (TdCallContext *ctx, const char *user);
 
 /* Once a second: RTP inactivity. */
 void td_calls_tick (TdCallContext *ctx);

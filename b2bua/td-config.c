@@ -262,6 +262,45 @@ set_calls_session_timer (Parser *p, const char *value, GError **error)
 }
 
 static gboolean
+set_calls_max_diversions (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "max-diversions", value, 0, 20, &p->config->max_diversions, error);
+}
+
+static gboolean
+set_plugins_enabled (Parser *p, const char *value, GError **error)
+{
+  g_auto (GStrv) names = g_strsplit_set (value, ";,", -1);
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; names[i]; i++) {
+    const char *name = g_strstrip (names[i]);
+    if (!*name)
+      continue;
+    for (const char *c = name; *c; c++)
+      if (!g_ascii_isalnum (*c) && *c != '-' && *c != '_')
+        return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                     "[plugins] enabled: \"%s\" is not a plugin name", name);
+    g_ptr_array_add (list, g_strdup (name));
+  }
+  g_ptr_array_add (list, NULL);
+  g_strfreev (p->config->plugins);
+  p->config->plugins = (char **) g_ptr_array_free (g_steal_pointer (&list), FALSE);
+  return TRUE;
+}
+
+static gboolean
+set_plugins_path (Parser *p, const char *value, GError **error)
+{
+  g_free (p->config->plugin_dir);
+  if (g_path_is_absolute (value) || !p->base_dir)
+    p->config->plugin_dir = g_strdup (value);
+  else
+    p->config->plugin_dir = g_build_filename (p->base_dir, value, NULL);
+  return TRUE;
+}
+
+static gboolean
 set_log_level (Parser *p, const char *value, GError **error)
 {
   static const struct { const char *name; GLogLevelFlags level; } levels[] = {
@@ -317,6 +356,9 @@ static const KeySpec key_specs[] = {
   { "calls", "no-answer-timeout", set_calls_no_answer },
   { "calls", "rtp-timeout", set_calls_rtp_timeout },
   { "calls", "session-timer", set_calls_session_timer },
+  { "calls", "max-diversions", set_calls_max_diversions },
+  { "plugins", "enabled", set_plugins_enabled },
+  { "plugins", "path", set_plugins_path },
   { "log", "level", set_log_level },
   { "user", "password", set_user_password },
   { "user", "display-name", set_user_display_name },
@@ -330,6 +372,8 @@ user_free (TdUser *u)
   g_free (u->name);
   g_free (u->password);
   g_free (u->display_name);
+  g_clear_pointer (&u->settings, g_hash_table_unref);
+  g_clear_pointer (&u->setting_lines, g_hash_table_unref);
   g_free (u);
 }
 
@@ -372,13 +416,15 @@ start_group (Parser *p, char *header, GError **error)
     p->user = g_new0 (TdUser, 1);
     p->user->name = g_strdup (uname);
     p->user->line = p->line;
+    p->user->settings = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+    p->user->setting_lines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     g_hash_table_insert (p->config->users, p->user->name, p->user);
     p->group = g_intern_string (name);
     return TRUE;
   }
   if (strcmp (name, "user") == 0 || !known_group (name))
     return fail (p, error, TD_CONFIG_ERROR_UNKNOWN,
-                 "unknown group [%s] (known: sip, auth, registrar, media, store, calls, log, user NAME)",
+                 "unknown group [%s] (known: sip, auth, registrar, media, store, calls, log, plugins, user NAME)",
                  name);
   dup_key = g_strconcat ("[", name, "]", NULL);
   if (g_hash_table_contains (p->seen, dup_key))
@@ -404,6 +450,12 @@ set_key (Parser *p, const char *key, const char *value, GError **error)
   for (guint i = 0; i < G_N_ELEMENTS (key_specs); i++)
     if (strcmp (key_specs[i].group, kind) == 0 && strcmp (key_specs[i].key, key) == 0)
       return key_specs[i].set (p, value, error);
+  if (p->user) {
+    /* Maybe a plugin's key: checked once plugins are known. */
+    g_hash_table_insert (p->user->settings, g_strdup (key), g_strdup (value));
+    g_hash_table_insert (p->user->setting_lines, g_strdup (key), GUINT_TO_POINTER (p->line));
+    return TRUE;
+  }
   return fail (p, error, TD_CONFIG_ERROR_UNKNOWN, "[%s] unknown key \"%s\"", p->group, key);
 }
 
@@ -466,6 +518,9 @@ set_defaults (TdConfig *c)
   c->no_answer_timeout = 30;
   c->rtp_timeout = 60;
   c->session_timer = 1800;
+  c->max_diversions = 5;
+  c->plugins = g_new0 (char *, 1);
+  c->plugin_dir = g_strdup (TANDEM_PLUGINDIR);
   c->log_level = G_LOG_LEVEL_INFO;
 }
 
@@ -559,6 +614,8 @@ td_config_unref (TdConfig *c)
   g_free (c->user_agent);
   g_free (c->media_address);
   g_free (c->store_path);
+  g_strfreev (c->plugins);
+  g_free (c->plugin_dir);
   g_clear_pointer (&c->users, g_hash_table_unref);
   g_free (c);
 }
@@ -567,4 +624,33 @@ const TdUser *
 td_config_lookup_user (const TdConfig *config, const char *name)
 {
   return name ? g_hash_table_lookup (config->users, name) : NULL;
+}
+
+const char *
+td_user_get (const TdUser *user, const char *key)
+{
+  return user ? g_hash_table_lookup (user->settings, key) : NULL;
+}
+
+gboolean
+td_config_check_user_keys (const TdConfig *config, GHashTable *known, GError **error)
+{
+  GHashTableIter users, keys;
+  TdUser *u;
+  const char *key;
+
+  g_hash_table_iter_init (&users, config->users);
+  while (g_hash_table_iter_next (&users, NULL, (gpointer *) &u)) {
+    g_hash_table_iter_init (&keys, u->settings);
+    while (g_hash_table_iter_next (&keys, (gpointer *) &key, NULL))
+      if (!known || !g_hash_table_contains (known, key)) {
+        g_set_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_UNKNOWN,
+                     "%s:%u: [user %s] unknown key \"%s\" (no enabled plugin reads it)",
+                     config->path,
+                     GPOINTER_TO_UINT (g_hash_table_lookup (u->setting_lines, key)),
+                     u->name, key);
+        return FALSE;
+      }
+  }
+  return TRUE;
 }

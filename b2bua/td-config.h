@@ -28,6 +28,10 @@ typedef struct {
   char *password;
   char *display_name;  /* may be NULL */
   guint line;       /* where its group starts, for messages */
+  /* Keys read by plugins (forward-busy = carol, ...): key → value. Which keys
+   * exist is known only once the plugins are loaded: td_config_check_user_keys(). */
+  GHashTable *settings;
+  GHashTable *setting_lines;   /* key → GUINT_TO_POINTER (line) */
 } TdUser;
 
 typedef struct {
@@ -64,6 +68,11 @@ typedef struct {
   /* [log] */
   GLogLevelFlags log_level; /* most verbose level shown */
 
+  /* [plugins] */
+  char **plugins;         /* enabled plugin names, in order; NULL-terminated */
+  char *plugin_dir;       /* where NAME.so live */
+  guint max_diversions;   /* [calls] max-diversions: forwarding hops per call */
+
   GHashTable *users;      /* name → TdUser* */
 } TdConfig;
 
@@ -76,5 +85,12 @@ void td_config_unref (TdConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdConfig, td_config_unref)
 
 const TdUser *td_config_lookup_user (const TdConfig *config, const char *name);
+
+/* A plugin-read setting of a user, or NULL. */
+const char *td_user_get (const TdUser *user, const char *key);
+
+/* Every [user] key must be one the enabled plugins read (`known`: a set of
+ * key strings); else an error naming file, line, user and key. */
+gboolean td_config_check_user_keys (const TdConfig *config, GHashTable *known, GError **error);
 
 G_END_DECLS

@@ -19,6 +19,7 @@
 #include "td-call.h"
 #include "td-cdr.h"
 #include "td-location.h"
+#include "td-plugins.h"
 #include "td-registrar.h"
 #include "td-siplog.h"
 #include "td-store.h"
@@ -43,6 +44,7 @@ struct _TdDaemon {
   TdSipLog *siplog;
   TdRelay *relay;
   TdCdr *cdr;
+  TdPluginHost *plugins;
   TdCallContext calls;
 
   su_root_t *root;
@@ -228,11 +230,13 @@ open_services (TdDaemon *d, GError **error)
     return FALSE;
   if (!(d->relay = td_relay_new (c->media_address, c->port_min, c->port_max, error)))
     return FALSE;
+  d->plugins = td_plugin_host_new ();
   d->calls = (TdCallContext) {
     .config = d->config, .auth = d->auth, .location = d->location, .relay = d->relay,
-    .cdr = d->cdr, .calls = g_hash_table_new (NULL, NULL),
+    .cdr = d->cdr, .calls = g_hash_table_new (NULL, NULL), .plugins = d->plugins,
   };
-  return TRUE;
+  td_plugin_host_set_context (d->plugins, &d->calls);
+  return td_plugin_host_load (d->plugins, c, error);
 }
 
 /* ---- signals and timers ---------------------------------------------------- */
@@ -270,10 +274,12 @@ on_reload (gpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (TdConfig) fresh = td_config_load (d->config_path, &error);
 
-  if (!fresh) {
+  if (!fresh || !td_plugin_host_check_config (d->plugins, fresh, &error)) {
     g_warning ("reload refused, keeping the running configuration: %s", error->message);
     return G_SOURCE_CONTINUE;
   }
+  if (!g_strv_equal ((const char *const *) fresh->plugins, (const char *const *) d->config->plugins))
+    g_warning ("reload: [plugins] enabled takes effect only on restart");
   if (strcmp (fresh->listen_host, d->config->listen_host) != 0 ||
       fresh->listen_port != d->config->listen_port ||
       g_strcmp0 (fresh->store_path, d->config->store_path) != 0 ||
@@ -366,6 +372,7 @@ td_daemon_free (TdDaemon *d)
     su_root_destroy (d->root);
     d->root = NULL;
   }
+  g_clear_pointer (&d->plugins, td_plugin_host_free);
   g_clear_pointer (&d->relay, td_relay_free);
   g_clear_pointer (&d->cdr, td_cdr_free);
   g_clear_pointer (&d->registrar, td_registrar_free);

@@ -41,6 +41,7 @@ struct _TdLeg {
   gboolean final;           /* B: final response received; A: final response sent */
   gboolean acked;           /* B: tandem has ACKed its late-offer 2xx */
   gboolean cancelled;       /* B: CANCEL sent */
+  gboolean abandoned;       /* B: the call was forwarded away from this branch */
 
   /* An offer this leg's endpoint sent in a re-INVITE/UPDATE, waiting for the
    * other endpoint's answer. */

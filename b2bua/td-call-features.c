@@ -1,0 +1,200 @@
+/* The operations plugins perform on calls (td-plugin.h): forwarding,
+ * rejecting, ring timers, and what they may read of a call. */
+#define G_LOG_DOMAIN "tandem-call"
+
+#include <string.h>
+#include <sofia-sip/sip_status.h>
+
+#include "td-call-private.h"
+
+struct _RingTimer {
+  TdCall *call;
+  TdCallTimeoutFunc func;
+  gpointer data;
+  guint id;
+};
+
+const char *
+td_call_get_id (const TdCall *call)
+{
+  return call->call_id;
+}
+
+const char *
+td_call_get_caller (const TdCall *call)
+{
+  return call->caller;
+}
+
+const char *
+td_call_get_callee (const TdCall *call)
+{
+  return call->callee;
+}
+
+gboolean
+td_call_is_answered (const TdCall *call)
+{
+  return call->bridged != NULL;
+}
+
+TdPluginHost *
+td_call_get_host (const TdCall *call)
+{
+  return call->ctx->plugins;
+}
+
+void
+td_call_reject (TdCall *call, int status)
+{
+  g_return_if_fail (status >= 300 && status < 700);
+  td_call_fail (call, status, NULL);
+}
+
+/* ---- ring timers -------------------------------------------------------------- */
+
+void
+td_ring_timer_free (gpointer data)
+{
+  RingTimer *t = data;
+  g_clear_handle_id (&t->id, g_source_remove);
+  g_free (t);
+}
+
+static gboolean
+on_ring_timer (gpointer data)
+{
+  RingTimer *t = data;
+  TdCall *call = t->call;
+  t->id = 0;
+  /* Removing the timer frees `t`: take what the callback needs first. */
+  TdCallTimeoutFunc func = t->func;
+  gpointer user_data = t->data;
+  g_ptr_array_remove (call->ring_timers, t);
+  if (!call->bridged && !call->ended && !call->a->final)
+    func (call, user_data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc func, gpointer user_data)
+{
+  RingTimer *t = g_new0 (RingTimer, 1);
+  t->call = call;
+  t->func = func;
+  t->data = user_data;
+  t->id = g_timeout_add_seconds (seconds, on_ring_timer, t);
+  g_ptr_array_add (call->ring_timers, t);
+}
+
+/* ---- forwarding --------------------------------------------------------------- */
+
+/* "carol", "sip:carol@pbx.test" or "<sip:carol@pbx.test>" → "carol" when the
+ * target is a user of our domain; NULL for anything else (tandem routes no
+ * other domains yet). */
+static char *
+target_user (const TdConfig *config, const char *target)
+{
+  g_autofree char *t = g_strstrip (g_strdup (target));
+  char *at, *user;
+
+  if (t[0] == '<' && t[strlen (t) - 1] == '>') {
+    t[strlen (t) - 1] = '\0';
+    memmove (t, t + 1, strlen (t));
+  }
+  if (!g_str_has_prefix (t, "sip:"))
+    return strchr (t, '@') || strchr (t, ':') ? NULL : g_strdup (t);
+  user = t + 4;
+  at = strchr (user, '@');
+  if (!at)
+    return NULL;
+  *at = '\0';
+  at[1 + strcspn (at + 1, ";>:")] = '\0';
+  if (g_ascii_strcasecmp (at + 1, config->domain) != 0 &&
+      g_ascii_strcasecmp (at + 1, config->listen_host) != 0)
+    return NULL;
+  return g_strdup (user);
+}
+
+/* Diversion (RFC 5806): who diverted the call, why, and how often so far;
+ * the newest diversion first. */
+static void
+add_diversion (TdCall *call, const char *reason)
+{
+  g_autofree char *old = call->diversion;
+  call->diversion = g_strdup_printf ("Diversion: <sip:%s@%s>;reason=%s;counter=%u\r\n%s",
+                                     call->callee, call->ctx->config->domain, reason,
+                                     call->diversions, old ? old : "");
+}
+
+static void
+abandon_branches (TdCall *call)
+{
+  td_call_cancel_branches (call, NULL);
+  for (guint i = 0; i < call->b_legs->len; i++)
+    ((TdLeg *) g_ptr_array_index (call->b_legs, i))->abandoned = TRUE;
+}
+
+gboolean
+td_call_forward (TdCall *call, const char *target, const char *reason)
+{
+  const TdConfig *config = call->ctx->config;
+  g_autofree char *user = target_user (config, target);
+  g_autoptr (TdRoute) route = NULL;
+
+  if (call->bridged || call->ended || call->a->final)
+    return FALSE;
+  if (!user) {
+    g_info ("call %s: cannot forward to \"%s\": not a user of %s", call->call_id, target,
+            config->domain);
+    return FALSE;
+  }
+  if (g_hash_table_contains (call->visited, user) || call->diversions >= config->max_diversions) {
+    g_info ("call %s: not forwarding %s → %s: %s", call->call_id, call->callee, user,
+            g_hash_table_contains (call->visited, user) ? "it would loop" : "too many diversions");
+    return FALSE;
+  }
+  route = td_router_route (config, call->ctx->location, user, config->domain,
+                           g_get_real_time () / G_USEC_PER_SEC);
+  if (route->status) {
+    g_info ("call %s: cannot forward to %s: %d %s", call->call_id, user, route->status,
+            route->phrase);
+    return FALSE;
+  }
+  g_info ("call %s: forwarding %s → %s (%s)", call->call_id, call->callee, user, reason);
+  call->diversions++;
+  add_diversion (call, reason);
+  g_hash_table_add (call->visited, g_strdup (user));
+  td_call_stop_ring_timers (call);
+  abandon_branches (call);
+  g_free (call->callee);
+  call->callee = g_steal_pointer (&user);
+  td_call_respond_a (call, 181, "Call Is Being Forwarded", NULL);
+  /* The new callee may itself refuse (busy, do-not-disturb...). */
+  if (td_call_run_hook (call, TD_HOOK_CALL_ROUTING, NULL, NULL, 0, NULL) == TD_HOOK_HANDLED)
+    return TRUE;
+  if (!td_call_start_branches (call, route)) {
+    td_call_fail (call, 503, "no media ports");
+    return TRUE;
+  }
+  td_call_start_ring_timer (call);
+  td_call_run_hook (call, TD_HOOK_CALL_RINGING, NULL, NULL, 0, NULL);
+  return TRUE;
+}
+
+/* ---- who is busy -------------------------------------------------------------- */
+
+guint
+td_calls_count_user (TdCallContext *ctx, const char *user)
+{
+  GHashTableIter it;
+  TdCall *call;
+  guint n = 0;
+
+  g_hash_table_iter_init (&it, ctx->calls);
+  while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL))
+    if (call->bridged && !call->ended &&
+        (strcmp (call->caller, user) == 0 || strcmp (call->callee, user) == 0))
+      n++;
+  return n;
+}

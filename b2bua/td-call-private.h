@@ -1,0 +1,63 @@
+/* td-call-private.h: TdCall's insides, shared by td-call.c (the two-leg
+ * bridge) and td-call-features.c (the operations plugins call). Nothing
+ * outside those two files includes this. */
+#pragma once
+
+#include "td-call.h"
+#include "td-plugins.h"
+#include "td-router.h"
+
+G_BEGIN_DECLS
+
+struct _TdCall {
+  TdCallContext *ctx;
+  char *call_id;          /* the A-leg's, for logs and the CDR */
+  char *caller;           /* authenticated user */
+  char *caller_display;   /* may be NULL */
+  char *dialed;           /* the user the caller dialled (CDR) */
+  char *callee;           /* the user now being called (changes when forwarded) */
+  guint max_forwards;     /* for the B-legs: the A-leg's minus one (RFC 7332 §5) */
+
+  TdLeg *a;
+  GPtrArray *b_legs;      /* TdLeg*, owned: every branch while forking */
+  TdLeg *bridged;         /* the B-leg that answered */
+
+  guint no_answer_timer;
+  GPtrArray *ring_timers; /* plugins' timers while ringing (RingTimer*, owned) */
+  GHashTable *visited;    /* users this call has rung: forwarding loop guard */
+  guint diversions;       /* how often it was forwarded */
+  char *diversion;        /* Diversion header value(s) for new branches, or NULL */
+
+  gint64 started_us, answered_us;     /* wall clock, for the CDR */
+  gint64 answered_mono;               /* monotonic, for the RTP timeout */
+  int final_status;
+  TdHangup hangup;
+  const char *reason;     /* static */
+  gboolean ended;         /* BYE/CANCEL/failure under way: start nothing new */
+  /* The caller's INVITE had no SDP: the B-leg's 200 carries the offer, the
+   * caller's ACK the answer, and tandem ACKs the B-leg itself with it. */
+  gboolean late_offer;
+};
+
+typedef struct _RingTimer RingTimer;
+void td_ring_timer_free (gpointer timer);
+
+/* nua keeps the phrase pointer: a static phrase for any status. */
+const char *td_call_phrase (int status);
+/* Answer the A-leg's INVITE (a final answer only once). */
+void td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp);
+/* CANCEL every branch still ringing, but `except`. */
+void td_call_cancel_branches (TdCall *call, TdLeg *except);
+/* Ring every target of `route` (the callee's contacts); returns how many started. */
+guint td_call_start_branches (TdCall *call, const TdRoute *route);
+/* The core's no-answer timer and the plugins' ring timers. */
+void td_call_start_ring_timer (TdCall *call);
+void td_call_stop_ring_timers (TdCall *call);
+/* Run a hook's handlers (CONTINUE when no plugin handles it). */
+TdHookResult td_call_run_hook (TdCall *call, TdHook hook, TdLeg *leg, const TdSdp *sdp,
+                               int status, const char *reason);
+/* The callee's attempt failed with `status`: hooks first (forwarding), else
+ * the caller gets it. */
+void td_call_fail (TdCall *call, int status, const char *reason);
+
+G_END_DECLS

@@ -1,0 +1,119 @@
+/* td-plugin.h: the core's face toward features.
+ *
+ * A feature (call forwarding, hold, call waiting, ...) is a GModule in the
+ * plugin folder exporting one descriptor:
+ *
+ *     static gboolean my_init (TdPluginHost *host, GError **error) { ... }
+ *     TD_PLUGIN_DEFINE ("forward", my_init, NULL)
+ *
+ * In init it registers the per-user configuration keys it reads and the
+ * hooks it reacts to. A hook gets the call (and, for offers, the leg) and
+ * returns TD_HOOK_CONTINUE to let the core (and later plugins) go on, or
+ * TD_HOOK_HANDLED when it took over — then it must act through the
+ * operations below (forward the call, reject it, answer the offer...).
+ * Plugins never see TdCall's fields: only these functions. */
+#pragma once
+
+#include <glib.h>
+#include <gmodule.h>
+
+#include "td-config.h"
+
+G_BEGIN_DECLS
+
+typedef struct _TdPluginHost TdPluginHost;
+typedef struct _TdCall TdCall;
+typedef struct _TdLeg TdLeg;
+typedef struct _TdSdp TdSdp;
+
+typedef enum {
+  TD_HOOK_CONTINUE,
+  TD_HOOK_HANDLED,
+} TdHookResult;
+
+typedef enum {
+  /* An authenticated call is about to ring its callee's contacts. A plugin
+   * may reject it (td_call_reject) or send it elsewhere (td_call_forward). */
+  TD_HOOK_CALL_ROUTING,
+  /* The callee's phones are ringing (the B-legs are out). */
+  TD_HOOK_CALL_RINGING,
+  /* Every branch failed; args->status is the final status the caller would
+   * get (486 busy, 480, 408, 603...). HANDLED: the plugin forwarded or
+   * rejected the call itself. */
+  TD_HOOK_CALL_FAILED,
+  /* The call was answered and both legs are bridged. */
+  TD_HOOK_CALL_ANSWERED,
+  /* An established leg's endpoint sent a new offer (re-INVITE or UPDATE);
+   * args->leg, args->sdp. HANDLED: the plugin answered it (td_leg_answer_offer). */
+  TD_HOOK_OFFER,
+  /* The call is over (its CDR is being written). */
+  TD_HOOK_CALL_ENDED,
+  TD_HOOK_COUNT
+} TdHook;
+
+typedef struct {
+  TdHook hook;
+  TdCall *call;
+  TdLeg *leg;          /* TD_HOOK_OFFER */
+  const TdSdp *sdp;    /* TD_HOOK_OFFER: the new offer */
+  int status;          /* TD_HOOK_CALL_FAILED */
+  const char *reason;  /* TD_HOOK_CALL_FAILED: "no answer" when tandem's own
+                        * no-answer timer ended the ringing, else NULL */
+} TdHookArgs;
+
+typedef TdHookResult (*TdHookFunc) (const TdHookArgs *args, gpointer user_data);
+
+typedef struct {
+  guint abi;                                    /* TD_PLUGIN_ABI */
+  const char *name;
+  gboolean (*init) (TdPluginHost *host, GError **error);
+  void (*close) (TdPluginHost *host);           /* may be NULL */
+} TdPluginDescriptor;
+
+#define TD_PLUGIN_ABI 1
+#define TD_PLUGIN_SYMBOL "td_plugin_descriptor"
+#define TD_PLUGIN_DEFINE(name, init, close) \
+  G_MODULE_EXPORT const TdPluginDescriptor td_plugin_descriptor = { TD_PLUGIN_ABI, name, init, close };
+
+/* ---- registration (from init) -------------------------------------------- */
+
+void td_plugin_host_add_hook (TdPluginHost *host, TdHook hook, TdHookFunc func,
+                              gpointer user_data);
+/* A [user NAME] key this plugin reads (e.g. "forward-busy"); unknown keys
+ * stay configuration errors. */
+void td_plugin_host_add_user_key (TdPluginHost *host, const char *key);
+/* The running configuration (changes on SIGHUP: do not keep it). */
+const TdConfig *td_plugin_host_config (TdPluginHost *host);
+
+/* ---- what a plugin may ask of a call ---------------------------------------- */
+
+const char *td_call_get_id (const TdCall *call);        /* the A-leg's Call-ID */
+const char *td_call_get_caller (const TdCall *call);    /* authenticated caller */
+const char *td_call_get_callee (const TdCall *call);    /* the user now being called */
+gboolean td_call_is_answered (const TdCall *call);
+TdPluginHost *td_call_get_host (const TdCall *call);
+
+/* Stop ringing the current callee and call `target` instead: a user of the
+ * domain ("carol") or a SIP URI. The caller hears 181 Call Is Being
+ * Forwarded; the new INVITE carries a Diversion header (RFC 5806) naming the
+ * diverting user and `reason` ("user-busy", "no-answer", "unconditional").
+ * Loops are refused: a call never visits a user twice and is diverted at
+ * most [calls] max-forwards-hops times. FALSE (nothing changed) if refused
+ * or the target cannot be reached; the caller then still gets a final answer
+ * from the core. */
+gboolean td_call_forward (TdCall *call, const char *target, const char *reason);
+
+/* The current callee cannot take the call (e.g. busy: 486). The
+ * TD_HOOK_CALL_FAILED handlers run (so forwarding on busy still applies),
+ * else the caller gets `status`. Only for unanswered calls. */
+void td_call_reject (TdCall *call, int status);
+
+/* A timer that lives as long as the call is unanswered and not ended. */
+typedef void (*TdCallTimeoutFunc) (TdCall *call, gpointer user_data);
+void td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc func,
+                               gpointer user_data);
+
+/* How many answered calls `user` is in right now (call waiting, busy). */
+guint td_plugin_host_user_calls (TdPluginHost *host, const char *user);
+
+G_END_DECLS

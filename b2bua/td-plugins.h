@@ -1,0 +1,29 @@
+/* TdPluginHost (core side): loads the enabled feature plugins and runs their
+ * hooks. The plugin-facing API is td-plugin.h. */
+#pragma once
+
+#include "td-plugin.h"
+
+G_BEGIN_DECLS
+
+typedef struct _TdCallContext TdCallContext;
+
+/* config: the configuration naming [plugins] enabled and path. */
+TdPluginHost *td_plugin_host_new (void);
+void td_plugin_host_free (TdPluginHost *host);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdPluginHost, td_plugin_host_free)
+
+/* Load and initialise every enabled plugin, then check that each [user] key
+ * is one a plugin reads. Errors name the plugin file, or the file and line. */
+gboolean td_plugin_host_load (TdPluginHost *host, const TdConfig *config, GError **error);
+
+/* A reloaded configuration's [user] keys against the loaded plugins. */
+gboolean td_plugin_host_check_config (TdPluginHost *host, const TdConfig *config, GError **error);
+
+/* The calls the hooks act on (not set for --check-config). */
+void td_plugin_host_set_context (TdPluginHost *host, TdCallContext *ctx);
+
+/* Run `args->hook`'s handlers in load order until one returns HANDLED. */
+TdHookResult td_plugin_host_run (TdPluginHost *host, const TdHookArgs *args);
+
+G_END_DECLS
