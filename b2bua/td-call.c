@@ -358,6 +358,7 @@ a_acked (TdCall *call, const sip_t *sip)
   b->acked = TRUE;
   if (has_sdp (sip) && (sdp = parse_sdp (call, sip))) {
     td_leg_set_remote_sdp (call->a, sdp);
+    td_leg_connect_media (call->a, b);
     ack_b (b, td_leg_local_sdp (b, sdp, media_address (call)));
     return;
   }
@@ -528,8 +529,10 @@ offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip)
     respond_saved (leg, status, td_call_phrase (status), NULL);
     return;
   }
-  if (has_sdp (sip) && (sdp = parse_sdp (call, sip)))
+  if (has_sdp (sip) && (sdp = parse_sdp (call, sip))) {
     td_leg_set_remote_sdp (peer, sdp);
+    td_leg_connect_media (leg, peer);
+  }
   respond_saved (leg, SIP_200_OK,
                  peer->remote_sdp ? td_leg_local_sdp (leg, peer->remote_sdp, media_address (call))
                                   : NULL);

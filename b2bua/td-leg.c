@@ -108,11 +108,39 @@ td_leg_local_sdp (TdLeg *leg, const TdSdp *from, const char *address)
   return leg->local_sdp;
 }
 
+/* Does this leg's endpoint send (or receive) on media line i, by its SDP? */
+static gboolean
+leg_sends (const TdLeg *leg, guint i)
+{
+  TdSdpDirection d;
+  if (!leg->remote_sdp || i >= td_sdp_n_media (leg->remote_sdp))
+    return TRUE;   /* nothing said yet (late offer): let media through */
+  d = td_sdp_media_direction (leg->remote_sdp, i);
+  return d == TD_SDP_SENDRECV || d == TD_SDP_SENDONLY;
+}
+
+static gboolean
+leg_receives (const TdLeg *leg, guint i)
+{
+  TdSdpDirection d;
+  if (!leg->remote_sdp || i >= td_sdp_n_media (leg->remote_sdp))
+    return TRUE;
+  d = td_sdp_media_direction (leg->remote_sdp, i);
+  return (d == TD_SDP_SENDRECV || d == TD_SDP_RECVONLY) &&
+         g_strcmp0 (td_sdp_media_address (leg->remote_sdp, i), "0.0.0.0") != 0;
+}
+
 void
 td_leg_connect_media (TdLeg *a, TdLeg *b)
 {
-  for (guint i = 0; i < a->ports->len && i < b->ports->len; i++)
-    td_relay_connect (g_ptr_array_index (a->ports, i), g_ptr_array_index (b->ports, i));
+  for (guint i = 0; i < a->ports->len && i < b->ports->len; i++) {
+    TdRelayPort *pa = g_ptr_array_index (a->ports, i), *pb = g_ptr_array_index (b->ports, i);
+    td_relay_connect (pa, pb);
+    /* Hold: a party on hold (or holding) must not be heard: forward only
+     * what one side sends and the other wants to receive. */
+    td_relay_port_set_forward (pa, leg_sends (a, i) && leg_receives (b, i));
+    td_relay_port_set_forward (pb, leg_sends (b, i) && leg_receives (a, i));
+  }
 }
 
 gint64

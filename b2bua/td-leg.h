@@ -70,7 +70,9 @@ void td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp);
  * until the next call. */
 const char *td_leg_local_sdp (TdLeg *leg, const TdSdp *from, const char *address);
 
-/* Bridge the media of two legs (port i to port i). */
+/* Bridge the media of two legs (port i to port i), forwarding each direction
+ * only where the sender's SDP sends and the receiver's SDP receives (hold).
+ * Call again whenever either leg's SDP changes. */
 void td_leg_connect_media (TdLeg *a, TdLeg *b);
 
 /* The newest activity on any of the leg's ports (g_get_monotonic_time), 0 if none. */
