@@ -266,7 +266,7 @@ best_failure (const TdCall *call)
   int best = 0;
   for (guint i = 0; i < call->b_legs->len; i++) {
     const TdLeg *b = g_ptr_array_index (call->b_legs, i);
-    int s = b->abandoned ? 0 : b->status;
+    int s = b->abandoned || b->cancelled ? 0 : b->status;
     if (s >= 600)
       return s;
     if (s >= 300 && (!best || s / 100 < best / 100))
@@ -405,7 +405,12 @@ static void
 b_failed (TdCall *call, TdLeg *b, int status)
 {
   b->status = status;
-  if (b->abandoned || call->a->final || call->bridged || !all_branches_final (call))
+  if (b->abandoned || call->a->final || call->bridged)
+    return;
+  /* RFC 3261 §16.7: a 6xx (Decline, Busy Everywhere) ends every branch now. */
+  if (status >= 600)
+    td_call_cancel_branches (call, NULL);
+  else if (!all_branches_final (call))
     return;
   call->hangup = TD_HANGUP_CALLEE;
   td_call_fail (call, best_failure (call), NULL);
@@ -495,8 +500,12 @@ offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update)
     nua_respond (leg->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS (nua), TAG_END ());
     return;
   }
-  td_leg_set_remote_sdp (leg, sdp);
-  td_leg_connect_media (leg, peer);
+  /* RFC 3264 §8: the offer takes effect only once answered; a refused offer
+   * changes nothing (offer_answer_done). */
+  g_clear_pointer (&leg->offered_sdp, td_sdp_free);
+  leg->offered_sdp = sdp;
+  g_free (peer->accepted_local_sdp);
+  peer->accepted_local_sdp = g_strdup (peer->local_sdp);
   nua_save_event (nua, leg->pending);
   leg->has_pending = TRUE;
   leg->pending_is_update = is_update;
@@ -526,13 +535,19 @@ offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip)
   if (!leg || !leg->nh || !leg->has_pending)
     return;
   if (status >= 300) {
+    /* Refused: both sides keep the session they had. */
+    g_clear_pointer (&leg->offered_sdp, td_sdp_free);
+    g_free (peer->local_sdp);
+    peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);
     respond_saved (leg, status, td_call_phrase (status), NULL);
     return;
   }
-  if (has_sdp (sip) && (sdp = parse_sdp (call, sip))) {
+  if (leg->offered_sdp)
+    td_leg_set_remote_sdp (leg, g_steal_pointer (&leg->offered_sdp));
+  if (has_sdp (sip) && (sdp = parse_sdp (call, sip)))
     td_leg_set_remote_sdp (peer, sdp);
-    td_leg_connect_media (leg, peer);
-  }
+  g_clear_pointer (&peer->accepted_local_sdp, g_free);
+  td_leg_connect_media (leg, peer);
   respond_saved (leg, SIP_200_OK,
                  peer->remote_sdp ? td_leg_local_sdp (leg, peer->remote_sdp, media_address (call))
                                   : NULL);

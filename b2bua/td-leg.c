@@ -41,7 +41,9 @@ td_leg_free (TdLeg *leg)
   }
   g_ptr_array_unref (leg->ports);
   g_clear_pointer (&leg->remote_sdp, td_sdp_free);
+  g_clear_pointer (&leg->offered_sdp, td_sdp_free);
   g_free (leg->local_sdp);
+  g_free (leg->accepted_local_sdp);
   g_free (leg->target);
   g_free (leg);
 }

@@ -32,9 +32,11 @@ struct _TdLeg {
 
   GPtrArray *ports;         /* TdRelayPort*, one per m= line */
   TdSdp *remote_sdp;        /* what this leg's endpoint last offered/answered */
+  TdSdp *offered_sdp;       /* its re-INVITE/UPDATE offer, until answered */
   guint64 sdp_session_id;   /* o= toward this leg's endpoint */
   guint64 sdp_version;
   char *local_sdp;          /* the last SDP tandem sent to this endpoint */
+  char *accepted_local_sdp; /* local_sdp before a relayed offer, restored if refused */
 
   int status;               /* B: the last response status received */
   gboolean answered;        /* 2xx sent (A) or received (B) */

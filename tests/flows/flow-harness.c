@@ -631,6 +631,25 @@ flow_daemon_free (FlowDaemon *d)
 
 /* ---- SIPp ------------------------------------------------------------------- */
 
+/* The wall-clock time on SIPp's separator line
+ * ("------ 2026-11-25 08:00:36.124649"), in microseconds; 0 if absent. */
+static gint64
+dashes_time (const char *line)
+{
+  const char *p = line + strspn (line, "-");
+  g_autofree char *iso = g_strstrip (g_strdup (p));
+  g_autoptr (GTimeZone) local = g_time_zone_new_local ();
+  g_autoptr (GDateTime) when = NULL;
+  char *space = strchr (iso, ' ');
+
+  if (!space)
+    return 0;
+  *space = 'T';
+  when = g_date_time_new_from_iso8601 (iso, local);
+  return when ? g_date_time_to_unix (when) * G_USEC_PER_SEC + g_date_time_get_microsecond (when)
+              : 0;
+}
+
 /* SIPp's -message_file: each message follows a line of dashes and a line
  * saying "UDP message sent (N bytes):" or "TCP message received [N] bytes :",
  * then an empty line. */
@@ -656,6 +675,10 @@ parse_message_log (const char *text, FlowRun *run)
         into = run->received;
       else
         continue;
+      if (run->sent_us) {
+        gint64 at = dashes_time (line);
+        g_array_append_val (into == run->sent ? run->sent_us : run->received_us, at);
+      }
       if (!g_str_has_prefix (lines[i + 1], "TCP "))
         run->all_tcp = FALSE;
       msg = g_string_new (NULL);
@@ -696,6 +719,30 @@ run_summary (const FlowRun *run, const char *name)
 /* SIPp's exit code when it cannot bind a socket (its -2). */
 #define SIPP_EXIT_BIND 254
 
+/* SIPp binds four UDP ports from -mp up (audio and video, RTP and RTCP):
+ * a base whose four ports are free now and clear of the control port. */
+static guint16
+pick_media_ports (guint16 control)
+{
+  for (guint attempt = 0; attempt < 100; attempt++) {
+    guint16 base = flow_pick_port ();
+    GSocket *held[4] = { NULL };
+    gboolean ok = base <= 65531 && !(control >= base && control <= base + 3);
+
+    for (guint k = 0; ok && k < 4; k++) {
+      g_autoptr (GSocketAddress) addr = loopback (base + k);
+      held[k] = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                              G_SOCKET_PROTOCOL_UDP, NULL);
+      ok = held[k] && g_socket_bind (held[k], addr, FALSE, NULL);
+    }
+    for (guint k = 0; k < 4; k++)
+      g_clear_object (&held[k]);
+    if (ok)
+      return base;
+  }
+  g_error ("no four free loopback UDP ports in a row");
+}
+
 /* The SIPp command line; fresh ports unless the caller fixed "-p". */
 static char **
 sipp_argv (FlowDaemon *d, const char *scenario, const char *stem,
@@ -709,8 +756,9 @@ sipp_argv (FlowDaemon *d, const char *scenario, const char *stem,
   /* SIPp binds a control socket (default 8888) and RTP/RTCP sockets
    * (default from 6000 up, even if the scenario has no media): fixed ports
    * would clash with parallel runs and whatever else runs on this host. */
-  g_autofree char *cport = g_strdup_printf ("%u", flow_pick_port ());
-  g_autofree char *mport = g_strdup_printf ("%u", flow_pick_port ());
+  guint16 control = flow_pick_port ();
+  g_autofree char *cport = g_strdup_printf ("%u", control);
+  g_autofree char *mport = g_strdup_printf ("%u", pick_media_ports (control));
   const char *sipp = g_getenv ("SIPP");
 
   for (guint i = 0; extra[i]; i++)
@@ -732,27 +780,50 @@ sipp_argv (FlowDaemon *d, const char *scenario, const char *stem,
   return g_strv_builder_end (args);
 }
 
-static FlowRun *
-sipp_run_once (FlowDaemon *d, const char *scenario, const char *const *extra)
+/* A SIPp run under way. */
+struct _FlowSipp {
+  char *name;               /* the scenario without ".xml", for sipp-runs.log */
+  char *stem;               /* its files: stem.out, stem.msg, stem.err */
+  char *runs_log;
+  FlowRun *run;
+  Child *child;
+};
+
+static FlowSipp *
+sipp_spawn (FlowDaemon *d, const char *scenario, const char *const *extra)
 {
   g_autoptr (GSubprocessLauncher) launcher =
       g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_autofree char *name = g_strndup (scenario, strcspn (scenario, "."));
-  g_autofree char *stem = g_strdup_printf ("%s/sipp-%02u-%s", d->dir, ++d->sipp_runs, name);
-  g_autofree char *out = g_strconcat (stem, ".out", NULL);
-  g_autofree char *msgs = g_strconcat (stem, ".msg", NULL);
-  g_autofree char *runs_log = g_build_filename (d->dir, "sipp-runs.log", NULL);
-  g_autofree char *text = NULL, *summary = NULL;
-  FlowRun *run = g_new0 (FlowRun, 1);
-  g_auto (GStrv) argv = sipp_argv (d, scenario, stem, extra, run);
-  Child *c;
+  FlowSipp *s = g_new0 (FlowSipp, 1);
+  g_autofree char *out = NULL;
+  g_auto (GStrv) argv = NULL;
 
-  run->sent = g_ptr_array_new_with_free_func (g_free);
-  run->received = g_ptr_array_new_with_free_func (g_free);
+  s->name = g_strndup (scenario, strcspn (scenario, "."));
+  s->stem = g_strdup_printf ("%s/sipp-%02u-%s", d->dir, ++d->sipp_runs, s->name);
+  s->runs_log = g_build_filename (d->dir, "sipp-runs.log", NULL);
+  s->run = g_new0 (FlowRun, 1);
+  s->run->sent = g_ptr_array_new_with_free_func (g_free);
+  s->run->received = g_ptr_array_new_with_free_func (g_free);
+  s->run->sent_us = g_array_new (FALSE, FALSE, sizeof (gint64));
+  s->run->received_us = g_array_new (FALSE, FALSE, sizeof (gint64));
+  argv = sipp_argv (d, scenario, s->stem, extra, s->run);
+  out = g_strconcat (s->stem, ".out", NULL);
   g_subprocess_launcher_set_stdout_file_path (launcher, out);
   g_subprocess_launcher_set_cwd (launcher, d->dir);
-  c = child_spawn (launcher, (const char *const *) argv);
-  if (!child_wait (c, SIPP_TIMEOUT_MS)) {
+  s->child = child_spawn (launcher, (const char *const *) argv);
+  return s;
+}
+
+/* Waits (bounded) for the run to end, reads its message log, frees s. */
+static FlowRun *
+sipp_collect (FlowSipp *s, guint timeout_ms)
+{
+  g_autofree char *msgs = g_strconcat (s->stem, ".msg", NULL);
+  g_autofree char *text = NULL, *summary = NULL;
+  FlowRun *run = s->run;
+  Child *c = s->child;
+
+  if (!child_wait (c, timeout_ms)) {
     run->timed_out = TRUE;
     g_subprocess_force_exit (c->proc);
     child_wait (c, KILL_TIMEOUT_MS);
@@ -765,9 +836,19 @@ sipp_run_once (FlowDaemon *d, const char *scenario, const char *const *extra)
   run->all_tcp = TRUE;
   parse_message_log (text, run);
   run->all_tcp = run->all_tcp && run->sent->len > 0;
-  summary = run_summary (run, name);
-  append_line (runs_log, summary);
+  summary = run_summary (run, s->name);
+  append_line (s->runs_log, summary);
+  g_free (s->name);
+  g_free (s->stem);
+  g_free (s->runs_log);
+  g_free (s);
   return run;
+}
+
+static FlowRun *
+sipp_run_once (FlowDaemon *d, const char *scenario, const char *const *extra)
+{
+  return sipp_collect (sipp_spawn (d, scenario, extra), SIPP_TIMEOUT_MS);
 }
 
 static FlowRun *
@@ -816,6 +897,71 @@ flow_sipp (FlowDaemon *d, const char *scenario, ...)
   return run;
 }
 
+/* TRUE if something holds the UDP port on 127.0.0.1 (we cannot bind it). */
+static gboolean
+udp_port_taken (guint16 port)
+{
+  g_autoptr (GSocket) udp = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                                          G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr (GSocketAddress) addr = loopback (port);
+
+  return udp && !g_socket_bind (udp, addr, FALSE, NULL);
+}
+
+/* Until SIPp has bound its SIP port (TRUE) or exited (FALSE), bounded. */
+static gboolean
+sipp_wait_bound (FlowSipp *s, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  while (g_get_monotonic_time () < deadline) {
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    if (s->child->done)
+      return FALSE;
+    if (udp_port_taken (s->run->local_port))
+      return TRUE;
+    g_usleep (10 * 1000);
+  }
+  return FALSE;
+}
+
+FlowSipp *
+flow_sipp_start (FlowDaemon *d, const char *scenario, ...)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) extra = NULL;
+  const char *arg;
+  va_list ap;
+
+  va_start (ap, scenario);
+  while ((arg = va_arg (ap, const char *)))
+    g_strv_builder_add (builder, arg);
+  va_end (ap);
+  extra = g_strv_builder_end (builder);
+  /* As in sipp_run: a port taken under our feet means new ports. */
+  for (guint attempt = 1;; attempt++) {
+    FlowSipp *s = sipp_spawn (d, scenario, (const char *const *) extra);
+    FlowRun *run;
+    if (sipp_wait_bound (s, READY_TIMEOUT_MS) || attempt == START_ATTEMPTS)
+      return s;
+    if (!s->child->done)
+      return s;   /* slow, but alive: flow_sipp_wait will judge */
+    run = sipp_collect (s, KILL_TIMEOUT_MS);
+    if (run->exit_status != SIPP_EXIT_BIND || run->sent->len || run->received->len) {
+      g_printerr ("flow: SIPp %s exited at once (exit %d)\n", scenario, run->exit_status);
+      g_assert_cmpint (run->exit_status, ==, SIPP_EXIT_BIND);
+    }
+    flow_run_free (run);
+  }
+}
+
+FlowRun *
+flow_sipp_wait (FlowSipp *s)
+{
+  return sipp_collect (s, SIPP_TIMEOUT_MS);
+}
+
 void
 flow_run_free (FlowRun *run)
 {
@@ -823,6 +969,8 @@ flow_run_free (FlowRun *run)
     return;
   g_ptr_array_unref (run->sent);
   g_ptr_array_unref (run->received);
+  g_clear_pointer (&run->sent_us, g_array_unref);
+  g_clear_pointer (&run->received_us, g_array_unref);
   g_free (run);
 }
 
@@ -870,6 +1018,13 @@ flow_command (const char *const *argv, guint timeout_ms, char **out, char **err)
 }
 
 /* ---- reading SIP messages -------------------------------------------------- */
+
+char *
+flow_msg_body (const char *msg)
+{
+  const char *blank = msg ? strstr (msg, "\n\n") : NULL;
+  return g_strdup (blank ? blank + 2 : "");
+}
 
 char *
 flow_msg_start_line (const char *msg)

@@ -24,7 +24,12 @@ typedef struct {
   gboolean all_tcp;         /* every message went over TCP */
   GPtrArray *sent;          /* char*: SIP messages SIPp sent, CRs removed, in order */
   GPtrArray *received;      /* char*: SIP messages SIPp received */
+  GArray *sent_us;          /* gint64: when each sent message left (wall clock, µs; 0 unknown) */
+  GArray *received_us;      /* gint64: when each received message arrived */
 } FlowRun;
+
+/* A SIPp run in the background (flow_sipp_start). */
+typedef struct _FlowSipp FlowSipp;
 
 void flow_init (int *argc, char ***argv);
 /* Registers a case that runs in a child process of its own. */
@@ -66,6 +71,12 @@ guint16 flow_pick_port (void);
 FlowRun *flow_sipp (FlowDaemon *d, const char *scenario, ...) G_GNUC_NULL_TERMINATED;
 /* The same without the assertion. */
 FlowRun *flow_sipp_try (FlowDaemon *d, const char *scenario, ...) G_GNUC_NULL_TERMINATED;
+/* Starts a scenario like flow_sipp_try, but returns once SIPp has bound its
+ * SIP port (so that requests sent to it are not lost), e.g. a UAS that a
+ * call will reach. flow_sipp_wait collects it (bounded) and frees s; check
+ * its exit_status yourself. */
+FlowSipp *flow_sipp_start (FlowDaemon *d, const char *scenario, ...) G_GNUC_NULL_TERMINATED;
+FlowRun *flow_sipp_wait (FlowSipp *s);
 void flow_run_free (FlowRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FlowRun, flow_run_free)
 /* The last message SIPp received (the final response), or NULL. */
@@ -80,6 +91,8 @@ int flow_command (const char *const *argv, guint timeout_ms, char **out, char **
 
 /* ---- reading SIP messages -------------------------------------------------- */
 
+/* The message body (after the first empty line); "" without one. */
+char *flow_msg_body (const char *msg);
 /* The status code of a response; 0 for a request. */
 int flow_msg_status (const char *msg);
 /* The first line (request line or status line). */
