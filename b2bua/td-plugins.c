@@ -60,7 +60,10 @@ static gboolean
 load_one (TdPluginHost *host, const TdConfig *config, const char *name, GError **error)
 {
   g_autofree char *file = g_strconcat (name, ".", G_MODULE_SUFFIX, NULL);
-  g_autofree char *path = g_build_filename (config->plugin_dir, file, NULL);
+  /* TANDEM_PLUGIN_DIR overrides [plugins] path: running from a build tree. */
+  const char *dir = g_getenv ("TANDEM_PLUGIN_DIR") ? g_getenv ("TANDEM_PLUGIN_DIR")
+                                                   : config->plugin_dir;
+  g_autofree char *path = g_build_filename (dir, file, NULL);
   Plugin p = { 0 };
   gpointer symbol = NULL;
   g_autoptr (GError) local = NULL;
