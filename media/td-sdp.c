@@ -624,6 +624,8 @@ emit_connection (Writer *w, const char *line)
  * the first one of the input was (the one the parser reads); further ones
  * (multicast layers) go. That also keeps the output about the input's size. */
 
+static gboolean replaced_direction (Writer *w, const char *line);
+
 /* RFC 4566 §5 orders the session part v o s i u e p c b t r z k a: a missing
  * session c= goes before the first line that follows c=. */
 static void
@@ -661,7 +663,8 @@ emit_session (Writer *w, const TdSdp *sdp)
         case 'a':
           /* a=rtcp is media-level only; a stray session-level one would
            * name an address past the relay. */
-          if (!is_ice_attribute (line) && !attr_is (line, "rtcp", NULL))
+          if (!is_ice_attribute (line) && !attr_is (line, "rtcp", NULL) &&
+              !replaced_direction (w, line))
             emit (w, line);
           break;
         default:
@@ -670,6 +673,21 @@ emit_session (Writer *w, const TdSdp *sdp)
     }
   if (!connection_done)
     emit_relay_connection (w);
+}
+
+static const char *
+direction_name (TdSdpDirection d)
+{
+  static const char *const names[] = { "sendrecv", "sendonly", "recvonly", "inactive" };
+  return names[d];
+}
+
+/* A direction attribute the rewrite replaces by its own. */
+static gboolean
+replaced_direction (Writer *w, const char *line)
+{
+  TdSdpDirection d;
+  return w->rw->set_direction && parse_direction (line, &d);
 }
 
 static void
@@ -689,7 +707,7 @@ emit_media (Writer *w, const Media *m, guint16 relay_port)
             emit_connection (w, line);
           connection_done = TRUE;
         }
-      else if (is_ice_attribute (line))
+      else if (is_ice_attribute (line) || replaced_direction (w, line))
         continue;
       else if (attr_is (line, "rtcp", NULL))
         {
@@ -702,6 +720,8 @@ emit_media (Writer *w, const Media *m, guint16 relay_port)
       else
         emit (w, line);
     }
+  if (w->rw->set_direction && port != 0)
+    g_string_append_printf (w->out, "a=%s\r\n", direction_name (w->rw->direction));
 }
 
 /* Non-empty, and nothing that would split the o= line into other fields. */

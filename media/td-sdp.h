@@ -77,6 +77,8 @@ typedef struct {
   const char *origin_user;    /* o= username, e.g. "tandem" */
   guint64 session_id;         /* o= sess-id for this leg */
   guint64 session_version;    /* o= sess-version for this leg (caller bumps it when the SDP changes) */
+  gboolean set_direction;     /* replace every direction attribute by `direction` */
+  TdSdpDirection direction;   /* (tandem answering a hold itself) */
 } TdSdpRewrite;
 
 /* @sdp re-emitted with CRLF line endings and media anchored on the relay:

@@ -969,6 +969,33 @@ test_static_rtpmap (void)
   g_assert_null (td_sdp_static_rtpmap (96));
 }
 
+/* tandem answering a hold itself: every direction attribute becomes its own,
+ * once per accepted stream, none at session level. */
+static void
+test_rewrite_direction (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdSdp) sdp = td_sdp_parse (
+      "v=0\r\no=x 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+      "a=sendonly\r\nm=audio 4000 RTP/AVP 0\r\na=sendonly\r\n"
+      "m=video 0 RTP/AVP 96\r\n", -1, &error);
+  guint16 ports[] = { 30000, 30002 };
+  TdSdpRewrite rw = { .address = "127.0.0.1", .ports = ports, .n_ports = 2,
+                      .origin_user = "tandem", .session_id = 7, .session_version = 3,
+                      .set_direction = TRUE, .direction = TD_SDP_RECVONLY };
+  g_autofree char *out = NULL;
+  g_autoptr (TdSdp) again = NULL;
+
+  g_assert_no_error (error);
+  out = td_sdp_rewrite (sdp, &rw);
+  g_assert_cmpstr (out, ==,
+                   "v=0\r\no=tandem 7 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                   "t=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=recvonly\r\nm=video 0 RTP/AVP 96\r\n");
+  again = td_sdp_parse (out, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (td_sdp_media_direction (again, 0), ==, TD_SDP_RECVONLY);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -991,6 +1018,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/rewrite/webrtc", test_rewrite_webrtc);
   g_test_add_func ("/sdp/rewrite/rejected-stream", test_rewrite_rejected_stream);
   g_test_add_func ("/sdp/rewrite/hold", test_rewrite_hold);
+  g_test_add_func ("/sdp/rewrite/direction", test_rewrite_direction);
   g_test_add_func ("/sdp/rewrite/minimal", test_rewrite_minimal);
   g_test_add_func ("/sdp/rewrite/duplicates", test_rewrite_duplicates);
   g_test_add_func ("/sdp/rewrite/bad-arguments", test_rewrite_bad_arguments);
