@@ -51,6 +51,12 @@ td_call_reject (TdCall *call, int status)
   td_call_fail (call, status, NULL);
 }
 
+void
+td_call_answer_offer (TdCall *call, TdLeg *leg, int direction)
+{
+  leg->local_answer = direction;
+}
+
 /* ---- ring timers -------------------------------------------------------------- */
 
 void

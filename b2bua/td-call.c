@@ -459,6 +459,34 @@ respond_saved (TdLeg *leg, int status, const char *phrase, const char *sdp)
   leg->has_pending = FALSE;
 }
 
+/* A plugin (hold music) may answer an offer itself instead of passing it on:
+ * the answer is the other endpoint's current SDP, onto this leg's ports, with
+ * the direction the plugin chose; the other endpoint hears of nothing. */
+static gboolean
+offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
+{
+  TdLeg *peer = peer_of (call, leg);
+  const char *answer;
+
+  leg->local_answer = -1;
+  if (td_call_run_hook (call, TD_HOOK_OFFER, leg, sdp, 0, NULL) != TD_HOOK_HANDLED)
+    return FALSE;
+  if (leg->local_answer < 0 || !peer->remote_sdp) {
+    nua_respond (leg->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS (call->ctx->nua),
+                 TAG_END ());
+    td_sdp_free (sdp);
+    return TRUE;
+  }
+  td_leg_set_remote_sdp (leg, sdp);
+  answer = td_leg_local_sdp_directed (leg, peer->remote_sdp, media_address (call),
+                                      leg->local_answer);
+  td_leg_connect_media (leg, peer);
+  nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (call->ctx->nua),
+               SIPTAG_CONTENT_TYPE_STR ("application/sdp"), SIPTAG_PAYLOAD_STR (answer),
+               TAG_END ());
+  return TRUE;
+}
+
 /* `leg`'s endpoint sent an offer: pass it to the other endpoint and answer
  * when the answer comes back (offer_answer_done). */
 static void
@@ -500,6 +528,8 @@ offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update)
     nua_respond (leg->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS (nua), TAG_END ());
     return;
   }
+  if (offer_answered_by_plugin (call, leg, sdp))
+    return;
   /* RFC 3264 §8: the offer takes effect only once answered; a refused offer
    * changes nothing (offer_answer_done). */
   g_clear_pointer (&leg->offered_sdp, td_sdp_free);

@@ -23,6 +23,7 @@ td_leg_new (TdCall *call, TdLegRole role, nua_handle_t *nh)
   /* o= session id: random per leg; the version grows with each new SDP. */
   leg->sdp_session_id = ((guint64) g_random_int () << 20) ^ g_random_int ();
   leg->sdp_version = 1;
+  leg->local_answer = -1;
   if (nh)
     nua_handle_bind (nh, (nua_hmagic_t *) leg);
   return leg;
@@ -86,12 +87,19 @@ td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp)
 const char *
 td_leg_local_sdp (TdLeg *leg, const TdSdp *from, const char *address)
 {
+  return td_leg_local_sdp_directed (leg, from, address, -1);
+}
+
+const char *
+td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char *address, int direction)
+{
   guint n = td_sdp_n_media (from);
   g_autofree guint16 *ports = g_new0 (guint16, n);
   g_autofree char *text = NULL;
   TdSdpRewrite rw = {
     .address = address, .ports = ports, .n_ports = n, .origin_user = "tandem",
     .session_id = leg->sdp_session_id, .session_version = leg->sdp_version,
+    .set_direction = direction >= 0, .direction = direction >= 0 ? (TdSdpDirection) direction : 0,
   };
 
   for (guint i = 0; i < n; i++)

@@ -52,6 +52,8 @@ struct _TdLeg {
   gboolean pending_is_update;
   gboolean offer_sent;      /* tandem's re-INVITE/UPDATE to this leg is out */
   gboolean pending_is_update_out;  /* ... and it is an UPDATE */
+  int local_answer;         /* a plugin answers this leg's offer itself with this
+                             * direction (td_call_answer_offer); -1 = no */
 };
 
 TdLeg *td_leg_new (TdCall *call, TdLegRole role, nua_handle_t *nh);
@@ -71,6 +73,9 @@ void td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp);
  * rewritten onto this leg's relay ports. Returns a borrowed string, valid
  * until the next call. */
 const char *td_leg_local_sdp (TdLeg *leg, const TdSdp *from, const char *address);
+/* The same with every stream's direction set to `direction` (-1: as in `from`). */
+const char *td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char *address,
+                                       int direction);
 
 /* Bridge the media of two legs (port i to port i), forwarding each direction
  * only where the sender's SDP sends and the receiver's SDP receives (hold).

@@ -113,6 +113,12 @@ typedef void (*TdCallTimeoutFunc) (TdCall *call, gpointer user_data);
 void td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc func,
                                gpointer user_data);
 
+/* From a TD_HOOK_OFFER handler that returns HANDLED: tandem answers the
+ * offer itself (the other party is not asked) with the other party's current
+ * session, every stream set to `direction` (0 sendrecv, 1 sendonly, 2 recvonly,
+ * 3 inactive: TdSdpDirection). */
+void td_call_answer_offer (TdCall *call, TdLeg *leg, int direction);
+
 /* How many answered calls `user` is in right now (call waiting, busy). */
 guint td_plugin_host_user_calls (TdPluginHost *host, const char *user);
 
