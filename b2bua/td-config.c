@@ -211,6 +211,12 @@ set_media_ports (Parser *p, const char *value, GError **error)
 }
 
 static gboolean
+set_media_relay_threads (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "relay-threads", value, 1, 64, &p->config->relay_threads, error);
+}
+
+static gboolean
 set_store_path (Parser *p, const char *value, GError **error)
 {
   g_free (p->config->store_path);
@@ -351,6 +357,7 @@ static const KeySpec key_specs[] = {
   { "registrar", "default-expires", set_reg_default },
   { "media", "address", set_media_address },
   { "media", "ports", set_media_ports },
+  { "media", "relay-threads", set_media_relay_threads },
   { "store", "path", set_store_path },
   { "store", "synchronous", set_store_sync },
   { "calls", "no-answer-timeout", set_calls_no_answer },
@@ -514,6 +521,7 @@ set_defaults (TdConfig *c)
   c->media_address = g_strdup ("127.0.0.1");
   c->port_min = 30000;
   c->port_max = 39999;
+  c->relay_threads = 1;
   c->store_path = NULL;
   c->no_answer_timeout = 30;
   c->rtp_timeout = 60;

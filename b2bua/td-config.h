@@ -55,6 +55,7 @@ typedef struct {
   /* [media] */
   char *media_address;
   guint16 port_min, port_max;
+  guint relay_threads;    /* RTP relay threads (media ports are spread over them) */
 
   /* [store] */
   char *store_path;       /* resolved against the config file's folder */

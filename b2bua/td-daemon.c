@@ -228,7 +228,7 @@ open_services (TdDaemon *d, GError **error)
   d->registrar = td_registrar_new (d->config, d->auth, d->location);
   if (!(d->cdr = td_cdr_new (d->store, error)))
     return FALSE;
-  if (!(d->relay = td_relay_new (c->media_address, c->port_min, c->port_max, error)))
+  if (!(d->relay = td_relay_new_full (c->media_address, c->port_min, c->port_max, c->relay_threads, error)))
     return FALSE;
   d->plugins = td_plugin_host_new ();
   d->calls = (TdCallContext) {

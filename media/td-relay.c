@@ -1,19 +1,28 @@
-/* TdRelay: symmetric-latching RTP/RTCP relay on one epoll media thread.
+/* TdRelay: symmetric-latching RTP/RTCP relay on epoll media threads.
  *
  * Ownership: the main thread allocates ports (binds the sockets) and keeps
- * the port-number pool; from then on the media thread owns everything a
- * packet touches (latching state, remotes, peer links, forwarding flag) and
- * is the only thread that reads, closes or frees a port's sockets and
- * memory. The main thread reaches that state only through the command queue.
+ * the port-number pool; from then on one media thread (a "worker") owns
+ * everything a packet touches (latching state, remotes, peer links,
+ * forwarding flag) and is the only thread that reads, closes or frees a
+ * port's sockets and memory. The main thread reaches that state only through
+ * the worker's command queue.
  *
  * Why a mutex-protected command queue + eventfd rather than a lock-free one:
- * the mutex is taken by the media thread only when the eventfd says there are
+ * the mutex is taken by the worker only when the eventfd says there are
  * commands (a few per call set-up, never per packet), and it then steals the
  * whole queue at once; the packet path takes no lock at all. Commands are
  * rare, so a lock-free queue would buy nothing but subtlety; the mutex also
  * gives ThreadSanitizer the happens-before edges it cannot see through the
  * kernel's epoll. It is a pthread mutex, not a GMutex: GLib's Linux GMutex is
- * a bare futex, which ThreadSanitizer cannot see either. */
+ * a bare futex, which ThreadSanitizer cannot see either.
+ *
+ * Several workers (td_relay_new_full): ports are sharded, and two connected
+ * ports always live on the same worker, so the packet path never touches
+ * another thread's state. Both ports of a call usually land on one worker
+ * (allocations are handed out in pairs); when td_relay_connect() joins ports
+ * of two workers, one port migrates: its old worker lets go of it (the main
+ * thread waits for that, once per such call set-up), then the new one adopts
+ * it with its latching state. */
 #define G_LOG_DOMAIN "tandem-relay"
 
 #include "td-relay.h"
@@ -44,6 +53,7 @@ G_DEFINE_QUARK (td-relay-error-quark, td_relay_error)
  * to absorb a ~100 ms stall of the media thread on a 10 Mbit/s video stream,
  * hundreds of ms of audio; the memory is only charged while packets wait. */
 #define SOCKET_BUFFER (128 * 1024)
+#define MAX_WORKERS 64
 
 enum { RTP, RTCP };
 
@@ -53,7 +63,9 @@ typedef union {
   struct sockaddr_in6 in6;
 } Addr;
 
-/* One UDP socket of a port; media-thread state except `fd` and `port`. */
+typedef struct _Worker Worker;
+
+/* One UDP socket of a port; worker state except `fd` and `port`. */
 typedef struct {
   int fd;
   guint8 kind;            /* RTP or RTCP */
@@ -67,18 +79,19 @@ struct _TdRelayPort {
   TdRelay *relay;
   guint16 number;         /* RTP port; immutable */
   guint pair;             /* index in the relay's pool; immutable */
-  GList link;             /* in relay->live_ports (media thread) */
+  Worker *worker;         /* main thread only: where its commands go */
+  GList link;             /* in its worker's live_ports */
   RelaySock sock[2];
-  TdRelayPort *peer;      /* media thread */
-  gboolean forward;       /* media thread */
-  /* Written by the media thread only (load + store, no locked instruction),
+  TdRelayPort *peer;      /* worker; always on the same worker */
+  gboolean forward;       /* worker */
+  /* Written by the owning worker only (load + store, no locked instruction),
    * read relaxed by the main thread. */
   _Atomic guint64 rx, tx, foreign, other, tx_errors;
   _Atomic gint64 last_rx;
 };
 
 typedef enum {
-  CMD_ADD, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
+  CMD_ADD, CMD_DETACH, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
   CMD_FREE, CMD_SYNC, CMD_QUIT,
 } CmdType;
 
@@ -91,7 +104,7 @@ typedef struct {
   Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP */
 } Cmd;
 
-/* The media thread's one set of receive/send buffers, shared by all ports. */
+/* A worker's one set of receive/send buffers, shared by all its ports. */
 typedef struct {
   struct mmsghdr rx[BATCH];
   struct iovec rx_iov[BATCH];
@@ -101,30 +114,44 @@ typedef struct {
   guint8 data[BATCH][MAX_PACKET];
 } Buffers;
 
+struct _Worker {
+  TdRelay *relay;              /* immutable */
+  int epfd, evfd;              /* immutable */
+  GThread *thread;
+
+  /* shared, under `lock` */
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  GQueue commands;             /* Cmd* */
+  guint64 sync_done;
+
+  /* main thread */
+  guint64 sync_sent;
+  guint n_ports;               /* ports whose commands come here: for balancing */
+
+  /* the worker thread */
+  GQueue live_ports;           /* TdRelayPort* via port->link */
+  Buffers *buf;
+};
+
 struct _TdRelay {
   /* immutable after td_relay_new */
   Addr address;
   socklen_t address_len;
   guint16 first_port;          /* first even port of the range */
   guint n_pairs;
-  int epfd, evfd;
-  GThread *thread;
+  guint n_workers;
+  Worker *workers;
 
   /* main thread: the pool */
   guint8 *in_use;              /* per pair */
   guint cursor, n_in_use;
-  guint64 sync_sent;
+  guint n_allocs;
+  Worker *pair_worker;         /* where the second of an allocation pair goes */
 
-  /* shared, under `lock` */
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  GQueue commands;             /* Cmd* */
-  GArray *released;            /* guint pair indices closed by the media thread */
-  guint64 sync_done;
-
-  /* media thread */
-  GQueue live_ports;           /* TdRelayPort* via port->link */
-  Buffers *buf;
+  /* shared, under `pool_lock` */
+  pthread_mutex_t pool_lock;
+  GArray *released;            /* guint pair indices closed by the workers */
 };
 
 /* ---- stats: single writer ---- */
@@ -207,21 +234,21 @@ addr_equal (const Addr *a, const Addr *b)
 /* ---- commands (main thread side) ---- */
 
 static void
-push_command (TdRelay *relay, Cmd *cmd)
+push_command (Worker *w, Cmd *cmd)
 {
   static const guint64 one = 1;
 
-  pthread_mutex_lock (&relay->lock);
-  g_queue_push_tail (&relay->commands, cmd);
-  pthread_mutex_unlock (&relay->lock);
+  pthread_mutex_lock (&w->lock);
+  g_queue_push_tail (&w->commands, cmd);
+  pthread_mutex_unlock (&w->lock);
   /* Always signal: commands are rare, and this keeps the wake-up argument
-   * trivial (the media thread reads the eventfd before stealing the queue). */
-  if (write (relay->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
+   * trivial (the worker reads the eventfd before stealing the queue). */
+  if (write (w->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
     g_critical ("relay: eventfd write: %s", g_strerror (errno));
 }
 
 static void
-send_command (TdRelay *relay, CmdType type, TdRelayPort *port, TdRelayPort *other, gboolean flag)
+send_command (Worker *w, CmdType type, TdRelayPort *port, TdRelayPort *other, gboolean flag)
 {
   Cmd *cmd = g_new0 (Cmd, 1);
 
@@ -229,14 +256,30 @@ send_command (TdRelay *relay, CmdType type, TdRelayPort *port, TdRelayPort *othe
   cmd->port = port;
   cmd->other = other;
   cmd->flag = flag;
-  push_command (relay, cmd);
+  push_command (w, cmd);
 }
 
-/* Pairs the media thread has closed go back to the pool. */
+/* Waits until `w` has applied every command queued so far. */
+static void
+worker_sync (Worker *w)
+{
+  Cmd *cmd = g_new0 (Cmd, 1);
+  guint64 seq = ++w->sync_sent;
+
+  cmd->type = CMD_SYNC;
+  cmd->seq = seq;
+  push_command (w, cmd);
+  pthread_mutex_lock (&w->lock);
+  while (w->sync_done < seq)
+    pthread_cond_wait (&w->cond, &w->lock);
+  pthread_mutex_unlock (&w->lock);
+}
+
+/* Pairs the workers have closed go back to the pool. */
 static void
 reclaim_released (TdRelay *relay)
 {
-  pthread_mutex_lock (&relay->lock);
+  pthread_mutex_lock (&relay->pool_lock);
   for (guint i = 0; i < relay->released->len; i++) {
     guint pair = g_array_index (relay->released, guint, i);
     g_assert (relay->in_use[pair]);
@@ -244,19 +287,19 @@ reclaim_released (TdRelay *relay)
     relay->n_in_use--;
   }
   g_array_set_size (relay->released, 0);
-  pthread_mutex_unlock (&relay->lock);
+  pthread_mutex_unlock (&relay->pool_lock);
 }
 
-/* ---- the packet path (media thread) ---- */
+/* ---- the packet path (worker thread) ---- */
 
+/* Version 2 and long enough for its header. RTCP multiplexed on the RTP
+ * port (RFC 5761: packet types 192-223) may be as short as RTCP's 8 bytes. */
 static inline gboolean
 plausible (guint kind, const guint8 *data, gsize len, int flags)
 {
-  if (flags & MSG_TRUNC)
+  if ((flags & MSG_TRUNC) || len < 8 || (data[0] >> 6) != 2)
     return FALSE;
-  if (len < (kind == RTP ? 12u : 8u))
-    return FALSE;
-  return (data[0] >> 6) == 2;
+  return kind == RTCP || len >= 12 || (data[1] >= 192 && data[1] <= 223);
 }
 
 /* Latching and RTP Bleed protection: while learning, the first plausible
@@ -283,15 +326,15 @@ accept_packet (RelaySock *s, const Addr *src, const guint8 *data, gsize len, int
   return TRUE;
 }
 
-/* The one send path: packets `idx[0..n)` of the shared buffers, received on
- * `src`, go out of `dst`'s socket of the same kind to dst's remote. The next
- * issue's per-leg outgoing RTP context (SSRC/seq/timestamp rewriting, SRTP)
- * goes here, per packet, before the send. */
+/* The one send path: packets `idx[0..n)` of the worker's buffers, received
+ * on `src`, go out of `dst`'s socket of the same kind to dst's remote. The
+ * next issue's per-leg outgoing RTP context (SSRC/seq/timestamp rewriting,
+ * SRTP) goes here, per packet, before the send. */
 static void
-forward_packets (TdRelay *relay, TdRelayPort *src, TdRelayPort *dst, guint kind,
+forward_packets (Worker *w, TdRelayPort *src, TdRelayPort *dst, guint kind,
                  const guint *idx, guint n)
 {
-  Buffers *b = relay->buf;
+  Buffers *b = w->buf;
   RelaySock *out = &dst->sock[kind];
   guint sent = 0, errors = 0;
 
@@ -331,9 +374,9 @@ forward_packets (TdRelay *relay, TdRelayPort *src, TdRelayPort *dst, guint kind,
 /* Filters one received batch, then forwards what passed in one go (all of it
  * goes to the same destination, so sendmmsg applies). */
 static void
-handle_batch (TdRelay *relay, RelaySock *s, guint n)
+handle_batch (Worker *w, RelaySock *s, guint n)
 {
-  Buffers *b = relay->buf;
+  Buffers *b = w->buf;
   TdRelayPort *port = s->port;
   guint idx[BATCH], accepted = 0;
 
@@ -343,16 +386,18 @@ handle_batch (TdRelay *relay, RelaySock *s, guint n)
   }
   if (accepted == 0)
     return;
-  stat_add (&port->rx, accepted);
+  /* last_rx before rx, released: a reader that sees the count sees the time */
   atomic_store_explicit (&port->last_rx, g_get_monotonic_time (), memory_order_relaxed);
+  atomic_store_explicit (&port->rx, atomic_load_explicit (&port->rx, memory_order_relaxed) + accepted,
+                         memory_order_release);
   if (port->forward && port->peer)
-    forward_packets (relay, port, port->peer, s->kind, idx, accepted);
+    forward_packets (w, port, port->peer, s->kind, idx, accepted);
 }
 
 static void
-drain_socket (TdRelay *relay, RelaySock *s)
+drain_socket (Worker *w, RelaySock *s)
 {
-  Buffers *b = relay->buf;
+  Buffers *b = w->buf;
 
   for (guint round = 0; round < MAX_ROUNDS; round++) {
     int n;
@@ -362,13 +407,13 @@ drain_socket (TdRelay *relay, RelaySock *s)
     n = recvmmsg (s->fd, b->rx, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
       return;   /* EAGAIN; errors of unconnected UDP sockets are not ours to act on */
-    handle_batch (relay, s, (guint) n);
+    handle_batch (w, s, (guint) n);
     if (n < BATCH)
       return;   /* drained: save the syscall that would say EAGAIN */
   }
 }
 
-/* ---- commands (media thread side) ---- */
+/* ---- commands (worker side) ---- */
 
 static void
 unlink_peer (TdRelayPort *port)
@@ -379,28 +424,40 @@ unlink_peer (TdRelayPort *port)
 }
 
 static void
-watch_socket (TdRelay *relay, RelaySock *s)
+adopt_port (Worker *w, TdRelayPort *port)
 {
-  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
-
-  if (epoll_ctl (relay->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0)
-    g_critical ("relay: epoll_ctl ADD port %u: %s", s->port->number, g_strerror (errno));
+  port->link.data = port;
+  g_queue_push_tail_link (&w->live_ports, &port->link);
+  for (guint k = RTP; k <= RTCP; k++) {
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &port->sock[k] };
+    if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, port->sock[k].fd, &ev) < 0)
+      g_critical ("relay: epoll_ctl ADD port %u: %s", port->number, g_strerror (errno));
+  }
 }
 
-/* Closing happens here, on the thread that reads the sockets, after this
- * loop iteration's events are handled: no event can refer to the port. */
+/* After this the worker holds no reference to the port: it may migrate or
+ * be closed. Runs after this loop iteration's events were handled, so no
+ * pending event refers to it either. */
 static void
-close_port (TdRelay *relay, TdRelayPort *port)
+let_go (Worker *w, TdRelayPort *port)
 {
   unlink_peer (port);
-  g_queue_unlink (&relay->live_ports, &port->link);
-  for (guint k = RTP; k <= RTCP; k++) {
-    epoll_ctl (relay->epfd, EPOLL_CTL_DEL, port->sock[k].fd, NULL);
-    close (port->sock[k].fd);
-  }
-  pthread_mutex_lock (&relay->lock);
+  g_queue_unlink (&w->live_ports, &port->link);
+  for (guint k = RTP; k <= RTCP; k++)
+    epoll_ctl (w->epfd, EPOLL_CTL_DEL, port->sock[k].fd, NULL);
+}
+
+static void
+close_port (Worker *w, TdRelayPort *port)
+{
+  TdRelay *relay = w->relay;
+
+  let_go (w, port);
+  close (port->sock[RTP].fd);
+  close (port->sock[RTCP].fd);
+  pthread_mutex_lock (&relay->pool_lock);
   g_array_append_val (relay->released, port->pair);
-  pthread_mutex_unlock (&relay->lock);
+  pthread_mutex_unlock (&relay->pool_lock);
   g_free (port);
 }
 
@@ -418,16 +475,16 @@ apply_set_remote (TdRelayPort *port, const Cmd *cmd)
 
 /* Returns FALSE on CMD_QUIT. */
 static gboolean
-apply_command (TdRelay *relay, Cmd *cmd)
+apply_command (Worker *w, Cmd *cmd)
 {
   TdRelayPort *port = cmd->port;
 
   switch (cmd->type) {
   case CMD_ADD:
-    port->link.data = port;
-    g_queue_push_tail_link (&relay->live_ports, &port->link);
-    watch_socket (relay, &port->sock[RTP]);
-    watch_socket (relay, &port->sock[RTCP]);
+    adopt_port (w, port);
+    break;
+  case CMD_DETACH:
+    let_go (w, port);
     break;
   case CMD_SET_REMOTE:
     apply_set_remote (port, cmd);
@@ -445,13 +502,13 @@ apply_command (TdRelay *relay, Cmd *cmd)
     port->forward = cmd->flag;
     break;
   case CMD_FREE:
-    close_port (relay, port);
+    close_port (w, port);
     break;
   case CMD_SYNC:
-    pthread_mutex_lock (&relay->lock);
-    relay->sync_done = cmd->seq;
-    pthread_cond_broadcast (&relay->cond);
-    pthread_mutex_unlock (&relay->lock);
+    pthread_mutex_lock (&w->lock);
+    w->sync_done = cmd->seq;
+    pthread_cond_broadcast (&w->cond);
+    pthread_mutex_unlock (&w->lock);
     break;
   case CMD_QUIT:
     return FALSE;
@@ -460,40 +517,40 @@ apply_command (TdRelay *relay, Cmd *cmd)
 }
 
 static gboolean
-process_commands (TdRelay *relay)
+process_commands (Worker *w)
 {
   guint64 count;
-  GQueue batch = G_QUEUE_INIT;
+  GQueue batch;
   gboolean running = TRUE;
   Cmd *cmd;
 
   /* Read the eventfd first, then steal: a command pushed after the steal
    * writes the eventfd again, so none is left behind. */
-  if (read (relay->evfd, &count, sizeof count) < 0 && errno != EAGAIN)
+  if (read (w->evfd, &count, sizeof count) < 0 && errno != EAGAIN)
     g_critical ("relay: eventfd read: %s", g_strerror (errno));
-  pthread_mutex_lock (&relay->lock);
-  batch = relay->commands;
-  g_queue_init (&relay->commands);
-  pthread_mutex_unlock (&relay->lock);
+  pthread_mutex_lock (&w->lock);
+  batch = w->commands;
+  g_queue_init (&w->commands);
+  pthread_mutex_unlock (&w->lock);
 
   while ((cmd = g_queue_pop_head (&batch))) {
     if (running)
-      running = apply_command (relay, cmd);
+      running = apply_command (w, cmd);
     g_free (cmd);
   }
   return running;
 }
 
 static gpointer
-relay_thread (gpointer data)
+worker_thread (gpointer data)
 {
-  TdRelay *relay = data;
+  Worker *w = data;
   struct epoll_event events[MAX_EVENTS];
   gboolean running = TRUE;
 
   while (running) {
     gboolean commands = FALSE;
-    int n = epoll_wait (relay->epfd, events, MAX_EVENTS, -1);
+    int n = epoll_wait (w->epfd, events, MAX_EVENTS, -1);
 
     if (n < 0) {
       if (errno == EINTR)
@@ -503,15 +560,15 @@ relay_thread (gpointer data)
     }
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == NULL)
-        commands = TRUE;   /* the eventfd: after the packets, see close_port */
+        commands = TRUE;   /* the eventfd: after the packets, see let_go */
       else
-        drain_socket (relay, events[i].data.ptr);
+        drain_socket (w, events[i].data.ptr);
     }
     if (commands)
-      running = process_commands (relay);
+      running = process_commands (w);
   }
-  while (relay->live_ports.head)
-    close_port (relay, relay->live_ports.head->data);
+  while (w->live_ports.head)
+    close_port (w, w->live_ports.head->data);
   return NULL;
 }
 
@@ -545,79 +602,133 @@ check_range (guint16 port_min, guint16 port_max, guint16 *first, guint *n_pairs,
   return TRUE;
 }
 
-TdRelay *
-td_relay_new (const char *address, guint16 port_min, guint16 port_max, GError **error)
+static gboolean
+worker_start (TdRelay *relay, Worker *w, guint index, GError **error)
 {
-  g_autofree TdRelay *relay = g_new0 (TdRelay, 1);
   struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+  g_autofree char *name = relay->n_workers == 1 ? g_strdup ("td-relay")
+                                                : g_strdup_printf ("td-relay-%u", index);
   GError *thread_error = NULL;
 
-  if (!parse_ip (address, &relay->address, &relay->address_len)) {
-    g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_ADDRESS,
-                 "media address \"%s\" is not an IPv4 or IPv6 address", address);
-    return NULL;
-  }
-  if (!check_range (port_min, port_max, &relay->first_port, &relay->n_pairs, error))
-    return NULL;
-  relay->epfd = epoll_create1 (EPOLL_CLOEXEC);
-  relay->evfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (relay->epfd < 0 || relay->evfd < 0 ||
-      epoll_ctl (relay->epfd, EPOLL_CTL_ADD, relay->evfd, &ev) < 0) {
+  w->relay = relay;
+  w->epfd = epoll_create1 (EPOLL_CLOEXEC);
+  w->evfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (w->epfd < 0 || w->evfd < 0 || epoll_ctl (w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
     g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_SYSTEM,
                  "media relay: epoll/eventfd: %s", g_strerror (errno));
     goto fail;
   }
-  relay->in_use = g_new0 (guint8, relay->n_pairs);
-  relay->released = g_array_new (FALSE, FALSE, sizeof (guint));
-  relay->buf = g_new0 (Buffers, 1);
-  init_buffers (relay->buf);
-  pthread_mutex_init (&relay->lock, NULL);
-  pthread_cond_init (&relay->cond, NULL);
-  g_queue_init (&relay->commands);
-  g_queue_init (&relay->live_ports);
-  relay->thread = g_thread_try_new ("td-relay", relay_thread, relay, &thread_error);
-  if (!relay->thread) {
+  pthread_mutex_init (&w->lock, NULL);
+  pthread_cond_init (&w->cond, NULL);
+  g_queue_init (&w->commands);
+  g_queue_init (&w->live_ports);
+  w->buf = g_new0 (Buffers, 1);
+  init_buffers (w->buf);
+  w->thread = g_thread_try_new (name, worker_thread, w, &thread_error);
+  if (!w->thread) {
     g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_SYSTEM,
                  "media relay thread: %s", thread_error->message);
     g_error_free (thread_error);
-    pthread_mutex_destroy (&relay->lock);
-    pthread_cond_destroy (&relay->cond);
-    g_free (relay->buf);
-    g_free (relay->in_use);
-    g_array_unref (relay->released);
+    pthread_mutex_destroy (&w->lock);
+    pthread_cond_destroy (&w->cond);
+    g_free (w->buf);
     goto fail;
   }
-  return g_steal_pointer (&relay);
+  return TRUE;
 
 fail:
-  if (relay->epfd >= 0)
-    close (relay->epfd);
-  if (relay->evfd >= 0)
-    close (relay->evfd);
-  return NULL;
+  if (w->epfd >= 0)
+    close (w->epfd);
+  if (w->evfd >= 0)
+    close (w->evfd);
+  return FALSE;
+}
+
+/* Stops the thread; it closes every port it still owns on its way out. */
+static void
+worker_stop (Worker *w)
+{
+  Cmd *quit = g_new0 (Cmd, 1);
+
+  quit->type = CMD_QUIT;
+  push_command (w, quit);
+  g_thread_join (w->thread);
+  /* Only the main thread pushes commands, and QUIT was its last. */
+  g_assert (g_queue_is_empty (&w->commands));
+  close (w->epfd);
+  close (w->evfd);
+  pthread_mutex_destroy (&w->lock);
+  pthread_cond_destroy (&w->cond);
+  g_free (w->buf);
+}
+
+static void
+relay_destroy (TdRelay *relay, guint n_started)
+{
+  for (guint i = 0; i < n_started; i++)
+    worker_stop (&relay->workers[i]);
+  pthread_mutex_destroy (&relay->pool_lock);
+  g_array_unref (relay->released);
+  g_free (relay->in_use);
+  g_free (relay->workers);
+  g_free (relay);
+}
+
+TdRelay *
+td_relay_new_full (const char *address, guint16 port_min, guint16 port_max, guint n_threads,
+                   GError **error)
+{
+  TdRelay *relay;
+  Addr addr;
+  socklen_t addr_len;
+  guint16 first;
+  guint n_pairs;
+
+  if (!parse_ip (address, &addr, &addr_len)) {
+    g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_ADDRESS,
+                 "media address \"%s\" is not an IPv4 or IPv6 address", address);
+    return NULL;
+  }
+  if (!check_range (port_min, port_max, &first, &n_pairs, error))
+    return NULL;
+  if (n_threads == 0)
+    n_threads = g_get_num_processors ();
+  relay = g_new0 (TdRelay, 1);
+  relay->address = addr;
+  relay->address_len = addr_len;
+  relay->first_port = first;
+  relay->n_pairs = n_pairs;
+  relay->n_workers = MIN (n_threads, MAX_WORKERS);
+  relay->workers = g_new0 (Worker, relay->n_workers);
+  relay->in_use = g_new0 (guint8, n_pairs);
+  relay->released = g_array_new (FALSE, FALSE, sizeof (guint));
+  pthread_mutex_init (&relay->pool_lock, NULL);
+  for (guint i = 0; i < relay->n_workers; i++) {
+    if (!worker_start (relay, &relay->workers[i], i, error)) {
+      relay_destroy (relay, i);
+      return NULL;
+    }
+  }
+  return relay;
+}
+
+TdRelay *
+td_relay_new (const char *address, guint16 port_min, guint16 port_max, GError **error)
+{
+  return td_relay_new_full (address, port_min, port_max, 1, error);
 }
 
 void
 td_relay_free (TdRelay *relay)
 {
-  Cmd *quit;
+  if (relay)
+    relay_destroy (relay, relay->n_workers);
+}
 
-  if (!relay)
-    return;
-  quit = g_new0 (Cmd, 1);
-  quit->type = CMD_QUIT;
-  push_command (relay, quit);
-  g_thread_join (relay->thread);   /* it closed every live port on its way out */
-  /* Only the main thread pushes commands, and QUIT was its last. */
-  g_assert (g_queue_is_empty (&relay->commands));
-  close (relay->epfd);
-  close (relay->evfd);
-  pthread_mutex_destroy (&relay->lock);
-  pthread_cond_destroy (&relay->cond);
-  g_array_unref (relay->released);
-  g_free (relay->in_use);
-  g_free (relay->buf);
-  g_free (relay);
+guint
+td_relay_n_threads (TdRelay *relay)
+{
+  return relay->n_workers;
 }
 
 static int
@@ -662,6 +773,22 @@ bind_pair (TdRelay *relay, guint pair, int fds[2])
   return TRUE;
 }
 
+/* Allocations are handed out in pairs, each pair to the least loaded worker:
+ * a call's two legs are usually allocated back to back, and then connecting
+ * them needs no migration. */
+static Worker *
+choose_worker (TdRelay *relay)
+{
+  if (relay->n_allocs++ % 2 == 0) {
+    Worker *best = &relay->workers[0];
+    for (guint i = 1; i < relay->n_workers; i++)
+      if (relay->workers[i].n_ports < best->n_ports)
+        best = &relay->workers[i];
+    relay->pair_worker = best;
+  }
+  return relay->pair_worker;
+}
+
 static TdRelayPort *
 new_port (TdRelay *relay, guint pair, const int fds[2])
 {
@@ -677,6 +804,8 @@ new_port (TdRelay *relay, guint pair, const int fds[2])
     port->sock[k].learning = TRUE;
     port->sock[k].port = port;
   }
+  port->worker = choose_worker (relay);
+  port->worker->n_ports++;
   return port;
 }
 
@@ -691,7 +820,6 @@ td_relay_port_alloc (TdRelay *relay, GError **error)
     guint pair = (relay->cursor + tried) % relay->n_pairs;
     int fds[2];
     TdRelayPort *port;
-    Cmd *cmd;
 
     if (relay->in_use[pair])
       continue;
@@ -709,10 +837,7 @@ td_relay_port_alloc (TdRelay *relay, GError **error)
     relay->n_in_use++;
     relay->cursor = (pair + 1) % relay->n_pairs;
     port = new_port (relay, pair, fds);
-    cmd = g_new0 (Cmd, 1);
-    cmd->type = CMD_ADD;
-    cmd->port = port;
-    push_command (relay, cmd);
+    send_command (port->worker, CMD_ADD, port, NULL, FALSE);
     return port;
   }
   g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_EXHAUSTED,
@@ -759,39 +884,58 @@ td_relay_port_set_remote (TdRelayPort *port, const char *ip, guint16 rtp_port, g
     cmd->remote[RTCP] = a;
     addr_set_port (&cmd->remote[RTCP], rtcp_port ? rtcp_port : rtp_port + 1);
   }
-  push_command (relay, cmd);
+  push_command (port->worker, cmd);
+}
+
+/* Moves `port` to worker `to`: the old worker lets go first (we wait for it),
+ * so the port's state is never touched by two threads. */
+static void
+migrate (TdRelayPort *port, Worker *to)
+{
+  Worker *from = port->worker;
+
+  send_command (from, CMD_DETACH, port, NULL, FALSE);
+  worker_sync (from);
+  from->n_ports--;
+  to->n_ports++;
+  port->worker = to;
+  send_command (to, CMD_ADD, port, NULL, FALSE);
 }
 
 void
 td_relay_connect (TdRelayPort *a, TdRelayPort *b)
 {
   g_return_if_fail (a && b && a->relay == b->relay);
-  send_command (a->relay, CMD_CONNECT, a, b, FALSE);
+  if (a->worker != b->worker)
+    migrate (b, a->worker);
+  send_command (a->worker, CMD_CONNECT, a, b, FALSE);
 }
 
 void
 td_relay_disconnect (TdRelayPort *port)
 {
-  send_command (port->relay, CMD_DISCONNECT, port, NULL, FALSE);
+  send_command (port->worker, CMD_DISCONNECT, port, NULL, FALSE);
 }
 
 void
 td_relay_port_set_forward (TdRelayPort *port, gboolean forward)
 {
-  send_command (port->relay, CMD_SET_FORWARD, port, NULL, forward);
+  send_command (port->worker, CMD_SET_FORWARD, port, NULL, forward);
 }
 
 void
 td_relay_port_free (TdRelayPort *port)
 {
-  if (port)
-    send_command (port->relay, CMD_FREE, port, NULL, FALSE);
+  if (!port)
+    return;
+  port->worker->n_ports--;
+  send_command (port->worker, CMD_FREE, port, NULL, FALSE);
 }
 
 void
 td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out)
 {
-  out->rx_packets = stat_get (&port->rx);
+  out->rx_packets = atomic_load_explicit (&port->rx, memory_order_acquire);
   out->tx_packets = stat_get (&port->tx);
   out->dropped_foreign = stat_get (&port->foreign);
   out->dropped_other = stat_get (&port->other);
@@ -809,14 +953,6 @@ td_relay_port_count (TdRelay *relay)
 void
 td_relay_sync (TdRelay *relay)
 {
-  Cmd *cmd = g_new0 (Cmd, 1);
-  guint64 seq = ++relay->sync_sent;
-
-  cmd->type = CMD_SYNC;
-  cmd->seq = seq;
-  push_command (relay, cmd);
-  pthread_mutex_lock (&relay->lock);
-  while (relay->sync_done < seq)
-    pthread_cond_wait (&relay->cond, &relay->lock);
-  pthread_mutex_unlock (&relay->lock);
+  for (guint i = 0; i < relay->n_workers; i++)
+    worker_sync (&relay->workers[i]);
 }

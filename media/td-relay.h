@@ -11,7 +11,15 @@
  *    packet state: it is the only reader of the sockets. Calls that change a
  *    port (set_remote, connect, disconnect, set_forward, port_free) queue a
  *    command and return at once; the media thread applies commands in order
- *    between packet batches, so the packet path takes no lock.
+ *    between packet batches, so the packet path takes no lock. A packet
+ *    that arrives while a command is still queued is handled under the old
+ *    state (microseconds); td_relay_sync() closes that window when needed.
+ *  - td_relay_new_full() may start several media threads ("td-relay-N"):
+ *    ports are sharded between them, connected ports always share one.
+ *    td_relay_connect() of ports on two threads moves one of them, and that
+ *    one call waits until the old thread has let go of it (microseconds; at
+ *    worst one pass of that thread's loop). Nothing else ever waits for a
+ *    media thread.
  *  - td_relay_port_free() is asynchronous: the media thread closes the
  *    sockets and frees the port; its port numbers go back to the pool once
  *    that is done. The caller must not touch the port after the call.
@@ -52,7 +60,12 @@ typedef struct {
  * [port_min, port_max], RTP on even ports. Keep the range below
  * net.ipv4.ip_local_port_range, or ephemeral sockets will steal ports. */
 TdRelay *td_relay_new (const char *address, guint16 port_min, guint16 port_max, GError **error);
-/* Stops the thread and closes everything, including ports not yet freed
+/* The same with `n_threads` media threads (0 = one per CPU); td_relay_new()
+ * is n_threads = 1. */
+TdRelay *td_relay_new_full (const char *address, guint16 port_min, guint16 port_max,
+                            guint n_threads, GError **error);
+guint td_relay_n_threads (TdRelay *relay);
+/* Stops the thread(s) and closes everything, including ports not yet freed
  * (their pointers become invalid). */
 void td_relay_free (TdRelay *relay);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRelay, td_relay_free)
@@ -66,12 +79,15 @@ TdRelayPort *td_relay_port_alloc (TdRelay *relay, GError **error);
 guint16 td_relay_port_number (const TdRelayPort *port);   /* the RTP port; RTCP is +1 */
 
 /* Where to send until latched (from SDP); re-arms latching on both sockets:
- * the next plausible packet's source becomes the remote. ip "0.0.0.0" (or
- * "::", or rtp_port 0) = don't send until latched. rtcp_port 0 = rtp_port + 1.
- * An IPv4 remote on an IPv6 relay is sent to as a v4-mapped address. */
+ * the next plausible packet's source becomes the remote. `ip` must be an IP
+ * literal (resolve SDP host names first; anything else is logged and treated
+ * as "0.0.0.0"). ip "0.0.0.0" (or "::", or rtp_port 0) = don't send until
+ * latched. rtcp_port 0 = rtp_port + 1. An IPv4 remote on an IPv6 relay is
+ * sent to as a v4-mapped address. */
 void td_relay_port_set_remote (TdRelayPort *port, const char *ip, guint16 rtp_port, guint16 rtcp_port);
 /* Packets in on a go out of b, and vice versa (RTP to RTP, RTCP to RTCP).
- * Either port's previous peer is disconnected. a == b echoes back. */
+ * Either port's previous peer is disconnected. a == b echoes back. Packets
+ * that reach an unconnected port still latch and count, and are dropped. */
 void td_relay_connect (TdRelayPort *a, TdRelayPort *b);
 void td_relay_disconnect (TdRelayPort *port);   /* and its peer from it */
 /* FALSE: packets received on this port are dropped (hold / mute); they still

@@ -1,0 +1,551 @@
+/* td-tune: a tune decoded once by GStreamer into PCMU and PCMA frames. */
+#define G_LOG_DOMAIN "tandem-tune"
+
+#include "td-tune.h"
+#include "td-g711.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+
+G_DEFINE_QUARK (td-tune-error-quark, td_tune_error)
+
+#define MAX_SAMPLES ((gsize) TD_TUNE_MAX_SECONDS * TD_TUNE_RATE)
+
+/* A wedged decoder must not hang startup forever; a ten-minute MP3 decodes
+ * in under a second here, so this leaves room for a loaded machine. */
+#define LOAD_TIMEOUT_S 120
+/* A demuxer fed a damaged file can wait forever without an error: no new
+ * sample for this long means the file will not decode. */
+#define STALL_S 5
+
+/* Application messages the streaming threads post to the loading thread. */
+#define MSG_TOO_LONG "td-tune-too-long"
+#define MSG_NO_AUDIO "td-tune-no-audio"
+
+struct _TdTune {
+  gatomicrefcount ref;
+  char *path;
+  guint n_frames;
+  guint8 *pcmu;              /* n_frames * TD_TUNE_FRAME_BYTES */
+  guint8 *pcma;
+};
+
+/* One load in progress. The streaming threads write the samples and flags;
+ * the loading thread reads them only after the pipeline is back in NULL,
+ * which joins those threads. `missing` is the loading thread's alone. */
+typedef struct {
+  GstElement *pipeline;
+  GstElement *convert;       /* where decodebin's audio pad links */
+  gint audio_linked;         /* atomic: decodebin offered an audio stream */
+  gint samples;              /* atomic: buffers decoded so far (progress) */
+  GByteArray *pcmu;
+  GByteArray *pcma;
+  gboolean too_long;
+  char *missing;             /* what no plugin could decode, from decodebin */
+} Load;
+
+/* ---- the decoded samples -------------------------------------------------- */
+
+/* Encodes as the samples arrive, in both laws, so no PCM copy of the whole
+ * tune is ever held: 2 bytes a sample instead of 4. */
+static void
+append_samples (Load *load, const guint8 *data, gsize size)
+{
+  gsize n = size / 2;        /* audio caps guarantee whole S16 samples */
+  guint old = load->pcmu->len;
+
+  g_byte_array_set_size (load->pcmu, old + n);
+  g_byte_array_set_size (load->pcma, old + n);
+  for (gsize i = 0; i < n; i++)
+    {
+      gint16 s = (gint16) (data[2 * i] | data[2 * i + 1] << 8);   /* S16LE on any host */
+      load->pcmu->data[old + i] = td_g711_ulaw_encode (s);
+      load->pcma->data[old + i] = td_g711_alaw_encode (s);
+    }
+}
+
+static void
+post_application (GstElement *from, const char *name)
+{
+  gst_element_post_message (from, gst_message_new_application (GST_OBJECT (from),
+                                                              gst_structure_new_empty (name)));
+}
+
+/* appsink's streaming thread, once per decoded buffer. */
+static GstFlowReturn
+on_new_sample (GstAppSink *sink, gpointer data)
+{
+  Load *load = data;
+  g_autoptr (GstSample) sample = gst_app_sink_pull_sample (sink);
+  g_atomic_int_inc (&load->samples);
+  if (sample == NULL)
+    return GST_FLOW_EOS;
+  if (load->too_long)
+    return GST_FLOW_EOS;
+
+  GstMapInfo map;
+  GstBuffer *buffer = gst_sample_get_buffer (sample);
+  if (buffer == NULL || !gst_buffer_map (buffer, &map, GST_MAP_READ))
+    return GST_FLOW_OK;
+  append_samples (load, map.data, map.size);
+  gst_buffer_unmap (buffer, &map);
+
+  /* Stop decoding at once rather than after an hour-long file. */
+  if (load->pcmu->len > MAX_SAMPLES)
+    {
+      load->too_long = TRUE;
+      post_application (GST_ELEMENT (sink), MSG_TOO_LONG);
+      return GST_FLOW_EOS;
+    }
+  return GST_FLOW_OK;
+}
+
+/* ---- the pipeline ------------------------------------------------------- */
+
+/* decodebin's streaming thread: link the first audio stream, ignore the rest
+ * (video in a container, a second audio track). */
+static void
+on_pad_added (GstElement *decodebin, GstPad *pad, gpointer data)
+{
+  Load *load = data;
+  g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
+  if (caps == NULL)
+    caps = gst_pad_query_caps (pad, NULL);
+  if (gst_caps_is_empty (caps) || gst_caps_is_any (caps))
+    return;
+  const char *media = gst_structure_get_name (gst_caps_get_structure (caps, 0));
+  if (!g_str_has_prefix (media, "audio/"))
+    return;
+  if (!g_atomic_int_compare_and_exchange (&load->audio_linked, 0, 1))
+    return;
+
+  g_autoptr (GstPad) sink = gst_element_get_static_pad (load->convert, "sink");
+  GstPadLinkReturn ret = gst_pad_link (pad, sink);
+  if (ret != GST_PAD_LINK_OK)
+    GST_ELEMENT_ERROR (decodebin, CORE, NEGOTIATION, (NULL),
+                       ("linking the audio stream failed: %s", gst_pad_link_get_name (ret)));
+}
+
+/* decodebin has exposed every stream it will: none was audio. Without this
+ * the load would wait for an EOS that no sink will post. */
+static void
+on_no_more_pads (GstElement *decodebin, gpointer data)
+{
+  Load *load = data;
+  if (!g_atomic_int_get (&load->audio_linked))
+    post_application (decodebin, MSG_NO_AUDIO);
+}
+
+static GstElement *
+make_element (const char *factory, GError **error)
+{
+  GstElement *element = gst_element_factory_make (factory, NULL);
+  if (element == NULL)
+    g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_FAILED,
+                 "GStreamer element '%s' is missing (is gstreamer1.0-plugins-base installed?)",
+                 factory);
+  return element;
+}
+
+/* filesrc ! decodebin ! audioconvert ! audioresample
+ *   ! audio/x-raw,format=S16LE,rate=8000,channels=1 ! appsink
+ * Built by hand rather than parsed, so no path needs quoting. */
+static gboolean
+build_pipeline (Load *load, const char *path, GError **error)
+{
+  static const char *const factories[] = {
+    "filesrc", "decodebin", "audioconvert", "audioresample", "capsfilter", "appsink",
+  };
+  GstElement *e[G_N_ELEMENTS (factories)];
+
+  for (guint i = 0; i < G_N_ELEMENTS (factories); i++)
+    if ((e[i] = make_element (factories[i], error)) == NULL)
+      {
+        while (i-- > 0)
+          gst_object_unref (gst_object_ref_sink (e[i]));
+        return FALSE;
+      }
+
+  GstElement *src = e[0], *decode = e[1], *convert = e[2], *resample = e[3];
+  GstElement *filter = e[4], *sink = e[5];
+  g_autoptr (GstCaps) caps = gst_caps_new_simple ("audio/x-raw",
+                                                  "format", G_TYPE_STRING, "S16LE",
+                                                  "rate", G_TYPE_INT, TD_TUNE_RATE,
+                                                  "channels", G_TYPE_INT, 1,
+                                                  "layout", G_TYPE_STRING, "interleaved",
+                                                  NULL);
+  g_object_set (src, "location", path, NULL);
+  /* Only decodable streams, so a stream we cannot decode is an error rather
+   * than a pad with encoded caps. */
+  g_object_set (decode, "expose-all-streams", FALSE, NULL);
+  g_object_set (filter, "caps", caps, NULL);
+  g_object_set (sink, "sync", FALSE, NULL);
+
+  load->pipeline = gst_pipeline_new ("td-tune");
+  load->convert = convert;
+  gst_bin_add_many (GST_BIN (load->pipeline), src, decode, convert, resample, filter, sink, NULL);
+  if (!gst_element_link (src, decode)
+      || !gst_element_link_many (convert, resample, filter, sink, NULL))
+    {
+      g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_FAILED,
+                   "cannot link the decoding pipeline");
+      return FALSE;
+    }
+
+  g_signal_connect (decode, "pad-added", G_CALLBACK (on_pad_added), load);
+  g_signal_connect (decode, "no-more-pads", G_CALLBACK (on_no_more_pads), load);
+  GstAppSinkCallbacks callbacks = { .new_sample = on_new_sample };
+  gst_app_sink_set_callbacks (GST_APP_SINK (sink), &callbacks, load, NULL);
+  return TRUE;
+}
+
+/* decodebin names what it could not decode in a missing-plugin element
+ * message before its error; read it without linking libgstpbutils. */
+static void
+note_missing_plugin (Load *load, GstMessage *msg)
+{
+  const GstStructure *s = gst_message_get_structure (msg);
+  if (s == NULL || !gst_structure_has_name (s, "missing-plugin") || load->missing != NULL)
+    return;
+  const GValue *detail = gst_structure_get_value (s, "detail");
+  if (detail != NULL && G_VALUE_HOLDS (detail, GST_TYPE_CAPS))
+    load->missing = gst_caps_to_string (gst_value_get_caps (detail));
+}
+
+/* Turns GStreamer's error into ours: the caller wants to know whether to fix
+ * the path, the file or the installation. */
+static void
+set_error_from_gst (Load *load, GstMessage *msg, GError **error)
+{
+  g_autoptr (GError) gerr = NULL;
+  g_autofree char *debug = NULL;
+  gst_message_parse_error (msg, &gerr, &debug);
+  g_debug ("GStreamer error from %s: %s (%s)", GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)),
+           gerr->message, debug ? debug : "");
+
+  if (g_error_matches (gerr, GST_STREAM_ERROR, GST_STREAM_ERROR_TYPE_NOT_FOUND)
+      || g_error_matches (gerr, GST_STREAM_ERROR, GST_STREAM_ERROR_WRONG_TYPE))
+    g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_AUDIO, "not an audio file (%s)",
+                 gerr->message);
+  else if (load->missing != NULL
+           || g_error_matches (gerr, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN)
+           || g_error_matches (gerr, GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND))
+    g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NO_DECODER,
+                 "no GStreamer decoder installed for %s",
+                 load->missing ? load->missing : "this format");
+  else if (gerr->domain == GST_RESOURCE_ERROR)
+    g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_FOUND, "%s", gerr->message);
+  else if (!g_atomic_int_get (&load->audio_linked))
+    /* e.g. a video-only file: decodebin's pads went unlinked. */
+    g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_AUDIO, "no audio stream (%s)",
+                 gerr->message);
+  else
+    g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_FAILED, "decoding failed: %s",
+                 gerr->message);
+}
+
+/* The outcome of a message the loading thread waits for; FALSE to go on
+ * waiting. */
+static gboolean
+handle_message (Load *load, GstMessage *msg, gboolean *ok, GError **error)
+{
+  switch (GST_MESSAGE_TYPE (msg))
+    {
+    case GST_MESSAGE_ELEMENT:
+      note_missing_plugin (load, msg);
+      return FALSE;
+    case GST_MESSAGE_ERROR:
+      set_error_from_gst (load, msg, error);
+      return TRUE;
+    case GST_MESSAGE_APPLICATION:
+      if (gst_message_has_name (msg, MSG_TOO_LONG))
+        g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_TOO_LONG,
+                     "longer than the limit of %d minutes", TD_TUNE_MAX_SECONDS / 60);
+      else if (gst_message_has_name (msg, MSG_NO_AUDIO))
+        g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_AUDIO, "no audio stream");
+      else
+        return FALSE;
+      return TRUE;
+    case GST_MESSAGE_EOS:
+      *ok = TRUE;
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+/* Plays the pipeline to EOS or an error, reading the bus directly: no main
+ * loop, default or private, is involved. */
+static gboolean
+run_pipeline (Load *load, GError **error)
+{
+  g_autoptr (GstBus) bus = gst_element_get_bus (load->pipeline);
+  gint64 deadline = g_get_monotonic_time () + LOAD_TIMEOUT_S * G_USEC_PER_SEC;
+  gboolean ok = FALSE;
+
+  if (gst_element_set_state (load->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    {
+      /* The element that failed has posted why, as a rule. */
+      g_autoptr (GstMessage) msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+      if (msg != NULL)
+        set_error_from_gst (load, msg, error);
+      else
+        g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_FAILED,
+                     "the decoding pipeline would not start");
+      return FALSE;
+    }
+  gint seen = 0;
+  gint64 progress = g_get_monotonic_time ();
+  for (;;)
+    {
+      gint64 now = g_get_monotonic_time ();
+      gint64 left = deadline - now;
+      if (g_atomic_int_get (&load->samples) != seen)
+        {
+          seen = g_atomic_int_get (&load->samples);
+          progress = now;
+        }
+      if (now - progress > STALL_S * G_USEC_PER_SEC)
+        {
+          g_set_error (error, TD_TUNE_ERROR, seen ? TD_TUNE_ERROR_FAILED : TD_TUNE_ERROR_NOT_AUDIO,
+                       "decoding stalled for %d s: damaged or unsupported file", STALL_S);
+          return FALSE;
+        }
+      if (left <= 0)
+        {
+          g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_FAILED,
+                       "decoding took more than %d s", LOAD_TIMEOUT_S);
+          return FALSE;
+        }
+      /* Short waits, so a stall is noticed. */
+      g_autoptr (GstMessage) msg = gst_bus_timed_pop_filtered (
+        bus, (GstClockTime) MIN (left, 250 * 1000) * GST_USECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_APPLICATION | GST_MESSAGE_ELEMENT);
+      if (msg != NULL && handle_message (load, msg, &ok, error))
+        return ok;
+    }
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+/* The errors we can name better than GStreamer: a missing, unreadable,
+ * special or empty file. */
+static gboolean
+check_file (const char *path, GError **error)
+{
+  GStatBuf st;
+  if (g_stat (path, &st) != 0 || g_access (path, R_OK) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_FOUND, "%s", g_strerror (saved));
+      return FALSE;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_FOUND, "not a regular file");
+      return FALSE;
+    }
+  if (st.st_size == 0)
+    {
+      g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_EMPTY, "the file is empty");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+decode_file (Load *load, const char *path, GError **error)
+{
+  GError *gst_error = NULL;
+  if (!gst_init_check (NULL, NULL, &gst_error))
+    {
+      g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_FAILED, "GStreamer cannot start: %s",
+                   gst_error->message);
+      g_error_free (gst_error);
+      return FALSE;
+    }
+  if (!build_pipeline (load, path, error))
+    return FALSE;
+  gboolean ok = run_pipeline (load, error);
+
+  /* NULL joins the streaming threads: after it, `load` is ours alone. */
+  gst_element_set_state (load->pipeline, GST_STATE_NULL);
+  if (!ok)
+    return FALSE;
+  if (!g_atomic_int_get (&load->audio_linked))
+    {
+      g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_AUDIO, "no audio stream");
+      return FALSE;
+    }
+  if (load->pcmu->len == 0)
+    {
+      g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_EMPTY, "the audio stream has no samples");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Pads @array to whole frames of @silence and takes its bytes, trimmed:
+ * GByteArray grows by powers of two, which would keep up to twice the
+ * memory for the life of the tune. */
+static guint8 *
+steal_frames (GByteArray *array, guint n_frames, guint8 silence)
+{
+  guint len = array->len, size = n_frames * TD_TUNE_FRAME_BYTES;
+  g_byte_array_set_size (array, size);
+  memset (array->data + len, silence, size - len);
+  return g_realloc (g_byte_array_free (array, FALSE), size);
+}
+
+/* Every load error names the file, in a form fit for a log line. */
+static void
+propagate_for (const char *path, GError **error, GError *local)
+{
+  g_autofree char *shown = g_filename_display_name (path);
+  g_propagate_prefixed_error (error, local, "tune '%s': ", shown);
+}
+
+TdTune *
+td_tune_load (const char *path, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  GError *local = NULL;
+  if (!check_file (path, &local))
+    {
+      propagate_for (path, error, local);
+      return NULL;
+    }
+
+  Load load = { .pcmu = g_byte_array_new (), .pcma = g_byte_array_new () };
+  gboolean ok = decode_file (&load, path, &local);
+  if (load.pipeline != NULL)
+    gst_object_unref (load.pipeline);
+  g_free (load.missing);
+  if (!ok)
+    {
+      g_byte_array_unref (load.pcmu);
+      g_byte_array_unref (load.pcma);
+      propagate_for (path, error, local);
+      return NULL;
+    }
+
+  TdTune *tune = g_new0 (TdTune, 1);
+  g_atomic_ref_count_init (&tune->ref);
+  tune->path = g_strdup (path);
+  tune->n_frames = (load.pcmu->len + TD_TUNE_FRAME_SAMPLES - 1) / TD_TUNE_FRAME_SAMPLES;
+  tune->pcmu = steal_frames (load.pcmu, tune->n_frames, TD_G711_ULAW_SILENCE);
+  tune->pcma = steal_frames (load.pcma, tune->n_frames, TD_G711_ALAW_SILENCE);
+  g_debug ("loaded %s: %u frames (%.2f s)", path, tune->n_frames, tune->n_frames / 50.0);
+  return tune;
+}
+
+/* ---- the tune ----------------------------------------------------------- */
+
+TdTune *
+td_tune_ref (TdTune *tune)
+{
+  g_return_val_if_fail (tune != NULL, NULL);
+  g_atomic_ref_count_inc (&tune->ref);
+  return tune;
+}
+
+void
+td_tune_unref (TdTune *tune)
+{
+  if (tune == NULL || !g_atomic_ref_count_dec (&tune->ref))
+    return;
+  g_free (tune->path);
+  g_free (tune->pcmu);
+  g_free (tune->pcma);
+  g_free (tune);
+}
+
+const char *
+td_tune_path (const TdTune *tune)
+{
+  g_return_val_if_fail (tune != NULL, NULL);
+  return tune->path;
+}
+
+guint
+td_tune_n_frames (const TdTune *tune)
+{
+  g_return_val_if_fail (tune != NULL, 0);
+  return tune->n_frames;
+}
+
+const guint8 *
+td_tune_frame (const TdTune *tune, TdCodec codec, guint i)
+{
+  g_return_val_if_fail (tune != NULL, NULL);
+  gsize offset = (gsize) (i % tune->n_frames) * TD_TUNE_FRAME_BYTES;
+  switch (codec)
+    {
+    case TD_CODEC_PCMU:
+      return tune->pcmu + offset;
+    case TD_CODEC_PCMA:
+      return tune->pcma + offset;
+    default:
+      g_return_val_if_reached (NULL);
+    }
+}
+
+/* ---- codecs ------------------------------------------------------------- */
+
+const char *
+td_codec_name (TdCodec codec)
+{
+  switch (codec)
+    {
+    case TD_CODEC_PCMU:
+      return "PCMU";
+    case TD_CODEC_PCMA:
+      return "PCMA";
+    default:
+      return NULL;
+    }
+}
+
+/* "PCMU/8000" or "PCMU/8000/1": G.711 is defined at 8 kHz, mono only. */
+static gboolean
+codec_from_rtpmap (const char *rtpmap, TdCodec *out)
+{
+  g_auto (GStrv) parts = g_strsplit (rtpmap, "/", 4);
+  guint n = g_strv_length (parts);
+  if (n < 2 || n > 3 || strcmp (parts[1], "8000") != 0 || (n == 3 && strcmp (parts[2], "1") != 0))
+    return FALSE;
+  if (g_ascii_strcasecmp (parts[0], "PCMU") == 0)
+    *out = TD_CODEC_PCMU;
+  else if (g_ascii_strcasecmp (parts[0], "PCMA") == 0)
+    *out = TD_CODEC_PCMA;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+gboolean
+td_codec_from_sdp (const char *rtpmap_or_pt, TdCodec *out)
+{
+  g_return_val_if_fail (out != NULL, FALSE);
+  if (rtpmap_or_pt == NULL)
+    return FALSE;
+
+  g_autofree char *s = g_strstrip (g_strdup (rtpmap_or_pt));
+  guint64 pt;
+  if (g_ascii_isdigit (s[0]) && g_ascii_string_to_unsigned (s, 10, 0, 127, &pt, NULL))
+    {
+      if (pt != TD_CODEC_PCMU && pt != TD_CODEC_PCMA)
+        return FALSE;
+      *out = (TdCodec) pt;
+      return TRUE;
+    }
+  return codec_from_rtpmap (s, out);
+}

@@ -1,0 +1,818 @@
+/* The RTP/RTCP relay over real loopback UDP sockets: "phones" are plain
+ * sockets on 127.0.0.1; every wait is bounded. Relay ports come from a block
+ * of 1,600 in 10000-19599 (see claim_port_block): below
+ * net.ipv4.ip_local_port_range, so the phones' ephemeral ports never collide
+ * with them, clear of 20000-29999 (tandem's own range in the flow tests and
+ * benches), and never shared by two test-relay processes at once.
+ * A packet that must NOT be forwarded is checked by sending a good one right
+ * after it from a socket the relay reads in order: the good one must be the
+ * first to arrive. Every test runs with one media thread and with two (ports
+ * sharded, connect may migrate one). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "td-relay.h"
+
+#define WAIT_MS 2000
+
+/* Tests name exact ports (exhaustion, rotation), so two test-relay processes
+ * (e.g. a sanitizer build testing beside a plain one) must not share them:
+ * each takes one of six 1,600-port blocks by locking its file. */
+#define BLOCK 1600
+#define N_BLOCKS 6
+static guint16 port_base;
+#define P(offset) ((guint16) (port_base + (offset)))
+
+static void
+claim_port_block (void)
+{
+  for (guint i = 0; i < N_BLOCKS; i++) {
+    g_autofree char *path = g_strdup_printf ("%s/tandem-test-relay-ports-%u.lock",
+                                             g_get_tmp_dir (), i);
+    int fd = open (path, O_RDONLY | O_CREAT | O_CLOEXEC, 0666);   /* flock needs no write access */
+    if (fd >= 0 && flock (fd, LOCK_EX | LOCK_NB) == 0) {
+      port_base = 10000 + i * BLOCK;   /* the lock lives as long as the process */
+      return;
+    }
+    if (fd >= 0)
+      close (fd);
+  }
+  g_error ("all %u port blocks of 10000-19599 are taken by other test-relay processes", N_BLOCKS);
+}
+
+static guint n_threads = 1;   /* of the relay under test: see main() */
+
+typedef struct {
+  int fd;
+  guint16 port;
+} Phone;
+
+static Phone
+phone_new_family (int family)
+{
+  Phone p;
+  struct sockaddr_storage ss = { 0 };
+  socklen_t len;
+
+  p.fd = socket (family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (p.fd, >=, 0);
+  if (family == AF_INET) {
+    struct sockaddr_in *in = (struct sockaddr_in *) &ss;
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    len = sizeof *in;
+  } else {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_addr = in6addr_loopback;
+    len = sizeof *in6;
+  }
+  g_assert_cmpint (bind (p.fd, (struct sockaddr *) &ss, len), ==, 0);
+  len = sizeof ss;
+  g_assert_cmpint (getsockname (p.fd, (struct sockaddr *) &ss, &len), ==, 0);
+  p.port = ntohs (family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
+                                    : ((struct sockaddr_in6 *) &ss)->sin6_port);
+  return p;
+}
+
+static Phone
+phone_new (void)
+{
+  return phone_new_family (AF_INET);
+}
+
+static void
+phone_close (Phone *p)
+{
+  close (p->fd);
+}
+
+static void
+phone_send_raw (Phone *p, guint16 port, const void *data, gsize len)
+{
+  struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons (port),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_assert_cmpint (sendto (p->fd, data, len, 0, (struct sockaddr *) &to, sizeof to), ==, (gssize) len);
+}
+
+/* A plausible RTP (or RTCP) packet whose payload carries `tag`. */
+static void
+phone_send (Phone *p, guint16 port, guint32 tag)
+{
+  guint8 pkt[172] = { 0x80, 0x00 };
+  memcpy (pkt + 12, &tag, sizeof tag);
+  phone_send_raw (p, port, pkt, sizeof pkt);
+}
+
+/* Next packet's tag and source port; FALSE if nothing within `ms`. */
+static gboolean
+phone_recv (Phone *p, int ms, guint32 *tag, guint16 *from)
+{
+  struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+  guint8 pkt[2048];
+  struct sockaddr_in src;
+  socklen_t len = sizeof src;
+  gssize n;
+
+  if (poll (&pfd, 1, ms) <= 0)
+    return FALSE;
+  n = recvfrom (p->fd, pkt, sizeof pkt, 0, (struct sockaddr *) &src, &len);
+  g_assert_cmpint (n, ==, 172);
+  g_assert_cmpuint (pkt[0], ==, 0x80);   /* unmodified */
+  memcpy (tag, pkt + 12, sizeof *tag);
+  if (from)
+    *from = ntohs (src.sin_port);
+  return TRUE;
+}
+
+static void
+expect_packet (Phone *p, guint32 tag, guint16 from)
+{
+  guint32 got = 0;
+  guint16 src = 0;
+
+  g_assert_true (phone_recv (p, WAIT_MS, &got, &src));
+  g_assert_cmphex (got, ==, tag);
+  if (from)
+    g_assert_cmpuint (src, ==, from);
+}
+
+static void
+expect_nothing (Phone *p, int ms)
+{
+  guint32 tag;
+  g_assert_false (phone_recv (p, ms, &tag, NULL));
+}
+
+static void
+get_stats (TdRelayPort *port, TdRelayStats *st)
+{
+  td_relay_port_get_stats (port, st);
+}
+
+/* rx and drop counters are bumped before a packet is forwarded, tx after it
+ * is sent (the phone can have it first): wait, bounded, until `field`
+ * reaches `want`, then check it is exactly that. */
+#define wait_stat(port, field, want) \
+  G_STMT_START { \
+    TdRelayStats st_; \
+    gint64 deadline_ = g_get_monotonic_time () + WAIT_MS * 1000; \
+    for (;;) { \
+      get_stats ((port), &st_); \
+      if (st_.field >= (guint64) (want) || g_get_monotonic_time () > deadline_) \
+        break; \
+      g_usleep (200); \
+    } \
+    g_assert_cmpuint (st_.field, ==, (want)); \
+  } G_STMT_END
+
+static void
+wait_rx (TdRelayPort *port, guint64 rx)
+{
+  wait_stat (port, rx_packets, rx);
+}
+
+static TdRelay *
+relay_new (guint16 min, guint16 max)
+{
+  g_autoptr (GError) error = NULL;
+  TdRelay *relay = td_relay_new_full ("127.0.0.1", min, max, n_threads, &error);
+  g_assert_no_error (error);
+  return relay;
+}
+
+static TdRelayPort *
+port_alloc (TdRelay *relay)
+{
+  g_autoptr (GError) error = NULL;
+  TdRelayPort *port = td_relay_port_alloc (relay, &error);
+  g_assert_no_error (error);
+  return port;
+}
+
+/* Is 127.0.0.1:port free to bind? */
+static gboolean
+port_free_to_bind (guint16 port)
+{
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (port),
+                           .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  int fd = socket (AF_INET, SOCK_DGRAM, 0);
+  gboolean ok = bind (fd, (struct sockaddr *) &a, sizeof a) == 0;
+  close (fd);
+  return ok;
+}
+
+static void
+test_alloc_even (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (1), P (10));
+  TdRelayPort *p = port_alloc (relay);
+  guint16 n = td_relay_port_number (p);
+
+  g_assert_cmpuint (n % 2, ==, 0);
+  g_assert_cmpuint (n, >=, P (2));
+  g_assert_cmpuint (n + 1, <=, P (10));
+  g_assert_false (port_free_to_bind (n));       /* RTP bound */
+  g_assert_false (port_free_to_bind (n + 1));   /* RTCP = RTP + 1 bound */
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 1);
+  td_relay_port_free (p);
+  td_relay_sync (relay);
+  g_assert_true (port_free_to_bind (n));
+  g_assert_true (port_free_to_bind (n + 1));
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
+}
+
+static void
+test_bad_config (void)
+{
+  GError *error = NULL;
+
+  g_assert_null (td_relay_new ("localhost", P (0), P (10), &error));
+  g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_ADDRESS);
+  g_clear_error (&error);
+  g_assert_null (td_relay_new ("127.0.0.1", P (1), P (2), &error));   /* no even+odd pair */
+  g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_RANGE);
+  g_clear_error (&error);
+  g_assert_null (td_relay_new ("127.0.0.1", P (10), P (0), &error));
+  g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_RANGE);
+  g_clear_error (&error);
+}
+
+/* Two legs: A <-> port a ... port b <-> B, RTP and RTCP, both directions. */
+typedef struct {
+  TdRelay *relay;
+  TdRelayPort *a, *b;
+  Phone a_rtp, a_rtcp, b_rtp, b_rtcp;
+} Call;
+
+static void
+call_setup (Call *c, guint16 min, guint16 max)
+{
+  c->relay = relay_new (min, max);
+  c->a = port_alloc (c->relay);
+  c->b = port_alloc (c->relay);
+  c->a_rtp = phone_new ();
+  c->a_rtcp = phone_new ();
+  c->b_rtp = phone_new ();
+  c->b_rtcp = phone_new ();
+  td_relay_port_set_remote (c->a, "127.0.0.1", c->a_rtp.port, c->a_rtcp.port);
+  td_relay_port_set_remote (c->b, "127.0.0.1", c->b_rtp.port, c->b_rtcp.port);
+  td_relay_connect (c->a, c->b);
+  td_relay_sync (c->relay);   /* commands are asynchronous: apply before sending */
+}
+
+static void
+call_teardown (Call *c)
+{
+  td_relay_port_free (c->a);
+  td_relay_port_free (c->b);
+  td_relay_free (c->relay);
+  phone_close (&c->a_rtp);
+  phone_close (&c->a_rtcp);
+  phone_close (&c->b_rtp);
+  phone_close (&c->b_rtcp);
+}
+
+static void
+test_both_ways (void)
+{
+  Call c;
+  guint16 a, b;
+
+  call_setup (&c, P (20), P (39));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  g_assert_cmpuint (a, !=, b);
+
+  phone_send (&c.a_rtp, a, 0xa1);
+  expect_packet (&c.b_rtp, 0xa1, b);
+  phone_send (&c.b_rtp, b, 0xb1);
+  expect_packet (&c.a_rtp, 0xb1, a);
+  phone_send (&c.a_rtcp, a + 1, 0xa2);
+  expect_packet (&c.b_rtcp, 0xa2, b + 1);
+  phone_send (&c.b_rtcp, b + 1, 0xb2);
+  expect_packet (&c.a_rtcp, 0xb2, a + 1);
+  /* RTP never leaks to RTCP or back */
+  expect_nothing (&c.a_rtcp, 20);
+  expect_nothing (&c.b_rtcp, 20);
+  call_teardown (&c);
+}
+
+/* A burst: whatever batches the relay reads, every packet arrives, in order. */
+static void
+test_burst_in_order (void)
+{
+  Call c;
+  guint16 a, b;
+
+  call_setup (&c, P (40), P (59));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  for (guint32 i = 0; i < 200; i++)
+    phone_send (&c.a_rtp, a, i);
+  for (guint32 i = 0; i < 200; i++)
+    expect_packet (&c.b_rtp, i, b);
+  call_teardown (&c);
+}
+
+static void
+test_latching (void)
+{
+  Call c;
+  Phone nat = phone_new (), attacker = phone_new ();
+  guint16 a, b;
+  TdRelayStats st;
+
+  call_setup (&c, P (60), P (79));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  /* Before any packet from A, B's packets go to A's SDP address. */
+  phone_send (&c.b_rtp, b, 1);
+  expect_packet (&c.a_rtp, 1, a);
+
+  /* A is behind a NAT: its packets come from another address, which latches. */
+  phone_send (&nat, a, 2);
+  expect_packet (&c.b_rtp, 2, b);
+  phone_send (&c.b_rtp, b, 3);
+  expect_packet (&nat, 3, a);
+  expect_nothing (&c.a_rtp, 20);
+
+  /* Once latched, a third party cannot inject (RTP Bleed)... */
+  phone_send (&attacker, a, 0xbad);
+  phone_send (&nat, a, 4);
+  expect_packet (&c.b_rtp, 4, b);
+  /* ...nor hijack the return path */
+  phone_send (&c.b_rtp, b, 5);
+  expect_packet (&nat, 5, a);
+  expect_nothing (&attacker, 20);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.dropped_foreign, ==, 1);
+
+  /* SDP remote changes (re-INVITE): back to the SDP address, re-learning. */
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_sync (c.relay);
+  phone_send (&c.b_rtp, b, 6);
+  expect_packet (&c.a_rtp, 6, a);
+  phone_send (&c.a_rtp, a, 7);      /* latches the SDP address itself */
+  expect_packet (&c.b_rtp, 7, b);
+  phone_send (&nat, a, 0xbad2);     /* the old address is now foreign */
+  phone_send (&c.a_rtp, a, 8);
+  expect_packet (&c.b_rtp, 8, b);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.dropped_foreign, ==, 2);
+
+  /* RTCP latches on its own socket: still learning, the NAT address wins. */
+  phone_send (&nat, a + 1, 9);
+  expect_packet (&c.b_rtcp, 9, b + 1);
+  phone_send (&c.b_rtcp, b + 1, 10);
+  expect_packet (&nat, 10, a + 1);
+  /* while RTP stays latched to A's own address */
+  phone_send (&c.b_rtp, b, 11);
+  expect_packet (&c.a_rtp, 11, a);
+
+  call_teardown (&c);
+  phone_close (&nat);
+  phone_close (&attacker);
+}
+
+/* "0.0.0.0" (SDP hold) means: send nowhere until latched. */
+static void
+test_remote_none (void)
+{
+  Call c;
+  guint16 a, b;
+
+  call_setup (&c, P (80), P (99));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  td_relay_port_set_remote (c.a, "0.0.0.0", 4000, 0);
+  td_relay_sync (c.relay);
+  phone_send (&c.b_rtp, b, 1);
+  expect_nothing (&c.a_rtp, 50);
+  phone_send (&c.a_rtp, a, 2);   /* latches */
+  expect_packet (&c.b_rtp, 2, b);
+  phone_send (&c.b_rtp, b, 3);
+  expect_packet (&c.a_rtp, 3, a);
+  call_teardown (&c);
+}
+
+static void
+test_forward_off (void)
+{
+  Call c;
+  guint16 a, b;
+  TdRelayStats st;
+  gint64 before;
+
+  call_setup (&c, P (100), P (119));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  td_relay_port_set_forward (c.a, FALSE);
+  td_relay_sync (c.relay);
+  before = g_get_monotonic_time ();
+  phone_send (&c.a_rtp, a, 1);
+  wait_rx (c.a, 1);              /* seen (activity) but dropped */
+  get_stats (c.a, &st);
+  g_assert_cmpint (st.last_rx_us, >=, before);
+  /* the other direction still flows (one-way hold) */
+  phone_send (&c.b_rtp, b, 2);
+  expect_packet (&c.a_rtp, 2, a);
+  td_relay_port_set_forward (c.a, TRUE);
+  td_relay_sync (c.relay);
+  phone_send (&c.a_rtp, a, 3);
+  expect_packet (&c.b_rtp, 3, b);   /* 1 never came */
+  wait_stat (c.b, tx_packets, 1);
+  call_teardown (&c);
+}
+
+static void
+test_disconnect (void)
+{
+  Call c;
+  guint16 a, b;
+  Phone other = phone_new ();
+  TdRelayPort *x;
+
+  call_setup (&c, P (120), P (139));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  td_relay_disconnect (c.a);       /* both directions stop */
+  td_relay_sync (c.relay);
+  phone_send (&c.a_rtp, a, 1);
+  phone_send (&c.b_rtp, b, 2);
+  wait_rx (c.a, 1);
+  wait_rx (c.b, 1);
+  expect_nothing (&c.a_rtp, 20);
+  expect_nothing (&c.b_rtp, 20);
+
+  /* Re-bridge a to a new port x (transfer); b stays alone. */
+  x = port_alloc (c.relay);
+  td_relay_port_set_remote (x, "127.0.0.1", other.port, 0);
+  td_relay_connect (c.a, x);
+  td_relay_sync (c.relay);
+  phone_send (&c.a_rtp, a, 3);
+  expect_packet (&other, 3, td_relay_port_number (x));
+  /* Freeing x while connected leaves a unconnected, not dangling. */
+  td_relay_port_free (x);
+  td_relay_sync (c.relay);
+  phone_send (&c.a_rtp, a, 4);
+  wait_rx (c.a, 3);
+  expect_nothing (&other, 20);
+  call_teardown (&c);
+  phone_close (&other);
+}
+
+static void
+test_garbage (void)
+{
+  Call c;
+  Phone junk = phone_new ();
+  guint16 a, b;
+  TdRelayStats st;
+  const guint8 short_rtp[11] = { 0x80 };
+  guint8 v0[172] = { 0x00 };
+  const guint8 short_rtcp[7] = { 0x80, 200 };
+  guint8 huge[4000] = { 0x80 };
+
+  call_setup (&c, P (140), P (159));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  /* Garbage while learning must not latch. */
+  phone_send_raw (&junk, a, "hello", 5);
+  phone_send_raw (&junk, a, short_rtp, sizeof short_rtp);
+  phone_send_raw (&junk, a, v0, sizeof v0);
+  phone_send_raw (&junk, a, huge, sizeof huge);
+  phone_send_raw (&junk, a + 1, short_rtcp, sizeof short_rtcp);
+  phone_send (&c.a_rtp, a, 1);
+  expect_packet (&c.b_rtp, 1, b);
+  phone_send (&c.a_rtcp, a + 1, 2);
+  expect_packet (&c.b_rtcp, 2, b + 1);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.dropped_other, ==, 5);
+  g_assert_cmpuint (st.dropped_foreign, ==, 0);
+  g_assert_cmpuint (st.rx_packets, ==, 2);
+  /* A latched, not junk: junk's RTP is now foreign. */
+  phone_send (&junk, a, 0xbad);
+  phone_send (&c.a_rtp, a, 3);
+  expect_packet (&c.b_rtp, 3, b);
+  /* Garbage from the latched source is "other", not forwarded. */
+  phone_send_raw (&c.a_rtp, a, v0, sizeof v0);
+  phone_send (&c.a_rtp, a, 4);
+  expect_packet (&c.b_rtp, 4, b);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.dropped_foreign, ==, 1);
+  g_assert_cmpuint (st.dropped_other, ==, 6);
+  call_teardown (&c);
+  phone_close (&junk);
+}
+
+/* RTCP multiplexed on the RTP port (RFC 5761) may be 8 bytes: forwarded. */
+static void
+test_rtcp_mux (void)
+{
+  Call c;
+  const guint8 rr[8] = { 0x80, 201, 0, 1, 0xde, 0xad, 0xbe, 0xef };   /* empty RR */
+  guint8 got[64];
+  struct pollfd pfd;
+
+  call_setup (&c, P (180), P (199));
+  phone_send_raw (&c.a_rtp, td_relay_port_number (c.a), rr, sizeof rr);
+  pfd = (struct pollfd) { .fd = c.b_rtp.fd, .events = POLLIN };
+  g_assert_cmpint (poll (&pfd, 1, WAIT_MS), ==, 1);
+  g_assert_cmpint (recv (c.b_rtp.fd, got, sizeof got, 0), ==, sizeof rr);
+  g_assert_cmpmem (got, sizeof rr, rr, sizeof rr);
+  call_teardown (&c);
+}
+
+static void
+test_stats (void)
+{
+  Call c;
+  guint16 a, b;
+  TdRelayStats st;
+  gint64 before = g_get_monotonic_time ();
+
+  call_setup (&c, P (160), P (179));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.rx_packets + st.tx_packets + st.dropped_foreign + st.dropped_other, ==, 0);
+  g_assert_cmpint (st.last_rx_us, ==, 0);
+  for (guint32 i = 0; i < 5; i++) {
+    phone_send (&c.a_rtp, a, i);
+    expect_packet (&c.b_rtp, i, b);
+  }
+  for (guint32 i = 0; i < 3; i++) {
+    phone_send (&c.b_rtp, b, i);
+    expect_packet (&c.a_rtp, i, a);
+  }
+  phone_send (&c.a_rtcp, a + 1, 9);
+  expect_packet (&c.b_rtcp, 9, b + 1);
+  wait_stat (c.a, tx_packets, 3);
+  wait_stat (c.b, tx_packets, 6);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.rx_packets, ==, 6);   /* RTP and RTCP */
+  g_assert_cmpuint (st.tx_packets, ==, 3);
+  g_assert_cmpint (st.last_rx_us, >=, before);
+  g_assert_cmpint (st.last_rx_us, <=, g_get_monotonic_time ());
+  get_stats (c.b, &st);
+  g_assert_cmpuint (st.rx_packets, ==, 3);
+  g_assert_cmpuint (st.tx_packets, ==, 6);
+  g_assert_cmpuint (st.tx_errors, ==, 0);
+  call_teardown (&c);
+}
+
+static void
+test_exhaustion (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (200), P (203));   /* 4 ports = 2 pairs */
+  g_autoptr (GError) error = NULL;
+  TdRelayPort *p1 = port_alloc (relay), *p2 = port_alloc (relay), *p3;
+
+  g_assert_cmpuint (td_relay_port_number (p1), ==, P (200));
+  g_assert_cmpuint (td_relay_port_number (p2), ==, P (202));
+  g_assert_null (td_relay_port_alloc (relay, &error));
+  g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_EXHAUSTED);
+  g_assert_nonnull (strstr (error->message, "exhausted"));
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 2);
+
+  /* A freed pair comes back once the media thread has closed it. */
+  td_relay_port_free (p1);
+  td_relay_sync (relay);
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 1);
+  p3 = port_alloc (relay);
+  g_assert_cmpuint (td_relay_port_number (p3), ==, P (200));
+  td_relay_port_free (p2);
+  td_relay_port_free (p3);
+}
+
+/* A freed pair is reused only after the rest of the range, and pairs held
+ * by other processes are skipped. */
+static void
+test_rotation (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (220), P (227));   /* 4 pairs */
+  Phone squatter;
+  struct sockaddr_in at = { .sin_family = AF_INET, .sin_port = htons (P (223)),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  TdRelayPort *p;
+  guint16 seen[5];
+
+  /* someone else holds the RTCP port of the second pair */
+  squatter.fd = socket (AF_INET, SOCK_DGRAM, 0);
+  g_assert_cmpint (bind (squatter.fd, (struct sockaddr *) &at, sizeof at), ==, 0);
+  for (guint i = 0; i < 5; i++) {
+    p = port_alloc (relay);
+    seen[i] = td_relay_port_number (p);
+    td_relay_port_free (p);
+    td_relay_sync (relay);
+  }
+  g_assert_cmpuint (seen[0], ==, P (220));
+  g_assert_cmpuint (seen[1], ==, P (224));
+  g_assert_cmpuint (seen[2], ==, P (226));
+  g_assert_cmpuint (seen[3], ==, P (220));
+  g_assert_cmpuint (seen[4], ==, P (224));
+  phone_close (&squatter);
+}
+
+static guint
+count_fds (void)
+{
+  GDir *dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir))
+    n++;
+  g_dir_close (dir);
+  return n;
+}
+
+static void
+test_many_ports (void)
+{
+  guint base = count_fds ();
+
+  for (guint round = 0; round < 2; round++) {
+    TdRelay *relay = relay_new (P (1000), P (1399));   /* exactly 200 pairs */
+    TdRelayPort *ports[200];
+    g_autoptr (GError) error = NULL;
+
+    for (guint i = 0; i < 200; i++)
+      ports[i] = port_alloc (relay);
+    g_assert_null (td_relay_port_alloc (relay, &error));
+    g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_EXHAUSTED);
+    g_assert_cmpuint (count_fds (), ==, base + 2 * n_threads + 400);   /* epoll + eventfd */
+    for (guint i = 0; i < 200; i += 2)
+      td_relay_connect (ports[i], ports[i + 1]);
+    for (guint i = 0; i < 200; i++)
+      td_relay_port_free (ports[i]);
+    td_relay_sync (relay);
+    g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
+    g_assert_cmpuint (count_fds (), ==, base + 2 * n_threads);
+    /* ports left allocated are closed by td_relay_free */
+    for (guint i = 0; i < 10; i++)
+      ports[i] = port_alloc (relay);
+    td_relay_connect (ports[0], ports[1]);
+    td_relay_free (relay);
+    g_assert_cmpuint (count_fds (), ==, base);
+  }
+}
+
+static void
+test_ipv6 (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdRelay) relay = NULL;
+  TdRelayPort *a, *b;
+  Phone pa, pb;
+  int probe = socket (AF_INET6, SOCK_DGRAM, 0);
+  struct sockaddr_in6 lo = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+  struct sockaddr_in6 to = lo;
+  guint8 pkt[172] = { 0x80 };
+  guint32 tag = 0;
+  gboolean have_v6 = probe >= 0 && bind (probe, (struct sockaddr *) &lo, sizeof lo) == 0;
+
+  if (probe >= 0)
+    close (probe);
+  if (!have_v6) {
+    g_test_skip ("no IPv6 loopback");
+    return;
+  }
+  relay = td_relay_new_full ("::1", P (240), P (259), n_threads, &error);
+  g_assert_no_error (error);
+  a = port_alloc (relay);
+  b = port_alloc (relay);
+  pa = phone_new_family (AF_INET6);
+  pb = phone_new_family (AF_INET6);
+  td_relay_port_set_remote (b, "::1", pb.port, 0);
+  td_relay_connect (a, b);
+  td_relay_sync (relay);
+  to.sin6_port = htons (td_relay_port_number (a));
+  pkt[12] = 0x66;
+  g_assert_cmpint (sendto (pa.fd, pkt, sizeof pkt, 0, (struct sockaddr *) &to, sizeof to), ==, sizeof pkt);
+  {
+    struct pollfd pfd = { .fd = pb.fd, .events = POLLIN };
+    g_assert_cmpint (poll (&pfd, 1, WAIT_MS), ==, 1);
+    g_assert_cmpint (recv (pb.fd, pkt, sizeof pkt, 0), ==, sizeof pkt);
+    memcpy (&tag, pkt + 12, 1);
+    g_assert_cmpuint (tag, ==, 0x66);
+  }
+  td_relay_port_free (a);
+  td_relay_port_free (b);
+  phone_close (&pa);
+  phone_close (&pb);
+}
+
+/* A transfer across media threads: p2, latched and bridged to p3 on one
+ * thread, is re-bridged to p1 on the other; it moves with its latching state
+ * and counters, and the traffic follows. */
+static void
+test_cross_thread_connect (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (260), P (279));
+  TdRelayPort *p0 = port_alloc (relay), *p1 = port_alloc (relay);
+  TdRelayPort *p2 = port_alloc (relay), *p3 = port_alloc (relay);
+  Phone a = phone_new (), c = phone_new (), d = phone_new (), attacker = phone_new ();
+  guint16 n1 = td_relay_port_number (p1), n2 = td_relay_port_number (p2);
+  guint16 n3 = td_relay_port_number (p3);
+
+  g_assert_cmpuint (td_relay_n_threads (relay), ==, n_threads);
+  td_relay_port_set_remote (p1, "127.0.0.1", a.port, 0);
+  td_relay_port_set_remote (p2, "127.0.0.1", c.port, 0);
+  td_relay_port_set_remote (p3, "127.0.0.1", d.port, 0);
+  td_relay_connect (p2, p3);
+  td_relay_sync (relay);
+  phone_send (&c, n2, 1);          /* latches c on p2 */
+  expect_packet (&d, 1, n3);
+
+  td_relay_connect (p1, p2);       /* p3 is left alone */
+  td_relay_sync (relay);
+  phone_send (&a, n1, 2);
+  expect_packet (&c, 2, n2);
+  phone_send (&attacker, n2, 0xbad);
+  phone_send (&c, n2, 3);
+  expect_packet (&a, 3, n1);
+  expect_nothing (&d, 20);
+  wait_stat (p2, dropped_foreign, 1);
+  wait_stat (p2, rx_packets, 2);
+  wait_stat (p2, tx_packets, 1);
+
+  /* and back: p3 joins p2 again */
+  td_relay_connect (p3, p2);
+  td_relay_sync (relay);
+  phone_send (&c, n2, 4);
+  expect_packet (&d, 4, n3);
+
+  td_relay_port_free (p0);
+  td_relay_port_free (p1);
+  td_relay_port_free (p2);
+  td_relay_port_free (p3);
+  td_relay_sync (relay);
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
+  phone_close (&a);
+  phone_close (&c);
+  phone_close (&d);
+  phone_close (&attacker);
+}
+
+typedef struct {
+  void (*fn) (void);
+  guint threads;
+} Case;
+
+static void
+run_case (gconstpointer data)
+{
+  const Case *c = data;
+
+  n_threads = c->threads;
+  c->fn ();
+}
+
+int
+main (int argc, char **argv)
+{
+  static const struct {
+    const char *name;
+    void (*fn) (void);
+  } tests[] = {
+    { "alloc-even", test_alloc_even },
+    { "bad-config", test_bad_config },
+    { "both-ways", test_both_ways },
+    { "burst-in-order", test_burst_in_order },
+    { "latching", test_latching },
+    { "remote-none", test_remote_none },
+    { "forward-off", test_forward_off },
+    { "disconnect", test_disconnect },
+    { "garbage", test_garbage },
+    { "rtcp-mux", test_rtcp_mux },
+    { "stats", test_stats },
+    { "exhaustion", test_exhaustion },
+    { "rotation", test_rotation },
+    { "many-ports", test_many_ports },
+    { "ipv6", test_ipv6 },
+    { "cross-thread-connect", test_cross_thread_connect },
+  };
+
+  g_test_init (&argc, &argv, NULL);
+  claim_port_block ();
+  for (guint threads = 1; threads <= 2; threads++) {
+    for (guint i = 0; i < G_N_ELEMENTS (tests); i++) {
+      Case *c = g_new (Case, 1);
+      g_autofree char *path = g_strdup_printf ("/relay/%u-thread/%s", threads, tests[i].name);
+      c->fn = tests[i].fn;
+      c->threads = threads;
+      g_test_add_data_func_full (path, c, run_case, g_free);
+    }
+  }
+  return g_test_run ();
+}

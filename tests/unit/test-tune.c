@@ -1,0 +1,690 @@
+/* Unit tests for td-tune and td-g711: G.711 against the ITU-T reference
+ * points, tunes generated at test time (WAV written by hand, Ogg/FLAC/MP3
+ * encoded by GStreamer when the encoders exist) loaded and decoded back to
+ * check level and pitch, frame wrapping and padding, the load errors, and
+ * td_codec_from_sdp. */
+#include "td-g711.h"
+#include "td-tune.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+
+#define AMPLITUDE 10000.0
+#define TONE_HZ   1000.0
+
+static char *tmpdir;
+
+/* ---- G.711 -------------------------------------------------------------- */
+
+static void
+test_g711_ulaw_reference (void)
+{
+  /* Encoder points from the brief and ITU-T G.191's g711.c. */
+  g_assert_cmphex (td_g711_ulaw_encode (0), ==, 0xFF);
+  g_assert_cmphex (td_g711_ulaw_encode (-1), ==, 0x7F);
+  g_assert_cmphex (td_g711_ulaw_encode (3), ==, 0xFF);
+  g_assert_cmphex (td_g711_ulaw_encode (-4), ==, 0x7F);    /* one's complement */
+  g_assert_cmphex (td_g711_ulaw_encode (32767), ==, 0x80);
+  g_assert_cmphex (td_g711_ulaw_encode (-32768), ==, 0x00);
+  g_assert_cmphex (td_g711_ulaw_encode (1000), ==, 0xCE);
+  g_assert_cmphex (td_g711_ulaw_encode (-1000), ==, 0x4E);
+
+  /* The decoder table every implementation shares (Sun's ulaw2linear). */
+  g_assert_cmpint (td_g711_ulaw_decode (0xFF), ==, 0);
+  g_assert_cmpint (td_g711_ulaw_decode (0x7F), ==, 0);
+  g_assert_cmpint (td_g711_ulaw_decode (0x7E), ==, -8);
+  g_assert_cmpint (td_g711_ulaw_decode (0xFE), ==, 8);
+  g_assert_cmpint (td_g711_ulaw_decode (0x80), ==, 32124);
+  g_assert_cmpint (td_g711_ulaw_decode (0x00), ==, -32124);
+  g_assert_cmpint (td_g711_ulaw_decode (0x01), ==, -31100);
+  g_assert_cmpint (td_g711_ulaw_decode (0x0F), ==, -16764);
+  g_assert_cmpint (td_g711_ulaw_decode (0x70), ==, -120);
+  g_assert_cmpint (td_g711_ulaw_decode (0xCE), ==, 988);
+  g_assert_cmpint (TD_G711_ULAW_SILENCE, ==, td_g711_ulaw_encode (0));
+}
+
+static void
+test_g711_alaw_reference (void)
+{
+  g_assert_cmphex (td_g711_alaw_encode (0), ==, 0xD5);
+  g_assert_cmphex (td_g711_alaw_encode (-1), ==, 0x55);
+  g_assert_cmphex (td_g711_alaw_encode (32767), ==, 0xAA);
+  g_assert_cmphex (td_g711_alaw_encode (-32768), ==, 0x2A);
+  g_assert_cmphex (td_g711_alaw_encode (1000), ==, 0xFA);
+  g_assert_cmphex (td_g711_alaw_encode (-1000), ==, 0x7A);
+
+  /* Sun's alaw2linear. A-law has no zero: the smallest codes are +-8. */
+  g_assert_cmpint (td_g711_alaw_decode (0xD5), ==, 8);
+  g_assert_cmpint (td_g711_alaw_decode (0x55), ==, -8);
+  g_assert_cmpint (td_g711_alaw_decode (0xAA), ==, 32256);
+  g_assert_cmpint (td_g711_alaw_decode (0x2A), ==, -32256);
+  g_assert_cmpint (td_g711_alaw_decode (0x00), ==, -5504);
+  g_assert_cmpint (td_g711_alaw_decode (0x01), ==, -5248);
+  g_assert_cmpint (td_g711_alaw_decode (0x02), ==, -6016);
+  g_assert_cmpint (td_g711_alaw_decode (0x80), ==, 5504);
+  g_assert_cmpint (td_g711_alaw_decode (0xFA), ==, 1008);
+  g_assert_cmpint (TD_G711_ALAW_SILENCE, ==, td_g711_alaw_encode (0));
+}
+
+/* Every 16-bit sample: the error stays within half a quantisation step of
+ * its segment (about 3% of the magnitude; 4 resp. 8 near zero), and the
+ * decoded value never decreases as the input grows. */
+static void
+test_g711_round_trip_error (void)
+{
+  gint prev_u = G_MININT, prev_a = G_MININT;
+  for (gint s = G_MININT16; s <= G_MAXINT16; s++)
+    {
+      gint mag = ABS (s);
+      gint u = td_g711_ulaw_decode (td_g711_ulaw_encode ((gint16) s));
+      gint a = td_g711_alaw_decode (td_g711_alaw_encode ((gint16) s));
+      gint clip_u = MIN (mag, 32124 + 512), clip_a = MIN (mag, 32256 + 512);
+
+      if (ABS (u - s) > (clip_u + 132) / 32 + 1 + (mag - clip_u))
+        g_error ("µ-law %d -> %d", s, u);
+      if (ABS (a - s) > MAX (8, clip_a / 32 + 1) + (mag - clip_a))
+        g_error ("A-law %d -> %d", s, a);
+      g_assert_cmpint (u, >=, prev_u);
+      g_assert_cmpint (a, >=, prev_a);
+      prev_u = u;
+      prev_a = a;
+    }
+}
+
+/* Decoding then encoding gives back every code (bar µ-law's negative zero,
+ * which decodes to the same 0 as positive zero). */
+static void
+test_g711_codes_round_trip (void)
+{
+  for (guint c = 0; c < 256; c++)
+    {
+      if (c != 0x7F)
+        g_assert_cmphex (td_g711_ulaw_encode (td_g711_ulaw_decode ((guint8) c)), ==, c);
+      g_assert_cmphex (td_g711_alaw_encode (td_g711_alaw_decode ((guint8) c)), ==, c);
+    }
+  g_assert_cmphex (td_g711_ulaw_encode (td_g711_ulaw_decode (0x7F)), ==, 0xFF);
+}
+
+/* ---- test audio --------------------------------------------------------- */
+
+static void
+put_le (GByteArray *out, guint32 value, guint bytes)
+{
+  for (guint i = 0; i < bytes; i++)
+    {
+      guint8 b = (guint8) (value >> (8 * i));
+      g_byte_array_append (out, &b, 1);
+    }
+}
+
+/* A canonical 44-byte-header PCM WAV of a TONE_HZ sine, the same in every
+ * channel. The phase offset keeps samples off exact zeros, so counting
+ * sign changes counts the tone's zero crossings. */
+static char *
+write_wav (const char *name, guint rate, guint channels, gsize n_samples)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  guint32 data_bytes = (guint32) (n_samples * channels * 2);
+
+  g_byte_array_append (out, (const guint8 *) "RIFF", 4);
+  put_le (out, 36 + data_bytes, 4);
+  g_byte_array_append (out, (const guint8 *) "WAVEfmt ", 8);
+  put_le (out, 16, 4);                      /* fmt chunk size */
+  put_le (out, 1, 2);                       /* PCM */
+  put_le (out, channels, 2);
+  put_le (out, rate, 4);
+  put_le (out, rate * channels * 2, 4);     /* byte rate */
+  put_le (out, channels * 2, 2);            /* block align */
+  put_le (out, 16, 2);                      /* bits per sample */
+  g_byte_array_append (out, (const guint8 *) "data", 4);
+  put_le (out, data_bytes, 4);
+  for (gsize i = 0; i < n_samples; i++)
+    {
+      gint16 s = (gint16) lrint (AMPLITUDE * sin (2 * G_PI * TONE_HZ * i / rate + 0.3));
+      for (guint c = 0; c < channels; c++)
+        put_le (out, (guint16) s, 2);
+    }
+
+  char *path = g_build_filename (tmpdir, name, NULL);
+  g_assert_true (g_file_set_contents (path, (const char *) out->data, out->len, NULL));
+  return path;
+}
+
+static char *
+write_text (const char *name, const char *contents, gssize len)
+{
+  char *path = g_build_filename (tmpdir, name, NULL);
+  g_assert_true (g_file_set_contents (path, contents, len, NULL));
+  return path;
+}
+
+/* Skips the test unless every element in @names (separated by " !") exists. */
+static gboolean
+have_elements (const char *names)
+{
+  g_auto (GStrv) factories = g_strsplit_set (names, " !", -1);
+  for (guint i = 0; factories[i] != NULL; i++)
+    {
+      if (*factories[i] == '\0')
+        continue;
+      g_autoptr (GstElementFactory) f = gst_element_factory_find (factories[i]);
+      if (f == NULL)
+        {
+          g_autofree char *why = g_strdup_printf ("GStreamer element %s is missing", factories[i]);
+          g_test_skip (why);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* Runs "@source ! @encoder ! filesink" into @name; NULL (test skipped) when
+ * an encoder element is missing. */
+static char *
+encode_file (const char *name, const char *source, const char *encoder)
+{
+  if (!have_elements (encoder))
+    return NULL;
+
+  char *path = g_build_filename (tmpdir, name, NULL);
+  g_autofree char *launch = g_strdup_printf ("%s ! %s ! filesink location=\"%s\"",
+                                             source, encoder, path);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GstElement) pipeline = gst_parse_launch (launch, &error);
+  g_assert_no_error (error);
+
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  g_autoptr (GstBus) bus = gst_element_get_bus (pipeline);
+  g_autoptr (GstMessage) msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND,
+                                                           GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_assert_nonnull (msg);
+  g_assert_cmpint (GST_MESSAGE_TYPE (msg), ==, GST_MESSAGE_EOS);
+  return path;
+}
+
+/* A 1 s tone at 44.1 kHz mono, compressed by @encoder. */
+static char *
+encode_tone (const char *name, const char *encoder)
+{
+  g_autofree char *source = g_strdup_printf (
+    "audiotestsrc wave=sine freq=%g volume=%g samplesperbuffer=441 num-buffers=100"
+    " ! audio/x-raw,rate=44100,channels=1 ! audioconvert",
+    TONE_HZ, AMPLITUDE / 32767.0);
+  return encode_file (name, source, encoder);
+}
+
+/* ---- checking a loaded tune --------------------------------------------- */
+
+/* The whole tune decoded back to linear. */
+static gint16 *
+decode_tune (const TdTune *tune, TdCodec codec, gsize *n_samples)
+{
+  guint n = td_tune_n_frames (tune);
+  gint16 *pcm = g_new (gint16, (gsize) n * TD_TUNE_FRAME_SAMPLES);
+  for (guint f = 0; f < n; f++)
+    {
+      const guint8 *frame = td_tune_frame (tune, codec, f);
+      for (guint i = 0; i < TD_TUNE_FRAME_SAMPLES; i++)
+        pcm[f * TD_TUNE_FRAME_SAMPLES + i] = codec == TD_CODEC_PCMU
+                                               ? td_g711_ulaw_decode (frame[i])
+                                               : td_g711_alaw_decode (frame[i]);
+    }
+  *n_samples = (gsize) n * TD_TUNE_FRAME_SAMPLES;
+  return pcm;
+}
+
+/* Checks the middle @seconds of the decoded tune (skipping encoder and
+ * resampler edges) is the test tone: its level and its pitch. */
+static void
+check_tone (const TdTune *tune, TdCodec codec, double seconds, double rms_tolerance)
+{
+  gsize n;
+  g_autofree gint16 *pcm = decode_tune (tune, codec, &n);
+  gsize first = 400, count = (gsize) (seconds * TD_TUNE_RATE);
+  g_assert_cmpuint (first + count, <=, n);
+
+  double sum = 0;
+  guint crossings = 0;
+  for (gsize i = first; i < first + count; i++)
+    {
+      sum += (double) pcm[i] * pcm[i];
+      if ((pcm[i] < 0) != (pcm[i - 1] < 0))
+        crossings++;
+    }
+  double rms = sqrt (sum / count), expected_rms = AMPLITUDE / G_SQRT2;
+  double expected_crossings = 2 * TONE_HZ * seconds;
+
+  g_test_message ("%s: rms %.0f (source %.0f), %u zero crossings in %.2f s",
+                  td_codec_name (codec), rms, expected_rms, crossings, seconds);
+  g_assert_cmpfloat (fabs (rms - expected_rms), <, expected_rms * rms_tolerance);
+  g_assert_cmpfloat (fabs (crossings - expected_crossings), <=, expected_crossings * 0.01 + 2);
+}
+
+static TdTune *
+load_ok (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  TdTune *tune = td_tune_load (path, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (tune);
+  g_assert_cmpstr (td_tune_path (tune), ==, path);
+  return tune;
+}
+
+static void
+load_fails (const char *path, TdTuneError code)
+{
+  g_autoptr (GError) error = NULL;
+  TdTune *tune = td_tune_load (path, &error);
+  g_assert_null (tune);
+  g_assert_error (error, TD_TUNE_ERROR, (gint) code);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, path));
+}
+
+/* ---- tunes -------------------------------------------------------------- */
+
+static void
+test_wav_8k_mono (void)
+{
+  g_autofree char *path = write_wav ("8k-mono.wav", 8000, 1, 8000);
+  g_autoptr (TdTune) tune = load_ok (path);
+
+  g_assert_cmpuint (td_tune_n_frames (tune), ==, 50);
+  check_tone (tune, TD_CODEC_PCMU, 0.9, 0.02);
+  check_tone (tune, TD_CODEC_PCMA, 0.9, 0.02);
+
+  /* No resampling at 8 kHz: the frames are the source samples encoded. */
+  const guint8 *u = td_tune_frame (tune, TD_CODEC_PCMU, 0);
+  const guint8 *a = td_tune_frame (tune, TD_CODEC_PCMA, 0);
+  for (guint i = 0; i < TD_TUNE_FRAME_SAMPLES; i++)
+    {
+      gint16 s = (gint16) lrint (AMPLITUDE * sin (2 * G_PI * TONE_HZ * i / 8000 + 0.3));
+      g_assert_cmphex (u[i], ==, td_g711_ulaw_encode (s));
+      g_assert_cmphex (a[i], ==, td_g711_alaw_encode (s));
+    }
+}
+
+static void
+test_wav_44k_stereo (void)
+{
+  g_autofree char *path = write_wav ("44k-stereo.wav", 44100, 2, 44100);
+  g_autoptr (TdTune) tune = load_ok (path);
+
+  g_assert_cmpuint (td_tune_n_frames (tune), >=, 50);
+  g_assert_cmpuint (td_tune_n_frames (tune), <=, 51);
+  check_tone (tune, TD_CODEC_PCMU, 0.9, 0.03);
+  check_tone (tune, TD_CODEC_PCMA, 0.9, 0.03);
+}
+
+static void
+check_encoded (const char *name, const char *encoder)
+{
+  g_autofree char *path = encode_tone (name, encoder);
+  if (path == NULL)
+    return;
+  g_autoptr (TdTune) tune = load_ok (path);
+
+  /* Encoders may add priming and padding. */
+  g_assert_cmpuint (td_tune_n_frames (tune), >=, 49);
+  g_assert_cmpuint (td_tune_n_frames (tune), <=, 56);
+  check_tone (tune, TD_CODEC_PCMU, 0.8, 0.1);
+  check_tone (tune, TD_CODEC_PCMA, 0.8, 0.1);
+}
+
+static void
+test_ogg_vorbis (void)
+{
+  check_encoded ("tone.ogg", "vorbisenc ! oggmux");
+}
+
+static void
+test_flac (void)
+{
+  check_encoded ("tone.flac", "flacenc");
+}
+
+static void
+test_mp3 (void)
+{
+  check_encoded ("tone.mp3", "lamemp3enc");
+}
+
+/* frame(i) is frame(i % n_frames), to the pointer. */
+static void
+test_frame_wraps (void)
+{
+  g_autofree char *path = write_wav ("wrap.wav", 8000, 1, 8000);
+  g_autoptr (TdTune) tune = load_ok (path);
+  guint n = td_tune_n_frames (tune);
+
+  static const TdCodec codecs[] = { TD_CODEC_PCMU, TD_CODEC_PCMA };
+  for (guint i = 0; i < n; i++)
+    for (guint c = 0; c < G_N_ELEMENTS (codecs); c++)
+      {
+        const guint8 *frame = td_tune_frame (tune, codecs[c], i);
+        g_assert_true (td_tune_frame (tune, codecs[c], i + n) == frame);
+        g_assert_true (td_tune_frame (tune, codecs[c], i + 7 * n) == frame);
+      }
+  g_assert_true (td_tune_frame (tune, TD_CODEC_PCMU, 1)
+                 == td_tune_frame (tune, TD_CODEC_PCMU, 0) + TD_TUNE_FRAME_BYTES);
+  g_assert_true (td_tune_frame (tune, TD_CODEC_PCMU, G_MAXUINT)
+                 == td_tune_frame (tune, TD_CODEC_PCMU, G_MAXUINT % n));
+
+  g_test_expect_message ("tandem-tune", G_LOG_LEVEL_CRITICAL, "*");
+  g_assert_null (td_tune_frame (tune, (TdCodec) 9, 0));
+  g_test_assert_expected_messages ();
+}
+
+/* 1.01 s: 50 whole frames and one of 80 samples, padded with silence. */
+static void
+test_padding (void)
+{
+  g_autofree char *path = write_wav ("padded.wav", 8000, 1, 8080);
+  g_autoptr (TdTune) tune = load_ok (path);
+
+  g_assert_cmpuint (td_tune_n_frames (tune), ==, 51);
+  const guint8 *u = td_tune_frame (tune, TD_CODEC_PCMU, 50);
+  const guint8 *a = td_tune_frame (tune, TD_CODEC_PCMA, 50);
+  for (guint i = 0; i < 80; i++)
+    g_assert_cmphex (u[i], !=, TD_G711_ULAW_SILENCE);   /* the tone never nears 0 */
+  for (guint i = 80; i < TD_TUNE_FRAME_BYTES; i++)
+    {
+      g_assert_cmphex (u[i], ==, TD_G711_ULAW_SILENCE);
+      g_assert_cmphex (a[i], ==, TD_G711_ALAW_SILENCE);
+    }
+}
+
+/* One sample is still a tune: one frame of it and silence. */
+static void
+test_one_sample (void)
+{
+  g_autofree char *path = write_wav ("one-sample.wav", 8000, 1, 1);
+  g_autoptr (TdTune) tune = load_ok (path);
+  g_assert_cmpuint (td_tune_n_frames (tune), ==, 1);
+}
+
+static void
+test_refcount (void)
+{
+  g_autofree char *path = write_wav ("ref.wav", 8000, 1, 800);
+  TdTune *tune = load_ok (path);
+  g_assert_true (td_tune_ref (tune) == tune);
+  td_tune_unref (tune);
+  g_assert_cmpuint (td_tune_n_frames (tune), ==, 5);
+  td_tune_unref (tune);
+  td_tune_unref (NULL);
+}
+
+/* The relay thread refs and unrefs while others do: the count is atomic. */
+static gpointer
+ref_unref_many (gpointer data)
+{
+  for (guint i = 0; i < 100000; i++)
+    td_tune_unref (td_tune_ref (data));
+  return NULL;
+}
+
+static void
+test_refcount_threads (void)
+{
+  g_autofree char *path = write_wav ("ref-threads.wav", 8000, 1, 800);
+  g_autoptr (TdTune) tune = load_ok (path);
+  GThread *threads[4];
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("ref", ref_unref_many, tune);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_thread_join (threads[i]);
+  g_assert_cmpuint (td_tune_n_frames (tune), ==, 5);
+}
+
+static gpointer
+load_in_thread (gpointer path)
+{
+  return td_tune_load (path, NULL);
+}
+
+/* Loads run side by side (a reload while another tune loads) and agree. */
+static void
+test_concurrent_loads (void)
+{
+  g_autofree char *path = write_wav ("concurrent.wav", 44100, 2, 22050);
+  g_autoptr (TdTune) reference = load_ok (path);
+  GThread *threads[4];
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("load", load_in_thread, path);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    {
+      g_autoptr (TdTune) tune = g_thread_join (threads[i]);
+      g_assert_nonnull (tune);
+      g_assert_cmpuint (td_tune_n_frames (tune), ==, td_tune_n_frames (reference));
+      for (guint f = 0; f < td_tune_n_frames (tune); f++)
+        g_assert_cmpmem (td_tune_frame (tune, TD_CODEC_PCMA, f), TD_TUNE_FRAME_BYTES,
+                         td_tune_frame (reference, TD_CODEC_PCMA, f), TD_TUNE_FRAME_BYTES);
+    }
+}
+
+static guint
+count_threads (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
+  guint n = 0;
+  while (dir != NULL && g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* Loading leaves no pipeline running. GStreamer's streaming threads go back
+ * to GLib's shared thread pool, which keeps a few idle for up to 15 s, so
+ * the check is that repeated loads do not add to them. */
+static void
+test_no_threads_left (void)
+{
+  if (!g_file_test ("/proc/self/task", G_FILE_TEST_IS_DIR))
+    {
+      g_test_skip ("no /proc/self/task");
+      return;
+    }
+  g_autofree char *path = write_wav ("threads.wav", 44100, 2, 4410);
+  td_tune_unref (load_ok (path));
+  guint after_one = count_threads ();
+  for (guint i = 0; i < 10; i++)
+    td_tune_unref (load_ok (path));
+  g_test_message ("%u threads after one load, %u after eleven", after_one, count_threads ());
+  g_assert_cmpuint (count_threads (), <=, after_one);
+}
+
+/* Exactly the limit loads; one frame more is refused. */
+static void
+test_length_limit (void)
+{
+  gsize limit = (gsize) TD_TUNE_MAX_SECONDS * TD_TUNE_RATE;
+  g_autofree char *at = write_wav ("limit.wav", 8000, 1, limit);
+  g_autofree char *over = write_wav ("over.wav", 8000, 1, limit + 160);
+
+  g_autoptr (TdTune) tune = load_ok (at);
+  g_assert_cmpuint (td_tune_n_frames (tune), ==, TD_TUNE_MAX_SECONDS * 50);
+  load_fails (over, TD_TUNE_ERROR_TOO_LONG);
+  g_remove (at);
+  g_remove (over);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void
+test_missing_file (void)
+{
+  g_autofree char *path = g_build_filename (tmpdir, "no-such-tune.wav", NULL);
+  load_fails (path, TD_TUNE_ERROR_NOT_FOUND);
+  load_fails (tmpdir, TD_TUNE_ERROR_NOT_FOUND);      /* a directory */
+}
+
+static void
+test_not_audio (void)
+{
+  g_autofree char *text = write_text ("readme.wav",
+                                      "This is not a WAV file, only text renamed.\n"
+                                      "Hold music goes here.\n", -1);
+  load_fails (text, TD_TUNE_ERROR_NOT_AUDIO);
+
+  /* A RIFF header that is not WAVE. */
+  g_autofree char *riff = write_text ("avi.wav", "RIFF\x24\0\0\0AVI LIST\x04\0\0\0hdrl", 24);
+  load_fails (riff, TD_TUNE_ERROR_NOT_AUDIO);
+}
+
+static void
+test_empty (void)
+{
+  g_autofree char *empty = write_text ("empty.wav", "", 0);
+  load_fails (empty, TD_TUNE_ERROR_EMPTY);
+
+  /* A valid header with no samples. */
+  g_autofree char *no_samples = write_wav ("no-samples.wav", 8000, 1, 0);
+  load_fails (no_samples, TD_TUNE_ERROR_EMPTY);
+}
+
+/* A video-only file has no tune in it. */
+static void
+test_video_only (void)
+{
+  g_autofree char *path = encode_file ("video.ogg",
+                                       "videotestsrc num-buffers=10"
+                                       " ! video/x-raw,width=64,height=48,framerate=10/1",
+                                       "theoraenc ! oggmux");
+  if (path != NULL)
+    load_fails (path, TD_TUNE_ERROR_NOT_AUDIO);
+}
+
+/* A WAV whose format tag no installed plugin decodes (WMA v2, which only
+ * gst-libav handles). */
+static void
+test_no_decoder (void)
+{
+  g_autoptr (GstElementFactory) libav = gst_element_factory_find ("avdec_wmav2");
+  if (libav != NULL)
+    {
+      g_test_skip ("gst-libav decodes WMA");
+      return;
+    }
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_byte_array_append (out, (const guint8 *) "RIFF", 4);
+  put_le (out, 36 + 18 + 8 + 1000, 4);
+  g_byte_array_append (out, (const guint8 *) "WAVEfmt ", 8);
+  put_le (out, 18, 4);
+  put_le (out, 0x0161, 2);         /* WAVE_FORMAT_WMAUDIO2 */
+  put_le (out, 1, 2);
+  put_le (out, 8000, 4);
+  put_le (out, 1000, 4);
+  put_le (out, 100, 2);
+  put_le (out, 16, 2);
+  put_le (out, 0, 2);              /* no extra format bytes */
+  g_byte_array_append (out, (const guint8 *) "data", 4);
+  put_le (out, 1000, 4);
+  for (guint i = 0; i < 1000; i++)
+    put_le (out, i * 7, 1);
+  g_autofree char *path = write_text ("wma.wav", (const char *) out->data, out->len);
+  load_fails (path, TD_TUNE_ERROR_NO_DECODER);
+}
+
+/* ---- td_codec_from_sdp -------------------------------------------------- */
+
+static void
+test_codec_from_sdp (void)
+{
+  static const struct { const char *in; gboolean ok; TdCodec codec; } cases[] = {
+    { "0", TRUE, TD_CODEC_PCMU },
+    { "8", TRUE, TD_CODEC_PCMA },
+    { "PCMU/8000", TRUE, TD_CODEC_PCMU },
+    { "PCMA/8000", TRUE, TD_CODEC_PCMA },
+    { "pcmu/8000", TRUE, TD_CODEC_PCMU },
+    { "PcMa/8000/1", TRUE, TD_CODEC_PCMA },
+    { " 0 ", TRUE, TD_CODEC_PCMU },
+    { "3", FALSE, 0 },
+    { "9", FALSE, 0 },
+    { "18", FALSE, 0 },
+    { "101", FALSE, 0 },
+    { "128", FALSE, 0 },
+    { "-0", FALSE, 0 },
+    { "0x0", FALSE, 0 },
+    { "", FALSE, 0 },
+    { "PCMU", FALSE, 0 },
+    { "PCMU/16000", FALSE, 0 },
+    { "PCMU/8000/2", FALSE, 0 },
+    { "PCMU/8000/1/x", FALSE, 0 },
+    { "G722/8000", FALSE, 0 },
+    { "opus/48000/2", FALSE, 0 },
+    { "telephone-event/8000", FALSE, 0 },
+    { "PCMUX/8000", FALSE, 0 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      TdCodec codec = 99;
+      g_assert_cmpint (td_codec_from_sdp (cases[i].in, &codec), ==, cases[i].ok);
+      if (cases[i].ok)
+        g_assert_cmpint (codec, ==, cases[i].codec);
+      else
+        g_assert_cmpint (codec, ==, 99);
+    }
+  TdCodec codec = 99;
+  g_assert_false (td_codec_from_sdp (NULL, &codec));
+  g_assert_cmpstr (td_codec_name (TD_CODEC_PCMU), ==, "PCMU");
+  g_assert_cmpstr (td_codec_name (TD_CODEC_PCMA), ==, "PCMA");
+  g_assert_null (td_codec_name (9));
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void
+remove_tmpdir (void)
+{
+  g_autoptr (GDir) dir = g_dir_open (tmpdir, 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (tmpdir, name, NULL);
+      g_remove (path);
+    }
+  g_rmdir (tmpdir);
+  g_free (tmpdir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  gst_init (NULL, NULL);
+  tmpdir = g_dir_make_tmp ("test-tune-XXXXXX", NULL);
+  g_assert_nonnull (tmpdir);
+
+  g_test_add_func ("/g711/ulaw/reference", test_g711_ulaw_reference);
+  g_test_add_func ("/g711/alaw/reference", test_g711_alaw_reference);
+  g_test_add_func ("/g711/round-trip-error", test_g711_round_trip_error);
+  g_test_add_func ("/g711/codes-round-trip", test_g711_codes_round_trip);
+  g_test_add_func ("/tune/wav-8k-mono", test_wav_8k_mono);
+  g_test_add_func ("/tune/wav-44k-stereo", test_wav_44k_stereo);
+  g_test_add_func ("/tune/ogg-vorbis", test_ogg_vorbis);
+  g_test_add_func ("/tune/flac", test_flac);
+  g_test_add_func ("/tune/mp3", test_mp3);
+  g_test_add_func ("/tune/frame-wraps", test_frame_wraps);
+  g_test_add_func ("/tune/padding", test_padding);
+  g_test_add_func ("/tune/one-sample", test_one_sample);
+  g_test_add_func ("/tune/refcount", test_refcount);
+  g_test_add_func ("/tune/refcount-threads", test_refcount_threads);
+  g_test_add_func ("/tune/concurrent-loads", test_concurrent_loads);
+  g_test_add_func ("/tune/no-threads-left", test_no_threads_left);
+  g_test_add_func ("/tune/length-limit", test_length_limit);
+  g_test_add_func ("/tune/error/missing", test_missing_file);
+  g_test_add_func ("/tune/error/not-audio", test_not_audio);
+  g_test_add_func ("/tune/error/empty", test_empty);
+  g_test_add_func ("/tune/error/video-only", test_video_only);
+  g_test_add_func ("/tune/error/no-decoder", test_no_decoder);
+  g_test_add_func ("/codec/from-sdp", test_codec_from_sdp);
+
+  int ret = g_test_run ();
+  remove_tmpdir ();
+  return ret;
+}
