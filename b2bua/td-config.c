@@ -216,6 +216,22 @@ set_media_relay_threads (Parser *p, const char *value, GError **error)
   return parse_uint (p, "relay-threads", value, 1, 64, &p->config->relay_threads, error);
 }
 
+static char *
+resolve_path (Parser *p, const char *value)
+{
+  if (g_path_is_absolute (value) || !p->base_dir)
+    return g_strdup (value);
+  return g_build_filename (p->base_dir, value, NULL);
+}
+
+static gboolean
+set_media_hold_music (Parser *p, const char *value, GError **error)
+{
+  g_free (p->config->hold_music);
+  p->config->hold_music = *value ? resolve_path (p, value) : NULL;
+  return TRUE;
+}
+
 static gboolean
 set_store_path (Parser *p, const char *value, GError **error)
 {
@@ -358,6 +374,7 @@ static const KeySpec key_specs[] = {
   { "media", "address", set_media_address },
   { "media", "ports", set_media_ports },
   { "media", "relay-threads", set_media_relay_threads },
+  { "media", "hold-music", set_media_hold_music },
   { "store", "path", set_store_path },
   { "store", "synchronous", set_store_sync },
   { "calls", "no-answer-timeout", set_calls_no_answer },
@@ -622,6 +639,7 @@ td_config_unref (TdConfig *c)
   g_free (c->user_agent);
   g_free (c->media_address);
   g_free (c->store_path);
+  g_free (c->hold_music);
   g_strfreev (c->plugins);
   g_free (c->plugin_dir);
   g_clear_pointer (&c->users, g_hash_table_unref);

@@ -56,6 +56,7 @@ typedef struct {
   char *media_address;
   guint16 port_min, port_max;
   guint relay_threads;    /* RTP relay threads (media ports are spread over them) */
+  char *hold_music;       /* audio file played to held parties (hold plugin), or NULL */
 
   /* [store] */
   char *store_path;       /* resolved against the config file's folder */

@@ -82,7 +82,8 @@ void td_plugin_host_add_hook (TdPluginHost *host, TdHook hook, TdHookFunc func,
 /* A [user NAME] key this plugin reads (e.g. "forward-busy"); unknown keys
  * stay configuration errors. */
 void td_plugin_host_add_user_key (TdPluginHost *host, const char *key);
-/* The running configuration (changes on SIGHUP: do not keep it). */
+/* The running configuration (changes on SIGHUP: do not keep it). During
+ * init, the configuration being loaded (also for --check-config). */
 const TdConfig *td_plugin_host_config (TdPluginHost *host);
 
 /* ---- what a plugin may ask of a call ---------------------------------------- */

@@ -23,6 +23,7 @@ struct _TdPluginHost {
   GArray *plugins;                   /* Plugin, in load order */
   GHashTable *user_keys;             /* set of keys plugins read */
   TdCallContext *ctx;
+  const TdConfig *loading;           /* the configuration, while plugins initialise */
 };
 
 TdPluginHost *
@@ -97,10 +98,13 @@ load_one (TdPluginHost *host, const TdConfig *config, const char *name, GError *
 gboolean
 td_plugin_host_load (TdPluginHost *host, const TdConfig *config, GError **error)
 {
-  for (guint i = 0; config->plugins[i]; i++)
-    if (!load_one (host, config, config->plugins[i], error))
-      return FALSE;
-  return td_config_check_user_keys (config, host->user_keys, error);
+  gboolean ok = TRUE;
+
+  host->loading = config;
+  for (guint i = 0; ok && config->plugins[i]; i++)
+    ok = load_one (host, config, config->plugins[i], error);
+  host->loading = NULL;
+  return ok && td_config_check_user_keys (config, host->user_keys, error);
 }
 
 gboolean
@@ -146,6 +150,8 @@ td_plugin_host_add_user_key (TdPluginHost *host, const char *key)
 const TdConfig *
 td_plugin_host_config (TdPluginHost *host)
 {
+  if (host->loading)
+    return host->loading;
   return host->ctx ? host->ctx->config : NULL;
 }
 
