@@ -42,6 +42,18 @@ struct _TdCall {
 typedef struct _RingTimer RingTimer;
 void td_ring_timer_free (gpointer timer);
 
+/* Shared by the bridge and the offer code. */
+gboolean td_call_has_sdp (const sip_t *sip);
+TdSdp *td_call_parse_sdp (const TdCall *call, const sip_t *sip);   /* NULL (logged) if bad */
+TdLeg *td_call_peer_of (const TdCall *call, const TdLeg *leg);     /* the other bridged leg */
+const char *td_call_media_address (const TdCall *call);
+/* An established leg's endpoint sent an offer (re-INVITE or UPDATE). */
+void td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update);
+/* The answer (or refusal) to tandem's relayed offer arrived on `peer`. */
+void td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip);
+/* With a late offer tandem ACKs the B-leg's 2xx itself, with the answer if any. */
+void td_call_ack_b (TdLeg *b, const char *sdp);
+
 /* nua keeps the phrase pointer: a static phrase for any status. */
 const char *td_call_phrase (int status);
 /* Answer the A-leg's INVITE (a final answer only once). */

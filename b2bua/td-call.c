@@ -20,16 +20,16 @@ td_call_phrase (int status)
   return phrase ? phrase : "Unknown";
 }
 
-static gboolean
-has_sdp (const sip_t *sip)
+gboolean
+td_call_has_sdp (const sip_t *sip)
 {
   return sip && sip->sip_payload && sip->sip_payload->pl_len > 0 &&
          (!sip->sip_content_type ||
           g_ascii_strcasecmp (sip->sip_content_type->c_type, "application/sdp") == 0);
 }
 
-static TdSdp *
-parse_sdp (const TdCall *call, const sip_t *sip)
+TdSdp *
+td_call_parse_sdp (const TdCall *call, const sip_t *sip)
 {
   g_autoptr (GError) error = NULL;
   TdSdp *sdp = td_sdp_parse (sip->sip_payload->pl_data, sip->sip_payload->pl_len, &error);
@@ -38,16 +38,16 @@ parse_sdp (const TdCall *call, const sip_t *sip)
   return sdp;
 }
 
-static TdLeg *
-peer_of (const TdCall *call, const TdLeg *leg)
+TdLeg *
+td_call_peer_of (const TdCall *call, const TdLeg *leg)
 {
   if (leg == call->a)
     return call->bridged;
   return leg == call->bridged ? call->a : NULL;
 }
 
-static const char *
-media_address (const TdCall *call)
+const char *
+td_call_media_address (const TdCall *call)
 {
   return call->ctx->config->media_address;
 }
@@ -93,8 +93,8 @@ td_call_stop_ring_timers (TdCall *call)
 
 /* With a late offer tandem ACKs the B-leg's 2xx itself (nua's auto-ACK is off
  * there), carrying the answer when it has one. */
-static void
-ack_b (TdLeg *b, const char *sdp)
+void
+td_call_ack_b (TdLeg *b, const char *sdp)
 {
   nua_ack (b->nh, TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
            TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)), TAG_END ());
@@ -238,7 +238,7 @@ start_branch (TdCall *call, const TdBinding *binding)
     b->status = 503;
     return FALSE;
   }
-  offer = td_leg_local_sdp (b, call->a->remote_sdp, media_address (call));
+  offer = td_leg_local_sdp (b, call->a->remote_sdp, td_call_media_address (call));
   nua_invite (nh, NUTAG_URL (binding->contact),
               SIPTAG_MAX_FORWARDS_STR (mf),
               TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
@@ -295,7 +295,7 @@ b_progress (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t 
     return;
   /* In a late-offer call an SDP here would be B's offer, which only the
    * caller's ACK can answer: relay the progress without it. */
-  if (call->late_offer || !has_sdp (sip) || !(sdp = parse_sdp (call, sip))) {
+  if (call->late_offer || !td_call_has_sdp (sip) || !(sdp = td_call_parse_sdp (call, sip))) {
     td_call_respond_a (call, status, td_call_phrase (status), NULL);
     return;
   }
@@ -303,7 +303,7 @@ b_progress (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t 
   td_leg_set_remote_sdp (b, sdp);
   td_leg_connect_media (call->a, b);
   td_call_respond_a (call, status, td_call_phrase (status),
-             td_leg_local_sdp (call->a, b->remote_sdp, media_address (call)));
+             td_leg_local_sdp (call->a, b->remote_sdp, td_call_media_address (call)));
 }
 
 static void
@@ -335,7 +335,7 @@ b_answered_late_offer (TdCall *call, TdLeg *b, TdSdp *sdp)
     g_info ("call %s: late offer: %s", call->call_id,
             error ? error->message : "the 200 carries no usable SDP offer");
     td_sdp_free (sdp);
-    ack_b (b, NULL);
+    td_call_ack_b (b, NULL);
     bye (b);
     call->reason = "no usable offer in the answer";
     td_call_respond_a (call, SIP_502_BAD_GATEWAY, NULL);
@@ -343,7 +343,7 @@ b_answered_late_offer (TdCall *call, TdLeg *b, TdSdp *sdp)
     return;
   }
   td_leg_set_remote_sdp (b, sdp);
-  bridge_answered (call, b, td_leg_local_sdp (call->a, sdp, media_address (call)));
+  bridge_answered (call, b, td_leg_local_sdp (call->a, sdp, td_call_media_address (call)));
 }
 
 /* The caller's ACK of a late-offer call carries the answer for B. */
@@ -356,14 +356,14 @@ a_acked (TdCall *call, const sip_t *sip)
   if (!call->late_offer || !b || !b->nh || b->acked)
     return;
   b->acked = TRUE;
-  if (has_sdp (sip) && (sdp = parse_sdp (call, sip))) {
+  if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (call, sip))) {
     td_leg_set_remote_sdp (call->a, sdp);
     td_leg_connect_media (call->a, b);
-    ack_b (b, td_leg_local_sdp (b, sdp, media_address (call)));
+    td_call_ack_b (b, td_leg_local_sdp (b, sdp, td_call_media_address (call)));
     return;
   }
   g_info ("call %s: the caller's ACK carries no answer; ending the call", call->call_id);
-  ack_b (b, NULL);
+  td_call_ack_b (b, NULL);
   call->ended = TRUE;
   call->reason = "no SDP answer in ACK";
   bye (call->a);
@@ -373,14 +373,14 @@ a_acked (TdCall *call, const sip_t *sip)
 static void
 b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
 {
-  TdSdp *sdp = has_sdp (sip) ? parse_sdp (call, sip) : NULL;
+  TdSdp *sdp = td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
 
   b->answered = TRUE;
   if (call->bridged || call->a->final || call->ended || b->abandoned) {
     /* Another branch won, or the caller gave up: ACK this late 200, then end it. */
     td_sdp_free (sdp);
     if (call->late_offer)
-      ack_b (b, NULL);
+      td_call_ack_b (b, NULL);
     bye (b);
     return;
   }
@@ -398,7 +398,7 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
     td_call_cancel_branches (call, NULL);
     return;
   }
-  bridge_answered (call, b, td_leg_local_sdp (call->a, b->remote_sdp, media_address (call)));
+  bridge_answered (call, b, td_leg_local_sdp (call->a, b->remote_sdp, td_call_media_address (call)));
 }
 
 static void
@@ -446,149 +446,12 @@ b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const
     b_failed (call, b, status);
 }
 
-/* ---- mid-call offers: re-INVITE and UPDATE ------------------------------------- */
-
-static void
-respond_saved (TdLeg *leg, int status, const char *phrase, const char *sdp)
-{
-  nua_respond (leg->nh, status, phrase, NUTAG_WITH_SAVED (leg->pending),
-               TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
-               TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
-               TAG_END ());
-  nua_destroy_event (leg->pending);
-  leg->has_pending = FALSE;
-}
-
-/* A plugin (hold music) may answer an offer itself instead of passing it on:
- * the answer is the other endpoint's current SDP, onto this leg's ports, with
- * the direction the plugin chose; the other endpoint hears of nothing. */
-static gboolean
-offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
-{
-  TdLeg *peer = peer_of (call, leg);
-  const char *answer;
-
-  leg->local_answer = -1;
-  if (td_call_run_hook (call, TD_HOOK_OFFER, leg, sdp, 0, NULL) != TD_HOOK_HANDLED)
-    return FALSE;
-  if (leg->local_answer < 0 || !peer->remote_sdp) {
-    nua_respond (leg->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS (call->ctx->nua),
-                 TAG_END ());
-    td_sdp_free (sdp);
-    return TRUE;
-  }
-  td_leg_set_remote_sdp (leg, sdp);
-  answer = td_leg_local_sdp_directed (leg, peer->remote_sdp, media_address (call),
-                                      leg->local_answer);
-  td_leg_connect_media (leg, peer);
-  nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (call->ctx->nua),
-               SIPTAG_CONTENT_TYPE_STR ("application/sdp"), SIPTAG_PAYLOAD_STR (answer),
-               TAG_END ());
-  return TRUE;
-}
-
-/* `leg`'s endpoint sent an offer: pass it to the other endpoint and answer
- * when the answer comes back (offer_answer_done). */
-static void
-offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update)
-{
-  TdLeg *peer = peer_of (call, leg);
-  nua_t *nua = call->ctx->nua;
-  g_autoptr (GError) error = NULL;
-  TdSdp *sdp;
-  const char *offer;
-
-  if (!peer || !peer->nh || call->ended) {
-    nua_respond (leg->nh, 488, "Not Acceptable Here (no established session)",
-                 NUTAG_WITH_THIS (nua), TAG_END ());
-    return;
-  }
-  /* One offer at a time across the bridge: glare is answered 491 (RFC 3261 §14.2). */
-  if (leg->has_pending || leg->offer_sent || peer->has_pending || peer->offer_sent) {
-    nua_respond (leg->nh, SIP_491_REQUEST_PENDING, NUTAG_WITH_THIS (nua), TAG_END ());
-    return;
-  }
-  if (!has_sdp (sip)) {
-    /* A session refresh, or a re-INVITE asking for our offer: the SDP we last
-     * gave this endpoint is still true. */
-    nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (nua),
-                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
-                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
-                 TAG_END ());
-    return;
-  }
-  if (!(sdp = parse_sdp (call, sip))) {
-    nua_respond (leg->nh, 488, "Not Acceptable Here (bad SDP)", NUTAG_WITH_THIS (nua), TAG_END ());
-    return;
-  }
-  if (!td_leg_ensure_ports (leg, call->ctx->relay, td_sdp_n_media (sdp), &error) ||
-      !td_leg_ensure_ports (peer, call->ctx->relay, td_sdp_n_media (sdp), &error)) {
-    g_warning ("call %s: %s", call->call_id, error->message);
-    td_sdp_free (sdp);
-    nua_respond (leg->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS (nua), TAG_END ());
-    return;
-  }
-  if (offer_answered_by_plugin (call, leg, sdp))
-    return;
-  /* RFC 3264 §8: the offer takes effect only once answered; a refused offer
-   * changes nothing (offer_answer_done). */
-  g_clear_pointer (&leg->offered_sdp, td_sdp_free);
-  leg->offered_sdp = sdp;
-  g_free (peer->accepted_local_sdp);
-  peer->accepted_local_sdp = g_strdup (peer->local_sdp);
-  nua_save_event (nua, leg->pending);
-  leg->has_pending = TRUE;
-  leg->pending_is_update = is_update;
-  peer->offer_sent = TRUE;
-  peer->pending_is_update_out = is_update;
-  offer = td_leg_local_sdp (peer, sdp, media_address (call));
-  if (is_update)
-    nua_update (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
-                SIPTAG_PAYLOAD_STR (offer), TAG_END ());
-  else
-    nua_invite (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
-                SIPTAG_PAYLOAD_STR (offer), TAG_END ());
-}
-
-/* The answer to tandem's relayed offer arrived on `peer`. */
-static void
-offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip)
-{
-  TdLeg *leg = peer_of (call, peer);
-  TdSdp *sdp;
-
-  if (status < 200 || !peer->offer_sent)
-    return;
-  if (call->late_offer && peer->role == TD_LEG_B && status < 300 && !peer->pending_is_update_out)
-    ack_b (peer, NULL);
-  peer->offer_sent = FALSE;
-  if (!leg || !leg->nh || !leg->has_pending)
-    return;
-  if (status >= 300) {
-    /* Refused: both sides keep the session they had. */
-    g_clear_pointer (&leg->offered_sdp, td_sdp_free);
-    g_free (peer->local_sdp);
-    peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);
-    respond_saved (leg, status, td_call_phrase (status), NULL);
-    return;
-  }
-  if (leg->offered_sdp)
-    td_leg_set_remote_sdp (leg, g_steal_pointer (&leg->offered_sdp));
-  if (has_sdp (sip) && (sdp = parse_sdp (call, sip)))
-    td_leg_set_remote_sdp (peer, sdp);
-  g_clear_pointer (&peer->accepted_local_sdp, g_free);
-  td_leg_connect_media (leg, peer);
-  respond_saved (leg, SIP_200_OK,
-                 peer->remote_sdp ? td_leg_local_sdp (leg, peer->remote_sdp, media_address (call))
-                                  : NULL);
-}
-
 /* ---- the end of a call ------------------------------------------------------------ */
 
 static void
 bye_received (TdCall *call, TdLeg *leg)
 {
-  TdLeg *peer = peer_of (call, leg);
+  TdLeg *peer = td_call_peer_of (call, leg);
   if (!call->ended) {
     call->ended = TRUE;
     call->hangup = leg == call->a ? TD_HANGUP_CALLER : TD_HANGUP_CALLEE;
@@ -626,7 +489,7 @@ leg_terminated (TdCall *call, TdLeg *leg, int status)
     g_info ("call %s: %s-leg dialog ended by the stack (%d)", call->call_id,
             td_leg_name (leg), status);
     td_call_cancel_branches (call, NULL);
-    bye (peer_of (call, leg));
+    bye (td_call_peer_of (call, leg));
   }
   nua_handle_bind (leg->nh, NULL);
   nua_handle_destroy (leg->nh);
@@ -648,16 +511,16 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
     if (leg->role == TD_LEG_B && !leg->answered && !leg->final)
       b_invite_response (call, leg, status, phrase, sip);
     else
-      offer_answer_done (call, leg, status, sip);
+      td_call_offer_answer_done (call, leg, status, sip);
     break;
   case nua_r_update:
-    offer_answer_done (call, leg, status, sip);
+    td_call_offer_answer_done (call, leg, status, sip);
     break;
   case nua_i_invite:
-    offer_received (call, leg, sip, FALSE);
+    td_call_offer_received (call, leg, sip, FALSE);
     break;
   case nua_i_update:
-    offer_received (call, leg, sip, TRUE);
+    td_call_offer_received (call, leg, sip, TRUE);
     break;
   case nua_i_cancel:
     if (leg == call->a)
@@ -747,7 +610,7 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
   }
   if (!(route = admit (ctx, nh, sip, &caller)))
     return;
-  if (!has_sdp (sip)) {
+  if (!td_call_has_sdp (sip)) {
     start_call (ctx, nh, sip, caller, route, NULL);
     return;
   }

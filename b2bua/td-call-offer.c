@@ -1,0 +1,143 @@
+/* Mid-call offers: re-INVITE and UPDATE relayed across the bridge (or
+ * answered by a plugin), glare, and refused offers (RFC 3264 §8). */
+#define G_LOG_DOMAIN "tandem-call"
+
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+
+#include "td-call-private.h"
+
+static void
+respond_saved (TdLeg *leg, int status, const char *phrase, const char *sdp)
+{
+  nua_respond (leg->nh, status, phrase, NUTAG_WITH_SAVED (leg->pending),
+               TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+               TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
+               TAG_END ());
+  nua_destroy_event (leg->pending);
+  leg->has_pending = FALSE;
+}
+
+/* A plugin (hold music) may answer an offer itself instead of passing it on:
+ * the answer is the other endpoint's current SDP, onto this leg's ports, with
+ * the direction the plugin chose; the other endpoint hears of nothing. */
+static gboolean
+offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
+{
+  TdLeg *peer = td_call_peer_of (call, leg);
+  const char *answer;
+
+  leg->local_answer = -1;
+  if (td_call_run_hook (call, TD_HOOK_OFFER, leg, sdp, 0, NULL) != TD_HOOK_HANDLED)
+    return FALSE;
+  if (leg->local_answer < 0 || !peer->remote_sdp) {
+    nua_respond (leg->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS (call->ctx->nua),
+                 TAG_END ());
+    td_sdp_free (sdp);
+    return TRUE;
+  }
+  td_leg_set_remote_sdp (leg, sdp);
+  answer = td_leg_local_sdp_directed (leg, peer->remote_sdp, td_call_media_address (call),
+                                      leg->local_answer);
+  td_leg_connect_media (leg, peer);
+  nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (call->ctx->nua),
+               SIPTAG_CONTENT_TYPE_STR ("application/sdp"), SIPTAG_PAYLOAD_STR (answer),
+               TAG_END ());
+  return TRUE;
+}
+
+/* `leg`'s endpoint sent an offer: pass it to the other endpoint and answer
+ * when the answer comes back (offer_answer_done). */
+void
+td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update)
+{
+  TdLeg *peer = td_call_peer_of (call, leg);
+  nua_t *nua = call->ctx->nua;
+  g_autoptr (GError) error = NULL;
+  TdSdp *sdp;
+  const char *offer;
+
+  if (!peer || !peer->nh || call->ended) {
+    nua_respond (leg->nh, 488, "Not Acceptable Here (no established session)",
+                 NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  /* One offer at a time across the bridge: glare is answered 491 (RFC 3261 §14.2). */
+  if (leg->has_pending || leg->offer_sent || peer->has_pending || peer->offer_sent) {
+    nua_respond (leg->nh, SIP_491_REQUEST_PENDING, NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  if (!td_call_has_sdp (sip)) {
+    /* A session refresh, or a re-INVITE asking for our offer: the SDP we last
+     * gave this endpoint is still true. */
+    nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (nua),
+                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
+                 TAG_END ());
+    return;
+  }
+  if (!(sdp = td_call_parse_sdp (call, sip))) {
+    nua_respond (leg->nh, 488, "Not Acceptable Here (bad SDP)", NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  if (!td_leg_ensure_ports (leg, call->ctx->relay, td_sdp_n_media (sdp), &error) ||
+      !td_leg_ensure_ports (peer, call->ctx->relay, td_sdp_n_media (sdp), &error)) {
+    g_warning ("call %s: %s", call->call_id, error->message);
+    td_sdp_free (sdp);
+    nua_respond (leg->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  if (offer_answered_by_plugin (call, leg, sdp))
+    return;
+  /* RFC 3264 §8: the offer takes effect only once answered; a refused offer
+   * changes nothing (offer_answer_done). */
+  g_clear_pointer (&leg->offered_sdp, td_sdp_free);
+  leg->offered_sdp = sdp;
+  g_free (peer->accepted_local_sdp);
+  peer->accepted_local_sdp = g_strdup (peer->local_sdp);
+  nua_save_event (nua, leg->pending);
+  leg->has_pending = TRUE;
+  leg->pending_is_update = is_update;
+  peer->offer_sent = TRUE;
+  peer->pending_is_update_out = is_update;
+  offer = td_leg_local_sdp (peer, sdp, td_call_media_address (call));
+  if (is_update)
+    nua_update (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+                SIPTAG_PAYLOAD_STR (offer), TAG_END ());
+  else
+    nua_invite (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+                SIPTAG_PAYLOAD_STR (offer), TAG_END ());
+}
+
+/* The answer to tandem's relayed offer arrived on `peer`. */
+void
+td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip)
+{
+  TdLeg *leg = td_call_peer_of (call, peer);
+  TdSdp *sdp;
+
+  if (status < 200 || !peer->offer_sent)
+    return;
+  if (call->late_offer && peer->role == TD_LEG_B && status < 300 && !peer->pending_is_update_out)
+    td_call_ack_b (peer, NULL);
+  peer->offer_sent = FALSE;
+  if (!leg || !leg->nh || !leg->has_pending)
+    return;
+  if (status >= 300) {
+    /* Refused: both sides keep the session they had. */
+    g_clear_pointer (&leg->offered_sdp, td_sdp_free);
+    g_free (peer->local_sdp);
+    peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);
+    respond_saved (leg, status, td_call_phrase (status), NULL);
+    return;
+  }
+  if (leg->offered_sdp)
+    td_leg_set_remote_sdp (leg, g_steal_pointer (&leg->offered_sdp));
+  if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (call, sip)))
+    td_leg_set_remote_sdp (peer, sdp);
+  g_clear_pointer (&peer->accepted_local_sdp, g_free);
+  td_leg_connect_media (leg, peer);
+  respond_saved (leg, SIP_200_OK,
+                 peer->remote_sdp ? td_leg_local_sdp (leg, peer->remote_sdp, td_call_media_address (call))
+                                  : NULL);
+}
