@@ -99,7 +99,7 @@ TdPluginHost *td_call_get_host (const TdCall *call);
  * Forwarded; the new INVITE carries a Diversion header (RFC 5806) naming the
  * diverting user and `reason` ("user-busy", "no-answer", "unconditional").
  * Loops are refused: a call never visits a user twice and is diverted at
- * most [calls] max-forwards-hops times. FALSE (nothing changed) if refused
+ * most [calls] max-diversions times. FALSE (nothing changed) if refused
  * or the target cannot be reached; the caller then still gets a final answer
  * from the core. */
 gboolean td_call_forward (TdCall *call, const char *target, const char *reason);
