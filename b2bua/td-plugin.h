@@ -3,7 +3,7 @@
  * A feature (call forwarding, hold, call waiting, ...) is a GModule in the
  * plugin folder exporting one descriptor:
  *
- *     static gboolean my_init (TdPluginHost *host, GError **error) { ... }
+ *     static gboolean my_init (TdPluginHost *host, gpointer *state, GError **error) { ... }
  *     TD_PLUGIN_DEFINE ("forward", my_init, NULL)
  *
  * In init it registers the per-user configuration keys it reads and the
@@ -25,6 +25,7 @@ typedef struct _TdPluginHost TdPluginHost;
 typedef struct _TdCall TdCall;
 typedef struct _TdLeg TdLeg;
 typedef struct _TdSdp TdSdp;
+typedef struct _TdTune TdTune;
 
 typedef enum {
   TD_HOOK_CONTINUE,
@@ -66,11 +67,13 @@ typedef TdHookResult (*TdHookFunc) (const TdHookArgs *args, gpointer user_data);
 typedef struct {
   guint abi;                                    /* TD_PLUGIN_ABI */
   const char *name;
-  gboolean (*init) (TdPluginHost *host, GError **error);
-  void (*close) (TdPluginHost *host);           /* may be NULL */
+  /* Register keys and hooks; *state is the plugin's own data (hook
+   * user_data, and close's), if it needs any. */
+  gboolean (*init) (TdPluginHost *host, gpointer *state, GError **error);
+  void (*close) (TdPluginHost *host, gpointer state);   /* may be NULL */
 } TdPluginDescriptor;
 
-#define TD_PLUGIN_ABI 1
+#define TD_PLUGIN_ABI 2
 #define TD_PLUGIN_SYMBOL "td_plugin_descriptor"
 #define TD_PLUGIN_DEFINE(name, init, close) \
   G_MODULE_EXPORT const TdPluginDescriptor td_plugin_descriptor = { TD_PLUGIN_ABI, name, init, close };
@@ -119,6 +122,13 @@ void td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc fu
  * session, every stream set to `direction` (0 sendrecv, 1 sendonly, 2 recvonly,
  * 3 inactive: TdSdpDirection). */
 void td_call_answer_offer (TdCall *call, TdLeg *leg, int direction);
+
+/* Play `tune` (td-tune.h) to the party at the other end of `leg` from the
+ * relay, in that party's G.711 codec, instead of `leg`'s audio; FALSE if it
+ * has no G.711 stream. Stop gives it `leg`'s audio back, seamlessly. */
+gboolean td_call_play_to_peer (TdCall *call, TdLeg *leg, TdTune *tune);
+void td_call_stop_playing_to_peer (TdCall *call, TdLeg *leg);
+gboolean td_call_is_playing_to_peer (TdCall *call, TdLeg *leg);
 
 /* How many answered calls `user` is in right now (call waiting, busy). */
 guint td_plugin_host_user_calls (TdPluginHost *host, const char *user);

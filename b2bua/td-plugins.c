@@ -16,6 +16,7 @@ typedef struct {
 typedef struct {
   GModule *module;
   const TdPluginDescriptor *desc;
+  gpointer state;                    /* what its init returned */
 } Plugin;
 
 struct _TdPluginHost {
@@ -46,7 +47,7 @@ td_plugin_host_free (TdPluginHost *host)
   for (guint i = host->plugins->len; i-- > 0;) {
     Plugin *p = &g_array_index (host->plugins, Plugin, i);
     if (p->desc->close)
-      p->desc->close (host);
+      p->desc->close (host, p->state);
   }
   for (guint i = 0; i < host->plugins->len; i++)
     g_module_close (g_array_index (host->plugins, Plugin, i).module);
@@ -86,7 +87,8 @@ load_one (TdPluginHost *host, const TdConfig *config, const char *name, GError *
   }
   p.desc = symbol;
   g_array_append_val (host->plugins, p);
-  if (!p.desc->init (host, &local)) {
+  if (!p.desc->init (host, &g_array_index (host->plugins, Plugin, host->plugins->len - 1).state,
+                     &local)) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "plugin %s: %s", name,
                  local ? local->message : "initialisation failed");
     return FALSE;

@@ -81,7 +81,7 @@ on_failed (const TdHookArgs *args, gpointer data)
 }
 
 static gboolean
-forward_init (TdPluginHost *host, GError **error)
+forward_init (TdPluginHost *host, gpointer *state, GError **error)
 {
   td_plugin_host_add_user_key (host, "forward-busy");
   td_plugin_host_add_user_key (host, "forward-no-answer");

@@ -36,7 +36,7 @@ on_routing (const TdHookArgs *args, gpointer data)
 }
 
 static gboolean
-waiting_init (TdPluginHost *host, GError **error)
+waiting_init (TdPluginHost *host, gpointer *state, GError **error)
 {
   td_plugin_host_add_user_key (host, "call-waiting");
   td_plugin_host_add_hook (host, TD_HOOK_CALL_ROUTING, on_routing, NULL);
