@@ -22,7 +22,16 @@
  * (allocations are handed out in pairs); when td_relay_connect() joins ports
  * of two workers, one port migrates: its old worker lets go of it (the main
  * thread waits for that, once per such call set-up), then the new one adopts
- * it with its latching state. */
+ * it with its latching state.
+ *
+ * Outgoing context and playout: each port stamps what leaves its RTP socket
+ * with its own SSRC/seq/timestamp (TxContext), whether the packet was
+ * forwarded from its peer or generated from a tune; a source change is
+ * noticed on the packet path itself (a different source or incoming SSRC
+ * than the last packet's), so the switch needs no command and costs one
+ * compare per packet. Tunes are played by the port's worker from one timerfd
+ * per worker, armed only while one of its ports plays; a playing port
+ * migrates with its playout state like with its latching state. */
 #define G_LOG_DOMAIN "tandem-relay"
 
 #include "td-relay.h"
@@ -36,6 +45,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK (td-relay-error-quark, td_relay_error)
@@ -54,8 +65,19 @@ G_DEFINE_QUARK (td-relay-error-quark, td_relay_error)
  * hundreds of ms of audio; the memory is only charged while packets wait. */
 #define SOCKET_BUFFER (128 * 1024)
 #define MAX_WORKERS 64
+/* Tune playout: one 20 ms G.711 frame per tick. */
+#define TICK_NS (20 * 1000 * 1000)
+/* A worker more than this many ticks late (a stalled thread or VM) skips the
+ * frames it missed instead of sending them in one burst. */
+#define RESYNC_TICKS 5
+#define DEFAULT_CLOCK_RATE 8000
+#define RTP_HEADER 12
+#define RTP_MARKER 0x80
 
 enum { RTP, RTCP };
+
+/* What a port's outgoing RTP stream is carrying right now. */
+enum { SRC_NONE, SRC_FORWARD, SRC_TUNE };
 
 typedef union {
   struct sockaddr sa;
@@ -75,6 +97,35 @@ typedef struct {
   TdRelayPort *port;
 } RelaySock;
 
+/* The port's outgoing RTP identity (worker state). Each source (a forwarded
+ * stream, identified by its SSRC, or a tune) is mapped onto it by fixed
+ * offsets chosen when the source starts (ctx_switch). */
+typedef struct {
+  gboolean started;          /* something was stamped: ssrc and last_* are valid */
+  guint8 source;             /* SRC_*; SRC_NONE: the next packet starts a new source */
+  guint32 source_ssrc;       /* SRC_FORWARD: the incoming stream's SSRC */
+  guint16 seq_off;           /* added to the source's own seq... */
+  guint32 ts_off;            /* ...and timestamp */
+  guint32 ssrc;
+  guint16 last_seq;          /* the highest sequence number sent */
+  guint32 last_ts;           /* that packet's timestamp */
+  gint64 last_us;            /* when the last RTP packet was stamped */
+  guint32 clock_rate;
+  gboolean new_ssrc_on_switch;
+} TxContext;
+
+/* A tune being played (worker state): a virtual RTP source whose seq counts
+ * the frames sent and whose ts counts the frames due, sent or not, so the
+ * timestamp keeps real time while there is nowhere to send. */
+typedef struct {
+  TdTune *tune;              /* NULL: not playing */
+  guint8 pt;
+  guint frame;               /* next frame of the tune */
+  guint16 seq;
+  guint32 ts;
+  GList link;                /* in its worker's `playing` while tune != NULL */
+} Playout;
+
 struct _TdRelayPort {
   TdRelay *relay;
   guint16 number;         /* RTP port; immutable */
@@ -84,21 +135,27 @@ struct _TdRelayPort {
   RelaySock sock[2];
   TdRelayPort *peer;      /* worker; always on the same worker */
   gboolean forward;       /* worker */
+  TxContext ctx;          /* worker */
+  Playout play;           /* worker */
+  gboolean playing;       /* main thread's view of play.tune != NULL */
   /* Written by the owning worker only (load + store, no locked instruction),
    * read relaxed by the main thread. */
-  _Atomic guint64 rx, tx, foreign, other, tx_errors;
+  _Atomic guint64 rx, tx, foreign, other, tx_errors, generated;
   _Atomic gint64 last_rx;
 };
 
 typedef enum {
   CMD_ADD, CMD_DETACH, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
-  CMD_FREE, CMD_SYNC, CMD_QUIT,
+  CMD_SET_CLOCK_RATE, CMD_SET_NEW_SSRC, CMD_PLAY, CMD_STOP, CMD_FREE, CMD_SYNC, CMD_QUIT,
 } CmdType;
 
 typedef struct {
   CmdType type;
   TdRelayPort *port, *other;
   gboolean flag;
+  guint32 rate;                /* CMD_SET_CLOCK_RATE */
+  TdTune *tune;                /* CMD_PLAY: a reference, handed to the port */
+  guint8 pt;                   /* CMD_PLAY */
   guint64 seq;                 /* CMD_SYNC */
   socklen_t remote_len;        /* CMD_SET_REMOTE; 0 = none */
   Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP */
@@ -116,7 +173,7 @@ typedef struct {
 
 struct _Worker {
   TdRelay *relay;              /* immutable */
-  int epfd, evfd;              /* immutable */
+  int epfd, evfd, tfd;         /* immutable; tfd: the playout timer */
   GThread *thread;
 
   /* shared, under `lock` */
@@ -131,6 +188,8 @@ struct _Worker {
 
   /* the worker thread */
   GQueue live_ports;           /* TdRelayPort* via port->link */
+  GQueue playing;              /* TdRelayPort* via port->play.link */
+  gboolean ticking;            /* tfd armed */
   Buffers *buf;
 };
 
@@ -326,13 +385,126 @@ accept_packet (RelaySock *s, const Addr *src, const guint8 *data, gsize len, int
   return TRUE;
 }
 
-/* The one send path: packets `idx[0..n)` of the worker's buffers, received
- * on `src`, go out of `dst`'s socket of the same kind to dst's remote. The
- * next issue's per-leg outgoing RTP context (SSRC/seq/timestamp rewriting,
- * SRTP) goes here, per packet, before the send. */
+/* ---- the outgoing RTP context (worker thread) ---- */
+
+static inline guint16
+get16 (const guint8 *p)
+{
+  return (guint16) (p[0] << 8 | p[1]);
+}
+
+static inline guint32
+get32 (const guint8 *p)
+{
+  return (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
+}
+
+static inline void
+put16 (guint8 *p, guint16 v)
+{
+  p[0] = (guint8) (v >> 8);
+  p[1] = (guint8) v;
+}
+
+static inline void
+put32 (guint8 *p, guint32 v)
+{
+  p[0] = (guint8) (v >> 24);
+  p[1] = (guint8) (v >> 16);
+  p[2] = (guint8) (v >> 8);
+  p[3] = (guint8) v;
+}
+
+static guint32
+fresh_ssrc (guint32 old)
+{
+  guint32 ssrc;
+
+  do
+    ssrc = g_random_int ();
+  while (ssrc == old);
+  return ssrc;
+}
+
+/* A new source starts with its packet (in_seq, in_ts): fix the offsets that
+ * make it continue the port's stream, seq = last + 1 and timestamp = last +
+ * the real time since the last packet. Returns TRUE for a switch (the caller
+ * sets the marker); FALSE for the port's first stream, which keeps its own
+ * identity if forwarded (nothing to continue; the receiver sees the sender's
+ * stream untouched) and gets a random one if it is a tune (RFC 3550). */
+static gboolean
+ctx_switch (TxContext *c, guint8 source, guint32 in_ssrc, guint16 in_seq, guint32 in_ts,
+            gint64 now)
+{
+  gboolean switched = c->started;
+  guint16 seq;
+  guint32 ts;
+
+  if (!switched) {
+    gboolean fwd = source == SRC_FORWARD;
+    c->ssrc = fwd ? in_ssrc : g_random_int ();
+    seq = fwd ? in_seq : (guint16) g_random_int ();
+    ts = fwd ? in_ts : g_random_int ();
+    c->started = TRUE;
+  } else {
+    seq = c->last_seq + 1;
+    ts = c->last_ts + (guint32) ((now - c->last_us) * (gint64) c->clock_rate / G_USEC_PER_SEC);
+    if (c->new_ssrc_on_switch)
+      c->ssrc = fresh_ssrc (c->ssrc);
+  }
+  c->source = source;
+  c->source_ssrc = in_ssrc;
+  c->seq_off = (guint16) (seq - in_seq);
+  c->ts_off = ts - in_ts;
+  c->last_seq = seq - 1;   /* so that ctx_stamp takes this packet as the newest */
+  return switched;
+}
+
+/* Maps one packet of the current source onto the port's stream. */
+static inline void
+ctx_stamp (TxContext *c, guint16 *seq, guint32 *ts, gint64 now)
+{
+  *seq += c->seq_off;
+  *ts += c->ts_off;
+  /* A late (reordered) packet does not move the end the next switch continues from. */
+  if ((gint16) (*seq - c->last_seq) > 0) {
+    c->last_seq = *seq;
+    c->last_ts = *ts;
+  }
+  c->last_us = now;
+}
+
+/* Rewrites a forwarded packet's SSRC/seq/timestamp in place. RTCP is not
+ * touched, neither on its own socket nor multiplexed here (RFC 5761): after
+ * a switch the SSRC in a forwarded SR no longer matches the RTP it describes,
+ * and its RTP timestamp is in the old source's time base. Receivers use SRs
+ * for lip sync and statistics only; fine for now. */
+static inline void
+stamp_forwarded (TxContext *c, guint8 *p, gint64 now)
+{
+  guint32 in_ssrc, ts;
+  guint16 seq;
+
+  if (p[1] >= 192 && p[1] <= 223)
+    return;   /* RTCP multiplexed on the RTP port */
+  in_ssrc = get32 (p + 8);
+  seq = get16 (p + 2);
+  ts = get32 (p + 4);
+  if (G_UNLIKELY (c->source != SRC_FORWARD || c->source_ssrc != in_ssrc) &&
+      ctx_switch (c, SRC_FORWARD, in_ssrc, seq, ts, now))
+    p[1] |= RTP_MARKER;
+  ctx_stamp (c, &seq, &ts, now);
+  put16 (p + 2, seq);
+  put32 (p + 4, ts);
+  put32 (p + 8, c->ssrc);
+}
+
+/* The one forwarding path: packets `idx[0..n)` of the worker's buffers,
+ * received on `src`, go out of `dst`'s socket of the same kind to dst's
+ * remote, RTP stamped with dst's outgoing context (SRTP would go here too). */
 static void
 forward_packets (Worker *w, TdRelayPort *src, TdRelayPort *dst, guint kind,
-                 const guint *idx, guint n)
+                 const guint *idx, guint n, gint64 now)
 {
   Buffers *b = w->buf;
   RelaySock *out = &dst->sock[kind];
@@ -340,6 +512,9 @@ forward_packets (Worker *w, TdRelayPort *src, TdRelayPort *dst, guint kind,
 
   if (out->remote_len == 0)
     return;   /* nowhere to send yet (no SDP, not latched) */
+  if (kind == RTP)
+    for (guint i = 0; i < n; i++)
+      stamp_forwarded (&dst->ctx, b->data[idx[i]], now);
 
   if (n == 1) {
     if (sendto (out->fd, b->data[idx[0]], b->rx[idx[0]].msg_len, 0,
@@ -379,6 +554,7 @@ handle_batch (Worker *w, RelaySock *s, guint n)
   Buffers *b = w->buf;
   TdRelayPort *port = s->port;
   guint idx[BATCH], accepted = 0;
+  gint64 now;
 
   for (guint i = 0; i < n; i++) {
     if (accept_packet (s, &b->src[i], b->data[i], b->rx[i].msg_len, b->rx[i].msg_hdr.msg_flags))
@@ -386,12 +562,14 @@ handle_batch (Worker *w, RelaySock *s, guint n)
   }
   if (accepted == 0)
     return;
+  now = g_get_monotonic_time ();
   /* last_rx before rx, released: a reader that sees the count sees the time */
-  atomic_store_explicit (&port->last_rx, g_get_monotonic_time (), memory_order_relaxed);
+  atomic_store_explicit (&port->last_rx, now, memory_order_relaxed);
   atomic_store_explicit (&port->rx, atomic_load_explicit (&port->rx, memory_order_relaxed) + accepted,
                          memory_order_release);
-  if (port->forward && port->peer)
-    forward_packets (w, port, port->peer, s->kind, idx, accepted);
+  /* a peer playing a tune sends the tune, not us */
+  if (port->forward && port->peer && !port->peer->play.tune)
+    forward_packets (w, port, port->peer, s->kind, idx, accepted, now);
 }
 
 static void
@@ -413,6 +591,150 @@ drain_socket (Worker *w, RelaySock *s)
   }
 }
 
+/* ---- tune playout (worker thread) ---- */
+
+/* The header of the tune's next packet, under the port's outgoing context. */
+static void
+stamp_tune (TdRelayPort *port, guint8 hdr[RTP_HEADER], gint64 now)
+{
+  TxContext *c = &port->ctx;
+  guint16 seq = port->play.seq++;
+  guint32 ts = port->play.ts;
+
+  hdr[0] = 0x80;
+  hdr[1] = port->play.pt;
+  if (c->source != SRC_TUNE && ctx_switch (c, SRC_TUNE, 0, seq, ts, now))
+    hdr[1] |= RTP_MARKER;
+  ctx_stamp (c, &seq, &ts, now);
+  put16 (hdr + 2, seq);
+  put32 (hdr + 4, ts);
+  put32 (hdr + 8, c->ssrc);
+}
+
+/* Sends the tune's next frame out of `port`, if it has somewhere to send,
+ * and advances the tune by one frame either way. */
+static void
+send_tune_frame (TdRelayPort *port, gint64 now)
+{
+  Playout *pl = &port->play;
+  RelaySock *out = &port->sock[RTP];
+
+  if (out->remote_len) {
+    guint8 hdr[RTP_HEADER];
+    /* The payload goes straight from the tune: sendmsg only reads it. */
+    struct iovec iov[2] = {
+      { hdr, sizeof hdr },
+      { (void *) td_tune_frame (pl->tune, (TdCodec) pl->pt, pl->frame), TD_TUNE_FRAME_BYTES },
+    };
+    struct msghdr msg = {
+      .msg_name = &out->remote, .msg_namelen = out->remote_len, .msg_iov = iov, .msg_iovlen = 2,
+    };
+
+    stamp_tune (port, hdr, now);
+    if (sendmsg (out->fd, &msg, 0) >= 0) {
+      stat_add (&port->tx, 1);
+      stat_add (&port->generated, 1);
+    } else {
+      stat_add (&port->tx_errors, 1);
+    }
+  }
+  pl->frame++;
+  pl->ts += TD_TUNE_FRAME_SAMPLES;
+}
+
+/* `due` ticks have passed since the last one handled (the timerfd counts
+ * them on its absolute 20 ms grid, so the rate never drifts): send that many
+ * frames, or, when the worker fell behind by more than RESYNC_TICKS, only
+ * the current one, the tune and its timestamps jumping to now as after
+ * packet loss rather than bursting 100+ ms of audio into the receiver. */
+static void
+play_frames (TdRelayPort *port, guint64 due, gint64 now)
+{
+  if (due > RESYNC_TICKS) {
+    port->play.frame += (guint) (due - 1);
+    port->play.ts += (guint32) (due - 1) * TD_TUNE_FRAME_SAMPLES;
+    due = 1;
+  }
+  while (due--)
+    send_tune_frame (port, now);
+}
+
+static void
+play_tick (Worker *w)
+{
+  guint64 due;
+  gint64 now;
+
+  if (read (w->tfd, &due, sizeof due) != sizeof due)
+    return;   /* disarmed after epoll reported it: nothing is due */
+  now = g_get_monotonic_time ();
+  for (GList *l = w->playing.head; l; l = l->next)
+    play_frames (l->data, due, now);
+}
+
+/* The timer runs only while a port plays: an idle relay never wakes up. */
+static void
+set_ticking (Worker *w, gboolean on)
+{
+  /* it_value: the first tick at once (a new tune starts without waiting),
+   * then the kernel keeps the 20 ms period on its own absolute schedule. */
+  struct itimerspec its = {
+    .it_value.tv_nsec = on ? 1 : 0,
+    .it_interval.tv_nsec = on ? TICK_NS : 0,
+  };
+
+  if (on == w->ticking)
+    return;
+  if (timerfd_settime (w->tfd, 0, &its, NULL) < 0)
+    g_critical ("relay: timerfd_settime: %s", g_strerror (errno));
+  w->ticking = on;
+}
+
+static void
+playing_add (Worker *w, TdRelayPort *port)
+{
+  port->play.link.data = port;
+  g_queue_push_tail_link (&w->playing, &port->play.link);
+  set_ticking (w, TRUE);
+}
+
+static void
+playing_remove (Worker *w, TdRelayPort *port)
+{
+  g_queue_unlink (&w->playing, &port->play.link);
+  if (g_queue_is_empty (&w->playing))
+    set_ticking (w, FALSE);
+}
+
+/* Takes over the command's tune reference. */
+static void
+start_tune (Worker *w, TdRelayPort *port, Cmd *cmd)
+{
+  Playout *pl = &port->play;
+  TdTune *old = pl->tune;
+
+  pl->tune = g_steal_pointer (&cmd->tune);
+  pl->pt = cmd->pt;
+  pl->frame = 0;
+  /* A new tune is a new source, even straight after another tune. */
+  if (port->ctx.source == SRC_TUNE)
+    port->ctx.source = SRC_NONE;
+  if (old)
+    td_tune_unref (old);
+  else
+    playing_add (w, port);
+}
+
+static void
+stop_tune (Worker *w, TdRelayPort *port)
+{
+  if (!port->play.tune)
+    return;
+  playing_remove (w, port);
+  g_clear_pointer (&port->play.tune, td_tune_unref);
+  /* The next forwarded packet is a new source (ctx.source is SRC_TUNE). */
+}
+
 /* ---- commands (worker side) ---- */
 
 static void
@@ -428,6 +750,8 @@ adopt_port (Worker *w, TdRelayPort *port)
 {
   port->link.data = port;
   g_queue_push_tail_link (&w->live_ports, &port->link);
+  if (port->play.tune)
+    playing_add (w, port);   /* migrated while playing: the tune goes on here */
   for (guint k = RTP; k <= RTCP; k++) {
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &port->sock[k] };
     if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, port->sock[k].fd, &ev) < 0)
@@ -443,6 +767,8 @@ let_go (Worker *w, TdRelayPort *port)
 {
   unlink_peer (port);
   g_queue_unlink (&w->live_ports, &port->link);
+  if (port->play.tune)
+    playing_remove (w, port);
   for (guint k = RTP; k <= RTCP; k++)
     epoll_ctl (w->epfd, EPOLL_CTL_DEL, port->sock[k].fd, NULL);
 }
@@ -455,6 +781,7 @@ close_port (Worker *w, TdRelayPort *port)
   let_go (w, port);
   close (port->sock[RTP].fd);
   close (port->sock[RTCP].fd);
+  td_tune_unref (port->play.tune);
   pthread_mutex_lock (&relay->pool_lock);
   g_array_append_val (relay->released, port->pair);
   pthread_mutex_unlock (&relay->pool_lock);
@@ -471,6 +798,26 @@ apply_set_remote (TdRelayPort *port, const Cmd *cmd)
       s->remote = cmd->remote[k];
     s->learning = TRUE;
   }
+}
+
+/* A new peer is a new source, even if its stream happens to keep the SSRC
+ * of the old one (a transfer between two legs of the same far end). */
+static void
+restart_forwarded (TdRelayPort *port, TdRelayPort *new_peer)
+{
+  if (port->peer != new_peer && port->ctx.source == SRC_FORWARD)
+    port->ctx.source = SRC_NONE;
+}
+
+static void
+connect_ports (TdRelayPort *a, TdRelayPort *b)
+{
+  restart_forwarded (a, b);
+  restart_forwarded (b, a);
+  unlink_peer (a);
+  unlink_peer (b);
+  a->peer = b;
+  b->peer = a;
 }
 
 /* Returns FALSE on CMD_QUIT. */
@@ -490,16 +837,25 @@ apply_command (Worker *w, Cmd *cmd)
     apply_set_remote (port, cmd);
     break;
   case CMD_CONNECT:
-    unlink_peer (port);
-    unlink_peer (cmd->other);
-    port->peer = cmd->other;
-    cmd->other->peer = port;
+    connect_ports (port, cmd->other);
     break;
   case CMD_DISCONNECT:
     unlink_peer (port);
     break;
   case CMD_SET_FORWARD:
     port->forward = cmd->flag;
+    break;
+  case CMD_SET_CLOCK_RATE:
+    port->ctx.clock_rate = cmd->rate;
+    break;
+  case CMD_SET_NEW_SSRC:
+    port->ctx.new_ssrc_on_switch = cmd->flag;
+    break;
+  case CMD_PLAY:
+    start_tune (w, port, cmd);
+    break;
+  case CMD_STOP:
+    stop_tune (w, port);
     break;
   case CMD_FREE:
     close_port (w, port);
@@ -536,6 +892,7 @@ process_commands (Worker *w)
   while ((cmd = g_queue_pop_head (&batch))) {
     if (running)
       running = apply_command (w, cmd);
+    td_tune_unref (cmd->tune);   /* a CMD_PLAY not applied (none follow QUIT, but still) */
     g_free (cmd);
   }
   return running;
@@ -549,7 +906,7 @@ worker_thread (gpointer data)
   gboolean running = TRUE;
 
   while (running) {
-    gboolean commands = FALSE;
+    gboolean commands = FALSE, tick = FALSE;
     int n = epoll_wait (w->epfd, events, MAX_EVENTS, -1);
 
     if (n < 0) {
@@ -561,9 +918,13 @@ worker_thread (gpointer data)
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == NULL)
         commands = TRUE;   /* the eventfd: after the packets, see let_go */
+      else if (events[i].data.ptr == &w->tfd)
+        tick = TRUE;
       else
         drain_socket (w, events[i].data.ptr);
     }
+    if (tick)
+      play_tick (w);
     if (commands)
       running = process_commands (w);
   }
@@ -606,6 +967,7 @@ static gboolean
 worker_start (TdRelay *relay, Worker *w, guint index, GError **error)
 {
   struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+  struct epoll_event tick = { .events = EPOLLIN, .data.ptr = &w->tfd };
   g_autofree char *name = relay->n_workers == 1 ? g_strdup ("td-relay")
                                                 : g_strdup_printf ("td-relay-%u", index);
   GError *thread_error = NULL;
@@ -613,15 +975,19 @@ worker_start (TdRelay *relay, Worker *w, guint index, GError **error)
   w->relay = relay;
   w->epfd = epoll_create1 (EPOLL_CLOEXEC);
   w->evfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (w->epfd < 0 || w->evfd < 0 || epoll_ctl (w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
+  w->tfd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (w->epfd < 0 || w->evfd < 0 || w->tfd < 0 ||
+      epoll_ctl (w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0 ||
+      epoll_ctl (w->epfd, EPOLL_CTL_ADD, w->tfd, &tick) < 0) {
     g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_SYSTEM,
-                 "media relay: epoll/eventfd: %s", g_strerror (errno));
+                 "media relay: epoll/eventfd/timerfd: %s", g_strerror (errno));
     goto fail;
   }
   pthread_mutex_init (&w->lock, NULL);
   pthread_cond_init (&w->cond, NULL);
   g_queue_init (&w->commands);
   g_queue_init (&w->live_ports);
+  g_queue_init (&w->playing);
   w->buf = g_new0 (Buffers, 1);
   init_buffers (w->buf);
   w->thread = g_thread_try_new (name, worker_thread, w, &thread_error);
@@ -641,6 +1007,8 @@ fail:
     close (w->epfd);
   if (w->evfd >= 0)
     close (w->evfd);
+  if (w->tfd >= 0)
+    close (w->tfd);
   return FALSE;
 }
 
@@ -657,6 +1025,7 @@ worker_stop (Worker *w)
   g_assert (g_queue_is_empty (&w->commands));
   close (w->epfd);
   close (w->evfd);
+  close (w->tfd);
   pthread_mutex_destroy (&w->lock);
   pthread_cond_destroy (&w->cond);
   g_free (w->buf);
@@ -798,6 +1167,7 @@ new_port (TdRelay *relay, guint pair, const int fds[2])
   port->pair = pair;
   port->number = relay->first_port + 2 * pair;
   port->forward = TRUE;
+  port->ctx.clock_rate = DEFAULT_CLOCK_RATE;
   for (guint k = RTP; k <= RTCP; k++) {
     port->sock[k].fd = fds[k];
     port->sock[k].kind = k;
@@ -924,6 +1294,56 @@ td_relay_port_set_forward (TdRelayPort *port, gboolean forward)
 }
 
 void
+td_relay_port_set_clock_rate (TdRelayPort *port, guint32 rate)
+{
+  Cmd *cmd;
+
+  g_return_if_fail (port && rate > 0);
+  cmd = g_new0 (Cmd, 1);
+  cmd->type = CMD_SET_CLOCK_RATE;
+  cmd->port = port;
+  cmd->rate = rate;
+  push_command (port->worker, cmd);
+}
+
+void
+td_relay_port_set_new_ssrc_on_switch (TdRelayPort *port, gboolean new_ssrc)
+{
+  send_command (port->worker, CMD_SET_NEW_SSRC, port, NULL, new_ssrc);
+}
+
+void
+td_relay_port_play (TdRelayPort *port, TdTune *tune, guint8 pt)
+{
+  Cmd *cmd;
+
+  g_return_if_fail (port && tune);
+  g_return_if_fail (pt == TD_CODEC_PCMU || pt == TD_CODEC_PCMA);
+  cmd = g_new0 (Cmd, 1);
+  cmd->type = CMD_PLAY;
+  cmd->port = port;
+  cmd->tune = td_tune_ref (tune);
+  cmd->pt = pt;
+  port->playing = TRUE;
+  push_command (port->worker, cmd);
+}
+
+void
+td_relay_port_stop (TdRelayPort *port)
+{
+  if (!port->playing)
+    return;   /* the worker's view can only be "not playing" too */
+  port->playing = FALSE;
+  send_command (port->worker, CMD_STOP, port, NULL, FALSE);
+}
+
+gboolean
+td_relay_port_is_playing (TdRelayPort *port)
+{
+  return port->playing;
+}
+
+void
 td_relay_port_free (TdRelayPort *port)
 {
   if (!port)
@@ -940,6 +1360,7 @@ td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out)
   out->dropped_foreign = stat_get (&port->foreign);
   out->dropped_other = stat_get (&port->other);
   out->tx_errors = stat_get (&port->tx_errors);
+  out->tx_generated = stat_get (&port->generated);
   out->last_rx_us = atomic_load_explicit (&port->last_rx, memory_order_relaxed);
 }
 

@@ -5,15 +5,24 @@
  * Connected ports copy packets received on one out of the other, to that
  * port's remote (learned by symmetric latching, or from SDP until then).
  *
+ * One outgoing RTP context per port: whatever leaves a port's RTP socket
+ * (the peer's forwarded RTP, or a tune played from the relay) carries the
+ * port's own SSRC, a sequence number that continues by one per packet and a
+ * timestamp that follows real time, so a receiver never sees its stream go
+ * backwards when the source changes (ringback -> callee, transfer, hold
+ * music). See /work/shared/notes/media.md, "One outgoing RTP context".
+ *
  * Threading contract:
  *  - Every function here is called from ONE thread (the SIP main thread).
  *  - td_relay_new() starts a media thread (named "td-relay") that owns all
  *    packet state: it is the only reader of the sockets. Calls that change a
- *    port (set_remote, connect, disconnect, set_forward, port_free) queue a
- *    command and return at once; the media thread applies commands in order
- *    between packet batches, so the packet path takes no lock. A packet
- *    that arrives while a command is still queued is handled under the old
- *    state (microseconds); td_relay_sync() closes that window when needed.
+ *    port (set_remote, connect, disconnect, set_forward, the outgoing-context
+ *    options, play, stop, port_free) queue a command and return at once; the
+ *    media thread applies commands in order between packet batches, so the
+ *    packet path takes no lock. A packet that arrives while a command is
+ *    still queued is handled under the old state (microseconds);
+ *    td_relay_sync() closes that window when needed. Tunes play from the
+ *    port's media thread too, on a 20 ms timer of that thread.
  *  - td_relay_new_full() may start several media threads ("td-relay-N"):
  *    ports are sharded between them, connected ports always share one.
  *    td_relay_connect() of ports on two threads moves one of them, and that
@@ -30,6 +39,8 @@
 #pragma once
 
 #include <glib.h>
+
+#include "td-tune.h"
 
 G_BEGIN_DECLS
 
@@ -48,11 +59,12 @@ typedef struct _TdRelayPort TdRelayPort;   /* one RTP+RTCP socket pair = one med
 
 typedef struct {
   guint64 rx_packets;        /* accepted: plausible RTP/RTCP from the (latched) remote, on both sockets */
-  guint64 tx_packets;        /* sent out of this port to its remote */
+  guint64 tx_packets;        /* sent out of this port to its remote, forwarded or generated */
   guint64 dropped_foreign;   /* from a source other than the latched one (RTP Bleed) */
   guint64 dropped_other;     /* not RTP/RTCP: wrong version, too short, truncated */
   gint64 last_rx_us;         /* g_get_monotonic_time() of the last accepted packet, 0 = none */
   guint64 tx_errors;         /* sends the kernel refused (send buffer full, unreachable) */
+  guint64 tx_generated;      /* tune packets sent (also counted in tx_packets) */
 } TdRelayStats;
 
 /* Starts the media thread. `address` is an IPv4 or IPv6 literal
@@ -93,8 +105,40 @@ void td_relay_disconnect (TdRelayPort *port);   /* and its peer from it */
 /* FALSE: packets received on this port are dropped (hold / mute); they still
  * latch and count as activity (rx_packets, last_rx_us). */
 void td_relay_port_set_forward (TdRelayPort *port, gboolean forward);
-/* Returns the ports to the pool once the media thread has let go (see top). */
+/* Returns the ports to the pool once the media thread has let go (see top);
+ * a tune still playing is stopped and its reference dropped. */
 void td_relay_port_free (TdRelayPort *port);
+
+/* The outgoing context. By default the port keeps the SSRC of the first
+ * stream sent out of it (a random one if a tune comes first); at each source
+ * change (forwarded stream <-> tune, a new SSRC on the forwarded stream, a
+ * new peer) the first packet of the new source gets seq = last + 1,
+ * timestamp = last + the real time elapsed since the last packet sent x the
+ * clock rate, and the marker bit. Within one source the offsets stay fixed,
+ * so its gaps and jitter pass through. RTCP is forwarded unchanged.
+ *
+ * RTP clock rate of the port's stream, for the timestamp advance at a
+ * switch; 8000 (G.711, G.722) until set. */
+void td_relay_port_set_clock_rate (TdRelayPort *port, guint32 rate);
+/* TRUE: a fresh random SSRC at every switch (still with the marker and a
+ * continued sequence), for endpoints that want that rather than one SSRC
+ * for the whole call. Default FALSE: a new SSRC is RFC 3550-clean but broke
+ * browsers behind Asterisk (see the notes). */
+void td_relay_port_set_new_ssrc_on_switch (TdRelayPort *port, gboolean new_ssrc);
+
+/* Send `tune` out of `port` to its remote (latched or SDP) as RTP with
+ * payload type `pt` (0 PCMU or 8 PCMA), one 20 ms frame every 20 ms, looping,
+ * under the port's outgoing context. While playing, packets forwarded to
+ * this port from its peer (RTP and RTCP) are dropped (they are still
+ * received and counted on the peer). Takes a ref on the tune. Starting a new
+ * tune replaces the old one (a source switch). With no remote yet (no SDP
+ * address, not latched) the tune runs silently: its clock advances, nothing
+ * is sent until the port latches. */
+void td_relay_port_play (TdRelayPort *port, TdTune *tune, guint8 pt);
+/* Stop playing; forwarding resumes (a source switch). No-op if not playing. */
+void td_relay_port_stop (TdRelayPort *port);
+/* The main thread's view: TRUE from play until stop. */
+gboolean td_relay_port_is_playing (TdRelayPort *port);
 /* May be slightly stale: counters are written by the media thread. */
 void td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out);
 

@@ -450,6 +450,29 @@ td_tune_load (const char *path, GError **error)
 /* ---- the tune ----------------------------------------------------------- */
 
 TdTune *
+td_tune_new_from_pcm (const gint16 *samples, gsize n_samples)
+{
+  g_return_val_if_fail (samples != NULL || n_samples == 0, NULL);
+  g_return_val_if_fail (n_samples <= MAX_SAMPLES, NULL);
+
+  TdTune *tune = g_new0 (TdTune, 1);
+  g_atomic_ref_count_init (&tune->ref);
+  tune->path = g_strdup ("(pcm)");
+  tune->n_frames = (guint) MAX (1, (n_samples + TD_TUNE_FRAME_SAMPLES - 1) / TD_TUNE_FRAME_SAMPLES);
+  gsize size = (gsize) tune->n_frames * TD_TUNE_FRAME_BYTES;
+  tune->pcmu = g_malloc (size);
+  tune->pcma = g_malloc (size);
+  memset (tune->pcmu, TD_G711_ULAW_SILENCE, size);
+  memset (tune->pcma, TD_G711_ALAW_SILENCE, size);
+  for (gsize i = 0; i < n_samples; i++)
+    {
+      tune->pcmu[i] = td_g711_ulaw_encode (samples[i]);
+      tune->pcma[i] = td_g711_alaw_encode (samples[i]);
+    }
+  return tune;
+}
+
+TdTune *
 td_tune_ref (TdTune *tune)
 {
   g_return_val_if_fail (tune != NULL, NULL);

@@ -47,6 +47,10 @@ typedef struct _TdTune TdTune;
  * pipeline behind. Errors are TD_TUNE_ERROR and name @path. */
 TdTune *td_tune_load (const char *path, GError **error);
 
+/* A tune from @n_samples of 8 kHz mono PCM already in memory (tests,
+ * generated tones); no GStreamer involved. Its path is "(pcm)". */
+TdTune *td_tune_new_from_pcm (const gint16 *samples, gsize n_samples);
+
 TdTune *td_tune_ref (TdTune *tune);
 void td_tune_unref (TdTune *tune);
 

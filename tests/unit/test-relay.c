@@ -7,7 +7,10 @@
  * A packet that must NOT be forwarded is checked by sending a good one right
  * after it from a socket the relay reads in order: the good one must be the
  * first to arrive. Every test runs with one media thread and with two (ports
- * sharded, connect may migrate one). */
+ * sharded, connect may migrate one).
+ * The outgoing-context tests read RTP headers and the kernel's receive time
+ * (SO_TIMESTAMPNS) of each packet, so timestamp jumps are checked against
+ * when packets really arrived, not when the test got round to reading them. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "td-relay.h"
+#include "td-tune.h"
 
 #define WAIT_MS 2000
 
@@ -75,6 +79,7 @@ phone_new_family (int family)
     len = sizeof *in6;
   }
   g_assert_cmpint (bind (p.fd, (struct sockaddr *) &ss, len), ==, 0);
+  g_assert_cmpint (setsockopt (p.fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int) { 1 }, sizeof (int)), ==, 0);
   len = sizeof ss;
   g_assert_cmpint (getsockname (p.fd, (struct sockaddr *) &ss, &len), ==, 0);
   p.port = ntohs (family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
@@ -650,14 +655,14 @@ test_many_ports (void)
       ports[i] = port_alloc (relay);
     g_assert_null (td_relay_port_alloc (relay, &error));
     g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_EXHAUSTED);
-    g_assert_cmpuint (count_fds (), ==, base + 2 * n_threads + 400);   /* epoll + eventfd */
+    g_assert_cmpuint (count_fds (), ==, base + 3 * n_threads + 400);   /* epoll, eventfd, timerfd */
     for (guint i = 0; i < 200; i += 2)
       td_relay_connect (ports[i], ports[i + 1]);
     for (guint i = 0; i < 200; i++)
       td_relay_port_free (ports[i]);
     td_relay_sync (relay);
     g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
-    g_assert_cmpuint (count_fds (), ==, base + 2 * n_threads);
+    g_assert_cmpuint (count_fds (), ==, base + 3 * n_threads);
     /* ports left allocated are closed by td_relay_free */
     for (guint i = 0; i < 10; i++)
       ports[i] = port_alloc (relay);
@@ -764,6 +769,542 @@ test_cross_thread_connect (void)
   phone_close (&attacker);
 }
 
+/* ---- the outgoing RTP context and tune playout ---- */
+
+#define FRAME 160      /* samples (and G.711 bytes) per 20 ms frame */
+
+typedef struct {
+  gboolean marker;
+  guint8 pt;
+  guint16 seq;
+  guint32 ts, ssrc;
+  gsize len;               /* payload bytes */
+  guint8 payload[1500];
+  gint64 at_us;            /* kernel receive time (CLOCK_REALTIME) */
+} Rtp;
+
+static void
+phone_send_rtp (Phone *p, guint16 port, guint32 ssrc, guint16 seq, guint32 ts, guint32 tag)
+{
+  guint8 pkt[12 + FRAME] = { 0x80, 0x00 };
+
+  pkt[2] = (guint8) (seq >> 8);
+  pkt[3] = (guint8) seq;
+  for (guint i = 0; i < 4; i++) {
+    pkt[4 + i] = (guint8) (ts >> (24 - 8 * i));
+    pkt[8 + i] = (guint8) (ssrc >> (24 - 8 * i));
+  }
+  memcpy (pkt + 12, &tag, sizeof tag);
+  phone_send_raw (p, port, pkt, sizeof pkt);
+}
+
+static gint64
+receive_time (struct msghdr *msg)
+{
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (msg); c; c = CMSG_NXTHDR (msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      struct timespec t;
+      memcpy (&t, CMSG_DATA (c), sizeof t);
+      return (gint64) t.tv_sec * G_USEC_PER_SEC + t.tv_nsec / 1000;
+    }
+  }
+  g_assert_not_reached ();
+}
+
+/* The next RTP packet within `ms`, parsed; FALSE if none came. */
+static gboolean
+phone_recv_rtp (Phone *p, int ms, Rtp *out)
+{
+  struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+  guint8 pkt[2048];
+  char control[CMSG_SPACE (sizeof (struct timespec))];
+  struct iovec iov = { pkt, sizeof pkt };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = control, .msg_controllen = sizeof control };
+  gssize n;
+
+  if (poll (&pfd, 1, ms) <= 0)
+    return FALSE;
+  n = recvmsg (p->fd, &msg, 0);
+  g_assert_cmpint (n, >=, 12);
+  g_assert_cmpuint (pkt[0], ==, 0x80);
+  out->marker = (pkt[1] & 0x80) != 0;
+  out->pt = pkt[1] & 0x7f;
+  out->seq = (guint16) (pkt[2] << 8 | pkt[3]);
+  out->ts = (guint32) pkt[4] << 24 | (guint32) pkt[5] << 16 | (guint32) pkt[6] << 8 | pkt[7];
+  out->ssrc = (guint32) pkt[8] << 24 | (guint32) pkt[9] << 16 | (guint32) pkt[10] << 8 | pkt[11];
+  out->len = (gsize) n - 12;
+  memcpy (out->payload, pkt + 12, out->len);
+  out->at_us = receive_time (&msg);
+  return TRUE;
+}
+
+static void
+recv_rtp (Phone *p, Rtp *out)
+{
+  g_assert_true (phone_recv_rtp (p, WAIT_MS, out));
+}
+
+static guint32
+payload_tag (const Rtp *r)
+{
+  guint32 tag;
+  memcpy (&tag, r->payload, sizeof tag);
+  return tag;
+}
+
+/* 25 frames (0.5 s), each a different ramp, so a payload names its frame. */
+static TdTune *
+test_tune (void)
+{
+  enum { N = 25 };
+  gint16 pcm[N * FRAME];
+  TdTune *tune;
+
+  for (guint i = 0; i < G_N_ELEMENTS (pcm); i++)
+    pcm[i] = (gint16) (((i / FRAME) % 2 ? -1 : 1) * (int) (200 + (i / FRAME) * 400 + (i % FRAME) * 2));
+  tune = td_tune_new_from_pcm (pcm, G_N_ELEMENTS (pcm));
+  g_assert_cmpuint (td_tune_n_frames (tune), ==, N);
+  for (guint a = 0; a < N; a++)
+    for (guint b = a + 1; b < N; b++)
+      g_assert_true (memcmp (td_tune_frame (tune, TD_CODEC_PCMU, a),
+                             td_tune_frame (tune, TD_CODEC_PCMU, b), FRAME) != 0);
+  return tune;
+}
+
+/* The tune frame (in `codec`) this packet carries, or -1 (a forwarded one). */
+static int
+tune_frame_of (TdTune *tune, TdCodec codec, const Rtp *r)
+{
+  if (r->len != FRAME)
+    return -1;
+  for (guint i = 0; i < td_tune_n_frames (tune); i++)
+    if (memcmp (r->payload, td_tune_frame (tune, codec, i), FRAME) == 0)
+      return (int) i;
+  return -1;
+}
+
+/* What the receiving phone last saw of the port's stream. */
+typedef struct {
+  guint16 seq;
+  guint32 ts, ssrc;
+  gint64 at_us;
+} Last;
+
+static void
+last_set (Last *l, const Rtp *r)
+{
+  *l = (Last) { r->seq, r->ts, r->ssrc, r->at_us };
+}
+
+/* `r` continues the stream within one source: seq + 1, timestamp + `step`,
+ * same SSRC, no marker. */
+static void
+expect_continues (Last *l, const Rtp *r, guint32 step)
+{
+  g_assert_cmpuint (r->seq, ==, (guint16) (l->seq + 1));
+  g_assert_cmpuint (r->ts, ==, l->ts + step);
+  g_assert_cmphex (r->ssrc, ==, l->ssrc);
+  g_assert_false (r->marker);
+  last_set (l, r);
+}
+
+/* `r` is the first packet of a new source: seq + 1, marker, and a
+ * timestamp advanced by the time elapsed since the previous packet x `rate`,
+ * within one 20 ms frame. The SSRC is the caller's to check. */
+static void
+expect_switch (Last *l, const Rtp *r, guint rate)
+{
+  gint64 want = (r->at_us - l->at_us) * rate / G_USEC_PER_SEC;
+  gint64 got = (guint32) (r->ts - l->ts);
+
+  g_assert_cmpuint (r->seq, ==, (guint16) (l->seq + 1));
+  g_assert_true (r->marker);
+  g_assert_cmpint (got, >=, want - rate / 50);
+  g_assert_cmpint (got, <=, want + rate / 50);
+  last_set (l, r);
+}
+
+/* Sends `n` packets of one stream from B through the call to A and checks
+ * each one continues `l` (the first one as given by `first_is_switch`). */
+static void
+forward_stream (Call *c, Last *l, guint32 ssrc, guint16 seq, guint32 ts, guint n,
+                gboolean first_is_switch)
+{
+  guint16 b = td_relay_port_number (c->b);
+
+  for (guint i = 0; i < n; i++) {
+    Rtp r;
+    phone_send_rtp (&c->b_rtp, b, ssrc, (guint16) (seq + i), ts + i * FRAME, 0xf0 + i);
+    recv_rtp (&c->a_rtp, &r);
+    g_assert_cmphex (payload_tag (&r), ==, 0xf0 + i);
+    if (i == 0 && first_is_switch)
+      expect_switch (l, &r, 8000);
+    else
+      expect_continues (l, &r, FRAME);
+  }
+}
+
+/* Forwarded packets of the port's first stream leave untouched: its SSRC,
+ * its sequence (+1 each, across the 16-bit wrap), its gaps, no marker. */
+static void
+test_context_forward (void)
+{
+  Call c;
+  Rtp r;
+  Last l;
+  guint16 b;
+
+  call_setup (&c, P (280), P (299));
+  b = td_relay_port_number (c.b);
+  phone_send_rtp (&c.b_rtp, b, 0x1111, 65530, 1000, 0xf0);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmphex (r.ssrc, ==, 0x1111);
+  g_assert_cmpuint (r.seq, ==, 65530);
+  g_assert_cmpuint (r.ts, ==, 1000);
+  g_assert_false (r.marker);
+  last_set (&l, &r);
+  forward_stream (&c, &l, 0x1111, 65531, 1000 + FRAME, 10, FALSE);
+  /* a packet lost upstream stays a gap of the same size */
+  phone_send_rtp (&c.b_rtp, b, 0x1111, (guint16) (65531 + 11), 1000 + 12 * FRAME, 0xf1);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpuint (r.seq, ==, (guint16) (l.seq + 2));
+  g_assert_cmpuint (r.ts, ==, l.ts + 2 * FRAME);
+  g_assert_false (r.marker);
+  call_teardown (&c);
+}
+
+/* ~50 packets/s of the tune's frames, in order and looping, pt as asked,
+ * seq + 1 and ts + 160 each, one SSRC; the same tune again in PCMA is a new
+ * source. */
+static void
+test_tune_plays (void)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  Call c;
+  Rtp r;
+  Last l;
+  TdRelayStats st;
+  gint64 first_us;
+
+  call_setup (&c, P (300), P (319));
+  g_assert_false (td_relay_port_is_playing (c.a));
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMU);
+  g_assert_true (td_relay_port_is_playing (c.a));
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, 0);
+  g_assert_cmpuint (r.pt, ==, 0);
+  g_assert_false (r.marker);   /* the port's first stream: not a switch */
+  last_set (&l, &r);
+  first_us = r.at_us;
+  for (guint i = 1; i <= 50; i++) {
+    recv_rtp (&c.a_rtp, &r);
+    g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, i % 25);
+    g_assert_cmpuint (r.pt, ==, 0);
+    expect_continues (&l, &r, FRAME);
+  }
+  /* 50 intervals of 20 ms on an absolute schedule */
+  g_assert_cmpint (r.at_us - first_us, >=, 900 * 1000);
+  g_assert_cmpint (r.at_us - first_us, <=, 1100 * 1000);
+  td_relay_port_stop (c.a);
+  g_assert_false (td_relay_port_is_playing (c.a));
+  td_relay_sync (c.relay);
+  while (phone_recv_rtp (&c.a_rtp, 60, &r))   /* frames sent before the stop */
+    expect_continues (&l, &r, FRAME);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.tx_generated, >=, 51);
+  g_assert_cmpuint (st.tx_packets, ==, st.tx_generated);
+  g_assert_cmpuint (st.tx_errors, ==, 0);
+
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMA);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMA, &r), ==, 0);
+  g_assert_cmpuint (r.pt, ==, 8);
+  expect_switch (&l, &r, 8000);
+  g_assert_cmphex (r.ssrc, ==, l.ssrc);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMA, &r), ==, 1);
+  expect_continues (&l, &r, FRAME);
+  call_teardown (&c);
+}
+
+/* Forwarded -> tune -> forwarded: one SSRC, seq + 1 throughout, a marker and
+ * a real-time timestamp jump at each switch and nowhere else. */
+static void
+test_switch_forward_tune_forward (void)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  Call c;
+  Rtp r;
+  Last l;
+  guint16 b;
+
+  call_setup (&c, P (320), P (339));
+  b = td_relay_port_number (c.b);
+  phone_send_rtp (&c.b_rtp, b, 0xb0b, 500, 70000, 0xf0);
+  recv_rtp (&c.a_rtp, &r);
+  last_set (&l, &r);
+  forward_stream (&c, &l, 0xb0b, 501, 70000 + FRAME, 9, FALSE);
+  g_usleep (30 * 1000);
+
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMU);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, 0);
+  expect_switch (&l, &r, 8000);
+  g_assert_cmphex (r.ssrc, ==, 0xb0b);
+  for (guint i = 1; i < 10; i++) {
+    recv_rtp (&c.a_rtp, &r);
+    g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, i);
+    expect_continues (&l, &r, FRAME);
+  }
+
+  td_relay_port_stop (c.a);
+  td_relay_sync (c.relay);
+  /* B's stream goes on in its own numbering, which has nothing to do with
+   * what A received meanwhile */
+  phone_send_rtp (&c.b_rtp, b, 0xb0b, 530, 70000 + 30 * FRAME, 0xe0);
+  for (;;) {
+    recv_rtp (&c.a_rtp, &r);
+    if (tune_frame_of (tune, TD_CODEC_PCMU, &r) < 0)
+      break;
+    expect_continues (&l, &r, FRAME);   /* a frame sent before the stop */
+  }
+  g_assert_cmphex (payload_tag (&r), ==, 0xe0);
+  expect_switch (&l, &r, 8000);
+  g_assert_cmphex (r.ssrc, ==, 0xb0b);
+  forward_stream (&c, &l, 0xb0b, 531, 70000 + 31 * FRAME, 5, FALSE);
+  call_teardown (&c);
+}
+
+/* A new SSRC on the forwarded stream (the far end re-bridged after a
+ * transfer) is a switch; so is a new peer with the very same SSRC. RTCP
+ * passes unchanged. The clock rate scales the timestamp jump. */
+static void
+test_transfer_ssrc (void)
+{
+  Call c;
+  Rtp r;
+  Last l;
+  guint16 b;
+  TdRelayPort *x;
+  Phone other = phone_new ();
+  const guint8 sr[28] = { 0x80, 200, 0, 6, 0, 0, 0x0c, 0x0c, 1, 2, 3, 4, 5, 6, 7, 8,
+                          9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20 };
+  guint8 got[64];
+  struct pollfd pfd;
+
+  call_setup (&c, P (340), P (359));
+  b = td_relay_port_number (c.b);
+  phone_send_rtp (&c.b_rtp, b, 0xaaaa, 100, 5000, 0xf0);
+  recv_rtp (&c.a_rtp, &r);
+  last_set (&l, &r);
+  forward_stream (&c, &l, 0xaaaa, 101, 5000 + FRAME, 4, FALSE);
+  g_usleep (40 * 1000);
+  forward_stream (&c, &l, 0xcccc, 7000, 999999, 5, TRUE);   /* rewritten to 0xaaaa */
+  g_assert_cmphex (l.ssrc, ==, 0xaaaa);
+
+  /* transfer to a new peer x whose stream keeps 0xcccc; wideband clock */
+  x = port_alloc (c.relay);
+  td_relay_port_set_remote (x, "127.0.0.1", other.port, 0);
+  td_relay_port_set_clock_rate (c.a, 16000);
+  td_relay_connect (c.a, x);
+  td_relay_sync (c.relay);
+  g_usleep (30 * 1000);
+  phone_send_rtp (&other, td_relay_port_number (x), 0xcccc, 7005, 999999 + 5 * FRAME, 0xd0);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmphex (payload_tag (&r), ==, 0xd0);
+  expect_switch (&l, &r, 16000);
+  g_assert_cmphex (r.ssrc, ==, 0xaaaa);
+
+  /* RTCP: byte for byte */
+  phone_send_raw (&other, td_relay_port_number (x) + 1, sr, sizeof sr);
+  pfd = (struct pollfd) { .fd = c.a_rtcp.fd, .events = POLLIN };
+  g_assert_cmpint (poll (&pfd, 1, WAIT_MS), ==, 1);
+  g_assert_cmpint (recv (c.a_rtcp.fd, got, sizeof got, 0), ==, sizeof sr);
+  g_assert_cmpmem (got, sizeof sr, sr, sizeof sr);
+
+  td_relay_port_free (x);
+  call_teardown (&c);
+  phone_close (&other);
+}
+
+/* With the option, every switch picks a fresh SSRC (still marker, seq + 1);
+ * the first stream keeps its own. */
+static void
+test_new_ssrc_on_switch (void)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  Call c;
+  Rtp r;
+  Last l;
+  guint16 b;
+  guint32 tune_ssrc;
+
+  call_setup (&c, P (360), P (379));
+  b = td_relay_port_number (c.b);
+  td_relay_port_set_new_ssrc_on_switch (c.a, TRUE);
+  phone_send_rtp (&c.b_rtp, b, 0x5050, 1, 160, 0xf0);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmphex (r.ssrc, ==, 0x5050);
+  last_set (&l, &r);
+
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMU);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmphex (r.ssrc, !=, 0x5050);
+  tune_ssrc = r.ssrc;
+  expect_switch (&l, &r, 8000);
+  recv_rtp (&c.a_rtp, &r);
+  expect_continues (&l, &r, FRAME);
+
+  td_relay_port_stop (c.a);
+  td_relay_sync (c.relay);
+  phone_send_rtp (&c.b_rtp, b, 0x5050, 2, 320, 0xe0);
+  for (;;) {
+    recv_rtp (&c.a_rtp, &r);
+    if (tune_frame_of (tune, TD_CODEC_PCMU, &r) < 0)
+      break;
+    expect_continues (&l, &r, FRAME);
+  }
+  g_assert_cmphex (r.ssrc, !=, tune_ssrc);
+  expect_switch (&l, &r, 8000);
+  call_teardown (&c);
+}
+
+/* While a plays, what b receives for it is counted and dropped; a's own
+ * packets still reach B. */
+static void
+test_drop_while_playing (void)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  Call c;
+  Rtp r;
+  TdRelayStats st;
+  guint16 a, b;
+  gint64 end;
+  guint n = 0;
+
+  call_setup (&c, P (380), P (399));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMA);
+  td_relay_sync (c.relay);
+  for (guint i = 0; i < 5; i++)
+    phone_send_rtp (&c.b_rtp, b, 0x77, (guint16) i, i * FRAME, 0xf0 + i);
+  phone_send (&c.a_rtp, a, 0xa1);
+  expect_packet (&c.b_rtp, 0xa1, b);
+  wait_rx (c.b, 5);
+  end = g_get_monotonic_time () + 150 * 1000;
+  while (g_get_monotonic_time () < end && phone_recv_rtp (&c.a_rtp, 50, &r)) {
+    g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMA, &r), >=, 0);
+    n++;
+  }
+  g_assert_cmpuint (n, >=, 3);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.tx_packets, ==, st.tx_generated);
+  get_stats (c.b, &st);
+  g_assert_cmpuint (st.rx_packets, ==, 5);
+  call_teardown (&c);
+}
+
+/* Nowhere to send (no SDP address, 0.0.0.0): nothing goes out, while the
+ * tune keeps time; once the port latches, the tune reaches the phone. */
+static void
+test_play_unlatched (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (400), P (419));
+  g_autoptr (TdTune) tune = test_tune ();
+  TdRelayPort *p = port_alloc (relay), *q = port_alloc (relay);
+  Phone phone = phone_new ();
+  TdRelayStats st;
+  Rtp r;
+
+  td_relay_port_set_remote (q, "0.0.0.0", 4000, 0);
+  td_relay_port_play (p, tune, TD_CODEC_PCMU);
+  td_relay_port_play (q, tune, TD_CODEC_PCMU);
+  g_usleep (120 * 1000);
+  get_stats (p, &st);
+  g_assert_cmpuint (st.tx_packets + st.tx_generated + st.tx_errors, ==, 0);
+  get_stats (q, &st);
+  g_assert_cmpuint (st.tx_packets + st.tx_generated + st.tx_errors, ==, 0);
+  g_assert_true (td_relay_port_is_playing (p));
+
+  phone_send (&phone, td_relay_port_number (p), 1);   /* latches */
+  recv_rtp (&phone, &r);
+  g_assert_false (r.marker);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), >=, 4);   /* ~6 frames went by */
+  td_relay_port_free (p);
+  td_relay_port_free (q);
+  phone_close (&phone);
+}
+
+/* Freeing a playing port (or the relay under one) drops the tune's
+ * reference: the test lets go of its own at once, ASan finds any leak. */
+static void
+test_free_while_playing (void)
+{
+  TdRelay *relay = relay_new (P (420), P (439));
+  TdTune *tune = test_tune ();
+  TdRelayPort *p = port_alloc (relay), *q = port_alloc (relay), *s = port_alloc (relay);
+  Phone phone = phone_new ();
+  Rtp r;
+
+  td_relay_port_set_remote (p, "127.0.0.1", phone.port, 0);
+  td_relay_port_set_remote (q, "127.0.0.1", phone.port, 0);
+  td_relay_port_play (p, tune, TD_CODEC_PCMU);
+  td_relay_port_play (q, tune, TD_CODEC_PCMU);
+  td_relay_port_play (s, tune, TD_CODEC_PCMU);
+  td_relay_port_play (s, tune, TD_CODEC_PCMA);   /* replaces: the first ref goes */
+  td_tune_unref (tune);
+  recv_rtp (&phone, &r);
+  td_relay_port_free (p);     /* while playing */
+  td_relay_port_stop (s);
+  td_relay_port_stop (s);     /* not playing: nothing */
+  g_assert_false (td_relay_port_is_playing (s));
+  td_relay_sync (relay);
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 2);
+  td_relay_port_free (s);
+  td_relay_free (relay);      /* q still playing */
+  phone_close (&phone);
+}
+
+/* A playing port that moves to another media thread (connected to a port
+ * there) goes on with the same stream: no marker, seq + 1, ts + 160. */
+static void
+test_play_migrate (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (440), P (459));
+  g_autoptr (TdTune) tune = test_tune ();
+  TdRelayPort *p0 = port_alloc (relay), *p1 = port_alloc (relay);
+  TdRelayPort *p2 = port_alloc (relay), *p3 = port_alloc (relay);
+  Phone a = phone_new (), c = phone_new ();
+  Rtp r;
+  Last l;
+  int frame;
+
+  td_relay_port_set_remote (p1, "127.0.0.1", a.port, 0);
+  td_relay_port_set_remote (p2, "127.0.0.1", c.port, 0);
+  td_relay_port_play (p2, tune, TD_CODEC_PCMU);
+  recv_rtp (&c, &r);
+  last_set (&l, &r);
+  frame = tune_frame_of (tune, TD_CODEC_PCMU, &r);
+  td_relay_connect (p1, p2);   /* with two threads p2 moves to p1's */
+  td_relay_sync (relay);
+  phone_send (&a, td_relay_port_number (p1), 1);   /* for p2, which plays: dropped */
+  for (guint i = 1; i <= 5; i++) {
+    recv_rtp (&c, &r);
+    g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, (frame + (int) i) % 25);
+    expect_continues (&l, &r, FRAME);
+  }
+  wait_rx (p1, 1);
+  td_relay_port_stop (p2);
+  td_relay_port_free (p0);
+  td_relay_port_free (p1);
+  td_relay_port_free (p2);
+  td_relay_port_free (p3);
+  phone_close (&a);
+  phone_close (&c);
+}
+
 typedef struct {
   void (*fn) (void);
   guint threads;
@@ -801,6 +1342,15 @@ main (int argc, char **argv)
     { "many-ports", test_many_ports },
     { "ipv6", test_ipv6 },
     { "cross-thread-connect", test_cross_thread_connect },
+    { "context-forward", test_context_forward },
+    { "tune-plays", test_tune_plays },
+    { "switch-forward-tune-forward", test_switch_forward_tune_forward },
+    { "transfer-ssrc", test_transfer_ssrc },
+    { "new-ssrc-on-switch", test_new_ssrc_on_switch },
+    { "drop-while-playing", test_drop_while_playing },
+    { "play-unlatched", test_play_unlatched },
+    { "free-while-playing", test_free_while_playing },
+    { "play-migrate", test_play_migrate },
   };
 
   g_test_init (&argc, &argv, NULL);
