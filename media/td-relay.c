@@ -296,13 +296,19 @@ static void
 push_command (Worker *w, Cmd *cmd)
 {
   static const guint64 one = 1;
+  gboolean was_empty;
 
   pthread_mutex_lock (&w->lock);
+  was_empty = g_queue_is_empty (&w->commands);
   g_queue_push_tail (&w->commands, cmd);
   pthread_mutex_unlock (&w->lock);
-  /* Always signal: commands are rare, and this keeps the wake-up argument
-   * trivial (the worker reads the eventfd before stealing the queue). */
-  if (write (w->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
+  /* Signal only the first command of a burst (a call set-up queues several):
+   * each eventfd write can wake the worker on the other core, which costs
+   * more than the command. Safe because the worker reads the eventfd before
+   * it steals the queue under the lock: a command pushed into a non-empty
+   * queue is taken by that steal, one pushed after it finds the queue empty
+   * and signals again. */
+  if (was_empty && write (w->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
     g_critical ("relay: eventfd write: %s", g_strerror (errno));
 }
 
