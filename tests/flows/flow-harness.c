@@ -851,50 +851,68 @@ sipp_run_once (FlowDaemon *d, const char *scenario, const char *const *extra)
   return sipp_collect (sipp_spawn (d, scenario, extra), SIPP_TIMEOUT_MS);
 }
 
-static FlowRun *
-sipp_run (FlowDaemon *d, const char *scenario, va_list ap)
+/* The NULL-terminated arguments of a variadic call. */
+static char **
+collect_args (va_list ap)
 {
   g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-  g_auto (GStrv) extra = NULL;
   const char *arg;
-  FlowRun *run;
 
   while ((arg = va_arg (ap, const char *)))
     g_strv_builder_add (builder, arg);
-  extra = g_strv_builder_end (builder);
+  return g_strv_builder_end (builder);
+}
+
+static FlowRun *
+sipp_run (FlowDaemon *d, const char *scenario, const char *const *extra)
+{
+  FlowRun *run;
+
   /* A port we found free may be taken by another process before SIPp binds
    * it; SIPp then gives up before sending anything, and we try new ports. */
   for (guint attempt = 1;; attempt++) {
-    run = sipp_run_once (d, scenario, (const char *const *) extra);
+    run = sipp_run_once (d, scenario, extra);
     if (attempt == START_ATTEMPTS || run->exit_status != SIPP_EXIT_BIND || run->sent->len)
       return run;
     flow_run_free (run);
   }
 }
 
+/* Asserts that SIPp saw its scenario through; `what` names the run. */
+static FlowRun *
+assert_run_ok (FlowRun *run, const char *what)
+{
+  if (run->exit_status != 0)
+    g_printerr ("flow: %s failed (exit %d%s)\n", what, run->exit_status,
+                run->timed_out ? ", timed out" : "");
+  g_assert_false (run->timed_out);
+  g_assert_cmpint (run->exit_status, ==, 0);
+  return run;
+}
+
 FlowRun *
 flow_sipp_try (FlowDaemon *d, const char *scenario, ...)
 {
+  g_auto (GStrv) extra = NULL;
   va_list ap;
+
   va_start (ap, scenario);
-  FlowRun *run = sipp_run (d, scenario, ap);
+  extra = collect_args (ap);
   va_end (ap);
-  return run;
+  return sipp_run (d, scenario, (const char *const *) extra);
 }
 
 FlowRun *
 flow_sipp (FlowDaemon *d, const char *scenario, ...)
 {
+  g_autofree char *what = g_strdup_printf ("SIPp scenario %s", scenario);
+  g_auto (GStrv) extra = NULL;
   va_list ap;
+
   va_start (ap, scenario);
-  FlowRun *run = sipp_run (d, scenario, ap);
+  extra = collect_args (ap);
   va_end (ap);
-  if (run->exit_status != 0)
-    g_printerr ("flow: SIPp scenario %s failed (exit %d%s)\n", scenario, run->exit_status,
-                run->timed_out ? ", timed out" : "");
-  g_assert_false (run->timed_out);
-  g_assert_cmpint (run->exit_status, ==, 0);
-  return run;
+  return assert_run_ok (sipp_run (d, scenario, (const char *const *) extra), what);
 }
 
 /* TRUE if something holds the UDP port on 127.0.0.1 (we cannot bind it). */
@@ -926,22 +944,12 @@ sipp_wait_bound (FlowSipp *s, guint timeout_ms)
   return FALSE;
 }
 
-FlowSipp *
-flow_sipp_start (FlowDaemon *d, const char *scenario, ...)
+static FlowSipp *
+sipp_start (FlowDaemon *d, const char *scenario, const char *const *extra)
 {
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-  g_auto (GStrv) extra = NULL;
-  const char *arg;
-  va_list ap;
-
-  va_start (ap, scenario);
-  while ((arg = va_arg (ap, const char *)))
-    g_strv_builder_add (builder, arg);
-  va_end (ap);
-  extra = g_strv_builder_end (builder);
   /* As in sipp_run: a port taken under our feet means new ports. */
   for (guint attempt = 1;; attempt++) {
-    FlowSipp *s = sipp_spawn (d, scenario, (const char *const *) extra);
+    FlowSipp *s = sipp_spawn (d, scenario, extra);
     FlowRun *run;
     if (sipp_wait_bound (s, READY_TIMEOUT_MS) || attempt == START_ATTEMPTS)
       return s;
@@ -956,10 +964,37 @@ flow_sipp_start (FlowDaemon *d, const char *scenario, ...)
   }
 }
 
+FlowSipp *
+flow_sipp_start (FlowDaemon *d, const char *scenario, ...)
+{
+  g_auto (GStrv) extra = NULL;
+  va_list ap;
+
+  va_start (ap, scenario);
+  extra = collect_args (ap);
+  va_end (ap);
+  return sipp_start (d, scenario, (const char *const *) extra);
+}
+
 FlowRun *
 flow_sipp_wait (FlowSipp *s)
 {
   return sipp_collect (s, SIPP_TIMEOUT_MS);
+}
+
+FlowRun *
+flow_sipp_finish (FlowSipp *s, const char *who)
+{
+  g_autofree char *what = g_strdup_printf ("%s's SIPp", who);
+  return assert_run_ok (flow_sipp_wait (s), what);
+}
+
+FlowRun *
+flow_sipp_collect (FlowSipp *s)
+{
+  FlowRun *run = flow_sipp_wait (s);
+  g_assert_false (run->timed_out);   /* the harness did not have to kill it */
+  return run;
 }
 
 void
@@ -1064,9 +1099,9 @@ flow_msg_headers (const char *msg, const char *name)
 }
 
 char **
-flow_msg_contacts (const char *msg)
+flow_msg_header_entries (const char *msg, const char *name)
 {
-  g_auto (GStrv) headers = flow_msg_headers (msg, "Contact");
+  g_auto (GStrv) headers = flow_msg_headers (msg, name);
   g_autoptr (GStrvBuilder) entries = g_strv_builder_new ();
 
   for (guint h = 0; headers[h]; h++) {
@@ -1091,6 +1126,61 @@ flow_msg_contacts (const char *msg)
   return g_strv_builder_end (entries);
 }
 
+char **
+flow_msg_contacts (const char *msg)
+{
+  return flow_msg_header_entries (msg, "Contact");
+}
+
+char *
+flow_require_header (const char *msg, const char *name)
+{
+  g_auto (GStrv) values = flow_msg_headers (msg, name);
+  if (!values[0])
+    g_printerr ("flow: no %s header in:\n%s\n", name, msg);
+  g_assert_nonnull (values[0]);
+  return g_strdup (values[0]);
+}
+
+char *
+flow_msg_tag (const char *msg, const char *name)
+{
+  g_autofree char *value = flow_require_header (msg, name);
+  const char *close = strchr (value, '>');
+  const char *hit = strstr (close ? close : value, ";tag=");
+
+  if (!hit)
+    return NULL;
+  hit += strlen (";tag=");
+  return g_strndup (hit, strcspn (hit, ";, \t"));
+}
+
+guint64
+flow_msg_cseq (const char *msg)
+{
+  g_autofree char *cseq = flow_require_header (msg, "CSeq");
+  return g_ascii_strtoull (cseq, NULL, 10);
+}
+
+char *
+flow_msg_cseq_method (const char *msg)
+{
+  g_autofree char *cseq = flow_require_header (msg, "CSeq");
+  const char *space = strchr (cseq, ' ');
+  g_assert_nonnull (space);
+  return g_strdup (g_strstrip ((char *) space));
+}
+
+char *
+flow_msg_branch (const char *msg)
+{
+  g_autofree char *via = flow_require_header (msg, "Via");
+  const char *hit = strstr (via, "branch=");
+  g_assert_nonnull (hit);
+  hit += strlen ("branch=");
+  return g_strndup (hit, strcspn (hit, ";, \t"));
+}
+
 char *
 flow_contact_uri (const char *entry)
 {
@@ -1113,4 +1203,96 @@ flow_contact_expires (const char *entry)
   if (!hit)
     return -1;
   return g_ascii_strtoll (hit + strlen (";expires="), NULL, 10);
+}
+
+/* ---- finding messages in a run --------------------------------------------------- */
+
+const char *
+flow_find_msg (const GPtrArray *msgs, const char *start, guint nth)
+{
+  for (guint i = 0; i < msgs->len; i++) {
+    const char *m = g_ptr_array_index (msgs, i);
+    if (g_str_has_prefix (m, start) && nth-- == 0)
+      return m;
+  }
+  return NULL;
+}
+
+guint
+flow_count_msgs (const GPtrArray *msgs, const char *start)
+{
+  guint n = 0;
+  while (flow_find_msg (msgs, start, n))
+    n++;
+  return n;
+}
+
+const char *
+flow_find_response (const GPtrArray *msgs, int status, const char *method, guint nth)
+{
+  for (guint i = 0; i < msgs->len; i++) {
+    const char *m = g_ptr_array_index (msgs, i);
+    g_auto (GStrv) cseq = flow_msg_headers (m, "CSeq");
+    if (flow_msg_status (m) == status && cseq[0] && g_str_has_suffix (cseq[0], method) &&
+        nth-- == 0)
+      return m;
+  }
+  return NULL;
+}
+
+guint
+flow_count_responses (const GPtrArray *msgs, int status, const char *method)
+{
+  guint n = 0;
+  while (flow_find_response (msgs, status, method, n))
+    n++;
+  return n;
+}
+
+const char *
+flow_require_msg (const GPtrArray *msgs, const char *start, guint nth)
+{
+  const char *m = flow_find_msg (msgs, start, nth);
+  if (!m)
+    g_printerr ("flow: no message #%u starting with \"%s\"\n", nth, start);
+  g_assert_nonnull (m);
+  return m;
+}
+
+const char *
+flow_require_response (const GPtrArray *msgs, int status, const char *method, guint nth)
+{
+  const char *m = flow_find_response (msgs, status, method, nth);
+  if (!m)
+    g_printerr ("flow: no %d response #%u to %s\n", status, nth, method);
+  g_assert_nonnull (m);
+  return m;
+}
+
+guint
+flow_msg_index (const GPtrArray *msgs, const char *msg)
+{
+  for (guint i = 0; i < msgs->len; i++)
+    if (g_ptr_array_index (msgs, i) == msg)
+      return i;
+  g_assert_not_reached ();
+}
+
+gint64
+flow_run_msg_time (const FlowRun *run, const char *msg)
+{
+  for (guint i = 0; i < run->sent->len; i++)
+    if (g_ptr_array_index (run->sent, i) == msg)
+      return g_array_index (run->sent_us, gint64, i);
+  return g_array_index (run->received_us, gint64, flow_msg_index (run->received, msg));
+}
+
+gint64
+flow_run_ms_between (const FlowRun *run, const char *from, const char *to)
+{
+  gint64 from_us = flow_run_msg_time (run, from), to_us = flow_run_msg_time (run, to);
+
+  g_assert_cmpint (from_us, >, 0);
+  g_assert_cmpint (to_us, >, 0);
+  return (to_us - from_us) / 1000;
 }

@@ -77,6 +77,13 @@ FlowRun *flow_sipp_try (FlowDaemon *d, const char *scenario, ...) G_GNUC_NULL_TE
  * its exit_status yourself. */
 FlowSipp *flow_sipp_start (FlowDaemon *d, const char *scenario, ...) G_GNUC_NULL_TERMINATED;
 FlowRun *flow_sipp_wait (FlowSipp *s);
+/* flow_sipp_wait, asserting that SIPp saw its scenario through; `who`
+ * ("alice") names the run in the failure message. */
+FlowRun *flow_sipp_finish (FlowSipp *s, const char *who);
+/* flow_sipp_wait for a run expected to wait in vain until its -timeout ends
+ * it: asserts only that the harness did not have to kill it (what it
+ * received is what counts). */
+FlowRun *flow_sipp_collect (FlowSipp *s);
 void flow_run_free (FlowRun *run);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FlowRun, flow_run_free)
 /* The last message SIPp received (the final response), or NULL. */
@@ -101,11 +108,50 @@ char *flow_msg_start_line (const char *msg);
  * forms such as "m" are not mapped), in order;
  * an empty vector if there is none. Values are trimmed, not split at commas. */
 char **flow_msg_headers (const char *msg, const char *name);
-/* Every Contact entry, split at commas outside <> and quotes. */
+/* Every entry of the header lines called name, split at commas outside <>
+ * and quotes, trimmed. */
+char **flow_msg_header_entries (const char *msg, const char *name);
+/* Every Contact entry (flow_msg_header_entries). */
 char **flow_msg_contacts (const char *msg);
+/* The first value of header name; asserts there is one. */
+char *flow_require_header (const char *msg, const char *name);
+/* The tag parameter of a From or To header (asserted present); NULL if it
+ * has none. */
+char *flow_msg_tag (const char *msg, const char *name);
+/* The CSeq number, and the CSeq method. */
+guint64 flow_msg_cseq (const char *msg);
+char *flow_msg_cseq_method (const char *msg);
+/* The branch parameter of the (first) Via; asserts there is one. */
+char *flow_msg_branch (const char *msg);
 /* The URI of a Contact entry: the text between < and >, else up to ';'. */
 char *flow_contact_uri (const char *entry);
 /* A Contact entry's expires parameter; -1 without one. */
 gint64 flow_contact_expires (const char *entry);
+
+/* ---- finding messages in a run ------------------------------------------------ */
+
+/* msgs is a FlowRun's sent or received; the messages returned are its own
+ * (compare pointers, do not free). */
+
+/* The nth (0-based) message whose start line begins with start ("INVITE ",
+ * "BYE "), or NULL; flow_count_msgs: how many there are. */
+const char *flow_find_msg (const GPtrArray *msgs, const char *start, guint nth);
+guint flow_count_msgs (const GPtrArray *msgs, const char *start);
+/* The nth response with this status to a request of this method (by its
+ * CSeq), or NULL; flow_count_responses: how many there are. */
+const char *flow_find_response (const GPtrArray *msgs, int status, const char *method, guint nth);
+guint flow_count_responses (const GPtrArray *msgs, int status, const char *method);
+/* flow_find_msg and flow_find_response, asserting that there is one. */
+const char *flow_require_msg (const GPtrArray *msgs, const char *start, guint nth);
+const char *flow_require_response (const GPtrArray *msgs, int status, const char *method,
+                                   guint nth);
+/* Where msg stands in msgs; asserts it is there. */
+guint flow_msg_index (const GPtrArray *msgs, const char *msg);
+/* When a message of the run (sent or received) left or arrived: wall clock
+ * in µs, 0 if unknown. */
+gint64 flow_run_msg_time (const FlowRun *run, const char *msg);
+/* Milliseconds from message `from` to message `to` of a run (sent or
+ * received); asserts both times are known. */
+gint64 flow_run_ms_between (const FlowRun *run, const char *from, const char *to);
 
 G_END_DECLS

@@ -8,33 +8,28 @@
  * read what each side actually received: who was rung, the Diversion
  * headers, 181 Call Is Being Forwarded, which RTP crosses the relay in each
  * phase of a hold, and the CDR each call leaves in the store.
- * Each case starts its own daemon (see flow-harness.h). */
-#include <sqlite3.h>
+ * Each case starts its own daemon (see flow-harness.h); the parties, SDP,
+ * probe and CDR helpers are flow-calls.h's. */
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
-#include "flow-harness.h"
+#include "flow-calls.h"
 
 /* The relay range: below the kernel's ephemeral ports (where the harness's
- * free ports come from), and apart from test-call's range. */
-#define MEDIA_MIN 12000
-#define MEDIA_MAX 19999
-#define MEDIA_CONFIG "[media]\naddress = 127.0.0.1\nports = 12000-19999\n"
+ * free ports come from), apart from test-call's range (20000-29999) and from
+ * the relay unit tests' port blocks (10000-19599). */
+#define MEDIA_MIN 30000
+#define MEDIA_MAX 32699
+#define MEDIA_CONFIG "[media]\naddress = 127.0.0.1\nports = 30000-32699\n"
 #define PLUGINS_CONFIG "[plugins]\nenabled = forward;waiting\n"
-#define FILE_TIMEOUT_MS 15000
-#define CDR_TIMEOUT_MS 5000
 
-/* RTP probe: packets per side, and the share that must arrive. */
-#define PROBE_PACKETS 50
-#define PROBE_MIN_RECEIVED 45
 #define SSRC_ALICE 0xA11CEu
 #define SSRC_BOB 0xB0Bu
 #define SSRC_BOB2 0xB0B2u
 #define SSRC_CAROL 0xCA201u
 
 /* A phase of a held call lasts this long in the scenarios (SIPp -d): the
- * probe (PROBE_PACKETS × 20 ms, plus 400 ms linger) fits in with room. */
+ * probe (FLOW_PROBE_PACKETS × 20 ms, plus 400 ms linger) fits in with room. */
 #define PHASE_MS "2500"
 
 /* ---- tandem ------------------------------------------------------------------------ */
@@ -68,286 +63,37 @@ start_tandem (const char *calls, ...)
   return flow_daemon_start (conf->str);
 }
 
-static char *
-port_str (guint16 port)
-{
-  return g_strdup_printf ("%u", port);
-}
-
-static const char *
-or_default (const char *value, const char *fallback)
-{
-  return value ? value : fallback;
-}
-
-/* ---- the parties ---------------------------------------------------------------------- */
-
-/* One SIPp end of a call and what its scenario is told. */
-typedef struct {
-  const char *user;         /* alice, bob...: digest credentials USER / USER-secret */
-  const char *scenario;
-  const char *side;         /* names the .port files the scenario writes */
-  const char *pause_ms;     /* SIPp -d */
-  guint16 sip_port;         /* a callee's registered port */
-  guint16 rtp_port;         /* the media port it advertises */
-  guint16 rtp_port2;        /* feat-uas-waiting.xml: the second call's */
-  const char *calls;        /* SIPp -m (default 1): a callee that may take more calls */
-  const char *timeout;      /* SIPp -timeout (default 15s) */
-  const char *answer_attr;  /* feat-uas-held.xml: its answer to the hold */
-  const char *hold_addr, *hold_attr;   /* feat-uac-hold.xml: the hold offer */
-} Party;
-
-static Party
-party (const char *user, const char *scenario, const char *side)
-{
-  return (Party) { .user = user, .scenario = scenario, .side = side, .pause_ms = "0",
-                   .sip_port = flow_pick_port (), .rtp_port = flow_pick_port (),
-                   .rtp_port2 = flow_pick_port () };
-}
-
-/* Registers the party's Contact at 127.0.0.1:sip_port, where its scenario
- * will run. */
-static void
-register_party (FlowDaemon *d, const Party *p)
-{
-  g_autofree char *port = port_str (p->sip_port);
-  g_autofree char *password = g_strdup_printf ("%s-secret", p->user);
-  g_autoptr (FlowRun) run = flow_sipp (d, "register.xml", "-au", p->user, "-ap", password,
-                                       "-key", "aor", p->user, "-key", "contact_user", p->user,
-                                       "-key", "expires", "3600", "-p", port, NULL);
-  g_assert_cmpint (flow_msg_status (flow_run_last_received (run)), ==, 200);
-}
-
-/* Starts a callee's scenario in the background on its registered port. */
-static FlowSipp *
-start_callee (FlowDaemon *d, const Party *p)
-{
-  g_autofree char *sip = port_str (p->sip_port), *rtp = port_str (p->rtp_port);
-  g_autofree char *rtp2 = port_str (p->rtp_port2);
-
-  return flow_sipp_start (d, p->scenario, "-p", sip, "-m", or_default (p->calls, "1"),
-                          "-timeout", or_default (p->timeout, "15s"),
-                          "-key", "rtp_port", rtp, "-key", "rtp_port2", rtp2,
-                          "-key", "side", p->side, "-key", "pt", "8", "-key", "codec", "PCMA",
-                          "-key", "answer_attr", or_default (p->answer_attr, "a=sendrecv"),
-                          "-d", p->pause_ms, NULL);
-}
-
-/* The party calls `callee`, in the background. */
-static FlowSipp *
-start_caller (FlowDaemon *d, const Party *p, const char *callee)
-{
-  g_autofree char *rtp = port_str (p->rtp_port);
-  g_autofree char *password = g_strdup_printf ("%s-secret", p->user);
-  g_autofree char *auth_uri = g_strdup_printf ("%s@pbx.test", callee);
-
-  /* The digest uri must be the Request-URI's (the harness's default is the
-   * registrar's); a later -auth_uri wins. */
-  return flow_sipp_start (d, p->scenario, "-au", p->user, "-ap", password,
-                          "-auth_uri", auth_uri, "-timeout", or_default (p->timeout, "15s"),
-                          "-key", "caller", p->user, "-key", "callee", callee,
-                          "-key", "rtp_port", rtp, "-key", "side", p->side,
-                          "-key", "hold_addr", or_default (p->hold_addr, "127.0.0.1"),
-                          "-key", "hold_attr", or_default (p->hold_attr, "a=sendonly"),
-                          "-d", p->pause_ms, NULL);
-}
-
-/* Collects a run and asserts SIPp saw its scenario through. */
-static FlowRun *
-finish (FlowSipp *s, const char *who)
-{
-  FlowRun *run = flow_sipp_wait (s);
-  if (run->exit_status != 0)
-    g_printerr ("flow: %s's SIPp failed (exit %d%s)\n", who, run->exit_status,
-                run->timed_out ? ", timed out" : "");
-  g_assert_false (run->timed_out);
-  g_assert_cmpint (run->exit_status, ==, 0);
-  return run;
-}
-
-/* Collects a run whose SIPp is expected to wait in vain (its -timeout ends
- * it): only what it received counts. */
-static FlowRun *
-collect (FlowSipp *s)
-{
-  FlowRun *run = flow_sipp_wait (s);
-  g_assert_false (run->timed_out);   /* the harness did not have to kill it */
-  return run;
-}
-
 /* ---- reading messages ------------------------------------------------------------------- */
-
-/* The nth (0-based) message whose start line begins with `start`, or NULL. */
-static const char *
-find_msg (const GPtrArray *msgs, const char *start, guint nth)
-{
-  for (guint i = 0; i < msgs->len; i++) {
-    const char *m = g_ptr_array_index (msgs, i);
-    if (g_str_has_prefix (m, start) && nth-- == 0)
-      return m;
-  }
-  return NULL;
-}
-
-static guint
-count_msgs (const GPtrArray *msgs, const char *start)
-{
-  guint n = 0;
-  while (find_msg (msgs, start, n))
-    n++;
-  return n;
-}
-
-/* The nth response with this status to a request of this method. */
-static const char *
-find_response (const GPtrArray *msgs, int status, const char *method, guint nth)
-{
-  for (guint i = 0; i < msgs->len; i++) {
-    const char *m = g_ptr_array_index (msgs, i);
-    g_auto (GStrv) cseq = flow_msg_headers (m, "CSeq");
-    if (flow_msg_status (m) == status && cseq[0] && g_str_has_suffix (cseq[0], method) &&
-        nth-- == 0)
-      return m;
-  }
-  return NULL;
-}
-
-static guint
-count_responses (const GPtrArray *msgs, int status, const char *method)
-{
-  guint n = 0;
-  while (find_response (msgs, status, method, n))
-    n++;
-  return n;
-}
-
-static const char *
-require_msg (const GPtrArray *msgs, const char *start, guint nth)
-{
-  const char *m = find_msg (msgs, start, nth);
-  if (!m)
-    g_printerr ("flow: no message #%u starting with \"%s\"\n", nth, start);
-  g_assert_nonnull (m);
-  return m;
-}
-
-static const char *
-require_response (const GPtrArray *msgs, int status, const char *method, guint nth)
-{
-  const char *m = find_response (msgs, status, method, nth);
-  if (!m)
-    g_printerr ("flow: no %d response #%u to %s\n", status, nth, method);
-  g_assert_nonnull (m);
-  return m;
-}
-
-static guint
-position (const GPtrArray *msgs, const char *msg)
-{
-  for (guint i = 0; i < msgs->len; i++)
-    if (g_ptr_array_index (msgs, i) == msg)
-      return i;
-  g_assert_not_reached ();
-}
-
-/* The first value of header `name`; asserts there is one. */
-static char *
-header (const char *msg, const char *name)
-{
-  g_auto (GStrv) values = flow_msg_headers (msg, name);
-  if (!values[0])
-    g_printerr ("flow: no %s header in:\n%s\n", name, msg);
-  g_assert_nonnull (values[0]);
-  return g_strdup (values[0]);
-}
-
-/* The tag parameter of a From/To header; NULL without one. */
-static char *
-header_tag (const char *msg, const char *name)
-{
-  g_autofree char *value = header (msg, name);
-  const char *close = strchr (value, '>');
-  const char *hit = strstr (close ? close : value, ";tag=");
-
-  if (!hit)
-    return NULL;
-  hit += strlen (";tag=");
-  return g_strndup (hit, strcspn (hit, ";, \t"));
-}
-
-static guint64
-cseq_number (const char *msg)
-{
-  g_autofree char *cseq = header (msg, "CSeq");
-  return g_ascii_strtoull (cseq, NULL, 10);
-}
-
-static char *
-via_branch (const char *msg)
-{
-  g_autofree char *via = header (msg, "Via");
-  const char *hit = strstr (via, "branch=");
-  g_assert_nonnull (hit);
-  hit += strlen ("branch=");
-  return g_strndup (hit, strcspn (hit, ";, \t"));
-}
 
 /* The provisional and final statuses (but 100) the caller got for its
  * authenticated INVITE, in order: "180 181 180 200". */
 static char *
 invite_statuses (const FlowRun *caller)
 {
-  guint64 cseq = cseq_number (require_msg (caller->sent, "INVITE ", 1));
+  guint64 cseq = flow_msg_cseq (flow_require_msg (caller->sent, "INVITE ", 1));
   g_autoptr (GString) s = g_string_new (NULL);
 
   for (guint i = 0; i < caller->received->len; i++) {
     const char *m = g_ptr_array_index (caller->received, i);
     g_autofree char *method = NULL;
     int status = flow_msg_status (m);
-    if (status <= 100 || cseq_number (m) != cseq)
+    if (status <= 100 || flow_msg_cseq (m) != cseq)
       continue;
-    method = header (m, "CSeq");
+    method = flow_require_header (m, "CSeq");
     if (g_str_has_suffix (method, "INVITE"))
       g_string_append_printf (s, "%s%d", s->len ? " " : "", status);
   }
   return g_strdup (s->str);
 }
 
-/* Every Diversion entry of a message, newest first, whether tandem put them
- * on one line or several. */
-static char **
-diversions (const char *msg)
-{
-  g_auto (GStrv) lines = flow_msg_headers (msg, "Diversion");
-  g_autoptr (GStrvBuilder) entries = g_strv_builder_new ();
-
-  for (guint h = 0; lines[h]; h++) {
-    const char *start = lines[h];
-    gboolean in_angle = FALSE;
-    for (const char *p = lines[h];; p++) {
-      if (*p == '<')
-        in_angle = TRUE;
-      else if (*p == '>')
-        in_angle = FALSE;
-      if (*p == '\0' || (*p == ',' && !in_angle)) {
-        g_autofree char *entry = g_strndup (start, p - start);
-        g_strv_builder_add (entries, g_strstrip (entry));
-        if (*p == '\0')
-          break;
-        start = p + 1;
-      }
-    }
-  }
-  return g_strv_builder_end (entries);
-}
-
-/* The message's Diversion entries are exactly the NULL-terminated list. */
+/* The message's Diversion entries (newest first, whether tandem put them on
+ * one line or several) are exactly the NULL-terminated list. */
 static void assert_diversions (const char *msg, ...) G_GNUC_NULL_TERMINATED;
 
 static void
 assert_diversions (const char *msg, ...)
 {
-  g_auto (GStrv) got = diversions (msg);
+  g_auto (GStrv) got = flow_msg_header_entries (msg, "Diversion");
   g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
   g_auto (GStrv) want = NULL;
   g_autofree char *got_text = NULL, *want_text = NULL;
@@ -362,63 +108,6 @@ assert_diversions (const char *msg, ...)
   got_text = g_strjoinv (" | ", got);
   want_text = g_strjoinv (" | ", want);
   g_assert_cmpstr (got_text, ==, want_text);
-}
-
-/* The first body line starting with `prefix` (e.g. "c=", "m=audio "), or NULL. */
-static char *
-sdp_line (const char *msg, const char *prefix)
-{
-  g_autofree char *body = flow_msg_body (msg);
-  g_auto (GStrv) lines = g_strsplit (body, "\n", -1);
-
-  for (guint i = 0; lines[i]; i++)
-    if (g_str_has_prefix (g_strstrip (lines[i]), prefix))
-      return g_strdup (lines[i]);
-  return NULL;
-}
-
-/* The SDP has this exact line. */
-static gboolean
-sdp_has (const char *msg, const char *line)
-{
-  g_autofree char *body = flow_msg_body (msg);
-  g_auto (GStrv) lines = g_strsplit (body, "\n", -1);
-
-  for (guint i = 0; lines[i]; i++)
-    if (strcmp (g_strstrip (lines[i]), line) == 0)
-      return TRUE;
-  return FALSE;
-}
-
-static void
-assert_sdp_has (const char *msg, const char *line)
-{
-  if (!sdp_has (msg, line))
-    g_printerr ("flow: no SDP line \"%s\" in:\n%s\n", line, msg);
-  g_assert_true (sdp_has (msg, line));
-}
-
-static guint16
-sdp_audio_port (const char *msg)
-{
-  g_autofree char *m = sdp_line (msg, "m=audio ");
-  if (!m)
-    g_printerr ("flow: no m=audio in:\n%s\n", msg);
-  g_assert_nonnull (m);
-  return (guint16) g_ascii_strtoull (m + strlen ("m=audio "), NULL, 10);
-}
-
-/* o=<user> <id> <version> ...: the version. */
-static guint64
-sdp_version (const char *msg)
-{
-  g_autofree char *o = sdp_line (msg, "o=");
-  g_auto (GStrv) fields = NULL;
-
-  g_assert_nonnull (o);
-  fields = g_strsplit (o, " ", -1);
-  g_assert_cmpuint (g_strv_length (fields), >=, 3);
-  return g_ascii_strtoull (fields[2], NULL, 10);
 }
 
 /* The SDP without its o= line, to compare contents. */
@@ -444,96 +133,24 @@ assert_sdp_versioned (const char *older, const char *newer)
   g_autofree char *new_text = sdp_without_origin (newer);
 
   if (strcmp (old_text, new_text) != 0)
-    g_assert_cmpuint (sdp_version (newer), >, sdp_version (older));
+    g_assert_cmpuint (flow_sdp_version (newer), >, flow_sdp_version (older));
   else
-    g_assert_cmpuint (sdp_version (newer), ==, sdp_version (older));
+    g_assert_cmpuint (flow_sdp_version (newer), ==, flow_sdp_version (older));
 }
 
-/* An SDP tandem wrote: its own o= and m= on the relay, not `not_port` (the
- * port of the endpoint whose SDP it rewrote); c= on the relay unless the
- * endpoint said 0.0.0.0 (hold_address). Returns the relay port. */
-static guint16
-assert_relay_sdp_at (const char *msg, guint16 not_port, gboolean hold_address)
-{
-  g_autofree char *o = sdp_line (msg, "o=");
-  guint16 port = sdp_audio_port (msg);
-
-  g_assert_nonnull (o);
-  g_assert_true (g_str_has_prefix (o, "o=tandem "));
-  assert_sdp_has (msg, hold_address ? "c=IN IP4 0.0.0.0" : "c=IN IP4 127.0.0.1");
-  g_assert_cmpuint (port, >=, MEDIA_MIN);
-  g_assert_cmpuint (port, <=, MEDIA_MAX);
-  g_assert_cmpuint (port, !=, not_port);
-  return port;
-}
-
+/* An SDP tandem wrote, on our relay range (flow_assert_relay_sdp). */
 static guint16
 assert_relay_sdp (const char *msg, guint16 not_port)
 {
-  return assert_relay_sdp_at (msg, not_port, FALSE);
-}
-
-static gint64
-time_of (const GPtrArray *msgs, const GArray *times, const char *msg)
-{
-  return g_array_index (times, gint64, position (msgs, msg));
-}
-
-/* ---- what calls ended with --------------------------------------------------------------- */
-
-/* The caller's final response to its authenticated INVITE, and that it
- * ACKed it in its transaction (a check of the scenario's [branch-N]). */
-static int
-caller_final (const FlowRun *caller)
-{
-  const char *last = NULL, *ack = flow_run_last_sent (caller);
-  const char *invite = require_msg (caller->sent, "INVITE ", 1);
-  g_autofree char *ack_branch = NULL, *invite_branch = via_branch (invite);
-
-  for (guint i = 0; i < caller->received->len; i++) {
-    const char *m = g_ptr_array_index (caller->received, i);
-    if (flow_msg_status (m) >= 200)
-      last = m;
-  }
-  g_assert_nonnull (last);
-  g_assert_true (g_str_has_prefix (ack, "ACK "));
-  ack_branch = via_branch (ack);
-  g_assert_cmpstr (ack_branch, ==, invite_branch);
-  return flow_msg_status (last);
-}
-
-/* tandem ACKed the callee's non-2xx final response in its transaction. */
-static void
-assert_error_acked (const FlowRun *callee)
-{
-  const char *inv = require_msg (callee->received, "INVITE ", 0);
-  const char *ack = require_msg (callee->received, "ACK ", 0);
-  g_autofree char *inv_branch = via_branch (inv), *ack_branch = via_branch (ack);
-
-  g_assert_cmpuint (cseq_number (ack), ==, cseq_number (inv));
-  g_assert_cmpstr (ack_branch, ==, inv_branch);
-}
-
-/* The callee got a CANCEL for tandem's INVITE, and tandem ACKed its 487. */
-static void
-assert_cancelled (const FlowRun *callee)
-{
-  const char *inv = require_msg (callee->received, "INVITE ", 0);
-  const char *cancel = require_msg (callee->received, "CANCEL ", 0);
-  g_autofree char *inv_branch = via_branch (inv), *cancel_branch = via_branch (cancel);
-
-  g_assert_cmpuint (cseq_number (cancel), ==, cseq_number (inv));
-  g_assert_cmpstr (cancel_branch, ==, inv_branch);
-  require_response (callee->sent, 487, "INVITE", 0);
-  assert_error_acked (callee);
+  return flow_assert_relay_sdp (msg, not_port, FALSE, MEDIA_MIN, MEDIA_MAX);
 }
 
 /* The INVITE a callee got names the caller in From and came to its
  * registered Contact. */
 static void
-assert_invite_from (const char *invite, const char *caller, const Party *callee)
+assert_invite_from (const char *invite, const char *caller, const FlowParty *callee)
 {
-  g_autofree char *from = header (invite, "From");
+  g_autofree char *from = flow_require_header (invite, "From");
   g_autofree char *want_from = g_strdup_printf ("<sip:%s@pbx.test>", caller);
   g_autofree char *ruri = g_strdup_printf ("INVITE sip:%s@127.0.0.1:%u", callee->user,
                                            callee->sip_port);
@@ -542,192 +159,98 @@ assert_invite_from (const char *invite, const char *caller, const Party *callee)
   g_assert_true (g_str_has_prefix (invite, ruri));
 }
 
-/* ---- files written by the scenarios ------------------------------------------------------- */
+/* ---- a forwarded call ------------------------------------------------------------------- */
 
-/* The relay port a scenario wrote to <name>.port (see the scenarios'
- * <exec>); waits for it, bounded. */
-static guint16
-wait_port_file (const char *name)
-{
-  g_autofree char *file = g_strdup_printf ("%s.port", name);
-  g_autofree char *path = g_build_filename (flow_case_dir (), file, NULL);
-  gint64 deadline = g_get_monotonic_time () + FILE_TIMEOUT_MS * 1000;
-
-  while (g_get_monotonic_time () < deadline) {
-    g_autofree char *text = NULL;
-    if (g_file_get_contents (path, &text, NULL, NULL) && *text) {
-      guint64 port = g_ascii_strtoull (text, NULL, 10);
-      g_assert_cmpuint (port, >, 0);
-      return (guint16) port;
-    }
-    while (g_main_context_iteration (NULL, FALSE))
-      ;
-    g_usleep (10 * 1000);
-  }
-  g_printerr ("flow: %s not written within %d ms\n", path, FILE_TIMEOUT_MS);
-  g_assert_not_reached ();
-}
-
-/* ---- CDRs ----------------------------------------------------------------------------------- */
-
+/* alice calls bob; bob, carol and dave, those given a scenario, are
+ * registered callees (sides "b", "c", "d"). A callee marked idle is to wait
+ * in vain (for a call that must not come) until its -timeout: its run is
+ * collected, not asserted to succeed. */
 typedef struct {
-  char *caller, *callee, *hangup;
-  int status;
-  gboolean answered;
-} Cdr;
+  FlowParty alice, bob, carol, dave;
+  gboolean bob_idle, carol_idle, dave_idle;
+  FlowSipp *sa, *sb, *sc, *sd;
+  FlowRun *a, *b, *c, *dv;
+} Forward;
 
 static void
-cdr_clear (Cdr *cdr)
+forward_clear (Forward *f)
 {
-  g_free (cdr->caller);
-  g_free (cdr->callee);
-  g_free (cdr->hangup);
+  g_clear_pointer (&f->a, flow_run_free);
+  g_clear_pointer (&f->b, flow_run_free);
+  g_clear_pointer (&f->c, flow_run_free);
+  g_clear_pointer (&f->dv, flow_run_free);
 }
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Cdr, cdr_clear)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Forward, forward_clear)
 
-static char *
-column_text (sqlite3_stmt *st, int col)
+/* The parties' scenarios; NULL for a callee that takes no part. */
+static Forward
+forward (const char *alice, const char *bob, const char *carol, const char *dave)
 {
-  const unsigned char *text = sqlite3_column_text (st, col);
-  return text ? g_strdup ((const char *) text) : NULL;
-}
+  Forward f = { .alice = flow_party ("alice", alice, "a") };
 
-/* The CDR row for the A-leg's Call-ID, FALSE if none (yet). Asserts there
- * is at most one. */
-static gboolean
-cdr_read (FlowDaemon *d, const char *call_id, Cdr *out)
-{
-  g_autofree char *path = g_build_filename (flow_daemon_dir (d), "tandem.db", NULL);
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  guint rows = 0;
-
-  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-  sqlite3_busy_timeout (db, 2000);
-  g_assert_cmpint (sqlite3_prepare_v2 (db,
-                     "SELECT caller, callee, status, hangup, answered_at IS NOT NULL"
-                     " FROM cdrs WHERE call_id = ?", -1, &st, NULL), ==, SQLITE_OK);
-  sqlite3_bind_text (st, 1, call_id, -1, SQLITE_STATIC);
-  while (sqlite3_step (st) == SQLITE_ROW) {
-    rows++;
-    cdr_clear (out);
-    out->caller = column_text (st, 0);
-    out->callee = column_text (st, 1);
-    out->status = sqlite3_column_int (st, 2);
-    out->hangup = column_text (st, 3);
-    out->answered = sqlite3_column_int (st, 4);
-  }
-  sqlite3_finalize (st);
-  sqlite3_close (db);
-  g_assert_cmpuint (rows, <=, 1);
-  return rows == 1;
+  if (bob)
+    f.bob = flow_party ("bob", bob, "b");
+  if (carol)
+    f.carol = flow_party ("carol", carol, "c");
+  if (dave)
+    f.dave = flow_party ("dave", dave, "d");
+  return f;
 }
 
-/* Waits (bounded) for the call's CDR (written when its last leg is gone)
- * and checks it: who called, whom they dialled (not whom the call was
- * forwarded to), the status and who hung up. */
+/* Starts the callees (registered) in order, then alice's call to bob. */
 static void
-assert_cdr (FlowDaemon *d, const FlowRun *caller, const char *from, const char *dialled,
-            int status, const char *hangup)
+forward_start (FlowDaemon *d, Forward *f)
 {
-  const char *invite = require_msg (caller->sent, "INVITE ", 0);
-  g_autofree char *call_id = header (invite, "Call-ID");
-  gint64 deadline = g_get_monotonic_time () + CDR_TIMEOUT_MS * 1000;
-  g_auto (Cdr) cdr = { 0 };
-
-  while (!cdr_read (d, call_id, &cdr)) {
-    if (g_get_monotonic_time () > deadline) {
-      g_printerr ("flow: no CDR for call %s within %d ms\n", call_id, CDR_TIMEOUT_MS);
-      g_assert_not_reached ();
-    }
-    g_usleep (50 * 1000);
-  }
-  flow_note ("CDR %s: %s -> %s status %d hangup %s answered %d", call_id, cdr.caller,
-             cdr.callee, cdr.status, cdr.hangup, cdr.answered);
-  g_assert_cmpstr (cdr.caller, ==, from);
-  g_assert_cmpstr (cdr.callee, ==, dialled);
-  g_assert_cmpint (cdr.status, ==, status);
-  g_assert_cmpint (cdr.answered, ==, status == 200);
-  g_assert_cmpstr (cdr.hangup, ==, hangup);
+  if (f->bob.scenario)
+    f->sb = flow_callee_start (d, &f->bob);
+  if (f->carol.scenario)
+    f->sc = flow_callee_start (d, &f->carol);
+  if (f->dave.scenario)
+    f->sd = flow_callee_start (d, &f->dave);
+  f->sa = flow_caller_start (d, &f->alice, "bob");
 }
 
-/* ---- RTP probe ------------------------------------------------------------------------------ */
+static FlowRun *
+finish_callee (FlowSipp *s, const FlowParty *p, gboolean idle)
+{
+  if (!s)
+    return NULL;
+  return idle ? flow_sipp_collect (s) : flow_sipp_finish (s, p->user);
+}
 
-typedef struct {
-  guint16 bind_port, dest_port;
-  guint32 ssrc;
-} ProbeEndpoint;
+/* Collects alice's run, then the callees'. */
+static void
+forward_finish (Forward *f)
+{
+  f->a = flow_sipp_finish (f->sa, "alice");
+  f->b = finish_callee (f->sb, &f->bob, f->bob_idle);
+  f->c = finish_callee (f->sc, &f->carol, f->carol_idle);
+  f->dv = finish_callee (f->sd, &f->dave, f->dave_idle);
+}
 
-/* Runs rtp-probe on the endpoints; returns its report ("sent ..."/"recv ..."). */
+static void
+forward_run (FlowDaemon *d, Forward *f)
+{
+  forward_start (d, f);
+  forward_finish (f);
+}
+
+/* forward_run for a call that ends up with carol: alice's scenario pauses
+ * PHASE_MS once carol has answered, while alice and carol send RTP to their
+ * relay ports (returned). Returns the probe's report. */
 static char **
-run_probe (const ProbeEndpoint *eps, guint n)
+forward_to_carol_with_media (FlowDaemon *d, Forward *f, guint16 *a_relay, guint16 *c_relay)
 {
-  const char *probe = g_getenv ("TANDEM_RTP_PROBE");
-  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
-  g_autofree char *count = port_str (PROBE_PACKETS);
-  g_autofree char *out = NULL, *err = NULL;
-  g_auto (GStrv) argv = NULL;
-  int status;
+  char **report;
 
-  g_assert_nonnull (probe);
-  g_strv_builder_add_many (b, probe, "-n", count, "-i", "20", "-l", "400", NULL);
-  for (guint i = 0; i < n; i++) {
-    g_autofree char *spec = g_strdup_printf ("%u:%u:%u", eps[i].bind_port, eps[i].dest_port,
-                                             eps[i].ssrc);
-    g_strv_builder_add (b, spec);
-  }
-  argv = g_strv_builder_end (b);
-  status = flow_command ((const char *const *) argv, 10000, &out, &err);
-  flow_note ("rtp-probe (exit %d):\n%s%s", status, out, err);
-  g_assert_cmpint (status, ==, 0);
-  return g_strsplit (out, "\n", -1);
-}
-
-/* Packets the endpoint on bind_port received from src_port (0: any) with
- * ssrc (0: any). */
-static guint
-probe_received (char **report, guint16 bind_port, guint16 src_port, guint32 ssrc)
-{
-  guint total = 0;
-
-  for (guint i = 0; report[i]; i++) {
-    guint bind, src, id, n;
-    if (sscanf (report[i], "recv %u %u %u %u", &bind, &src, &id, &n) != 4)
-      continue;
-    if (bind == bind_port && (!src_port || src == src_port) && (!ssrc || id == ssrc))
-      total += n;
-  }
-  return total;
-}
-
-/* `listener` heard `ssrc` through its relay port (and only from there). */
-static void
-assert_heard (char **report, guint16 listener, guint16 relay_port, guint32 ssrc)
-{
-  guint n = probe_received (report, listener, relay_port, ssrc);
-  if (n < PROBE_MIN_RECEIVED)
-    g_printerr ("flow: port %u heard %u packets of SSRC %#x from %u (want >= %d)\n", listener,
-                n, ssrc, relay_port, PROBE_MIN_RECEIVED);
-  g_assert_cmpuint (n, >=, PROBE_MIN_RECEIVED);
-  g_assert_cmpuint (probe_received (report, listener, 0, ssrc), ==, n);
-}
-
-static void
-assert_not_heard (char **report, guint16 listener, guint32 ssrc)
-{
-  guint n = probe_received (report, listener, 0, ssrc);
-  if (n)
-    g_printerr ("flow: port %u heard %u packets of SSRC %#x (want none)\n", listener, n, ssrc);
-  g_assert_cmpuint (n, ==, 0);
-}
-
-/* Two ends each send to their relay port; returns the report. */
-static char **
-probe_two (guint16 a_port, guint16 a_relay, guint32 a_ssrc, guint16 b_port, guint16 b_relay,
-           guint32 b_ssrc)
-{
-  ProbeEndpoint eps[2] = { { a_port, a_relay, a_ssrc }, { b_port, b_relay, b_ssrc } };
-  return run_probe (eps, 2);
+  f->alice.pause_ms = PHASE_MS;
+  forward_start (d, f);
+  *a_relay = flow_wait_port_file ("a");
+  *c_relay = flow_wait_port_file ("c");
+  report = flow_probe_pair (f->alice.rtp_port, *a_relay, SSRC_ALICE, f->carol.rtp_port, *c_relay,
+                            SSRC_CAROL);
+  forward_finish (f);
+  return report;
 }
 
 /* ---- forwarding on busy (flow 10) ----------------------------------------------------------- */
@@ -738,60 +261,47 @@ static void
 test_forward_busy (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, "bob", "forward-busy = carol", NULL);
-  Party bob = party ("bob", "call-uas-busy.xml", "b");
-  Party carol = party ("carol", "call-uas.xml", "c");
-  Party alice = party ("alice", "feat-uac.xml", "a");
-  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
+  g_auto (Forward) f = forward ("feat-uac.xml", "call-uas-busy.xml", "call-uas.xml", NULL);
   g_auto (GStrv) report = NULL;
   g_autofree char *statuses = NULL, *forwarded_line = NULL;
   const char *c_inv, *b_inv, *forwarded, *ok;
-  FlowSipp *sa, *sb, *sc;
   guint16 a_relay, c_relay;
 
-  alice.pause_ms = PHASE_MS;
-  register_party (d, &bob);
-  register_party (d, &carol);
-  sb = start_callee (d, &bob);
-  sc = start_callee (d, &carol);
-  sa = start_caller (d, &alice, "bob");
-  a_relay = wait_port_file ("a");
-  c_relay = wait_port_file ("c");
-  report = probe_two (alice.rtp_port, a_relay, SSRC_ALICE, carol.rtp_port, c_relay, SSRC_CAROL);
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
-  c = finish (sc, "carol");
+  report = forward_to_carol_with_media (d, &f, &a_relay, &c_relay);
 
   /* bob was rung first, without Diversion, and his 486 ACKed. */
-  b_inv = require_msg (b->received, "INVITE ", 0);
-  assert_invite_from (b_inv, "alice", &bob);
+  b_inv = flow_require_msg (f.b->received, "INVITE ", 0);
+  assert_invite_from (b_inv, "alice", &f.bob);
   assert_diversions (b_inv, NULL);
-  assert_error_acked (b);
+  flow_assert_error_acked (f.b);
   /* alice: 181 Call Is Being Forwarded, then carol's answer. */
-  forwarded = require_response (a->received, 181, "INVITE", 0);
+  forwarded = flow_require_response (f.a->received, 181, "INVITE", 0);
   forwarded_line = flow_msg_start_line (forwarded);
   g_assert_cmpstr (forwarded_line, ==, "SIP/2.0 181 Call Is Being Forwarded");
-  ok = require_response (a->received, 200, "INVITE", 0);
-  g_assert_cmpuint (position (a->received, forwarded), <, position (a->received, ok));
+  ok = flow_require_response (f.a->received, 200, "INVITE", 0);
+  g_assert_cmpuint (flow_msg_index (f.a->received, forwarded), <,
+                    flow_msg_index (f.a->received, ok));
   {
     /* One dialog toward alice, whoever answers: the 181's To tag is the 200's. */
-    g_autofree char *forwarded_tag = header_tag (forwarded, "To"), *ok_tag = header_tag (ok, "To");
+    g_autofree char *forwarded_tag = flow_msg_tag (forwarded, "To");
+    g_autofree char *ok_tag = flow_msg_tag (ok, "To");
     g_assert_nonnull (ok_tag);
     g_assert_cmpstr (forwarded_tag, ==, ok_tag);
   }
-  g_assert_cmpuint (count_responses (a->received, 200, "INVITE"), ==, 1);
-  statuses = invite_statuses (a);
+  g_assert_cmpuint (flow_count_responses (f.a->received, 200, "INVITE"), ==, 1);
+  statuses = invite_statuses (f.a);
   g_assert_cmpstr (statuses, ==, "181 180 200");
   /* carol: the call from alice, diverted by bob because he was busy. */
-  c_inv = require_msg (c->received, "INVITE ", 0);
-  assert_invite_from (c_inv, "alice", &carol);
+  c_inv = flow_require_msg (f.c->received, "INVITE ", 0);
+  assert_invite_from (c_inv, "alice", &f.carol);
   assert_diversions (c_inv, "<sip:bob@pbx.test>;reason=user-busy;counter=1", NULL);
-  g_assert_cmpuint (assert_relay_sdp (c_inv, alice.rtp_port), ==, c_relay);
-  g_assert_cmpuint (assert_relay_sdp (ok, carol.rtp_port), ==, a_relay);
+  g_assert_cmpuint (assert_relay_sdp (c_inv, f.alice.rtp_port), ==, c_relay);
+  g_assert_cmpuint (assert_relay_sdp (ok, f.carol.rtp_port), ==, a_relay);
   /* Media: alice ↔ carol, both ways. */
-  assert_heard (report, carol.rtp_port, c_relay, SSRC_ALICE);
-  assert_heard (report, alice.rtp_port, a_relay, SSRC_CAROL);
+  flow_assert_heard_only (report, f.carol.rtp_port, c_relay, SSRC_ALICE);
+  flow_assert_heard_only (report, f.alice.rtp_port, a_relay, SSRC_CAROL);
   /* The CDR names the user alice dialled. */
-  assert_cdr (d, a, "alice", "bob", 200, "caller");
+  flow_assert_cdr (d, f.a, "alice", "bob", 200, "caller", NULL);
   flow_daemon_stop (d);
 }
 
@@ -802,44 +312,30 @@ static void
 test_forward_busy_late_offer (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, "bob", "forward-busy = carol", NULL);
-  Party bob = party ("bob", "feat-uas-busy.xml", "b");
-  Party carol = party ("carol", "call-uas-late.xml", "c");
-  Party alice = party ("alice", "feat-uac-late.xml", "a");
-  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
+  g_auto (Forward) f = forward ("feat-uac-late.xml", "feat-uas-busy.xml", "call-uas-late.xml",
+                                NULL);
   g_auto (GStrv) report = NULL;
   g_autofree char *statuses = NULL, *c_body = NULL;
   const char *c_inv, *c_ack, *ok;
-  FlowSipp *sa, *sb, *sc;
   guint16 a_relay, c_relay;
 
-  alice.pause_ms = PHASE_MS;
-  register_party (d, &bob);
-  register_party (d, &carol);
-  sb = start_callee (d, &bob);
-  sc = start_callee (d, &carol);
-  sa = start_caller (d, &alice, "bob");
-  a_relay = wait_port_file ("a");
-  c_relay = wait_port_file ("c");
-  report = probe_two (alice.rtp_port, a_relay, SSRC_ALICE, carol.rtp_port, c_relay, SSRC_CAROL);
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
-  c = finish (sc, "carol");
+  report = forward_to_carol_with_media (d, &f, &a_relay, &c_relay);
 
-  assert_error_acked (b);
-  statuses = invite_statuses (a);
+  flow_assert_error_acked (f.b);
+  statuses = invite_statuses (f.a);
   g_assert_cmpstr (statuses, ==, "181 180 200");
-  c_inv = require_msg (c->received, "INVITE ", 0);
-  assert_invite_from (c_inv, "alice", &carol);
+  c_inv = flow_require_msg (f.c->received, "INVITE ", 0);
+  assert_invite_from (c_inv, "alice", &f.carol);
   assert_diversions (c_inv, "<sip:bob@pbx.test>;reason=user-busy;counter=1", NULL);
   c_body = flow_msg_body (c_inv);
   g_assert_cmpstr (c_body, ==, "");
-  ok = require_response (a->received, 200, "INVITE", 0);
-  g_assert_cmpuint (assert_relay_sdp (ok, carol.rtp_port), ==, a_relay);
-  c_ack = require_msg (c->received, "ACK ", 0);
-  g_assert_cmpuint (assert_relay_sdp (c_ack, alice.rtp_port), ==, c_relay);
-  assert_heard (report, carol.rtp_port, c_relay, SSRC_ALICE);
-  assert_heard (report, alice.rtp_port, a_relay, SSRC_CAROL);
-  assert_cdr (d, a, "alice", "bob", 200, "caller");
+  ok = flow_require_response (f.a->received, 200, "INVITE", 0);
+  g_assert_cmpuint (assert_relay_sdp (ok, f.carol.rtp_port), ==, a_relay);
+  c_ack = flow_require_msg (f.c->received, "ACK ", 0);
+  g_assert_cmpuint (assert_relay_sdp (c_ack, f.alice.rtp_port), ==, c_relay);
+  flow_assert_heard_only (report, f.carol.rtp_port, c_relay, SSRC_ALICE);
+  flow_assert_heard_only (report, f.alice.rtp_port, a_relay, SSRC_CAROL);
+  flow_assert_cdr (d, f.a, "alice", "bob", 200, "caller", NULL);
   flow_daemon_stop (d);
 }
 
@@ -850,40 +346,25 @@ static void
 test_forward_busy_after_early_media (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, "bob", "forward-busy = carol", NULL);
-  Party bob = party ("bob", "feat-uas-early-busy.xml", "b");
-  Party carol = party ("carol", "call-uas.xml", "c");
-  Party alice = party ("alice", "feat-uac.xml", "a");
-  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
+  g_auto (Forward) f = forward ("feat-uac.xml", "feat-uas-early-busy.xml", "call-uas.xml", NULL);
   g_auto (GStrv) report = NULL;
   g_autofree char *statuses = NULL;
   const char *early, *ok;
-  FlowSipp *sa, *sb, *sc;
   guint16 a_relay, c_relay;
 
-  bob.pause_ms = "300";
-  alice.pause_ms = PHASE_MS;
-  register_party (d, &bob);
-  register_party (d, &carol);
-  sb = start_callee (d, &bob);
-  sc = start_callee (d, &carol);
-  sa = start_caller (d, &alice, "bob");
-  a_relay = wait_port_file ("a");
-  c_relay = wait_port_file ("c");
-  report = probe_two (alice.rtp_port, a_relay, SSRC_ALICE, carol.rtp_port, c_relay, SSRC_CAROL);
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
-  c = finish (sc, "carol");
+  f.bob.pause_ms = "300";
+  report = forward_to_carol_with_media (d, &f, &a_relay, &c_relay);
 
-  assert_error_acked (b);
-  statuses = invite_statuses (a);
+  flow_assert_error_acked (f.b);
+  statuses = invite_statuses (f.a);
   g_assert_cmpstr (statuses, ==, "183 181 180 200");
-  early = require_response (a->received, 183, "INVITE", 0);
-  ok = require_response (a->received, 200, "INVITE", 0);
-  g_assert_cmpuint (assert_relay_sdp (early, bob.rtp_port), ==, a_relay);
-  g_assert_cmpuint (assert_relay_sdp (ok, carol.rtp_port), ==, a_relay);
-  assert_heard (report, carol.rtp_port, c_relay, SSRC_ALICE);
-  assert_heard (report, alice.rtp_port, a_relay, SSRC_CAROL);
-  assert_cdr (d, a, "alice", "bob", 200, "caller");
+  early = flow_require_response (f.a->received, 183, "INVITE", 0);
+  ok = flow_require_response (f.a->received, 200, "INVITE", 0);
+  g_assert_cmpuint (assert_relay_sdp (early, f.bob.rtp_port), ==, a_relay);
+  g_assert_cmpuint (assert_relay_sdp (ok, f.carol.rtp_port), ==, a_relay);
+  flow_assert_heard_only (report, f.carol.rtp_port, c_relay, SSRC_ALICE);
+  flow_assert_heard_only (report, f.alice.rtp_port, a_relay, SSRC_CAROL);
+  flow_assert_cdr (d, f.a, "alice", "bob", 200, "caller", NULL);
   flow_daemon_stop (d);
 }
 
@@ -894,41 +375,28 @@ test_forward_busy_after_early_media (void)
 static gint64
 run_no_answer_forward (FlowDaemon *d)
 {
-  Party bob = party ("bob", "call-uas-ring.xml", "b");
-  Party carol = party ("carol", "call-uas.xml", "c");
-  Party alice = party ("alice", "feat-uac.xml", "a");
-  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
+  g_auto (Forward) f = forward ("feat-uac.xml", "call-uas-ring.xml", "call-uas.xml", NULL);
   g_autofree char *statuses = NULL;
-  const char *b_inv, *cancel, *c_inv, *ok;
-  FlowSipp *sa, *sb, *sc;
+  const char *c_inv, *ok;
 
-  carol.pause_ms = "500";        /* carol rings a little before she answers */
-  alice.pause_ms = "300";
-  register_party (d, &bob);
-  register_party (d, &carol);
-  sb = start_callee (d, &bob);
-  sc = start_callee (d, &carol);
-  sa = start_caller (d, &alice, "bob");
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
-  c = finish (sc, "carol");
+  f.carol.pause_ms = "500";      /* carol rings a little before she answers */
+  f.alice.pause_ms = "300";
+  forward_run (d, &f);
 
-  assert_cancelled (b);
+  flow_assert_cancelled (f.b);
   /* alice hears bob ring, the forwarding, carol ring, carol's answer. */
-  statuses = invite_statuses (a);
+  statuses = invite_statuses (f.a);
   g_assert_cmpstr (statuses, ==, "180 181 180 200");
-  c_inv = require_msg (c->received, "INVITE ", 0);
-  assert_invite_from (c_inv, "alice", &carol);
+  c_inv = flow_require_msg (f.c->received, "INVITE ", 0);
+  assert_invite_from (c_inv, "alice", &f.carol);
   assert_diversions (c_inv, "<sip:bob@pbx.test>;reason=no-answer;counter=1", NULL);
-  ok = require_response (a->received, 200, "INVITE", 0);
-  assert_relay_sdp (ok, carol.rtp_port);
-  require_msg (c->received, "BYE ", 0);
-  assert_cdr (d, a, "alice", "bob", 200, "caller");
+  ok = flow_require_response (f.a->received, 200, "INVITE", 0);
+  assert_relay_sdp (ok, f.carol.rtp_port);
+  flow_require_msg (f.c->received, "BYE ", 0);
+  flow_assert_cdr (d, f.a, "alice", "bob", 200, "caller", NULL);
 
-  b_inv = require_msg (b->received, "INVITE ", 0);
-  cancel = require_msg (b->received, "CANCEL ", 0);
-  return (time_of (b->received, b->received_us, cancel) -
-          time_of (b->received, b->received_us, b_inv)) / 1000;
+  return flow_run_ms_between (f.b, flow_require_msg (f.b->received, "INVITE ", 0),
+                              flow_require_msg (f.b->received, "CANCEL ", 0));
 }
 
 /* bob's own forward-no-answer-after (2 s), well before the core's 30 s. */
@@ -970,28 +438,17 @@ static void
 test_forward_target_busy (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, "bob", "forward-busy = carol", NULL);
-  Party bob = party ("bob", "call-uas-busy.xml", "b");
-  Party carol = party ("carol", "call-uas-busy.xml", "c");
-  Party alice = party ("alice", "feat-uac-fail.xml", "a");
-  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
-  FlowSipp *sa, *sb, *sc;
+  g_auto (Forward) f = forward ("feat-uac-fail.xml", "call-uas-busy.xml", "call-uas-busy.xml",
+                                NULL);
 
-  register_party (d, &bob);
-  register_party (d, &carol);
-  sb = start_callee (d, &bob);
-  sc = start_callee (d, &carol);
-  sa = start_caller (d, &alice, "bob");
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
-  c = finish (sc, "carol");
-
-  g_assert_cmpint (caller_final (a), ==, 486);
-  g_assert_cmpuint (count_responses (a->received, 181, "INVITE"), ==, 1);
-  assert_error_acked (b);
-  assert_error_acked (c);
-  assert_diversions (require_msg (c->received, "INVITE ", 0),
+  forward_run (d, &f);
+  g_assert_cmpint (flow_caller_final (f.a), ==, 486);
+  g_assert_cmpuint (flow_count_responses (f.a->received, 181, "INVITE"), ==, 1);
+  flow_assert_error_acked (f.b);
+  flow_assert_error_acked (f.c);
+  assert_diversions (flow_require_msg (f.c->received, "INVITE ", 0),
                      "<sip:bob@pbx.test>;reason=user-busy;counter=1", NULL);
-  assert_cdr (d, a, "alice", "bob", 486, "callee");
+  flow_assert_cdr (d, f.a, "alice", "bob", 486, "callee", NULL);
   flow_daemon_stop (d);
 }
 
@@ -1001,21 +458,13 @@ static void
 test_forward_target_unregistered (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, "bob", "forward-busy = carol", NULL);
-  Party bob = party ("bob", "call-uas-busy.xml", "b");
-  Party alice = party ("alice", "feat-uac-fail.xml", "a");
-  g_autoptr (FlowRun) a = NULL, b = NULL;
-  FlowSipp *sa, *sb;
+  g_auto (Forward) f = forward ("feat-uac-fail.xml", "call-uas-busy.xml", NULL, NULL);
 
-  register_party (d, &bob);
-  sb = start_callee (d, &bob);
-  sa = start_caller (d, &alice, "bob");
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
-
-  g_assert_cmpint (caller_final (a), ==, 486);
-  g_assert_cmpuint (count_responses (a->received, 181, "INVITE"), ==, 0);
-  assert_error_acked (b);
-  assert_cdr (d, a, "alice", "bob", 486, "callee");
+  forward_run (d, &f);
+  g_assert_cmpint (flow_caller_final (f.a), ==, 486);
+  g_assert_cmpuint (flow_count_responses (f.a->received, 181, "INVITE"), ==, 0);
+  flow_assert_error_acked (f.b);
+  flow_assert_cdr (d, f.a, "alice", "bob", 486, "callee", NULL);
   flow_daemon_stop (d);
 }
 
@@ -1030,30 +479,22 @@ test_forward_loop (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, "bob", "forward-busy = carol",
                                            "carol", "forward-busy = bob", NULL);
-  Party bob = party ("bob", "call-uas-busy.xml", "b");
-  Party carol = party ("carol", "call-uas-busy.xml", "c");
-  Party alice = party ("alice", "feat-uac-fail.xml", "a");
-  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
-  FlowSipp *sa, *sb, *sc;
+  g_auto (Forward) f = forward ("feat-uac-fail.xml", "call-uas-busy.xml", "call-uas-busy.xml",
+                                NULL);
 
-  bob.calls = carol.calls = "2";
-  bob.timeout = carol.timeout = "3s";
-  register_party (d, &bob);
-  register_party (d, &carol);
-  sb = start_callee (d, &bob);
-  sc = start_callee (d, &carol);
-  sa = start_caller (d, &alice, "bob");
-  a = finish (sa, "alice");
-  b = collect (sb);
-  c = collect (sc);
+  f.bob.calls = f.carol.calls = "2";
+  f.bob.timeout = f.carol.timeout = "3s";
+  f.bob_idle = f.carol_idle = TRUE;
+  forward_run (d, &f);
 
-  g_assert_cmpint (caller_final (a), ==, 486);
-  g_assert_cmpuint (count_responses (a->received, 181, "INVITE"), ==, 1);   /* bob → carol only */
-  g_assert_cmpuint (count_msgs (b->received, "INVITE "), ==, 1);
-  g_assert_cmpuint (count_msgs (c->received, "INVITE "), ==, 1);
-  assert_error_acked (b);
-  assert_error_acked (c);
-  assert_cdr (d, a, "alice", "bob", 486, "callee");
+  g_assert_cmpint (flow_caller_final (f.a), ==, 486);
+  /* bob → carol only */
+  g_assert_cmpuint (flow_count_responses (f.a->received, 181, "INVITE"), ==, 1);
+  g_assert_cmpuint (flow_count_msgs (f.b->received, "INVITE "), ==, 1);
+  g_assert_cmpuint (flow_count_msgs (f.c->received, "INVITE "), ==, 1);
+  flow_assert_error_acked (f.b);
+  flow_assert_error_acked (f.c);
+  flow_assert_cdr (d, f.a, "alice", "bob", 486, "callee", NULL);
   flow_daemon_stop (d);
 }
 
@@ -1064,38 +505,24 @@ test_forward_chain (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, "bob", "forward-busy = carol",
                                            "carol", "forward-busy = dave", NULL);
-  Party bob = party ("bob", "call-uas-busy.xml", "b");
-  Party carol = party ("carol", "call-uas-busy.xml", "c");
-  Party dave = party ("dave", "call-uas.xml", "d");
-  Party alice = party ("alice", "feat-uac.xml", "a");
-  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL, dv = NULL;
+  g_auto (Forward) f = forward ("feat-uac.xml", "call-uas-busy.xml", "call-uas-busy.xml",
+                                "call-uas.xml");
   g_autofree char *statuses = NULL;
   const char *dave_inv;
-  FlowSipp *sa, *sb, *sc, *sd;
 
-  alice.pause_ms = "300";
-  register_party (d, &bob);
-  register_party (d, &carol);
-  register_party (d, &dave);
-  sb = start_callee (d, &bob);
-  sc = start_callee (d, &carol);
-  sd = start_callee (d, &dave);
-  sa = start_caller (d, &alice, "bob");
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
-  c = finish (sc, "carol");
-  dv = finish (sd, "dave");
+  f.alice.pause_ms = "300";
+  forward_run (d, &f);
 
-  statuses = invite_statuses (a);
+  statuses = invite_statuses (f.a);
   g_assert_cmpstr (statuses, ==, "181 181 180 200");
-  assert_diversions (require_msg (c->received, "INVITE ", 0),
+  assert_diversions (flow_require_msg (f.c->received, "INVITE ", 0),
                      "<sip:bob@pbx.test>;reason=user-busy;counter=1", NULL);
-  dave_inv = require_msg (dv->received, "INVITE ", 0);
-  assert_invite_from (dave_inv, "alice", &dave);
+  dave_inv = flow_require_msg (f.dv->received, "INVITE ", 0);
+  assert_invite_from (dave_inv, "alice", &f.dave);
   assert_diversions (dave_inv, "<sip:carol@pbx.test>;reason=user-busy;counter=2",
                      "<sip:bob@pbx.test>;reason=user-busy;counter=1", NULL);
-  require_msg (dv->received, "BYE ", 0);
-  assert_cdr (d, a, "alice", "bob", 200, "caller");
+  flow_require_msg (f.dv->received, "BYE ", 0);
+  flow_assert_cdr (d, f.a, "alice", "bob", 200, "caller", NULL);
   flow_daemon_stop (d);
 }
 
@@ -1106,33 +533,20 @@ test_forward_max_diversions (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem ("max-diversions = 1", "bob", "forward-busy = carol",
                                            "carol", "forward-busy = dave", NULL);
-  Party bob = party ("bob", "call-uas-busy.xml", "b");
-  Party carol = party ("carol", "call-uas-busy.xml", "c");
-  Party dave = party ("dave", "call-uas.xml", "d");
-  Party alice = party ("alice", "feat-uac-fail.xml", "a");
-  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL, dv = NULL;
-  FlowSipp *sa, *sb, *sc, *sd;
+  g_auto (Forward) f = forward ("feat-uac-fail.xml", "call-uas-busy.xml", "call-uas-busy.xml",
+                                "call-uas.xml");
 
-  dave.timeout = "2s";
-  register_party (d, &bob);
-  register_party (d, &carol);
-  register_party (d, &dave);
-  sb = start_callee (d, &bob);
-  sc = start_callee (d, &carol);
-  sd = start_callee (d, &dave);
-  sa = start_caller (d, &alice, "bob");
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
-  c = finish (sc, "carol");
-  dv = collect (sd);
+  f.dave.timeout = "2s";
+  f.dave_idle = TRUE;
+  forward_run (d, &f);
 
-  g_assert_cmpint (caller_final (a), ==, 486);
-  g_assert_cmpuint (count_responses (a->received, 181, "INVITE"), ==, 1);
-  assert_diversions (require_msg (c->received, "INVITE ", 0),
+  g_assert_cmpint (flow_caller_final (f.a), ==, 486);
+  g_assert_cmpuint (flow_count_responses (f.a->received, 181, "INVITE"), ==, 1);
+  assert_diversions (flow_require_msg (f.c->received, "INVITE ", 0),
                      "<sip:bob@pbx.test>;reason=user-busy;counter=1", NULL);
-  assert_error_acked (c);
-  g_assert_cmpuint (dv->received->len, ==, 0);
-  assert_cdr (d, a, "alice", "bob", 486, "callee");
+  flow_assert_error_acked (f.c);
+  g_assert_cmpuint (f.dv->received->len, ==, 0);
+  flow_assert_cdr (d, f.a, "alice", "bob", 486, "callee", NULL);
   flow_daemon_stop (d);
 }
 
@@ -1150,9 +564,9 @@ static void
 test_waiting_hold_and_answer (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, NULL);
-  Party bob = party ("bob", "feat-uas-waiting.xml", "b");
-  Party alice = party ("alice", "feat-uac-held.xml", "a");
-  Party carol = party ("carol", "feat-uac.xml", "c");
+  FlowParty bob = flow_party ("bob", "feat-uas-waiting.xml", "b");
+  FlowParty alice = flow_party ("alice", "feat-uac-held.xml", "a");
+  FlowParty carol = flow_party ("carol", "feat-uac.xml", "c");
   g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
   g_auto (GStrv) talk = NULL, waiting = NULL, resumed = NULL;
   g_autofree char *carol_statuses = NULL;
@@ -1165,86 +579,77 @@ test_waiting_hold_and_answer (void)
   alice.timeout = "25s";
   alice.pause_ms = PHASE_MS;
   carol.pause_ms = PHASE_MS;
-  register_party (d, &bob);
-  sb = start_callee (d, &bob);
-  sa = start_caller (d, &alice, "bob");
-  a_relay = wait_port_file ("a");
-  b_relay = wait_port_file ("b");
-  sc = start_caller (d, &carol, "bob");
+  sb = flow_callee_start (d, &bob);
+  sa = flow_caller_start (d, &alice, "bob");
+  a_relay = flow_wait_port_file ("a");
+  b_relay = flow_wait_port_file ("b");
+  sc = flow_caller_start (d, &carol, "bob");
+  talk = flow_probe_pair (alice.rtp_port, a_relay, SSRC_ALICE, bob.rtp_port, b_relay, SSRC_BOB);
+  flow_wait_port_file ("a-held");
+  b2_relay = flow_wait_port_file ("b2");
+  c_relay = flow_wait_port_file ("c");
   {
-    ProbeEndpoint eps[] = { { alice.rtp_port, a_relay, SSRC_ALICE },
-                            { bob.rtp_port, b_relay, SSRC_BOB } };
-    talk = run_probe (eps, G_N_ELEMENTS (eps));
+    FlowProbeEndpoint eps[] = { { alice.rtp_port, a_relay, SSRC_ALICE, 0 },
+                                { bob.rtp_port, b_relay, SSRC_BOB, 0 },
+                                { bob.rtp_port2, b2_relay, SSRC_BOB2, 0 },
+                                { carol.rtp_port, c_relay, SSRC_CAROL, 0 } };
+    waiting = flow_probe_run (eps, G_N_ELEMENTS (eps));
   }
-  wait_port_file ("a-held");
-  b2_relay = wait_port_file ("b2");
-  c_relay = wait_port_file ("c");
-  {
-    ProbeEndpoint eps[] = { { alice.rtp_port, a_relay, SSRC_ALICE },
-                            { bob.rtp_port, b_relay, SSRC_BOB },
-                            { bob.rtp_port2, b2_relay, SSRC_BOB2 },
-                            { carol.rtp_port, c_relay, SSRC_CAROL } };
-    waiting = run_probe (eps, G_N_ELEMENTS (eps));
-  }
-  wait_port_file ("a-resumed");
-  {
-    ProbeEndpoint eps[] = { { alice.rtp_port, a_relay, SSRC_ALICE },
-                            { bob.rtp_port, b_relay, SSRC_BOB } };
-    resumed = run_probe (eps, G_N_ELEMENTS (eps));
-  }
-  c = finish (sc, "carol");
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
+  flow_wait_port_file ("a-resumed");
+  resumed = flow_probe_pair (alice.rtp_port, a_relay, SSRC_ALICE, bob.rtp_port, b_relay,
+                             SSRC_BOB);
+  c = flow_sipp_finish (sc, "carol");
+  a = flow_sipp_finish (sa, "alice");
+  b = flow_sipp_finish (sb, "bob");
 
   /* Call waiting is on: bob's phone got carol's INVITE. */
-  g_assert_cmpuint (count_msgs (b->received, "INVITE "), ==, 2);
-  b_inv2 = require_msg (b->received, "INVITE ", 1);
+  g_assert_cmpuint (flow_count_msgs (b->received, "INVITE "), ==, 2);
+  b_inv2 = flow_require_msg (b->received, "INVITE ", 1);
   carol_statuses = invite_statuses (c);
   g_assert_cmpstr (carol_statuses, ==, "180 200");      /* it rang while bob talked */
   assert_invite_from (b_inv2, "carol", &bob);
   g_assert_cmpuint (assert_relay_sdp (b_inv2, carol.rtp_port), ==, b2_relay);
-  g_assert_cmpuint (assert_relay_sdp (require_response (c->received, 200, "INVITE", 0),
+  g_assert_cmpuint (assert_relay_sdp (flow_require_response (c->received, 200, "INVITE", 0),
                                       bob.rtp_port2), ==, c_relay);
   /* bob's hold reached alice as tandem's re-INVITE, on her relay port. */
-  a_hold = require_msg (a->received, "INVITE ", 0);
-  assert_sdp_has (a_hold, "a=sendonly");
+  a_hold = flow_require_msg (a->received, "INVITE ", 0);
+  flow_assert_sdp_has (a_hold, "a=sendonly");
   g_assert_cmpuint (assert_relay_sdp (a_hold, bob.rtp_port), ==, a_relay);
-  a_resume = require_msg (a->received, "INVITE ", 1);
-  assert_sdp_has (a_resume, "a=sendrecv");
+  a_resume = flow_require_msg (a->received, "INVITE ", 1);
+  flow_assert_sdp_has (a_resume, "a=sendrecv");
   g_assert_cmpuint (assert_relay_sdp (a_resume, bob.rtp_port), ==, a_relay);
-  assert_sdp_has (require_response (b->received, 200, "INVITE", 0), "a=recvonly");
+  flow_assert_sdp_has (flow_require_response (b->received, 200, "INVITE", 0), "a=recvonly");
 
   /* 1. Talking. */
-  assert_heard (talk, bob.rtp_port, b_relay, SSRC_ALICE);
-  assert_heard (talk, alice.rtp_port, a_relay, SSRC_BOB);
+  flow_assert_heard_only (talk, bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard_only (talk, alice.rtp_port, a_relay, SSRC_BOB);
   /* 2. alice held, bob with carol; no crosstalk between the calls. */
-  assert_heard (waiting, bob.rtp_port2, b2_relay, SSRC_CAROL);
-  assert_heard (waiting, carol.rtp_port, c_relay, SSRC_BOB2);
-  assert_not_heard (waiting, bob.rtp_port, SSRC_ALICE);
-  assert_heard (waiting, alice.rtp_port, a_relay, SSRC_BOB);
-  assert_not_heard (waiting, carol.rtp_port, SSRC_ALICE);
-  assert_not_heard (waiting, carol.rtp_port, SSRC_BOB);
-  assert_not_heard (waiting, bob.rtp_port2, SSRC_ALICE);
-  assert_not_heard (waiting, alice.rtp_port, SSRC_CAROL);
+  flow_assert_heard_only (waiting, bob.rtp_port2, b2_relay, SSRC_CAROL);
+  flow_assert_heard_only (waiting, carol.rtp_port, c_relay, SSRC_BOB2);
+  flow_assert_not_heard (waiting, bob.rtp_port, SSRC_ALICE);
+  flow_assert_heard_only (waiting, alice.rtp_port, a_relay, SSRC_BOB);
+  flow_assert_not_heard (waiting, carol.rtp_port, SSRC_ALICE);
+  flow_assert_not_heard (waiting, carol.rtp_port, SSRC_BOB);
+  flow_assert_not_heard (waiting, bob.rtp_port2, SSRC_ALICE);
+  flow_assert_not_heard (waiting, alice.rtp_port, SSRC_CAROL);
   /* 3. Resumed. */
-  assert_heard (resumed, bob.rtp_port, b_relay, SSRC_ALICE);
-  assert_heard (resumed, alice.rtp_port, a_relay, SSRC_BOB);
+  flow_assert_heard_only (resumed, bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard_only (resumed, alice.rtp_port, a_relay, SSRC_BOB);
 
-  assert_cdr (d, a, "alice", "bob", 200, "caller");
-  assert_cdr (d, c, "carol", "bob", 200, "caller");
+  flow_assert_cdr (d, a, "alice", "bob", 200, "caller", NULL);
+  flow_assert_cdr (d, c, "carol", "bob", 200, "caller", NULL);
   flow_daemon_stop (d);
 }
 
 /* bob (registered, running his scenario) answers alice's call, which stays
  * up for 3 s in the background; returns once it is answered. */
 static void
-start_busy_bob (FlowDaemon *d, Party *bob, Party *alice, FlowSipp **sb, FlowSipp **sa)
+start_busy_bob (FlowDaemon *d, FlowParty *bob, FlowParty *alice, FlowSipp **sb, FlowSipp **sa)
 {
-  register_party (d, bob);
-  *sb = start_callee (d, bob);
+  *sb = flow_callee_start (d, bob);
   alice->pause_ms = "3000";
-  *sa = start_caller (d, alice, "bob");
-  wait_port_file ("a");
+  *sa = flow_caller_start (d, alice, "bob");
+  flow_wait_port_file ("a");
 }
 
 /* call-waiting = false: a user in a call is busy; carol gets 486 at once,
@@ -1253,25 +658,25 @@ static void
 test_waiting_off_busy (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, "bob", "call-waiting = false", NULL);
-  Party bob = party ("bob", "call-uas.xml", "b");
-  Party alice = party ("alice", "feat-uac.xml", "a");
-  Party carol = party ("carol", "feat-uac-fail.xml", "c");
+  FlowParty bob = flow_party ("bob", "call-uas.xml", "b");
+  FlowParty alice = flow_party ("alice", "feat-uac.xml", "a");
+  FlowParty carol = flow_party ("carol", "feat-uac-fail.xml", "c");
   g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
   FlowSipp *sa, *sb;
 
   bob.calls = "2";               /* would take carol's call too, if it came */
   bob.timeout = "6s";
   start_busy_bob (d, &bob, &alice, &sb, &sa);
-  c = finish (start_caller (d, &carol, "bob"), "carol");
-  a = finish (sa, "alice");
-  b = collect (sb);
+  c = flow_sipp_finish (flow_caller_start (d, &carol, "bob"), "carol");
+  a = flow_sipp_finish (sa, "alice");
+  b = flow_sipp_collect (sb);
 
-  g_assert_cmpint (caller_final (c), ==, 486);
-  g_assert_cmpuint (count_responses (c->received, 181, "INVITE"), ==, 0);
-  g_assert_cmpuint (count_msgs (b->received, "INVITE "), ==, 1);
-  require_msg (b->received, "BYE ", 0);
-  assert_cdr (d, c, "carol", "bob", 486, "tandem");
-  assert_cdr (d, a, "alice", "bob", 200, "caller");
+  g_assert_cmpint (flow_caller_final (c), ==, 486);
+  g_assert_cmpuint (flow_count_responses (c->received, 181, "INVITE"), ==, 0);
+  g_assert_cmpuint (flow_count_msgs (b->received, "INVITE "), ==, 1);
+  flow_require_msg (b->received, "BYE ", 0);
+  flow_assert_cdr (d, c, "carol", "bob", 486, "tandem", NULL);
+  flow_assert_cdr (d, a, "alice", "bob", 200, "caller", NULL);
   flow_daemon_stop (d);
 }
 
@@ -1281,10 +686,10 @@ test_waiting_off_forward_busy (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, "bob", "call-waiting = false\n"
                                                          "forward-busy = dave", NULL);
-  Party bob = party ("bob", "call-uas.xml", "b");
-  Party dave = party ("dave", "call-uas.xml", "d");
-  Party alice = party ("alice", "feat-uac.xml", "a");
-  Party carol = party ("carol", "feat-uac.xml", "c");
+  FlowParty bob = flow_party ("bob", "call-uas.xml", "b");
+  FlowParty dave = flow_party ("dave", "call-uas.xml", "d");
+  FlowParty alice = flow_party ("alice", "feat-uac.xml", "a");
+  FlowParty carol = flow_party ("carol", "feat-uac.xml", "c");
   g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL, dv = NULL;
   g_autofree char *statuses = NULL;
   const char *dave_inv;
@@ -1293,22 +698,21 @@ test_waiting_off_forward_busy (void)
   bob.calls = "2";
   bob.timeout = "6s";
   carol.pause_ms = "300";
-  register_party (d, &dave);
-  sd = start_callee (d, &dave);
+  sd = flow_callee_start (d, &dave);
   start_busy_bob (d, &bob, &alice, &sb, &sa);
-  c = finish (start_caller (d, &carol, "bob"), "carol");
-  dv = finish (sd, "dave");
-  a = finish (sa, "alice");
-  b = collect (sb);
+  c = flow_sipp_finish (flow_caller_start (d, &carol, "bob"), "carol");
+  dv = flow_sipp_finish (sd, "dave");
+  a = flow_sipp_finish (sa, "alice");
+  b = flow_sipp_collect (sb);
 
   statuses = invite_statuses (c);
   g_assert_cmpstr (statuses, ==, "181 180 200");
-  dave_inv = require_msg (dv->received, "INVITE ", 0);
+  dave_inv = flow_require_msg (dv->received, "INVITE ", 0);
   assert_invite_from (dave_inv, "carol", &dave);
   assert_diversions (dave_inv, "<sip:bob@pbx.test>;reason=user-busy;counter=1", NULL);
-  g_assert_cmpuint (count_msgs (b->received, "INVITE "), ==, 1);
-  assert_cdr (d, c, "carol", "bob", 200, "caller");
-  assert_cdr (d, a, "alice", "bob", 200, "caller");
+  g_assert_cmpuint (flow_count_msgs (b->received, "INVITE "), ==, 1);
+  flow_assert_cdr (d, c, "carol", "bob", 200, "caller", NULL);
+  flow_assert_cdr (d, a, "alice", "bob", 200, "caller", NULL);
   flow_daemon_stop (d);
 }
 
@@ -1330,8 +734,8 @@ static void
 run_hold (const HoldCase *hc)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL, NULL);
-  Party bob = party ("bob", "feat-uas-held.xml", "b");
-  Party alice = party ("alice", "feat-uac-hold.xml", "a");
+  FlowParty bob = flow_party ("bob", "feat-uas-held.xml", "b");
+  FlowParty alice = flow_party ("alice", "feat-uac-hold.xml", "a");
   g_autoptr (FlowRun) a = NULL, b = NULL;
   g_auto (GStrv) before = NULL, held = NULL, after = NULL;
   gboolean zero = strcmp (hc->hold_addr, "0.0.0.0") == 0;
@@ -1343,50 +747,50 @@ run_hold (const HoldCase *hc)
   alice.hold_addr = hc->hold_addr;
   alice.hold_attr = hc->hold_attr;
   alice.pause_ms = PHASE_MS;
-  register_party (d, &bob);
-  sb = start_callee (d, &bob);
-  sa = start_caller (d, &alice, "bob");
-  a_relay = wait_port_file ("a");
-  b_relay = wait_port_file ("b");
-  before = probe_two (alice.rtp_port, a_relay, SSRC_ALICE, bob.rtp_port, b_relay, SSRC_BOB);
-  wait_port_file ("a-held");
-  held = probe_two (alice.rtp_port, a_relay, SSRC_ALICE, bob.rtp_port, b_relay, SSRC_BOB);
-  wait_port_file ("a-resumed");
-  after = probe_two (alice.rtp_port, a_relay, SSRC_ALICE, bob.rtp_port, b_relay, SSRC_BOB);
-  a = finish (sa, "alice");
-  b = finish (sb, "bob");
+  sb = flow_callee_start (d, &bob);
+  sa = flow_caller_start (d, &alice, "bob");
+  a_relay = flow_wait_port_file ("a");
+  b_relay = flow_wait_port_file ("b");
+  before = flow_probe_pair (alice.rtp_port, a_relay, SSRC_ALICE, bob.rtp_port, b_relay, SSRC_BOB);
+  flow_wait_port_file ("a-held");
+  held = flow_probe_pair (alice.rtp_port, a_relay, SSRC_ALICE, bob.rtp_port, b_relay, SSRC_BOB);
+  flow_wait_port_file ("a-resumed");
+  after = flow_probe_pair (alice.rtp_port, a_relay, SSRC_ALICE, bob.rtp_port, b_relay, SSRC_BOB);
+  a = flow_sipp_finish (sa, "alice");
+  b = flow_sipp_finish (sb, "bob");
 
   /* The hold reached bob rewritten onto tandem (c= kept if 0.0.0.0),
    * the same relay port, the direction kept. */
-  b_hold = require_msg (b->received, "INVITE ", 1);
-  assert_sdp_has (b_hold, hc->bob_sees);
-  g_assert_cmpuint (assert_relay_sdp_at (b_hold, alice.rtp_port, zero), ==, b_relay);
-  a_hold_ok = require_response (a->received, 200, "INVITE", 1);
-  assert_sdp_has (a_hold_ok, hc->alice_sees);
+  b_hold = flow_require_msg (b->received, "INVITE ", 1);
+  flow_assert_sdp_has (b_hold, hc->bob_sees);
+  g_assert_cmpuint (flow_assert_relay_sdp (b_hold, alice.rtp_port, zero, MEDIA_MIN, MEDIA_MAX),
+                    ==, b_relay);
+  a_hold_ok = flow_require_response (a->received, 200, "INVITE", 1);
+  flow_assert_sdp_has (a_hold_ok, hc->alice_sees);
   g_assert_cmpuint (assert_relay_sdp (a_hold_ok, bob.rtp_port), ==, a_relay);
   /* The resume. */
-  b_resume = require_msg (b->received, "INVITE ", 2);
-  assert_sdp_has (b_resume, "a=sendrecv");
+  b_resume = flow_require_msg (b->received, "INVITE ", 2);
+  flow_assert_sdp_has (b_resume, "a=sendrecv");
   g_assert_cmpuint (assert_relay_sdp (b_resume, alice.rtp_port), ==, b_relay);
-  a_resume_ok = require_response (a->received, 200, "INVITE", 2);
-  assert_sdp_has (a_resume_ok, "a=sendrecv");
+  a_resume_ok = flow_require_response (a->received, 200, "INVITE", 2);
+  flow_assert_sdp_has (a_resume_ok, "a=sendrecv");
   g_assert_cmpuint (assert_relay_sdp (a_resume_ok, bob.rtp_port), ==, a_relay);
   /* tandem's SDP versions, per leg. */
-  assert_sdp_versioned (require_msg (b->received, "INVITE ", 0), b_hold);
+  assert_sdp_versioned (flow_require_msg (b->received, "INVITE ", 0), b_hold);
   assert_sdp_versioned (b_hold, b_resume);
-  assert_sdp_versioned (require_response (a->received, 200, "INVITE", 0), a_hold_ok);
+  assert_sdp_versioned (flow_require_response (a->received, 200, "INVITE", 0), a_hold_ok);
   assert_sdp_versioned (a_hold_ok, a_resume_ok);
 
-  assert_heard (before, bob.rtp_port, b_relay, SSRC_ALICE);
-  assert_heard (before, alice.rtp_port, a_relay, SSRC_BOB);
-  assert_not_heard (held, alice.rtp_port, SSRC_BOB);
+  flow_assert_heard_only (before, bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard_only (before, alice.rtp_port, a_relay, SSRC_BOB);
+  flow_assert_not_heard (held, alice.rtp_port, SSRC_BOB);
   if (hc->alice_to_bob)
-    assert_heard (held, bob.rtp_port, b_relay, SSRC_ALICE);
+    flow_assert_heard_only (held, bob.rtp_port, b_relay, SSRC_ALICE);
   else
-    assert_not_heard (held, bob.rtp_port, SSRC_ALICE);
-  assert_heard (after, bob.rtp_port, b_relay, SSRC_ALICE);
-  assert_heard (after, alice.rtp_port, a_relay, SSRC_BOB);
-  assert_cdr (d, a, "alice", "bob", 200, "caller");
+    flow_assert_not_heard (held, bob.rtp_port, SSRC_ALICE);
+  flow_assert_heard_only (after, bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard_only (after, alice.rtp_port, a_relay, SSRC_BOB);
+  flow_assert_cdr (d, a, "alice", "bob", 200, "caller", NULL);
   flow_daemon_stop (d);
 }
 

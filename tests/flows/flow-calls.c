@@ -1,0 +1,409 @@
+/* flow-calls: parties, SDP, RTP probe and CDRs of the call flow tests (see
+ * flow-calls.h). */
+#include "flow-calls.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Bounds on what the scenarios and tandem write while a case waits. */
+#define PORT_FILE_TIMEOUT_MS 15000
+#define CDR_TIMEOUT_MS 5000
+#define PROBE_TIMEOUT_MS 10000
+
+static const char *
+or_default (const char *value, const char *fallback)
+{
+  return value ? value : fallback;
+}
+
+static char *
+number_str (guint n)
+{
+  return g_strdup_printf ("%u", n);
+}
+
+/* ---- parties ------------------------------------------------------------------ */
+
+FlowParty
+flow_party (const char *user, const char *scenario, const char *side)
+{
+  return (FlowParty) { .user = user, .scenario = scenario, .side = side, .pause_ms = "0",
+                       .sip_port = flow_pick_port (), .rtp_port = flow_pick_port (),
+                       .rtp_port2 = flow_pick_port () };
+}
+
+void
+flow_register (FlowDaemon *d, const char *user, guint16 port)
+{
+  g_autofree char *port_text = number_str (port);
+  g_autofree char *password = g_strdup_printf ("%s-secret", user);
+  g_autoptr (FlowRun) run = flow_sipp (d, "register.xml", "-au", user, "-ap", password,
+                                       "-key", "aor", user, "-key", "contact_user", user,
+                                       "-key", "expires", "3600", "-p", port_text, NULL);
+  g_assert_cmpint (flow_msg_status (flow_run_last_received (run)), ==, 200);
+}
+
+FlowSipp *
+flow_callee_start (FlowDaemon *d, const FlowParty *p)
+{
+  g_autofree char *sip = number_str (p->sip_port), *rtp = number_str (p->rtp_port);
+  g_autofree char *rtp2 = number_str (p->rtp_port2);
+
+  flow_register (d, p->user, p->sip_port);
+  return flow_sipp_start (d, p->scenario, "-p", sip, "-m", or_default (p->calls, "1"),
+                          "-timeout", or_default (p->timeout, "15s"),
+                          "-key", "rtp_port", rtp, "-key", "rtp_port2", rtp2,
+                          "-key", "side", p->side, "-key", "pt", or_default (p->pt, "8"),
+                          "-key", "codec", or_default (p->codec, "PCMA"),
+                          "-key", "answer_attr", or_default (p->answer_attr, "a=sendrecv"),
+                          "-d", or_default (p->pause_ms, "0"), NULL);
+}
+
+FlowSipp *
+flow_caller_start (FlowDaemon *d, const FlowParty *p, const char *callee)
+{
+  g_autofree char *rtp = number_str (p->rtp_port);
+  g_autofree char *default_password = g_strdup_printf ("%s-secret", p->user);
+  g_autofree char *auth_uri = g_strdup_printf ("%s@pbx.test", callee);
+
+  /* The digest uri must be the Request-URI's (the harness's default is the
+   * registrar's); a later -auth_uri wins. */
+  return flow_sipp_start (d, p->scenario, "-au", p->user,
+                          "-ap", or_default (p->password, default_password),
+                          "-auth_uri", auth_uri, "-timeout", or_default (p->timeout, "15s"),
+                          "-key", "caller", p->user, "-key", "callee", callee,
+                          "-key", "rtp_port", rtp, "-key", "side", p->side,
+                          "-key", "hold_addr", or_default (p->hold_addr, "127.0.0.1"),
+                          "-key", "hold_attr", or_default (p->hold_attr, "a=sendonly"),
+                          "-d", or_default (p->pause_ms, "0"), NULL);
+}
+
+guint16
+flow_wait_port_file (const char *name)
+{
+  g_autofree char *file = g_strdup_printf ("%s.port", name);
+  g_autofree char *path = g_build_filename (flow_case_dir (), file, NULL);
+  gint64 deadline = g_get_monotonic_time () + PORT_FILE_TIMEOUT_MS * 1000;
+
+  while (g_get_monotonic_time () < deadline) {
+    g_autofree char *text = NULL;
+    if (g_file_get_contents (path, &text, NULL, NULL) && *text) {
+      guint64 port = g_ascii_strtoull (text, NULL, 10);
+      g_assert_cmpuint (port, >, 0);
+      return (guint16) port;
+    }
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    g_usleep (10 * 1000);
+  }
+  g_printerr ("flow: %s not written within %d ms\n", path, PORT_FILE_TIMEOUT_MS);
+  g_assert_not_reached ();
+}
+
+/* ---- how calls end ---------------------------------------------------------------- */
+
+int
+flow_caller_final (const FlowRun *caller)
+{
+  const char *last = NULL, *ack = flow_run_last_sent (caller);
+  const char *invite = flow_require_msg (caller->sent, "INVITE ", 1);
+  g_autofree char *ack_branch = NULL, *invite_branch = flow_msg_branch (invite);
+
+  for (guint i = 0; i < caller->received->len; i++) {
+    const char *m = g_ptr_array_index (caller->received, i);
+    if (flow_msg_status (m) >= 200)
+      last = m;
+  }
+  g_assert_nonnull (last);
+  g_assert_true (g_str_has_prefix (ack, "ACK "));
+  ack_branch = flow_msg_branch (ack);
+  g_assert_cmpstr (ack_branch, ==, invite_branch);
+  return flow_msg_status (last);
+}
+
+/* The first request starting with `start` that the callee received is in
+ * the transaction of its first INVITE: same CSeq number and branch. */
+static void
+assert_in_invite_transaction (const FlowRun *callee, const char *start)
+{
+  const char *inv = flow_require_msg (callee->received, "INVITE ", 0);
+  const char *req = flow_require_msg (callee->received, start, 0);
+  g_autofree char *inv_branch = flow_msg_branch (inv), *req_branch = flow_msg_branch (req);
+
+  g_assert_cmpuint (flow_msg_cseq (req), ==, flow_msg_cseq (inv));
+  g_assert_cmpstr (req_branch, ==, inv_branch);
+}
+
+void
+flow_assert_error_acked (const FlowRun *callee)
+{
+  assert_in_invite_transaction (callee, "ACK ");
+}
+
+void
+flow_assert_cancelled (const FlowRun *callee)
+{
+  g_autofree char *method = flow_msg_cseq_method (flow_require_msg (callee->received,
+                                                                    "CANCEL ", 0));
+
+  g_assert_cmpstr (method, ==, "CANCEL");
+  assert_in_invite_transaction (callee, "CANCEL ");
+  flow_require_response (callee->sent, 487, "INVITE", 0);
+  flow_assert_error_acked (callee);
+}
+
+/* ---- SDP ------------------------------------------------------------------------ */
+
+char *
+flow_sdp_line (const char *msg, const char *prefix)
+{
+  g_autofree char *body = flow_msg_body (msg);
+  g_auto (GStrv) lines = g_strsplit (body, "\n", -1);
+
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (g_strstrip (lines[i]), prefix))
+      return g_strdup (lines[i]);
+  return NULL;
+}
+
+gboolean
+flow_sdp_has (const char *msg, const char *line)
+{
+  g_autofree char *body = flow_msg_body (msg);
+  g_auto (GStrv) lines = g_strsplit (body, "\n", -1);
+
+  for (guint i = 0; lines[i]; i++)
+    if (strcmp (g_strstrip (lines[i]), line) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+void
+flow_assert_sdp_has (const char *msg, const char *line)
+{
+  if (!flow_sdp_has (msg, line))
+    g_printerr ("flow: no SDP line \"%s\" in:\n%s\n", line, msg);
+  g_assert_true (flow_sdp_has (msg, line));
+}
+
+guint16
+flow_sdp_audio_port (const char *msg)
+{
+  g_autofree char *m = flow_sdp_line (msg, "m=audio ");
+  if (!m)
+    g_printerr ("flow: no m=audio in:\n%s\n", msg);
+  g_assert_nonnull (m);
+  return (guint16) g_ascii_strtoull (m + strlen ("m=audio "), NULL, 10);
+}
+
+char *
+flow_sdp_formats (const char *msg)
+{
+  g_autofree char *m = flow_sdp_line (msg, "m=audio ");
+  const char *avp = m ? strstr (m, "RTP/AVP ") : NULL;
+  g_assert_nonnull (avp);
+  return g_strdup (avp + strlen ("RTP/AVP "));
+}
+
+guint64
+flow_sdp_version (const char *msg)
+{
+  g_autofree char *o = flow_sdp_line (msg, "o=");
+  g_auto (GStrv) fields = NULL;
+
+  g_assert_nonnull (o);
+  fields = g_strsplit (o, " ", -1);
+  g_assert_cmpuint (g_strv_length (fields), >=, 3);
+  return g_ascii_strtoull (fields[2], NULL, 10);
+}
+
+guint16
+flow_assert_relay_sdp (const char *msg, guint16 not_port, gboolean hold_address,
+                       guint16 relay_min, guint16 relay_max)
+{
+  g_autofree char *o = flow_sdp_line (msg, "o=");
+  guint16 port = flow_sdp_audio_port (msg);
+
+  g_assert_nonnull (o);
+  g_assert_true (g_str_has_prefix (o, "o=tandem "));
+  flow_assert_sdp_has (msg, hold_address ? "c=IN IP4 0.0.0.0" : "c=IN IP4 127.0.0.1");
+  g_assert_cmpuint (port, >=, relay_min);
+  g_assert_cmpuint (port, <=, relay_max);
+  g_assert_cmpuint (port, !=, not_port);
+  return port;
+}
+
+/* ---- RTP probe ------------------------------------------------------------------ */
+
+char **
+flow_probe_run (const FlowProbeEndpoint *eps, guint n)
+{
+  const char *probe = g_getenv ("TANDEM_RTP_PROBE");
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  g_autofree char *count = number_str (FLOW_PROBE_PACKETS);
+  g_autofree char *out = NULL, *err = NULL;
+  g_auto (GStrv) argv = NULL;
+  int status;
+
+  g_assert_nonnull (probe);
+  g_strv_builder_add_many (b, probe, "-n", count, "-i", "20", "-l", "400", NULL);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *spec = g_strdup_printf ("%u:%u:%u:%u", eps[i].bind_port, eps[i].dest_port,
+                                             eps[i].ssrc, eps[i].delay_ms);
+    g_strv_builder_add (b, spec);
+  }
+  argv = g_strv_builder_end (b);
+  status = flow_command ((const char *const *) argv, PROBE_TIMEOUT_MS, &out, &err);
+  flow_note ("rtp-probe (exit %d):\n%s%s", status, out, err);
+  g_assert_cmpint (status, ==, 0);
+  return g_strsplit (out, "\n", -1);
+}
+
+char **
+flow_probe_pair (guint16 a_port, guint16 a_relay, guint32 a_ssrc, guint16 b_port,
+                 guint16 b_relay, guint32 b_ssrc)
+{
+  FlowProbeEndpoint eps[2] = { { a_port, a_relay, a_ssrc, 0 }, { b_port, b_relay, b_ssrc, 0 } };
+  return flow_probe_run (eps, 2);
+}
+
+guint
+flow_probe_received (char **report, guint16 bind_port, guint16 src_port, guint32 ssrc)
+{
+  guint total = 0;
+
+  for (guint i = 0; report[i]; i++) {
+    guint bind, src, id, n;
+    if (sscanf (report[i], "recv %u %u %u %u", &bind, &src, &id, &n) != 4)
+      continue;
+    if (bind == bind_port && (!src_port || src == src_port) && (!ssrc || id == ssrc))
+      total += n;
+  }
+  return total;
+}
+
+guint
+flow_probe_sent (char **report, guint16 bind_port)
+{
+  for (guint i = 0; report[i]; i++) {
+    guint bind, n;
+    if (sscanf (report[i], "sent %u %u", &bind, &n) == 2 && bind == bind_port)
+      return n;
+  }
+  return 0;
+}
+
+void
+flow_assert_heard (char **report, guint16 listener, guint16 relay_port, guint32 ssrc)
+{
+  guint n = flow_probe_received (report, listener, relay_port, ssrc);
+  if (n < FLOW_PROBE_MIN_RECEIVED)
+    g_printerr ("flow: port %u heard %u packets of SSRC %#x from %u (want >= %d)\n", listener,
+                n, ssrc, relay_port, FLOW_PROBE_MIN_RECEIVED);
+  g_assert_cmpuint (n, >=, FLOW_PROBE_MIN_RECEIVED);
+}
+
+void
+flow_assert_heard_only (char **report, guint16 listener, guint16 relay_port, guint32 ssrc)
+{
+  flow_assert_heard (report, listener, relay_port, ssrc);
+  g_assert_cmpuint (flow_probe_received (report, listener, 0, ssrc), ==,
+                    flow_probe_received (report, listener, relay_port, ssrc));
+}
+
+void
+flow_assert_not_heard (char **report, guint16 listener, guint32 ssrc)
+{
+  guint n = flow_probe_received (report, listener, 0, ssrc);
+  if (n)
+    g_printerr ("flow: port %u heard %u packets of SSRC %#x (want none)\n", listener, n, ssrc);
+  g_assert_cmpuint (n, ==, 0);
+}
+
+/* ---- CDRs ------------------------------------------------------------------------ */
+
+void
+flow_cdr_clear (FlowCdr *cdr)
+{
+  g_clear_pointer (&cdr->caller, g_free);
+  g_clear_pointer (&cdr->callee, g_free);
+  g_clear_pointer (&cdr->hangup, g_free);
+  g_clear_pointer (&cdr->reason, g_free);
+}
+
+static char *
+column_text (sqlite3_stmt *st, int col)
+{
+  const unsigned char *text = sqlite3_column_text (st, col);
+  return text ? g_strdup ((const char *) text) : NULL;
+}
+
+/* The CDR row for the A-leg's Call-ID, FALSE if none (yet). Asserts there
+ * is at most one. */
+static gboolean
+cdr_read (FlowDaemon *d, const char *call_id, FlowCdr *out)
+{
+  g_autofree char *path = g_build_filename (flow_daemon_dir (d), "tandem.db", NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  guint rows = 0;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  sqlite3_busy_timeout (db, 2000);
+  g_assert_cmpint (sqlite3_prepare_v2 (db,
+                     "SELECT caller, callee, status, hangup, reason, answered_at IS NOT NULL,"
+                     " started_at, answered_at, ended_at FROM cdrs WHERE call_id = ?",
+                     -1, &st, NULL), ==, SQLITE_OK);
+  sqlite3_bind_text (st, 1, call_id, -1, SQLITE_STATIC);
+  while (sqlite3_step (st) == SQLITE_ROW) {
+    rows++;
+    flow_cdr_clear (out);
+    out->caller = column_text (st, 0);
+    out->callee = column_text (st, 1);
+    out->status = sqlite3_column_int (st, 2);
+    out->hangup = column_text (st, 3);
+    out->reason = column_text (st, 4);
+    out->answered = sqlite3_column_int (st, 5);
+    out->started_at = sqlite3_column_double (st, 6);
+    out->answered_at = sqlite3_column_double (st, 7);
+    out->ended_at = sqlite3_column_double (st, 8);
+  }
+  sqlite3_finalize (st);
+  sqlite3_close (db);
+  if (rows > 1)
+    g_printerr ("flow: %u CDR rows for call %s\n", rows, call_id);
+  g_assert_cmpuint (rows, <=, 1);
+  return rows == 1;
+}
+
+void
+flow_assert_cdr (FlowDaemon *d, const FlowRun *caller, const char *from, const char *dialled,
+                 int status, const char *hangup, FlowCdr *out)
+{
+  const char *invite = flow_require_msg (caller->sent, "INVITE ", 0);
+  g_autofree char *call_id = flow_require_header (invite, "Call-ID");
+  gint64 deadline = g_get_monotonic_time () + CDR_TIMEOUT_MS * 1000;
+  g_auto (FlowCdr) cdr = { 0 };
+
+  while (!cdr_read (d, call_id, &cdr)) {
+    if (g_get_monotonic_time () > deadline) {
+      g_printerr ("flow: no CDR for call %s within %d ms\n", call_id, CDR_TIMEOUT_MS);
+      g_assert_not_reached ();
+    }
+    g_usleep (50 * 1000);
+  }
+  flow_note ("CDR %s: %s -> %s status %d hangup %s reason %s answered %d", call_id, cdr.caller,
+             cdr.callee, cdr.status, cdr.hangup, cdr.reason ? cdr.reason : "(null)",
+             cdr.answered);
+  g_assert_cmpstr (cdr.caller, ==, from);
+  g_assert_cmpstr (cdr.callee, ==, dialled);
+  g_assert_cmpint (cdr.status, ==, status);
+  g_assert_cmpint (cdr.answered, ==, status == 200);
+  g_assert_cmpstr (cdr.hangup, ==, hangup);
+  if (out) {
+    flow_cdr_clear (out);
+    *out = cdr;
+    cdr = (FlowCdr) { 0 };
+  }
+}
