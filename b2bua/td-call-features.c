@@ -95,33 +95,6 @@ td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc func, g
 
 /* ---- forwarding --------------------------------------------------------------- */
 
-/* "carol", "sip:carol@pbx.test" or "<sip:carol@pbx.test>" → "carol" when the
- * target is a user of our domain; NULL for anything else (tandem routes no
- * other domains yet). */
-static char *
-target_user (const TdConfig *config, const char *target)
-{
-  g_autofree char *t = g_strstrip (g_strdup (target));
-  char *at, *user;
-
-  if (t[0] == '<' && t[strlen (t) - 1] == '>') {
-    t[strlen (t) - 1] = '\0';
-    memmove (t, t + 1, strlen (t));
-  }
-  if (!g_str_has_prefix (t, "sip:"))
-    return strchr (t, '@') || strchr (t, ':') ? NULL : g_strdup (t);
-  user = t + 4;
-  at = strchr (user, '@');
-  if (!at)
-    return NULL;
-  *at = '\0';
-  at[1 + strcspn (at + 1, ";>:")] = '\0';
-  if (g_ascii_strcasecmp (at + 1, config->domain) != 0 &&
-      g_ascii_strcasecmp (at + 1, config->listen_host) != 0)
-    return NULL;
-  return g_strdup (user);
-}
-
 /* Diversion (RFC 5806): who diverted the call, why, and how often so far;
  * the newest diversion first. */
 static void
@@ -145,7 +118,7 @@ gboolean
 td_call_forward (TdCall *call, const char *target, const char *reason)
 {
   const TdConfig *config = call->ctx->config;
-  g_autofree char *user = target_user (config, target);
+  g_autofree char *user = td_router_target_user (config, target);
   g_autoptr (TdRoute) route = NULL;
 
   if (call->bridged || call->ended || call->a->final)
@@ -155,10 +128,17 @@ td_call_forward (TdCall *call, const char *target, const char *reason)
             config->domain);
     return FALSE;
   }
-  if (g_hash_table_contains (call->visited, user) || call->diversions >= config->max_diversions) {
-    g_info ("call %s: not forwarding %s → %s: %s", call->call_id, call->callee, user,
-            g_hash_table_contains (call->visited, user) ? "it would loop" : "too many diversions");
+  switch (td_router_may_divert (call->visited, call->diversions, config->max_diversions, user)) {
+  case TD_DIVERT_LOOP:
+    g_info ("call %s: not forwarding %s → %s: it would loop", call->call_id, call->callee, user);
     return FALSE;
+  case TD_DIVERT_TOO_MANY:
+    g_info ("call %s: not forwarding %s → %s: %u diversions already", call->call_id,
+            call->callee, user, call->diversions);
+    return FALSE;
+  case TD_DIVERT_OK:
+  default:
+    break;
   }
   route = td_router_route (config, call->ctx->location, user, config->domain,
                            g_get_real_time () / G_USEC_PER_SEC);

@@ -3,6 +3,8 @@
 
 #include "td-router.h"
 
+#include <string.h>
+
 void
 td_route_free (TdRoute *route)
 {
@@ -42,4 +44,42 @@ td_router_route (const TdConfig *config, TdLocation *location, const char *user,
   for (guint i = 0; i < live->len; i++)
     g_ptr_array_add (route->targets, td_binding_copy (g_ptr_array_index (live, i)));
   return route;
+}
+
+/* "carol", "sip:carol@pbx.test" or "<sip:carol@pbx.test>" → "carol" when the
+ * target is a user of our domain; NULL for anything else (tandem routes no
+ * other domains yet). */
+char *
+td_router_target_user (const TdConfig *config, const char *target)
+{
+  g_autofree char *t = g_strstrip (g_strdup (target));
+  char *at, *user;
+
+  if (t[0] == '<' && t[strlen (t) - 1] == '>') {
+    t[strlen (t) - 1] = '\0';
+    memmove (t, t + 1, strlen (t));
+  }
+  if (!g_str_has_prefix (t, "sip:"))
+    return strchr (t, '@') || strchr (t, ':') ? NULL : g_strdup (t);
+  user = t + 4;
+  at = strchr (user, '@');
+  if (!at)
+    return NULL;
+  *at = '\0';
+  at[1 + strcspn (at + 1, ";>:")] = '\0';
+  if (g_ascii_strcasecmp (at + 1, config->domain) != 0 &&
+      g_ascii_strcasecmp (at + 1, config->listen_host) != 0)
+    return NULL;
+  return g_strdup (user);
+}
+
+TdDivertDecision
+td_router_may_divert (GHashTable *visited, guint diversions, guint max_diversions,
+                      const char *user)
+{
+  if (g_hash_table_contains (visited, user))
+    return TD_DIVERT_LOOP;
+  if (diversions >= max_diversions)
+    return TD_DIVERT_TOO_MANY;
+  return TD_DIVERT_OK;
 }

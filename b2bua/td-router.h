@@ -25,4 +25,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRoute, td_route_free)
 TdRoute *td_router_route (const TdConfig *config, TdLocation *location,
                           const char *user, const char *host, gint64 now);
 
+/* A forwarding target as configured ("carol", "sip:carol@pbx.test",
+ * "<sip:carol@pbx.test>") → the user of our domain it names, or NULL when it
+ * names anything else (tandem routes no other domains yet). */
+char *td_router_target_user (const TdConfig *config, const char *target);
+
+typedef enum {
+  TD_DIVERT_OK,
+  TD_DIVERT_LOOP,        /* the call has already rung that user */
+  TD_DIVERT_TOO_MANY,    /* [calls] max-diversions reached */
+} TdDivertDecision;
+
+/* May a call that has rung the users in `visited` (a set of names) and been
+ * diverted `diversions` times be diverted to `user`? */
+TdDivertDecision td_router_may_divert (GHashTable *visited, guint diversions,
+                                       guint max_diversions, const char *user);
+
 G_END_DECLS

@@ -152,6 +152,28 @@ test_siplog_summary (void)
                    " | CSeq 1 REGISTER | branch z9hG4bK-1 | from-tag abc | to-tag -");
 }
 
+/* Plugin keys in [user] groups are checked once the plugins are known. */
+static void
+test_user_keys (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_parse (
+      "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user bob]\npassword = b\n"
+      "forward-busy = carol\nforwrd-no-answer = carol\n", "keys.conf", NULL, &error);
+  g_autoptr (GHashTable) known = g_hash_table_new (g_str_hash, g_str_equal);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (td_user_get (td_config_lookup_user (c, "bob"), "forward-busy"), ==, "carol");
+  g_hash_table_add (known, "forward-busy");
+  g_assert_false (td_config_check_user_keys (c, known, &error));
+  g_assert_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_UNKNOWN);
+  g_assert_nonnull (strstr (error->message, "keys.conf:8: [user bob] unknown key \"forwrd-no-answer\""));
+  g_clear_error (&error);
+  g_hash_table_add (known, "forwrd-no-answer");
+  g_assert_true (td_config_check_user_keys (c, known, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -161,6 +183,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/bad", test_bad);
   g_test_add_func ("/config/missing-file", test_missing_file);
   g_test_add_func ("/config/sample", test_sample_config);
+  g_test_add_func ("/config/user-keys", test_user_keys);
   g_test_add_func ("/siplog/summary", test_siplog_summary);
   return g_test_run ();
 }
