@@ -1,7 +1,9 @@
 /* tandem: command line — run the daemon, check a configuration, say the version. */
+#include <errno.h>
 #include <glib.h>
 #include <locale.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "td-build-config.h"
 #include "td-config.h"
@@ -29,6 +31,20 @@ check_config (const char *path)
   return EXIT_SUCCESS;
 }
 
+/* Every media stream holds two sockets (RTP, RTCP): a call needs at least
+ * four descriptors, so the usual soft limit of 1,024 would cap tandem near
+ * 250 calls. Take all the kernel allows this process. */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+      g_printerr ("tandem: cannot raise the open-files limit: %s\n", g_strerror (errno));
+  }
+}
+
 static int
 run (const char *path, gboolean debug)
 {
@@ -42,6 +58,7 @@ run (const char *path, gboolean debug)
   }
   if (debug)
     config->log_level = G_LOG_LEVEL_DEBUG;
+  raise_fd_limit ();
   daemon = td_daemon_new (path, config, &error);
   if (!daemon) {
     g_printerr ("tandem: %s\n", error->message);

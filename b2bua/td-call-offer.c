@@ -141,3 +141,37 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
                  peer->remote_sdp ? td_leg_local_sdp (leg, peer->remote_sdp, td_call_media_address (call))
                                   : NULL);
 }
+
+/* nua has answered 487 to a re-INVITE its sender cancelled: take back the
+ * offer tandem relayed for it (RFC 3261 §9: CANCEL it on the other leg). */
+void
+td_call_offer_cancelled (TdCall *call, TdLeg *leg)
+{
+  TdLeg *peer = td_call_peer_of (call, leg);
+
+  if (!leg->has_pending)
+    return;
+  nua_destroy_event (leg->pending);
+  leg->has_pending = FALSE;
+  g_clear_pointer (&leg->offered_sdp, td_sdp_free);
+  if (peer && peer->nh && peer->offer_sent && !peer->pending_is_update_out)
+    nua_cancel (peer->nh, TAG_END ());
+  if (peer && peer->accepted_local_sdp) {
+    g_free (peer->local_sdp);
+    peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);
+  }
+}
+
+/* An ACK may carry the answer to the offer tandem made in a 200 to an
+ * offerless re-INVITE: the endpoint's media may have moved. */
+void
+td_call_ack_received (TdCall *call, TdLeg *leg, const sip_t *sip)
+{
+  TdLeg *peer = td_call_peer_of (call, leg);
+  TdSdp *sdp;
+
+  if (!peer || !td_call_has_sdp (sip) || !(sdp = td_call_parse_sdp (call, sip)))
+    return;
+  td_leg_set_remote_sdp (leg, sdp);
+  td_leg_connect_media (leg, peer);
+}

@@ -51,6 +51,12 @@ const char *td_call_media_address (const TdCall *call);
 void td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update);
 /* The answer (or refusal) to tandem's relayed offer arrived on `peer`. */
 void td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip);
+/* The sender of a re-INVITE cancelled it. */
+void td_call_offer_cancelled (TdCall *call, TdLeg *leg);
+/* An ACK on an established leg (it may carry an answer). */
+void td_call_ack_received (TdCall *call, TdLeg *leg, const sip_t *sip);
+/* A B-leg's failure status as the caller should see it. */
+int td_call_status_for_caller (int status);
 /* With a late offer tandem ACKs the B-leg's 2xx itself, with the answer if any. */
 void td_call_ack_b (TdLeg *b, const char *sdp);
 

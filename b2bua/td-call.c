@@ -234,6 +234,12 @@ start_branch (TdCall *call, const TdBinding *binding)
   }
   if (!td_leg_ensure_ports (b, ctx->relay, td_sdp_n_media (call->a->remote_sdp), &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
+    /* Nothing was sent on this handle, so nua will never report it ended:
+     * drop it (and the ports it got) now, or the call would never finish. */
+    nua_handle_bind (b->nh, NULL);
+    nua_handle_destroy (b->nh);
+    b->nh = NULL;
+    g_ptr_array_set_size (b->ports, 0);
     b->final = TRUE;
     b->status = 503;
     return FALSE;
@@ -267,7 +273,7 @@ best_failure (const TdCall *call)
   for (guint i = 0; i < call->b_legs->len; i++) {
     const TdLeg *b = g_ptr_array_index (call->b_legs, i);
     int s = b->abandoned || b->cancelled ? 0 : b->status;
-    if (s >= 600)
+    if (s >= 600 && s < 700)
       return s;
     if (s >= 300 && (!best || s / 100 < best / 100))
       best = s;
@@ -408,12 +414,25 @@ b_failed (TdCall *call, TdLeg *b, int status)
   if (b->abandoned || call->a->final || call->bridged)
     return;
   /* RFC 3261 §16.7: a 6xx (Decline, Busy Everywhere) ends every branch now. */
-  if (status >= 600)
+  if (status >= 600 && status < 700)
     td_call_cancel_branches (call, NULL);
   else if (!all_branches_final (call))
     return;
   call->hangup = TD_HANGUP_CALLEE;
-  td_call_fail (call, best_failure (call), NULL);
+  td_call_fail (call, td_call_status_for_caller (best_failure (call)), NULL);
+}
+
+int
+td_call_status_for_caller (int status)
+{
+  /* A B-leg's failure is told to the caller as the B2BUA's own: nua's
+   * internal codes (≥ 700) and a 503 (RFC 3261 §16.7) become 500; a redirect
+   * or the callee's own challenge means nothing to the caller: 480. */
+  if (status >= 700 || status == 503)
+    return 500;
+  if ((status >= 300 && status < 400) || status == 401 || status == 407)
+    return 480;
+  return status;
 }
 
 void
@@ -452,6 +471,9 @@ static void
 bye_received (TdCall *call, TdLeg *leg)
 {
   TdLeg *peer = td_call_peer_of (call, leg);
+  /* A branch that lost (or was forwarded away) hanging up ends only itself. */
+  if (leg != call->a && leg != call->bridged)
+    return;
   if (!call->ended) {
     call->ended = TRUE;
     call->hangup = leg == call->a ? TD_HANGUP_CALLER : TD_HANGUP_CALLEE;
@@ -523,12 +545,16 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
     td_call_offer_received (call, leg, sip, TRUE);
     break;
   case nua_i_cancel:
-    if (leg == call->a)
+    if (leg == call->a && !call->a->final)
       cancel_received (call);
+    else
+      td_call_offer_cancelled (call, leg);   /* a re-INVITE was cancelled */
     break;
   case nua_i_ack:
-    if (leg == call->a)
+    if (leg == call->a && call->late_offer)
       a_acked (call, sip);
+    else
+      td_call_ack_received (call, leg, sip);
     break;
   case nua_i_bye:
     bye_received (call, leg);

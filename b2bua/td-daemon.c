@@ -116,6 +116,20 @@ refuse (nua_t *nua, nua_handle_t *nh, int status, const char *phrase)
   nua_handle_destroy (nh);
 }
 
+static gboolean
+unclaimed_request (nua_event_t event)
+{
+  switch (event) {
+  case nua_i_terminated: case nua_i_options: case nua_i_refer: case nua_i_publish:
+  case nua_i_info: case nua_i_message: case nua_i_chat: case nua_i_subscribe:
+  case nua_i_notify: case nua_i_method: case nua_i_update: case nua_i_prack:
+  case nua_i_bye:
+    return TRUE;
+  default:
+    return FALSE;
+  }
+}
+
 static void
 on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
               nua_magic_t *magic, nua_handle_t *nh, nua_hmagic_t *hmagic,
@@ -149,8 +163,10 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
     }
     break;
   default:
-    /* Requests no one took on leave an unbound handle behind. */
-    if (nh && event == nua_i_terminated)
+    /* An incoming request nobody took on (nua answered it itself, e.g.
+     * OPTIONS) leaves an unbound handle that is ours to destroy: no
+     * terminated event follows. */
+    if (nh && unclaimed_request (event))
       nua_handle_destroy (nh);
     break;
   }
@@ -265,6 +281,40 @@ on_terminate (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* What a reload cannot change in a running daemon (sockets, realm, store,
+ * the relay, loaded tunes): keep the running values, and say so. */
+static void
+keep_restart_only (TdConfig *fresh, const TdConfig *running)
+{
+  gboolean changed =
+    strcmp (fresh->listen_host, running->listen_host) != 0 ||
+    fresh->listen_port != running->listen_port || strcmp (fresh->domain, running->domain) != 0 ||
+    g_strcmp0 (fresh->store_path, running->store_path) != 0 ||
+    strcmp (fresh->media_address, running->media_address) != 0 ||
+    fresh->port_min != running->port_min || fresh->port_max != running->port_max ||
+    fresh->relay_threads != running->relay_threads ||
+    g_strcmp0 (fresh->hold_music, running->hold_music) != 0 ||
+    fresh->session_timer != running->session_timer ||
+    strcmp (fresh->user_agent, running->user_agent) != 0;
+
+  if (changed)
+    g_warning ("reload: [sip], [media], [store], [calls] session-timer and user-agent changes "
+               "take effect only on restart; the running values stay");
+#define KEEP_STR(f) do { g_free (fresh->f); fresh->f = g_strdup (running->f); } while (0)
+  KEEP_STR (listen_host);
+  KEEP_STR (domain);
+  KEEP_STR (store_path);
+  KEEP_STR (media_address);
+  KEEP_STR (hold_music);
+  KEEP_STR (user_agent);
+#undef KEEP_STR
+  fresh->listen_port = running->listen_port;
+  fresh->port_min = running->port_min;
+  fresh->port_max = running->port_max;
+  fresh->relay_threads = running->relay_threads;
+  fresh->session_timer = running->session_timer;
+}
+
 /* SIGHUP: new users and limits take effect; registrations and the listening
  * socket stay (changing [sip] listen or [store] needs a restart). */
 static gboolean
@@ -280,11 +330,7 @@ on_reload (gpointer data)
   }
   if (!g_strv_equal ((const char *const *) fresh->plugins, (const char *const *) d->config->plugins))
     g_warning ("reload: [plugins] enabled takes effect only on restart");
-  if (strcmp (fresh->listen_host, d->config->listen_host) != 0 ||
-      fresh->listen_port != d->config->listen_port ||
-      g_strcmp0 (fresh->store_path, d->config->store_path) != 0 ||
-      strcmp (fresh->domain, d->config->domain) != 0)
-    g_warning ("reload: [sip] listen, [sip] domain and [store] path take effect only on restart");
+  keep_restart_only (fresh, d->config);
   td_auth_set_algorithms (d->auth, fresh->algorithms, fresh->n_algorithms);
   td_registrar_set_config (d->registrar, fresh);
   d->calls.config = fresh;

@@ -67,21 +67,41 @@ td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, guint n, GError **error)
   return TRUE;
 }
 
+/* Where the relay sends stream i of `sdp`: the address (0.0.0.0 for none),
+ * RTP port and RTCP port. */
+static void
+stream_target (const TdSdp *sdp, guint i, const char **address, guint16 *rtp, guint16 *rtcp)
+{
+  *address = td_sdp_media_address (sdp, i);
+  *rtp = td_sdp_media_port (sdp, i);
+  /* A rejected stream (port 0) or a missing address: send nothing. */
+  if (!*address || *rtp == 0)
+    *address = "0.0.0.0";
+  *rtcp = td_sdp_media_rtcp_mux (sdp, i) ? *rtp : td_sdp_media_rtcp_port (sdp, i);
+}
+
 void
 td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp)
 {
-  g_clear_pointer (&leg->remote_sdp, td_sdp_free);
-  leg->remote_sdp = sdp;
+  TdSdp *old = leg->remote_sdp;
+
   for (guint i = 0; i < td_sdp_n_media (sdp) && i < leg->ports->len; i++) {
-    const char *address = td_sdp_media_address (sdp, i);
-    guint16 port = td_sdp_media_port (sdp, i);
-    /* A rejected stream (port 0) or a missing address: send nothing. */
-    if (!address || port == 0)
-      address = "0.0.0.0";
-    td_relay_port_set_remote (g_ptr_array_index (leg->ports, i), address, port,
-                              td_sdp_media_rtcp_mux (sdp, i) ? port
-                                                             : td_sdp_media_rtcp_port (sdp, i));
+    const char *address, *old_address;
+    guint16 rtp, rtcp, old_rtp, old_rtcp;
+
+    stream_target (sdp, i, &address, &rtp, &rtcp);
+    /* An unchanged target (183 then 200, a session refresh) must not re-arm
+     * latching: that would send to a NATed phone's private address again
+     * and reopen the window for a stranger to latch. */
+    if (old && i < td_sdp_n_media (old)) {
+      stream_target (old, i, &old_address, &old_rtp, &old_rtcp);
+      if (strcmp (address, old_address) == 0 && rtp == old_rtp && rtcp == old_rtcp)
+        continue;
+    }
+    td_relay_port_set_remote (g_ptr_array_index (leg->ports, i), address, rtp, rtcp);
   }
+  leg->remote_sdp = sdp;
+  td_sdp_free (old);
 }
 
 const char *

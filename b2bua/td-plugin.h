@@ -45,7 +45,7 @@ typedef enum {
   /* The call was answered and both legs are bridged. */
   TD_HOOK_CALL_ANSWERED,
   /* An established leg's endpoint sent a new offer (re-INVITE or UPDATE);
-   * args->leg, args->sdp. HANDLED: the plugin answered it (td_leg_answer_offer). */
+   * args->leg, args->sdp. HANDLED: the plugin answered it (td_call_answer_offer). */
   TD_HOOK_OFFER,
   /* The call is over (its CDR is being written). */
   TD_HOOK_CALL_ENDED,

@@ -8,7 +8,6 @@ G_BEGIN_DECLS
 
 typedef struct _TdCallContext TdCallContext;
 
-/* config: the configuration naming [plugins] enabled and path. */
 TdPluginHost *td_plugin_host_new (void);
 void td_plugin_host_free (TdPluginHost *host);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdPluginHost, td_plugin_host_free)

@@ -5,8 +5,9 @@
  * forwarding audio the held party should not hear. With `[media] hold-music =
  * FILE`, tandem answers the hold itself instead — the held party's dialog
  * does not change — and plays the music to the held party from the relay in
- * its negotiated G.711 codec; the resume (a=sendrecv) stops it. The file is
- * decoded once, at start-up (a missing or broken file is a start-up error). */
+ * its G.711 codec; the resume (a=sendrecv) stops it. The file is decoded
+ * once, when the plugin loads: with the plugin enabled, a missing or broken
+ * file is a start-up error (without it, [media] hold-music is not used). */
 #define G_LOG_DOMAIN "tandem-hold"
 
 #include "td-plugin.h"
