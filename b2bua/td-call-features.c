@@ -89,7 +89,7 @@ td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc func, g
   t->call = call;
   t->func = func;
   t->data = user_data;
-  t->id = g_timeout_add_seconds (seconds, on_ring_timer, t);
+  t->id = g_timeout_add (seconds * 1000, on_ring_timer, t);   /* to the millisecond */
   g_ptr_array_add (call->ring_timers, t);
 }
 

@@ -30,6 +30,13 @@ offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
   leg->local_answer = -1;
   if (td_call_run_hook (call, TD_HOOK_OFFER, leg, sdp, 0, NULL) != TD_HOOK_HANDLED)
     return FALSE;
+  /* A resume answered from the other party's session must share a codec
+   * with the offer (RFC 3264 §6.1); if it cannot, ask the other party. */
+  if (leg->local_answer == TD_SDP_SENDRECV && peer->remote_sdp &&
+      !td_sdp_answer_matches_offer (sdp, peer->remote_sdp)) {
+    leg->local_answer = -1;
+    return FALSE;
+  }
   if (leg->local_answer < 0 || !peer->remote_sdp) {
     nua_respond (leg->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS (call->ctx->nua),
                  TAG_END ());
@@ -131,9 +138,24 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
     respond_saved (leg, status, td_call_phrase (status), NULL);
     return;
   }
+  sdp = td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
+  if (sdp && leg->offered_sdp && !td_sdp_answer_matches_offer (leg->offered_sdp, sdp)) {
+    /* The far end accepted without a codec of the offer (RFC 3264 §6.1):
+     * passing that on would leave the offerer without audio. */
+    g_info ("call %s: the answer to a re-offer shares no codec with it: 488", call->call_id);
+    td_sdp_free (sdp);
+    status = 488;
+  }
+  if (status >= 300) {
+    g_clear_pointer (&leg->offered_sdp, td_sdp_free);
+    g_free (peer->local_sdp);
+    peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);
+    respond_saved (leg, status, td_call_phrase (status), NULL);
+    return;
+  }
   if (leg->offered_sdp)
     td_leg_set_remote_sdp (leg, g_steal_pointer (&leg->offered_sdp));
-  if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (call, sip)))
+  if (sdp)
     td_leg_set_remote_sdp (peer, sdp);
   g_clear_pointer (&peer->accepted_local_sdp, g_free);
   td_leg_connect_media (leg, peer);

@@ -690,8 +690,9 @@ void
 td_call_start_ring_timer (TdCall *call)
 {
   g_clear_handle_id (&call->no_answer_timer, g_source_remove);
-  call->no_answer_timer = g_timeout_add_seconds (call->ctx->config->no_answer_timeout,
-                                                 on_no_answer, call);
+  /* Not g_timeout_add_seconds: it may fire up to a second early. */
+  call->no_answer_timer = g_timeout_add (call->ctx->config->no_answer_timeout * 1000,
+                                         on_no_answer, call);
 }
 
 TdHookResult

@@ -23,14 +23,81 @@ number_str (guint n)
   return g_strdup_printf ("%u", n);
 }
 
+/* ---- reserved ports ------------------------------------------------------------- */
+
+/* The ports of the parties stay bound (UDP) by this process (port → GSocket)
+ * until what they are for binds them: a callee's SIP port until its SIPp
+ * runs, the media ports until the probe runs (and again between probe
+ * runs). Otherwise, in the seconds between the harness finding a port free
+ * and its use, another process (a SIPp, a tandem, a parallel test
+ * program), or the next party, may be given it as an ephemeral port. */
+static GHashTable *reserved_ports;
+
+/* Binds port for UDP on loopback and keeps it; FALSE if it is taken. */
+static gboolean
+reserve_port (guint16 port)
+{
+  g_autoptr (GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                                           G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, port);
+
+  if (!reserved_ports)
+    reserved_ports = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
+  if (g_hash_table_contains (reserved_ports, GUINT_TO_POINTER (port)))
+    return TRUE;
+  if (!sock || !g_socket_bind (sock, addr, FALSE, NULL))
+    return FALSE;
+  g_hash_table_insert (reserved_ports, GUINT_TO_POINTER (port), g_steal_pointer (&sock));
+  return TRUE;
+}
+
+/* A fresh port (free for UDP and TCP), reserved. */
+static guint16
+pick_reserved_port (void)
+{
+  for (guint attempt = 0; attempt < 100; attempt++) {
+    guint16 port = flow_pick_port ();
+    if (reserve_port (port))
+      return port;
+  }
+  g_error ("no free loopback port to reserve");
+}
+
+static void
+release_port (guint16 port)
+{
+  if (reserved_ports)
+    g_hash_table_remove (reserved_ports, GUINT_TO_POINTER (port));
+}
+
+/* Runs the probe command with the reserved ones of its bind ports let go
+ * for it, and takes them back once it is done (a port someone else took
+ * meanwhile stays theirs). */
+static int
+probe_command (const char *const *argv, const guint16 *bind_ports, guint n, guint timeout_ms,
+               char **out, char **err)
+{
+  g_autoptr (GArray) released = g_array_new (FALSE, FALSE, sizeof (guint16));
+  int status;
+
+  for (guint i = 0; reserved_ports && i < n; i++)
+    if (g_hash_table_remove (reserved_ports, GUINT_TO_POINTER (bind_ports[i])))
+      g_array_append_val (released, bind_ports[i]);
+  status = flow_command (argv, timeout_ms, out, err);
+  for (guint i = 0; i < released->len; i++)
+    reserve_port (g_array_index (released, guint16, i));
+  return status;
+}
+
 /* ---- parties ------------------------------------------------------------------ */
 
 FlowParty
 flow_party (const char *user, const char *scenario, const char *side)
 {
   return (FlowParty) { .user = user, .scenario = scenario, .side = side, .pause_ms = "0",
-                       .sip_port = flow_pick_port (), .rtp_port = flow_pick_port (),
-                       .rtp_port2 = flow_pick_port () };
+                       .sip_port = pick_reserved_port (), .rtp_port = pick_reserved_port (),
+                       .rtp_port2 = pick_reserved_port () };
 }
 
 void
@@ -50,6 +117,7 @@ flow_callee_start (FlowDaemon *d, const FlowParty *p)
   g_autofree char *sip = number_str (p->sip_port), *rtp = number_str (p->rtp_port);
   g_autofree char *rtp2 = number_str (p->rtp_port2);
 
+  release_port (p->sip_port);
   flow_register (d, p->user, p->sip_port);
   return flow_sipp_start (d, p->scenario, "-p", sip, "-m", or_default (p->calls, "1"),
                           "-timeout", or_default (p->timeout, "15s"),
@@ -76,6 +144,8 @@ flow_caller_start (FlowDaemon *d, const FlowParty *p, const char *callee)
                           "-key", "rtp_port", rtp, "-key", "side", p->side,
                           "-key", "hold_addr", or_default (p->hold_addr, "127.0.0.1"),
                           "-key", "hold_attr", or_default (p->hold_attr, "a=sendonly"),
+                          "-key", "hold_formats", or_default (p->hold_formats, "0 8 101"),
+                          "-key", "resume_formats", or_default (p->resume_formats, "0 8 101"),
                           "-d", or_default (p->pause_ms, "0"), NULL);
 }
 
@@ -218,6 +288,32 @@ flow_sdp_version (const char *msg)
   return g_ascii_strtoull (fields[2], NULL, 10);
 }
 
+/* The SDP without its o= line, to compare contents. */
+static char *
+sdp_without_origin (const char *msg)
+{
+  g_autofree char *body = flow_msg_body (msg);
+  g_auto (GStrv) lines = g_strsplit (body, "\n", -1);
+  g_autoptr (GString) s = g_string_new (NULL);
+
+  for (guint i = 0; lines[i]; i++)
+    if (!g_str_has_prefix (lines[i], "o="))
+      g_string_append_printf (s, "%s\n", lines[i]);
+  return g_strdup (s->str);
+}
+
+void
+flow_assert_sdp_versioned (const char *older, const char *newer)
+{
+  g_autofree char *old_text = sdp_without_origin (older);
+  g_autofree char *new_text = sdp_without_origin (newer);
+
+  if (strcmp (old_text, new_text) != 0)
+    g_assert_cmpuint (flow_sdp_version (newer), >, flow_sdp_version (older));
+  else
+    g_assert_cmpuint (flow_sdp_version (newer), ==, flow_sdp_version (older));
+}
+
 guint16
 flow_assert_relay_sdp (const char *msg, guint16 not_port, gboolean hold_address,
                        guint16 relay_min, guint16 relay_max)
@@ -246,15 +342,19 @@ flow_probe_run (const FlowProbeEndpoint *eps, guint n)
   g_auto (GStrv) argv = NULL;
   int status;
 
+  g_autofree guint16 *bind_ports = g_new0 (guint16, n);
+
   g_assert_nonnull (probe);
   g_strv_builder_add_many (b, probe, "-n", count, "-i", "20", "-l", "400", NULL);
   for (guint i = 0; i < n; i++) {
     g_autofree char *spec = g_strdup_printf ("%u:%u:%u:%u", eps[i].bind_port, eps[i].dest_port,
                                              eps[i].ssrc, eps[i].delay_ms);
     g_strv_builder_add (b, spec);
+    bind_ports[i] = eps[i].bind_port;
   }
   argv = g_strv_builder_end (b);
-  status = flow_command ((const char *const *) argv, PROBE_TIMEOUT_MS, &out, &err);
+  status = probe_command ((const char *const *) argv, bind_ports, n, PROBE_TIMEOUT_MS, &out,
+                          &err);
   flow_note ("rtp-probe (exit %d):\n%s%s", status, out, err);
   g_assert_cmpint (status, ==, 0);
   return g_strsplit (out, "\n", -1);
@@ -292,6 +392,83 @@ flow_probe_sent (char **report, guint16 bind_port)
       return n;
   }
   return 0;
+}
+
+char **
+flow_probe_trace (const FlowTraceEndpoint *eps, guint n, guint count)
+{
+  const char *probe = g_getenv ("TANDEM_RTP_PROBE");
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  g_autofree char *count_text = number_str (count);
+  g_autofree char *out = NULL, *err = NULL;
+  g_auto (GStrv) argv = NULL;
+  int status;
+
+  g_autofree guint16 *bind_ports = g_new0 (guint16, n);
+
+  g_assert_nonnull (probe);
+  g_strv_builder_add_many (b, probe, "-t", "-n", count_text, "-i", "20", "-l", "300", NULL);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *spec = g_strdup_printf ("%u:%u:%u:0:%u", eps[i].bind_port,
+                                             eps[i].dest_port, eps[i].ssrc, eps[i].fill);
+    g_strv_builder_add (b, spec);
+    bind_ports[i] = eps[i].bind_port;
+  }
+  argv = g_strv_builder_end (b);
+  /* count × 20 ms and the linger, with room for a loaded machine. */
+  status = probe_command ((const char *const *) argv, bind_ports, n,
+                          PROBE_TIMEOUT_MS + count * 20, &out, &err);
+  flow_note ("rtp-probe -t (exit %d): %s, %u bytes of report", status, err,
+             (guint) strlen (out));
+  g_assert_cmpint (status, ==, 0);
+  return g_strsplit (out, "\n", -1);
+}
+
+static guint
+hex_digit (char c)
+{
+  return g_ascii_isdigit (c) ? (guint) (c - '0') : (guint) (g_ascii_tolower (c) - 'a' + 10);
+}
+
+GArray *
+flow_probe_packets (char **report, guint16 bind_port)
+{
+  GArray *pkts = g_array_new (FALSE, TRUE, sizeof (FlowRtpPacket));
+
+  for (guint i = 0; report[i]; i++) {
+    guint bind, src, ssrc, seq, marker, pt, ts;
+    gint64 t;
+    char hex[2 * FLOW_RTP_MAX_PAYLOAD + 2];
+    FlowRtpPacket p = { 0 };
+    /* A longer payload is cut at the buffer (%513s: 2 × 256 hex digits + 1). */
+    G_STATIC_ASSERT (FLOW_RTP_MAX_PAYLOAD == 256);
+    if (sscanf (report[i], "pkt %u %u %u %u %u %u %u %" G_GINT64_FORMAT " %513s", &bind, &src,
+                &ssrc, &seq, &marker, &pt, &ts, &t, hex) != 9 || bind != bind_port)
+      continue;
+    p.src_port = (guint16) src;
+    p.ssrc = ssrc;
+    p.seq = (guint16) seq;
+    p.marker = marker != 0;
+    p.pt = (guint8) pt;
+    p.timestamp = ts;
+    p.time_us = t;
+    if (strcmp (hex, "-") != 0)
+      for (const char *h = hex; h[0] && h[1] && p.len < FLOW_RTP_MAX_PAYLOAD; h += 2)
+        p.payload[p.len++] = (guint8) (hex_digit (h[0]) << 4 | hex_digit (h[1]));
+    g_array_append_val (pkts, p);
+  }
+  return pkts;
+}
+
+gboolean
+flow_rtp_is_fill (const FlowRtpPacket *p, guint8 fill)
+{
+  if (p->len == 0)
+    return FALSE;
+  for (guint i = 0; i < p->len; i++)
+    if (p->payload[i] != fill)
+      return FALSE;
+  return TRUE;
 }
 
 void

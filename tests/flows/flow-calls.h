@@ -32,9 +32,13 @@ typedef struct {
   const char *answer_attr;  /* feat-uas-held.xml: its answer to a hold ["a=sendrecv"] */
   const char *hold_addr;    /* feat-uac-hold.xml: the hold offer's c= ["127.0.0.1"] */
   const char *hold_attr;    /* and its a= line ["a=sendonly"] */
+  const char *hold_formats, *resume_formats;  /* feat-uac-hold-formats.xml: the formats
+                                                 of its hold and resume offers ["0 8 101"] */
 } FlowParty;
 
-/* A party with fresh SIP and RTP ports and no pause. */
+/* A party with fresh SIP and RTP ports and no pause. The ports stay bound
+ * by the test process until they are used (flow_callee_start, the probe),
+ * so that nothing else is given them meanwhile. */
 FlowParty flow_party (const char *user, const char *scenario, const char *side);
 /* Registers user (password USER-secret) with a Contact at 127.0.0.1:port,
  * where a callee scenario will run; asserts the 200. */
@@ -76,6 +80,9 @@ guint16 flow_sdp_audio_port (const char *msg);
 char *flow_sdp_formats (const char *msg);
 /* The version of o=<user> <id> <version> ... */
 guint64 flow_sdp_version (const char *msg);
+/* RFC 3264 §8: tandem's newer SDP to the same endpoint carries a higher
+ * version if anything but the o= line changed, else the same. */
+void flow_assert_sdp_versioned (const char *older, const char *newer);
 /* An SDP tandem wrote: its own o=, m= on a relay port in [relay_min,
  * relay_max] and not not_port (the port of the endpoint whose SDP it
  * rewrote), c= on the relay unless the endpoint held with 0.0.0.0
@@ -111,6 +118,39 @@ void flow_assert_heard (char **report, guint16 listener, guint16 relay_port, gui
 void flow_assert_heard_only (char **report, guint16 listener, guint16 relay_port, guint32 ssrc);
 /* listener heard no packet of ssrc. */
 void flow_assert_not_heard (char **report, guint16 listener, guint32 ssrc);
+
+/* Every packet, recorded (rtp-probe -t): for streams whose SSRC, sequence,
+ * marker and payload matter, e.g. across a switch between two sources. */
+typedef struct {
+  guint16 bind_port, dest_port;
+  guint32 ssrc;
+  guint8 fill;              /* every payload byte of its packets: whose audio it is */
+} FlowTraceEndpoint;
+
+#define FLOW_RTP_MAX_PAYLOAD 256
+
+/* One RTP packet an endpoint received. */
+typedef struct {
+  guint16 src_port;
+  guint32 ssrc;
+  guint16 seq;
+  gboolean marker;
+  guint8 pt;
+  guint32 timestamp;
+  gint64 time_us;           /* wall clock at arrival (comparable with flow_run_msg_time) */
+  guint len;                /* payload bytes (longer payloads are cut here) */
+  guint8 payload[FLOW_RTP_MAX_PAYLOAD];
+} FlowRtpPacket;
+
+/* Runs rtp-probe -t: each endpoint sends `count` packets (20 ms apart,
+ * from the start) and records what it receives. Asserts it succeeded;
+ * returns its report (flow_probe_received and the rest read it too). */
+char **flow_probe_trace (const FlowTraceEndpoint *eps, guint n, guint count);
+/* The packets the endpoint on bind_port received, in arrival order
+ * (FlowRtpPacket). */
+GArray *flow_probe_packets (char **report, guint16 bind_port);
+/* The payload is `len` bytes of `fill`: a probe endpoint's packet. */
+gboolean flow_rtp_is_fill (const FlowRtpPacket *p, guint8 fill);
 
 /* ---- CDRs ------------------------------------------------------------------------ */
 

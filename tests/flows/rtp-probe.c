@@ -1,19 +1,31 @@
 /* rtp-probe: send RTP from loopback ports and count what comes back.
  *
- *   rtp-probe [-n COUNT] [-i INTERVAL_MS] [-l LINGER_MS] ENDPOINT...
- *   ENDPOINT = BIND_PORT:DEST_PORT:SSRC[:DELAY_MS]
+ *   rtp-probe [-t] [-n COUNT] [-i INTERVAL_MS] [-l LINGER_MS] ENDPOINT...
+ *   ENDPOINT = BIND_PORT:DEST_PORT:SSRC[:DELAY_MS[:FILL]]
  *
  * Each endpoint binds 127.0.0.1:BIND_PORT and, after DELAY_MS, sends COUNT
  * RTP packets (PCMA, 160-byte payload, its own SSRC) to 127.0.0.1:DEST_PORT,
- * one every INTERVAL_MS. Meanwhile every socket receives; LINGER_MS after
- * the last send the probe stops and prints, on stdout:
+ * one every INTERVAL_MS; every payload byte is FILL (0..255, "0x55" too;
+ * default 0xd5, A-law silence), so that a receiver can tell whose audio it
+ * got. Meanwhile every socket receives; LINGER_MS after the last send the
+ * probe stops and prints, on stdout:
  *
  *   sent BIND_PORT N
  *   recv BIND_PORT SRC_PORT SSRC N     (per source port and SSRC seen)
  *
- * The flow tests (test-call.c) run it on the ports their SIPp scenarios
- * advertise, towards the ports tandem's SDP names, to prove the relay
- * forwards both ways and drops packets from strangers. Only loopback. */
+ * With -t it also prints every RTP packet received, as it arrives:
+ *
+ *   pkt BIND_PORT SRC_PORT SSRC SEQ MARKER PT TIMESTAMP TIME_US PAYLOAD_HEX
+ *
+ * (TIME_US: the wall clock at arrival, in µs since the epoch, comparable
+ * with SIPp's message times; PAYLOAD_HEX: the bytes after the header, its
+ * CSRCs and extension; "-" if none.)
+ *
+ * The flow tests (test-call.c, test-features.c; test-holdmusic.c with -t)
+ * run it on the ports their SIPp scenarios advertise, towards the ports
+ * tandem's SDP names, to prove the relay forwards both ways and drops
+ * packets from strangers (and, traced, what each packet carried). Only
+ * loopback. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,6 +42,7 @@
 #define MAX_SOURCES 32
 #define PAYLOAD 160
 #define RTP_HEADER 12
+#define DEFAULT_FILL 0xd5   /* A-law silence */
 
 typedef struct {
   uint16_t src_port;
@@ -41,11 +54,14 @@ typedef struct {
   uint16_t bind_port, dest_port;
   uint32_t ssrc;
   long delay_ms;
+  uint8_t fill;
   int fd;
   unsigned sent;
   Source sources[MAX_SOURCES];
   unsigned n_sources;
 } Endpoint;
+
+static int trace;   /* -t: print every packet received */
 
 static long
 now_ms (void)
@@ -70,16 +86,17 @@ static int
 parse_endpoint (const char *spec, Endpoint *ep)
 {
   unsigned long bind_port, dest_port, ssrc;
-  long delay = 0;
-  int n = sscanf (spec, "%lu:%lu:%lu:%ld", &bind_port, &dest_port, &ssrc, &delay);
+  long delay = 0, fill = DEFAULT_FILL;
+  int n = sscanf (spec, "%lu:%lu:%lu:%ld:%li", &bind_port, &dest_port, &ssrc, &delay, &fill);
 
   if (n < 3 || bind_port == 0 || bind_port > 65535 || dest_port == 0 || dest_port > 65535 ||
-      delay < 0)
+      delay < 0 || fill < 0 || fill > 255)
     return -1;
   ep->bind_port = (uint16_t) bind_port;
   ep->dest_port = (uint16_t) dest_port;
   ep->ssrc = (uint32_t) ssrc;
   ep->delay_ms = delay;
+  ep->fill = (uint8_t) fill;
   return 0;
 }
 
@@ -105,7 +122,7 @@ send_packet (Endpoint *ep)
   uint16_t seq = (uint16_t) (ep->sent + 1);
   uint32_t ts = htonl (ep->sent * PAYLOAD), ssrc = htonl (ep->ssrc);
 
-  memset (pkt, 0xd5, sizeof pkt);      /* A-law silence */
+  memset (pkt, ep->fill, sizeof pkt);
   pkt[0] = 0x80;                       /* version 2 */
   pkt[1] = 8;                          /* PCMA */
   pkt[2] = (unsigned char) (seq >> 8);
@@ -130,6 +147,35 @@ count_source (Endpoint *ep, uint16_t src_port, uint32_t ssrc)
     ep->sources[ep->n_sources++] = (Source) { src_port, ssrc, 1 };
 }
 
+static long long
+wall_clock_us (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* The -t line of one received RTP packet (at least RTP_HEADER bytes). */
+static void
+trace_packet (const Endpoint *ep, uint16_t src_port, const unsigned char *p, size_t n)
+{
+  size_t off = RTP_HEADER + 4u * (p[0] & 0x0f);   /* CSRCs */
+  uint32_t ssrc, ts;
+
+  if ((p[0] & 0x10) && off + 4 <= n)              /* header extension */
+    off += 4 + 4u * (size_t) ((p[off + 2] << 8) | p[off + 3]);
+  memcpy (&ssrc, p + 8, 4);
+  memcpy (&ts, p + 4, 4);
+  printf ("pkt %u %u %u %u %u %u %u %lld ", ep->bind_port, src_port, ntohl (ssrc),
+          (unsigned) ((p[2] << 8) | p[3]), (unsigned) (p[1] >> 7), (unsigned) (p[1] & 0x7f),
+          ntohl (ts), wall_clock_us ());
+  if (off >= n)
+    fputs ("-", stdout);
+  for (size_t i = off; i < n; i++)
+    printf ("%02x", p[i]);
+  fputs ("\n", stdout);
+}
+
 static void
 drain (Endpoint *ep)
 {
@@ -146,6 +192,8 @@ drain (Endpoint *ep)
     uint32_t ssrc;
     memcpy (&ssrc, buf + 8, 4);
     count_source (ep, ntohs (from.sin_port), ntohl (ssrc));
+    if (trace)
+      trace_packet (ep, ntohs (from.sin_port), buf, (size_t) n);
   }
 }
 
@@ -197,8 +245,8 @@ report (const Endpoint *eps, unsigned n)
 static int
 usage (void)
 {
-  fprintf (stderr, "usage: rtp-probe [-n COUNT] [-i INTERVAL_MS] [-l LINGER_MS] "
-                   "BIND_PORT:DEST_PORT:SSRC[:DELAY_MS]...\n");
+  fprintf (stderr, "usage: rtp-probe [-t] [-n COUNT] [-i INTERVAL_MS] [-l LINGER_MS] "
+                   "BIND_PORT:DEST_PORT:SSRC[:DELAY_MS[:FILL]]...\n");
   return 2;
 }
 
@@ -211,8 +259,10 @@ main (int argc, char **argv)
   int opt;
 
   memset (eps, 0, sizeof eps);
-  while ((opt = getopt (argc, argv, "n:i:l:")) != -1) {
-    if (opt == 'n')
+  while ((opt = getopt (argc, argv, "tn:i:l:")) != -1) {
+    if (opt == 't')
+      trace = 1;
+    else if (opt == 'n')
       count = strtol (optarg, NULL, 10);
     else if (opt == 'i')
       interval = strtol (optarg, NULL, 10);
