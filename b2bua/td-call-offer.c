@@ -130,15 +130,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
   peer->offer_sent = FALSE;
   if (!leg || !leg->nh || !leg->has_pending)
     return;
-  if (status >= 300) {
-    /* Refused: both sides keep the session they had. */
-    g_clear_pointer (&leg->offered_sdp, td_sdp_free);
-    g_free (peer->local_sdp);
-    peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);
-    respond_saved (leg, status, td_call_phrase (status), NULL);
-    return;
-  }
-  sdp = td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
+  sdp = status < 300 && td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
   if (sdp && leg->offered_sdp && !td_sdp_answer_matches_offer (leg->offered_sdp, sdp)) {
     /* The far end accepted without a codec of the offer (RFC 3264 §6.1):
      * passing that on would leave the offerer without audio. */
@@ -147,6 +139,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
     status = 488;
   }
   if (status >= 300) {
+    /* Refused: both sides keep the session they had. */
     g_clear_pointer (&leg->offered_sdp, td_sdp_free);
     g_free (peer->local_sdp);
     peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);
