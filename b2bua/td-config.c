@@ -38,6 +38,15 @@ fail (Parser *p, GError **error, TdConfigError code, const char *fmt, ...)
   return FALSE;
 }
 
+/* Relative paths in the file are relative to the file's folder. */
+static char *
+resolve_path (Parser *p, const char *value)
+{
+  if (g_path_is_absolute (value) || !p->base_dir)
+    return g_strdup (value);
+  return g_build_filename (p->base_dir, value, NULL);
+}
+
 /* ---- value parsers ------------------------------------------------------ */
 
 static gboolean
@@ -216,14 +225,6 @@ set_media_relay_threads (Parser *p, const char *value, GError **error)
   return parse_uint (p, "relay-threads", value, 1, 64, &p->config->relay_threads, error);
 }
 
-static char *
-resolve_path (Parser *p, const char *value)
-{
-  if (g_path_is_absolute (value) || !p->base_dir)
-    return g_strdup (value);
-  return g_build_filename (p->base_dir, value, NULL);
-}
-
 static gboolean
 set_media_hold_music (Parser *p, const char *value, GError **error)
 {
@@ -236,10 +237,7 @@ static gboolean
 set_store_path (Parser *p, const char *value, GError **error)
 {
   g_free (p->config->store_path);
-  if (g_path_is_absolute (value) || !p->base_dir)
-    p->config->store_path = g_strdup (value);
-  else
-    p->config->store_path = g_build_filename (p->base_dir, value, NULL);
+  p->config->store_path = resolve_path (p, value);
   return TRUE;
 }
 
@@ -315,10 +313,7 @@ static gboolean
 set_plugins_path (Parser *p, const char *value, GError **error)
 {
   g_free (p->config->plugin_dir);
-  if (g_path_is_absolute (value) || !p->base_dir)
-    p->config->plugin_dir = g_strdup (value);
-  else
-    p->config->plugin_dir = g_build_filename (p->base_dir, value, NULL);
+  p->config->plugin_dir = resolve_path (p, value);
   return TRUE;
 }
 
