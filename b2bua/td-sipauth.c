@@ -124,6 +124,15 @@ port_is_server (const TdServerIdentity *server, const char *port)
   return g_ascii_strtoull (port, NULL, 10) == server->port;
 }
 
+/* Where the Request-URI names a user, the digest uri names the same one or
+ * none (SIPp writes none); a Request-URI without one (REGISTER sip:pbx.test)
+ * names no user the uri could differ from. */
+static gboolean
+user_matches (const char *digest_user, const char *request_user)
+{
+  return !digest_user || !request_user || strcmp (digest_user, request_user) == 0;
+}
+
 gboolean
 td_sipauth_uri_designates (const TdServerIdentity *server, const char *digest_uri,
                            const url_t *request_uri)
@@ -139,7 +148,7 @@ td_sipauth_uri_designates (const TdServerIdentity *server, const char *digest_ur
   else
     ok = (u->url_type == url_sip || u->url_type == url_sips) && u->url_host &&
          host_is_server (server, u->url_host) && port_is_server (server, u->url_port) &&
-         (!u->url_user || g_strcmp0 (u->url_user, request_uri->url_user) == 0);
+         user_matches (u->url_user, request_uri->url_user);
   su_home_deinit (home);
   return ok;
 }

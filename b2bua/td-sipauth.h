@@ -29,7 +29,8 @@ typedef struct {
  * request_uri (RFC 7616 §3.4.6 wants the uri to designate the requested
  * resource). Accepted: the Request-URI itself, or a sip:/sips: URI whose host
  * is the domain or one of the addresses, whose port is absent or the listen
- * port, and whose user part is absent or the Request-URI's. So SIPp's
+ * port, and whose user part is absent or, where the Request-URI has one,
+ * the same. So SIPp's
  * default "sip:127.0.0.1:5060" passes; a uri naming another host, port or
  * user does not. Pure: no I/O, no name resolution. */
 gboolean td_sipauth_uri_designates (const TdServerIdentity *server, const char *digest_uri,

@@ -765,7 +765,7 @@ test_max_calls_per_user (void)
                                      "-ap", "alice-secret", "-key", "callee", "bob",
                                      "-key", "rtp_port", rtp_a, "-key", "side", "alice",
                                      "-d", "3000", NULL);
-  g_autoptr (FlowRun) second = NULL, first_run = NULL, bob_run = NULL;
+  g_autoptr (FlowRun) second = NULL, first_run = NULL, bob_run = NULL, third = NULL;
   g_autofree char *busy = NULL;
 
   /* The first call exists once tandem starts its branch. */
@@ -780,6 +780,14 @@ test_max_calls_per_user (void)
   flow_require_response (first_run->received, 487, "INVITE", 0);
   /* bob saw only the first call. */
   g_assert_cmpuint (flow_count_msgs (bob_run->received, "INVITE "), ==, 1);
+  /* Once it has ended it counts no more: the next call is routed (to bob's
+   * contact, where nobody listens now), not refused as busy. */
+  g_assert_true (flow_daemon_wait_log (d, "ended: 487", 5000));
+  third = flow_sipp (d, "call-uac-fail.xml", "-au", "alice", "-ap", "alice-secret",
+                     "-key", "callee", "bob", "-key", "rtp_port", rtp_a,
+                     "-key", "side", "alice3", NULL);
+  g_assert_cmpint (flow_msg_status (flow_run_last_received (third)), >=, 400);
+  g_assert_cmpuint (flow_count_responses (third->received, 486, "INVITE"), ==, 0);
   flow_daemon_stop (d);
 }
 

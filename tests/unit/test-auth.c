@@ -264,6 +264,8 @@ test_uri_designates (void)
     { "sip:PBX.test:5060", "sip:pbx.test", TRUE },
     { "sip:bob@127.0.0.1:5060", "sip:bob@pbx.test", TRUE },
     { "sip:pbx.test;transport=tcp", "sip:pbx.test", TRUE },
+    /* A REGISTER's Request-URI names no user for the uri to differ from. */
+    { "sip:alice@pbx.test", "sip:pbx.test", TRUE },
     /* Another server, port or user. */
     { "sip:other.example", "sip:pbx.test", FALSE },
     { "sip:127.0.0.2:5060", "sip:pbx.test", FALSE },
@@ -272,7 +274,6 @@ test_uri_designates (void)
     { "sip:pbx.test:50600", "sip:pbx.test", FALSE },
     { "sip:carol@pbx.test", "sip:bob@pbx.test", FALSE },
     { "sip:carol@127.0.0.1:5060", "sip:bob@pbx.test", FALSE },
-    { "sip:alice@pbx.test", "sip:pbx.test", FALSE },
     { "sip:pbx.test.evil.example", "sip:pbx.test", FALSE },
     { "tel:+15551234", "sip:pbx.test", FALSE },
     { "http://pbx.test/", "sip:pbx.test", FALSE },
