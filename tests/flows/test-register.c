@@ -639,6 +639,30 @@ test_user_digest_algorithms (void)
   flow_daemon_stop (d);
 }
 
+/* alice (digest-algorithms = SHA-256) cannot be authenticated with MD5,
+ * even with her password and an MD5 nonce tandem issued — here the one of
+ * a challenge meant for bob: she is challenged again, with SHA-256. */
+static void
+test_user_algorithm_enforced (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (
+      "[auth]\nalgorithms = MD5\nnonce-lifetime = 300\n"
+      "[user alice]\npassword = alice-secret\ndigest-algorithms = SHA-256\n");
+  g_autoptr (FlowRun) run = flow_sipp (d, "auth-invite-rechallenge.xml", "-au", "alice",
+                                       "-ap", "alice-secret", "-key", "caller", "bob", NULL);
+  const char *first = flow_require_response (run->received, 407, "INVITE", 0);
+  const char *again = flow_find_response (run->received, 407, "INVITE", 1);
+  g_autofree char *md5 = sole_challenge (first, "Proxy-Authenticate", "MD5");
+  g_autofree char *sha = NULL;
+  g_autofree char *cred = flow_require_header (flow_require_msg (run->sent, "INVITE ", 1),
+                                               "Proxy-Authorization");
+
+  g_assert_nonnull (strstr (cred, "username=\"alice\""));
+  g_assert_nonnull (again);
+  sha = sole_challenge (again, "Proxy-Authenticate", "SHA-256");
+  flow_daemon_stop (d);
+}
+
 /* The uri parameter of the Authorization/Proxy-Authorization SIPp sent. */
 static char *
 sent_digest_uri (const FlowRun *run, const char *start, const char *header)
@@ -885,6 +909,7 @@ main (int argc, char **argv)
   flow_add_test ("/register/contact/host-case", test_contact_host_case);
   flow_add_test ("/auth/sample-config-md5-only", test_sample_auth_md5_only);
   flow_add_test ("/auth/user-digest-algorithms", test_user_digest_algorithms);
+  flow_add_test ("/auth/user-algorithm-enforced", test_user_algorithm_enforced);
   flow_add_test ("/auth/uri/sipp-default-register", test_uri_sipp_default_register);
   flow_add_test ("/auth/uri/sipp-default-invite", test_uri_sipp_default_invite);
   flow_add_test ("/auth/uri/other-host", test_uri_other_host);
