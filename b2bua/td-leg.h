@@ -30,7 +30,8 @@ struct _TdLeg {
   nua_handle_t *nh;         /* NULL once the dialog is gone */
   char *target;             /* B: the contact URI called; A: the caller's contact */
 
-  GPtrArray *ports;         /* TdRelayPort*, one per m= line */
+  GPtrArray *ports;         /* TdRelayPort*, one per m= line; NULL for a stream
+                             * rejected (port 0) when it was offered */
   TdSdp *remote_sdp;        /* what this leg's endpoint last offered/answered */
   TdSdp *offered_sdp;       /* its re-INVITE/UPDATE offer, until answered */
   guint64 sdp_session_id;   /* o= toward this leg's endpoint */
@@ -62,8 +63,11 @@ void td_leg_free (TdLeg *leg);
 
 const char *td_leg_name (const TdLeg *leg);   /* "A" or "B" for logs */
 
-/* Make sure the leg has `n` port pairs (allocating the missing ones). */
-gboolean td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, guint n, GError **error);
+/* Make sure the leg has a port pair for every m= line of `sdp` (an offer)
+ * that is not rejected (port 0): a rejected stream costs no ports. On
+ * failure (TD_RELAY_ERROR_EXHAUSTED: refuse the new call, 503) the leg keeps
+ * what it had. */
+gboolean td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, const TdSdp *sdp, GError **error);
 
 /* Take an SDP from this leg's endpoint: remember it and point the relay's
  * sending side at the addresses it names. */
@@ -79,7 +83,10 @@ const char *td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char
 
 /* Bridge the media of two legs (port i to port i), forwarding each direction
  * only where the sender's SDP sends and the receiver's SDP receives (hold).
- * Call again whenever either leg's SDP changes. */
+ * Call again whenever either leg's SDP changes. Also what the SDPs agreed
+ * for the relay: each port's clock rate (its endpoint's codec) and, once
+ * both endpoints' SDPs carry a=rtcp-mux on a stream (offer and answer, as
+ * tandem relays one's to the other), no RTCP sockets for it. */
 void td_leg_connect_media (TdLeg *a, TdLeg *b);
 
 /* The newest activity on any of the leg's ports (g_get_monotonic_time), 0 if none. */
