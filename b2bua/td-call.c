@@ -232,6 +232,7 @@ start_branch (TdCall *call, const TdBinding *binding)
                    TAG_IF (call->late_offer, NUTAG_AUTOACK (0)), TAG_END ());
   b = td_leg_new (call, TD_LEG_B, nh);
   b->target = g_strdup (binding->contact);
+  td_leg_set_signalling_source (b, binding->source);
   g_ptr_array_add (call->b_legs, b);
   if (call->late_offer) {
     nua_invite (nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
@@ -669,6 +670,7 @@ start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser
   guint started = 0;
 
   call->a = td_leg_new (call, TD_LEG_A, nh);
+  td_leg_set_signalling_from_request (call->a, ctx->nua);
   call->late_offer = sdp == NULL;
   if (sdp && !td_leg_ensure_ports (call->a, ctx->relay, sdp, &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);

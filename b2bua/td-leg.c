@@ -3,6 +3,7 @@
 
 #include "td-leg.h"
 
+#include <sofia-sip/msg_addr.h>
 #include <string.h>
 
 static void
@@ -46,6 +47,7 @@ td_leg_free (TdLeg *leg)
   g_free (leg->local_sdp);
   g_free (leg->accepted_local_sdp);
   g_free (leg->target);
+  g_free (leg->signalling_host);
   g_free (leg);
 }
 
@@ -63,17 +65,59 @@ td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, const TdSdp *sdp, GError **erro
   if (had < n)
     g_ptr_array_set_size (leg->ports, n);
   for (guint i = 0; i < n; i++) {
+    TdRelayPort *port;
+
     if (g_ptr_array_index (leg->ports, i) || td_sdp_media_port (sdp, i) == 0)
       continue;
-    if (!(g_ptr_array_index (leg->ports, i) = td_relay_port_alloc (relay, error))) {
+    if (!(port = td_relay_port_alloc (relay, error))) {
       /* all or nothing: a half-allocated offer is of no use */
       for (guint j = had; j < n; j++)
         td_relay_port_free (g_steal_pointer (&g_ptr_array_index (leg->ports, j)));
       g_ptr_array_set_size (leg->ports, had);
       return FALSE;
     }
+    td_relay_port_set_signalling_host (port, leg->signalling_host);
+    g_ptr_array_index (leg->ports, i) = port;
   }
   return TRUE;
+}
+
+static void
+set_signalling_host (TdLeg *leg, const char *ip)
+{
+  g_free (leg->signalling_host);
+  leg->signalling_host = g_strdup (ip);
+  for (guint i = 0; i < leg->ports->len; i++)
+    if (g_ptr_array_index (leg->ports, i))
+      td_relay_port_set_signalling_host (g_ptr_array_index (leg->ports, i), ip);
+}
+
+void
+td_leg_set_signalling_from_request (TdLeg *leg, nua_t *nua)
+{
+  msg_t *msg = nua_current_request (nua);
+  su_sockaddr_t const *su = msg ? msg_addr (msg) : NULL;
+  char host[SU_ADDRSIZE] = "";
+
+  if (su && su_inet_ntop (su->su_family, SU_ADDR (su), host, sizeof host))
+    set_signalling_host (leg, host);
+}
+
+void
+td_leg_set_signalling_source (TdLeg *leg, const char *source)
+{
+  const char *slash = source ? strchr (source, '/') : NULL;
+  const char *host = slash ? slash + 1 : NULL;
+  g_autofree char *ip = NULL;
+
+  if (!host)
+    return;
+  if (*host == '[')   /* [v6]:port */
+    ip = g_strndup (host + 1, strcspn (host + 1, "]"));
+  else
+    ip = g_strndup (host, strcspn (host, ":"));
+  if (g_hostname_is_ip_address (ip))
+    set_signalling_host (leg, ip);
 }
 
 /* Port i of the leg, NULL if it has none (rejected, or no such stream). */

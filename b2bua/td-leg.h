@@ -32,6 +32,7 @@ struct _TdLeg {
 
   GPtrArray *ports;         /* TdRelayPort*, one per m= line; NULL for a stream
                              * rejected (port 0) when it was offered */
+  char *signalling_host;    /* the IP the endpoint's SIP comes from, for latching */
   TdSdp *remote_sdp;        /* what this leg's endpoint last offered/answered */
   TdSdp *offered_sdp;       /* its re-INVITE/UPDATE offer, until answered */
   guint64 sdp_session_id;   /* o= toward this leg's endpoint */
@@ -68,6 +69,14 @@ const char *td_leg_name (const TdLeg *leg);   /* "A" or "B" for logs */
  * failure (TD_RELAY_ERROR_EXHAUSTED: refuse the new call, 503) the leg keeps
  * what it had. */
 gboolean td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, const TdSdp *sdp, GError **error);
+
+/* Where the endpoint's SIP comes from (its NAT router, if any): its RTP
+ * from there is taken for the phone behind NAT by the relay's latching
+ * (td_relay_port_set_signalling_host), on the ports it has and will get.
+ * From the request nua is handling now (the A-leg's INVITE), or from a
+ * binding's source ("udp/192.0.2.1:5060", "tcp/[2001:db8::1]:5060"). */
+void td_leg_set_signalling_from_request (TdLeg *leg, nua_t *nua);
+void td_leg_set_signalling_source (TdLeg *leg, const char *source);
 
 /* Take an SDP from this leg's endpoint: remember it and point the relay's
  * sending side at the addresses it names. */

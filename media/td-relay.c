@@ -109,6 +109,7 @@ typedef struct {
   socklen_t announced_len;   /* 0: nothing announced yet */
   Addr announced;         /* the SDP's address:port for this socket */
   gint64 silent_since;    /* PREFER_SDP: since when the announced address owes us a packet */
+  gint64 host_since;      /* PREFER_SDP: first packet from the signalling host */
   gint64 provisional_until;
   TdRelayPort *port;
 } RelaySock;
@@ -155,6 +156,8 @@ struct _TdRelayPort {
   /* immutable, copied from the relay at allocation */
   TdRelayLatching latching;
   gint64 nat_delay_us, window_us;
+  socklen_t host_len;     /* worker: 0 = no signalling host known */
+  Addr host;              /* worker: where the endpoint's SIP comes from (port 0) */
   TxContext ctx;          /* worker */
   Playout play;           /* worker */
   gboolean playing;       /* main thread's view of play.tune != NULL */
@@ -167,7 +170,7 @@ struct _TdRelayPort {
 typedef enum {
   CMD_ADD, CMD_DETACH, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
   CMD_SET_CLOCK_RATE, CMD_SET_NEW_SSRC, CMD_PLAY, CMD_STOP, CMD_FREE, CMD_SYNC, CMD_QUIT,
-  CMD_DROP_RTCP,
+  CMD_DROP_RTCP, CMD_SET_HOST,
 } CmdType;
 
 typedef struct {
@@ -179,8 +182,8 @@ typedef struct {
   TdCodec codec;               /* CMD_PLAY */
   guint8 pt;                   /* CMD_PLAY */
   guint64 seq;                 /* CMD_SYNC */
-  socklen_t remote_len;        /* CMD_SET_REMOTE; 0 = none */
-  Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP */
+  socklen_t remote_len;        /* CMD_SET_REMOTE, CMD_SET_HOST; 0 = none */
+  Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP; CMD_SET_HOST: [0] */
 } Cmd;
 
 /* A worker's one set of receive/send buffers, shared by all its ports. */
@@ -418,6 +421,34 @@ latch (RelaySock *s, const Addr *src, LatchState state)
   s->state = state;
 }
 
+/* Same host, whatever the port. */
+static inline gboolean
+addr_same_host (const Addr *a, const Addr *b)
+{
+  if (a->sa.sa_family != b->sa.sa_family)
+    return FALSE;
+  if (a->sa.sa_family == AF_INET)
+    return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+  return memcmp (&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof a->in6.sin6_addr) == 0;
+}
+
+/* PREFER_SDP: may this stranger be the phone behind NAT, learned now? */
+static inline gboolean
+nat_learnable (RelaySock *s, const Addr *src, gint64 now)
+{
+  TdRelayPort *port = s->port;
+
+  if (port->host_len && addr_same_host (src, &port->host)) {
+    if (!s->host_since)
+      s->host_since = now;
+    if (now - s->host_since >= port->nat_delay_us)
+      return TRUE;
+  }
+  if (!s->announced_len && !s->silent_since)
+    s->silent_since = now;   /* nothing to wait for: count from this packet */
+  return s->silent_since && now - s->silent_since >= port->nat_delay_us;
+}
+
 /* Latching and RTP Bleed protection (TdRelayLatching): which sources a
  * socket accepts, and whom it learns as its remote. Garbage never latches. */
 static inline gboolean
@@ -453,9 +484,7 @@ accept_packet (RelaySock *s, const Addr *src, const guint8 *data, gsize len, int
   }
   if (port->latching == TD_RELAY_LATCH_SDP_ONLY)
     goto foreign;
-  if (!s->announced_len && !s->silent_since)
-    s->silent_since = now;   /* nothing to wait for: count from this packet */
-  if (s->silent_since && now - s->silent_since >= port->nat_delay_us) {
+  if (nat_learnable (s, src, now)) {
     latch (s, src, LATCH_PROVISIONAL);
     s->provisional_until = now + port->window_us;
     return TRUE;
@@ -934,6 +963,7 @@ apply_set_remote (TdRelayPort *port, const Cmd *cmd)
     s->remote_len = s->announced_len;
     s->state = LATCH_OPEN;
     s->silent_since = 0;
+    s->host_since = 0;
   }
 }
 
@@ -999,6 +1029,10 @@ apply_command (Worker *w, Cmd *cmd)
     break;
   case CMD_DROP_RTCP:
     drop_rtcp (w, port);
+    break;
+  case CMD_SET_HOST:
+    port->host = cmd->remote[0];
+    port->host_len = cmd->remote_len;
     break;
   case CMD_SYNC:
     pthread_mutex_lock (&w->lock);
@@ -1534,6 +1568,23 @@ td_relay_port_play (TdRelayPort *port, TdTune *tune, TdCodec codec, guint8 pt)
   cmd->codec = codec;
   cmd->pt = pt;
   port->playing = TRUE;
+  push_command (port->worker, cmd);
+}
+
+void
+td_relay_port_set_signalling_host (TdRelayPort *port, const char *ip)
+{
+  Cmd *cmd = g_new0 (Cmd, 1);
+
+  cmd->type = CMD_SET_HOST;
+  cmd->port = port;
+  if (!ip || !parse_ip (ip, &cmd->remote[0], &cmd->remote_len))
+    cmd->remote_len = 0;
+  else if (cmd->remote[0].sa.sa_family == AF_INET &&
+           port->relay->address.sa.sa_family == AF_INET6)
+    addr_map_v4 (&cmd->remote[0], &cmd->remote_len);   /* as an IPv6 relay sees it */
+  else if (cmd->remote[0].sa.sa_family != port->relay->address.sa.sa_family)
+    cmd->remote_len = 0;
   push_command (port->worker, cmd);
 }
 

@@ -88,17 +88,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRelay, td_relay_free)
  *  - PREFER_SDP (the default): the address:port the SDP announced is
  *    preferred. While learning, a packet from it always wins and latches at
  *    once, for good. A packet from any other source is dropped (not
- *    forwarded, never a send target), unless the announced address stays
- *    silent although the relay has been sending to it for `nat_delay_ms`
- *    (a phone behind NAT, whose packets come from its router's address):
- *    then the next plausible packet's source is learned. Such a learned
- *    source is provisional for `window_ms`: a packet from the announced
- *    address still takes over; afterwards only the learned source counts.
- *    With nothing announced (no SDP yet) the silence is counted from the
- *    first packet instead. Why the wait starts at the relay's own first
- *    packet and not at a stranger's: a port exists from the INVITE on, and a
- *    stranger spraying the range while the phone still rings must not be
- *    learned before the phone can even speak.
+ *    forwarded, never a send target) unless it may be the phone behind NAT
+ *    (its packets come from its router's address), which is learned after
+ *    `nat_delay_ms` of silence from the announced address:
+ *     - a source on the host the endpoint's SIP comes from
+ *       (td_relay_port_set_signalling_host): after nat_delay_ms counted
+ *       from its first packet — a NATed phone's RTP leaves by the router its
+ *       SIP leaves by, which a stranger elsewhere cannot fake and receive;
+ *     - any source, once the relay has been sending to the announced
+ *       address for nat_delay_ms without a word back (an endpoint whose
+ *       media and signalling take different routes); with nothing announced
+ *       (no SDP yet), counted from the first packet. This clock starts at
+ *       the relay's own first packet, not at a stranger's: a port exists
+ *       from the INVITE on, and a stranger spraying the range while the
+ *       phone still rings must not be learned before the phone can speak.
+ *    A source learned so is provisional for `window_ms`: a packet from the
+ *    announced address still takes over; afterwards only it counts.
  *  - SDP_ONLY: only the announced address, ever (no NAT traversal).
  *  - FIRST_PACKET: the first plausible packet's source latches, from
  *    anywhere (the relay before issue 8; RTP hijack at call start). */
@@ -139,6 +144,9 @@ guint16 td_relay_port_number (const TdRelayPort *port);   /* the RTP port; RTCP 
  * rtcp_port 0 = rtp_port + 1. An IPv4 remote on an IPv6 relay is sent to as
  * a v4-mapped address. */
 void td_relay_port_set_remote (TdRelayPort *port, const char *ip, guint16 rtp_port, guint16 rtcp_port);
+/* The IP literal the endpoint's SIP messages come from (its NAT router's
+ * public address), for PREFER_SDP's NAT learning; NULL or unparsable: none. */
+void td_relay_port_set_signalling_host (TdRelayPort *port, const char *ip);
 /* The stream multiplexes RTCP on the RTP port (RFC 5761, agreed by offer
  * and answer): the RTCP socket is closed (its port number stays reserved
  * with the pair). Irreversible for this port. */

@@ -93,6 +93,23 @@ phone_new (void)
   return phone_new_family (AF_INET);
 }
 
+/* A phone on another loopback address (all of 127/8 is loopback): another
+ * host, as far as the relay can tell. */
+static Phone
+phone_new_at (const char *ip)
+{
+  Phone p;
+  struct sockaddr_in in = { .sin_family = AF_INET };
+  socklen_t len = sizeof in;
+
+  g_assert_cmpint (inet_pton (AF_INET, ip, &in.sin_addr), ==, 1);
+  p.fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (bind (p.fd, (struct sockaddr *) &in, len), ==, 0);
+  g_assert_cmpint (getsockname (p.fd, (struct sockaddr *) &in, &len), ==, 0);
+  p.port = ntohs (in.sin_port);
+  return p;
+}
+
 static void
 phone_close (Phone *p)
 {
@@ -429,6 +446,59 @@ test_latching_nat (void)
   phone_close (&attacker);
 }
 
+/* Both phones behind NAT, neither ever sends from its SDP address, so the
+ * relay has nothing to forward and would wait for ever; but their RTP comes
+ * from the hosts their SIP came from: learned after the NAT delay, while a
+ * stranger spraying from elsewhere, even earlier, is never learned. */
+static void
+test_latching_nat_signalling_host (void)
+{
+  Call c;
+  Phone nat_a = phone_new_at ("127.0.0.2"), nat_b = phone_new_at ("127.0.0.3");
+  Phone stranger = phone_new ();
+  guint16 a, b;
+
+  c.relay = relay_new (P (600), P (619));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 300, 10000);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_port_set_signalling_host (c.a, "127.0.0.2");
+  td_relay_port_set_signalling_host (c.b, "127.0.0.3");
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  phone_send (&stranger, a, 0xbad1);
+  phone_send (&stranger, b, 0xbad2);
+  phone_send (&nat_a, a, 0xbad3);   /* too early for either */
+  phone_send (&nat_b, b, 0xbad4);
+  wait_stat (c.a, dropped_foreign, 2);
+  wait_stat (c.b, dropped_foreign, 2);
+  g_usleep (350 * 1000);
+  phone_send (&stranger, a, 0xbad5);
+  phone_send (&stranger, b, 0xbad6);
+  phone_send (&nat_a, a, 1);        /* learned; b has learned nobody yet */
+  expect_packet (&c.b_rtp, 1, b);
+  phone_send (&nat_b, b, 2);        /* learned */
+  expect_packet (&nat_a, 2, a);
+  phone_send (&nat_a, a, 3);
+  expect_packet (&nat_b, 3, b);
+  expect_nothing (&stranger, 20);
+  wait_stat (c.a, dropped_foreign, 3);
+  wait_stat (c.b, dropped_foreign, 3);
+  call_teardown (&c);
+  phone_close (&nat_a);
+  phone_close (&nat_b);
+  phone_close (&stranger);
+}
+
 /* After the window, a learned NAT source is the only one: not even the SDP
  * address takes it over any more (a spoofed one could cut the call). */
 static void
@@ -739,6 +809,45 @@ test_rtcp_mux (void)
   g_assert_cmpint (poll (&pfd, 1, WAIT_MS), ==, 1);
   g_assert_cmpint (recv (c.b_rtp.fd, got, sizeof got, 0), ==, sizeof rr);
   g_assert_cmpmem (got, sizeof rr, rr, sizeof rr);
+  call_teardown (&c);
+}
+
+/* Under rtcp-mux (agreed by both SDPs) the RTCP socket goes: its port is
+ * free again, RTCP multiplexed on the RTP port still passes, and RTCP that
+ * would leave by the closed socket is simply not sent. */
+static void
+test_drop_rtcp (void)
+{
+  Call c;
+  const guint8 rr[8] = { 0x80, 201, 0, 1, 0xde, 0xad, 0xbe, 0xef };
+  guint8 got[64];
+  struct pollfd pfd;
+  guint16 a, b;
+  TdRelayStats st;
+
+  call_setup (&c, P (580), P (599));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  td_relay_port_drop_rtcp (c.a);
+  td_relay_port_drop_rtcp (c.a);   /* twice: nothing more */
+  td_relay_sync (c.relay);
+  g_assert_true (port_free_to_bind (a + 1));
+  g_assert_false (port_free_to_bind (a));
+  phone_send_raw (&c.a_rtp, a, rr, sizeof rr);
+  pfd = (struct pollfd) { .fd = c.b_rtp.fd, .events = POLLIN };
+  g_assert_cmpint (poll (&pfd, 1, WAIT_MS), ==, 1);
+  g_assert_cmpint (recv (c.b_rtp.fd, got, sizeof got, 0), ==, sizeof rr);
+  phone_send (&c.b_rtcp, b + 1, 1);   /* for a's RTCP socket, which is gone */
+  wait_rx (c.b, 1);
+  phone_send (&c.b_rtp, b, 2);
+  expect_packet (&c.a_rtp, 2, a);
+  expect_nothing (&c.a_rtcp, 20);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.tx_errors, ==, 0);
+  td_relay_port_free (c.a);
+  td_relay_sync (c.relay);
+  g_assert_true (port_free_to_bind (a));
+  c.a = port_alloc (c.relay);   /* for call_teardown */
   call_teardown (&c);
 }
 
@@ -1629,6 +1738,7 @@ main (int argc, char **argv)
     { "burst-in-order", test_burst_in_order },
     { "latching/announced-wins", test_latching_announced_wins },
     { "latching/nat", test_latching_nat },
+    { "latching/nat-signalling-host", test_latching_nat_signalling_host },
     { "latching/window-closes", test_latching_window_closes },
     { "latching/sdp-only", test_latching_sdp_only },
     { "latching/first-packet", test_latching_first_packet },
@@ -1638,6 +1748,7 @@ main (int argc, char **argv)
     { "disconnect", test_disconnect },
     { "garbage", test_garbage },
     { "rtcp-mux", test_rtcp_mux },
+    { "drop-rtcp", test_drop_rtcp },
     { "stats", test_stats },
     { "exhaustion", test_exhaustion },
     { "rotation", test_rotation },
