@@ -21,7 +21,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "td-leg.h"
 #include "td-relay.h"
+#include "td-sdp.h"
 #include "td-tune.h"
 
 #define WAIT_MS 2000
@@ -1711,6 +1713,143 @@ test_play_migrate (void)
   phone_close (&c);
 }
 
+/* ---- where SDP meets the relay (TdLeg) ---- */
+
+/* An endpoint's SDP: audio to `port` on 127.0.0.1 with `formats` and the
+ * extra lines, then the extra streams. */
+static TdSdp *
+leg_sdp (guint16 port, const char *formats, const char *audio_lines, const char *more)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = g_strdup_printf ("v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\n"
+                                           "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                                           "m=audio %u RTP/AVP %s\r\n%s%s",
+                                           port, formats, audio_lines, more);
+  TdSdp *sdp = td_sdp_parse (text, -1, &error);
+
+  g_assert_no_error (error);
+  return sdp;
+}
+
+/* A call's two legs as the core sets them up: ports for the offer, each
+ * endpoint's SDP, bridged. */
+typedef struct {
+  TdRelay *relay;
+  TdLeg *a, *b;
+  Phone pa, pb;
+} LegCall;
+
+static void
+leg_call_setup (LegCall *c, guint16 min, guint16 max, const char *a_formats,
+                const char *a_lines, const char *b_formats, const char *b_lines, const char *more)
+{
+  g_autoptr (GError) error = NULL;
+  TdSdp *offer, *answer;
+
+  c->relay = relay_new (min, max);
+  c->a = td_leg_new (NULL, TD_LEG_A, NULL);
+  c->b = td_leg_new (NULL, TD_LEG_B, NULL);
+  c->pa = phone_new ();
+  c->pb = phone_new ();
+  offer = leg_sdp (c->pa.port, a_formats, a_lines, more);
+  answer = leg_sdp (c->pb.port, b_formats, b_lines, more);
+  g_assert_true (td_leg_ensure_ports (c->a, c->relay, offer, &error));
+  g_assert_true (td_leg_ensure_ports (c->b, c->relay, offer, &error));
+  g_assert_no_error (error);
+  td_leg_set_remote_sdp (c->a, offer);
+  td_leg_set_remote_sdp (c->b, answer);
+  td_leg_connect_media (c->a, c->b);
+  td_relay_sync (c->relay);
+}
+
+static void
+leg_call_teardown (LegCall *c)
+{
+  td_leg_free (c->a);
+  td_leg_free (c->b);
+  td_relay_free (c->relay);
+  phone_close (&c->pa);
+  phone_close (&c->pb);
+}
+
+static guint16
+leg_port (TdLeg *leg, guint i)
+{
+  g_assert_cmpuint (i, <, leg->ports->len);
+  g_assert_nonnull (g_ptr_array_index (leg->ports, i));
+  return td_relay_port_number (g_ptr_array_index (leg->ports, i));
+}
+
+/* A stream rejected in the offer (port 0) costs no ports (issue 8 item 6);
+ * the audio still flows. */
+static void
+test_leg_rejected_stream (void)
+{
+  LegCall c;
+
+  leg_call_setup (&c, P (620), P (639), "0", "", "0", "",
+                  "m=video 0 RTP/AVP 96\r\nm=application 0 UDP/BFCP *\r\n");
+  g_assert_cmpuint (td_relay_port_count (c.relay), ==, 2);
+  g_assert_cmpuint (c.a->ports->len, ==, 3);
+  g_assert_null (g_ptr_array_index (c.a->ports, 1));
+  g_assert_null (g_ptr_array_index (c.b->ports, 2));
+  phone_send (&c.pa, leg_port (c.a, 0), 1);
+  expect_packet (&c.pb, 1, leg_port (c.b, 0));
+  leg_call_teardown (&c);
+}
+
+/* rtcp-mux in both SDPs: no RTCP sockets on either leg; in one only: both
+ * stay. */
+static void
+test_leg_rtcp_mux (void)
+{
+  LegCall c;
+
+  leg_call_setup (&c, P (640), P (659), "0", "a=rtcp-mux\r\n", "0", "a=rtcp-mux\r\n", "");
+  g_assert_true (port_free_to_bind (leg_port (c.a, 0) + 1));
+  g_assert_true (port_free_to_bind (leg_port (c.b, 0) + 1));
+  leg_call_teardown (&c);
+  leg_call_setup (&c, P (660), P (679), "0", "a=rtcp-mux\r\n", "0", "", "");
+  g_assert_false (port_free_to_bind (leg_port (c.a, 0) + 1));
+  g_assert_false (port_free_to_bind (leg_port (c.b, 0) + 1));
+  leg_call_teardown (&c);
+}
+
+/* The clock of what leaves a port is its endpoint's codec, from its rtpmap
+ * (issue 8 item 11): B takes L16 at 16 kHz first, so after a tune the
+ * forwarded stream continues at 16 kHz, not 8. */
+static void
+test_leg_clock_rate (void)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  LegCall c;
+  Rtp r;
+  Last l;
+  guint16 a;
+
+  leg_call_setup (&c, P (680), P (699), "97 0", "a=rtpmap:97 L16/16000\r\n",
+                  "97 0", "a=rtpmap:97 L16/16000\r\n", "");
+  a = leg_port (c.a, 0);
+  phone_send_rtp (&c.pa, a, 0x1616, 1, 1000, 0xf0);
+  recv_rtp (&c.pb, &r);
+  last_set (&l, &r);
+  td_relay_port_play (g_ptr_array_index (c.b->ports, 0), tune, TD_CODEC_PCMU, 0);
+  recv_rtp (&c.pb, &r);
+  expect_switch (&l, &r, 8000);
+  td_relay_port_stop (g_ptr_array_index (c.b->ports, 0));
+  td_relay_sync (c.relay);
+  g_usleep (60 * 1000);
+  phone_send_rtp (&c.pa, a, 0x1616, 2, 1000 + 320, 0xe0);
+  for (;;) {
+    recv_rtp (&c.pb, &r);
+    if (tune_frame_of (tune, TD_CODEC_PCMU, &r) < 0)
+      break;
+    expect_continues (&l, &r, FRAME);
+  }
+  expect_switch (&l, &r, 16000);
+  leg_call_teardown (&c);
+}
+
 typedef struct {
   void (*fn) (void);
   guint threads;
@@ -1766,6 +1905,9 @@ main (int argc, char **argv)
     { "play-unlatched", test_play_unlatched },
     { "free-while-playing", test_free_while_playing },
     { "play-migrate", test_play_migrate },
+    { "leg/rejected-stream", test_leg_rejected_stream },
+    { "leg/rtcp-mux", test_leg_rtcp_mux },
+    { "leg/clock-rate", test_leg_clock_rate },
   };
 
   g_test_init (&argc, &argv, NULL);
