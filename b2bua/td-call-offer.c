@@ -87,8 +87,8 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
     nua_respond (leg->nh, 488, "Not Acceptable Here (bad SDP)", NUTAG_WITH_THIS (nua), TAG_END ());
     return;
   }
-  if (!td_leg_ensure_ports (leg, call->ctx->relay, td_sdp_n_media (sdp), &error) ||
-      !td_leg_ensure_ports (peer, call->ctx->relay, td_sdp_n_media (sdp), &error)) {
+  if (!td_leg_ensure_ports (leg, call->ctx->relay, sdp, &error) ||
+      !td_leg_ensure_ports (peer, call->ctx->relay, sdp, &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
     nua_respond (leg->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS (nua), TAG_END ());

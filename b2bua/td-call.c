@@ -10,6 +10,9 @@
 #include "td-router.h"
 #include "td-sipauth.h"
 
+/* Seconds a caller refused for lack of media ports should wait (503). */
+#define TD_CALL_RETRY_AFTER "5"
+
 /* ---- small helpers ---------------------------------------------------------- */
 
 /* nua keeps the phrase pointer: relay statuses with static phrases only. */
@@ -52,7 +55,9 @@ td_call_media_address (const TdCall *call)
   return call->ctx->config->media_address;
 }
 
-/* Answer the A-leg's INVITE (once finally). */
+/* Answer the A-leg's INVITE (once finally). A 503 comes from tandem itself
+ * (a B-leg's 503 is mapped to 500): no media ports left for a new call,
+ * which frees up as calls end, so the caller may retry (RFC 3261 §21.5.4). */
 void
 td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp)
 {
@@ -62,6 +67,7 @@ td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp
   nua_respond (a->nh, status, phrase,
                TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
                TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
+               TAG_IF (status == 503, SIPTAG_RETRY_AFTER_STR (TD_CALL_RETRY_AFTER)),
                TAG_END ());
   if (status >= 200) {
     a->final = TRUE;
@@ -226,13 +232,14 @@ start_branch (TdCall *call, const TdBinding *binding)
                    TAG_IF (call->late_offer, NUTAG_AUTOACK (0)), TAG_END ());
   b = td_leg_new (call, TD_LEG_B, nh);
   b->target = g_strdup (binding->contact);
+  td_leg_set_signalling_source (b, binding->source);
   g_ptr_array_add (call->b_legs, b);
   if (call->late_offer) {
     nua_invite (nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
                 TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)), TAG_END ());
     return TRUE;
   }
-  if (!td_leg_ensure_ports (b, ctx->relay, td_sdp_n_media (call->a->remote_sdp), &error)) {
+  if (!td_leg_ensure_ports (b, ctx->relay, call->a->remote_sdp, &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
     /* Nothing was sent on this handle, so nua will never report it ended:
      * drop it (and the ports it got) now, or the call would never finish. */
@@ -334,17 +341,19 @@ static void
 b_answered_late_offer (TdCall *call, TdLeg *b, TdSdp *sdp)
 {
   g_autoptr (GError) error = NULL;
-  guint n = sdp ? td_sdp_n_media (sdp) : 0;
 
-  if (!sdp || !td_leg_ensure_ports (call->a, call->ctx->relay, n, &error) ||
-      !td_leg_ensure_ports (b, call->ctx->relay, n, &error)) {
+  if (!sdp || !td_leg_ensure_ports (call->a, call->ctx->relay, sdp, &error) ||
+      !td_leg_ensure_ports (b, call->ctx->relay, sdp, &error)) {
     g_info ("call %s: late offer: %s", call->call_id,
             error ? error->message : "the 200 carries no usable SDP offer");
     td_sdp_free (sdp);
     td_call_ack_b (b, NULL);
     bye (b);
-    call->reason = "no usable offer in the answer";
-    td_call_respond_a (call, SIP_502_BAD_GATEWAY, NULL);
+    call->reason = error ? "no media ports" : "no usable offer in the answer";
+    if (error)
+      td_call_respond_a (call, SIP_503_SERVICE_UNAVAILABLE, NULL);
+    else
+      td_call_respond_a (call, SIP_502_BAD_GATEWAY, NULL);
     td_call_cancel_branches (call, NULL);
     return;
   }
@@ -649,7 +658,10 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
   }
   if (!(sdp = td_sdp_parse (sip->sip_payload->pl_data, sip->sip_payload->pl_len, &error))) {
     g_info ("INVITE from %s: bad SDP: %s", caller->name, error->message);
-    reject (ctx, nh, 400, "Bad Session Description");
+    if (g_error_matches (error, TD_SDP_ERROR, TD_SDP_ERROR_TOO_LARGE))
+      reject (ctx, nh, 488, "Not Acceptable Here (too many media streams)");   /* RFC 3261 §21.4.26 */
+    else
+      reject (ctx, nh, 400, "Bad Session Description");
     return;
   }
   start_call (ctx, nh, sip, caller, route, sdp);
@@ -665,8 +677,9 @@ start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser
   guint started = 0;
 
   call->a = td_leg_new (call, TD_LEG_A, nh);
+  td_leg_set_signalling_from_request (call->a, ctx->nua);
   call->late_offer = sdp == NULL;
-  if (sdp && !td_leg_ensure_ports (call->a, ctx->relay, td_sdp_n_media (sdp), &error)) {
+  if (sdp && !td_leg_ensure_ports (call->a, ctx->relay, sdp, &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
     call->reason = "no media ports";

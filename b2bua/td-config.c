@@ -254,6 +254,15 @@ set_media_hold_music (Parser *p, const char *value, GError **error)
 }
 
 static gboolean
+set_media_latching (Parser *p, const char *value, GError **error)
+{
+  if (!td_relay_latching_from_string (value, &p->config->latching))
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[media] latching: \"%s\" is not prefer-sdp, sdp-only or first-packet", value);
+  return TRUE;
+}
+
+static gboolean
 set_store_path (Parser *p, const char *value, GError **error)
 {
   g_free (p->config->store_path);
@@ -405,6 +414,7 @@ static const KeySpec key_specs[] = {
   { "media", "ports", set_media_ports },
   { "media", "relay-threads", set_media_relay_threads },
   { "media", "hold-music", set_media_hold_music },
+  { "media", "latching", set_media_latching },
   { "store", "path", set_store_path },
   { "store", "synchronous", set_store_sync },
   { "calls", "no-answer-timeout", set_calls_no_answer },
@@ -573,6 +583,7 @@ set_defaults (TdConfig *c)
   c->port_min = 30000;
   c->port_max = 39999;
   c->relay_threads = 1;
+  c->latching = TD_RELAY_LATCH_PREFER_SDP;
   c->store_path = NULL;
   c->no_answer_timeout = 30;
   c->rtp_timeout = 60;

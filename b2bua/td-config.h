@@ -9,6 +9,7 @@
 
 #include <glib.h>
 #include "td-digest.h"
+#include "td-relay.h"
 
 G_BEGIN_DECLS
 
@@ -66,6 +67,7 @@ typedef struct {
   guint16 port_min, port_max;
   guint relay_threads;    /* RTP relay threads (media ports are spread over them) */
   char *hold_music;       /* audio file played to held parties (hold plugin), or NULL */
+  TdRelayLatching latching;  /* whose RTP a relay port accepts (td-relay.h) */
 
   /* [store] */
   char *store_path;       /* resolved against the config file's folder */

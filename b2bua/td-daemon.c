@@ -246,6 +246,7 @@ open_services (TdDaemon *d, GError **error)
     return FALSE;
   if (!(d->relay = td_relay_new_full (c->media_address, c->port_min, c->port_max, c->relay_threads, error)))
     return FALSE;
+  td_relay_set_latching (d->relay, c->latching, TD_RELAY_NAT_DELAY_MS, TD_RELAY_LEARN_WINDOW_MS);
   d->plugins = td_plugin_host_new ();
   d->calls = (TdCallContext) {
     .config = d->config, .auth = d->auth, .location = d->location, .relay = d->relay,
@@ -333,6 +334,8 @@ on_reload (gpointer data)
   keep_restart_only (fresh, d->config);
   td_auth_set_algorithms (d->auth, fresh->algorithms, fresh->n_algorithms);
   td_registrar_set_config (d->registrar, fresh);
+  td_relay_set_latching (d->relay, fresh->latching, TD_RELAY_NAT_DELAY_MS,
+                         TD_RELAY_LEARN_WINDOW_MS);   /* for new calls */
   d->calls.config = fresh;
   d->log_level = fresh->log_level;
   td_config_unref (d->config);

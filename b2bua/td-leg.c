@@ -3,6 +3,7 @@
 
 #include "td-leg.h"
 
+#include <sofia-sip/msg_addr.h>
 #include <string.h>
 
 static void
@@ -46,6 +47,7 @@ td_leg_free (TdLeg *leg)
   g_free (leg->local_sdp);
   g_free (leg->accepted_local_sdp);
   g_free (leg->target);
+  g_free (leg->signalling_host);
   g_free (leg);
 }
 
@@ -56,15 +58,73 @@ td_leg_name (const TdLeg *leg)
 }
 
 gboolean
-td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, guint n, GError **error)
+td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, const TdSdp *sdp, GError **error)
 {
-  while (leg->ports->len < n) {
-    TdRelayPort *port = td_relay_port_alloc (relay, error);
-    if (!port)
+  guint n = td_sdp_n_media (sdp), had = leg->ports->len;
+
+  if (had < n)
+    g_ptr_array_set_size (leg->ports, n);
+  for (guint i = 0; i < n; i++) {
+    TdRelayPort *port;
+
+    if (g_ptr_array_index (leg->ports, i) || td_sdp_media_port (sdp, i) == 0)
+      continue;
+    if (!(port = td_relay_port_alloc (relay, error))) {
+      /* all or nothing: a half-allocated offer is of no use */
+      for (guint j = had; j < n; j++)
+        td_relay_port_free (g_steal_pointer (&g_ptr_array_index (leg->ports, j)));
+      g_ptr_array_set_size (leg->ports, had);
       return FALSE;
-    g_ptr_array_add (leg->ports, port);
+    }
+    td_relay_port_set_signalling_host (port, leg->signalling_host);
+    g_ptr_array_index (leg->ports, i) = port;
   }
   return TRUE;
+}
+
+static void
+set_signalling_host (TdLeg *leg, const char *ip)
+{
+  g_free (leg->signalling_host);
+  leg->signalling_host = g_strdup (ip);
+  for (guint i = 0; i < leg->ports->len; i++)
+    if (g_ptr_array_index (leg->ports, i))
+      td_relay_port_set_signalling_host (g_ptr_array_index (leg->ports, i), ip);
+}
+
+void
+td_leg_set_signalling_from_request (TdLeg *leg, nua_t *nua)
+{
+  msg_t *msg = nua_current_request (nua);
+  su_sockaddr_t const *su = msg ? msg_addr (msg) : NULL;
+  char host[SU_ADDRSIZE] = "";
+
+  if (su && su_inet_ntop (su->su_family, SU_ADDR (su), host, sizeof host))
+    set_signalling_host (leg, host);
+}
+
+void
+td_leg_set_signalling_source (TdLeg *leg, const char *source)
+{
+  const char *slash = source ? strchr (source, '/') : NULL;
+  const char *host = slash ? slash + 1 : NULL;
+  g_autofree char *ip = NULL;
+
+  if (!host)
+    return;
+  if (*host == '[')   /* [v6]:port */
+    ip = g_strndup (host + 1, strcspn (host + 1, "]"));
+  else
+    ip = g_strndup (host, strcspn (host, ":"));
+  if (g_hostname_is_ip_address (ip))
+    set_signalling_host (leg, ip);
+}
+
+/* Port i of the leg, NULL if it has none (rejected, or no such stream). */
+static TdRelayPort *
+port_at (const TdLeg *leg, guint i)
+{
+  return i < leg->ports->len ? g_ptr_array_index (leg->ports, i) : NULL;
 }
 
 /* Where the relay sends stream i of `sdp`: the address (0.0.0.0 for none),
@@ -89,6 +149,8 @@ td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp)
     const char *address, *old_address;
     guint16 rtp, rtcp, old_rtp, old_rtcp;
 
+    if (!port_at (leg, i))
+      continue;
     stream_target (sdp, i, &address, &rtp, &rtcp);
     /* An unchanged target (183 then 200, a session refresh) must not re-arm
      * latching: that would send to a NATed phone's private address again
@@ -98,7 +160,7 @@ td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp)
       if (strcmp (address, old_address) == 0 && rtp == old_rtp && rtcp == old_rtcp)
         continue;
     }
-    td_relay_port_set_remote (g_ptr_array_index (leg->ports, i), address, rtp, rtcp);
+    td_relay_port_set_remote (port_at (leg, i), address, rtp, rtcp);
   }
   leg->remote_sdp = sdp;
   td_sdp_free (old);
@@ -123,7 +185,7 @@ td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char *address, i
   };
 
   for (guint i = 0; i < n; i++)
-    ports[i] = i < leg->ports->len ? td_relay_port_number (g_ptr_array_index (leg->ports, i)) : 0;
+    ports[i] = port_at (leg, i) ? td_relay_port_number (port_at (leg, i)) : 0;   /* 0: rejected */
   text = td_sdp_rewrite (from, &rw);
   if (!text)
     return leg->local_sdp;   /* only on a programming error; td_sdp_rewrite said why */
@@ -160,16 +222,49 @@ leg_receives (const TdLeg *leg, guint i)
          g_strcmp0 (td_sdp_media_address (leg->remote_sdp, i), "0.0.0.0") != 0;
 }
 
+/* Both endpoints' SDPs multiplex RTCP on stream i (RFC 5761): the answer
+ * may carry a=rtcp-mux only if the offer did, and tandem passes each SDP's
+ * attribute on to the other endpoint, so both legs then send RTCP to the RTP
+ * port. */
+static gboolean
+rtcp_muxed (const TdLeg *a, const TdLeg *b, guint i)
+{
+  return a->remote_sdp && b->remote_sdp && i < td_sdp_n_media (a->remote_sdp) &&
+         i < td_sdp_n_media (b->remote_sdp) && td_sdp_media_rtcp_mux (a->remote_sdp, i) &&
+         td_sdp_media_rtcp_mux (b->remote_sdp, i);
+}
+
+/* What leaves port i toward the leg's endpoint is in the codec its SDP put
+ * first (in an answer: the one it chose). */
+static void
+set_clock_rate (const TdLeg *leg, TdRelayPort *port, guint i)
+{
+  guint32 rate;
+
+  if (leg->remote_sdp && i < td_sdp_n_media (leg->remote_sdp) &&
+      (rate = td_sdp_media_clock_rate (leg->remote_sdp, i)))
+    td_relay_port_set_clock_rate (port, rate);
+}
+
 void
 td_leg_connect_media (TdLeg *a, TdLeg *b)
 {
   for (guint i = 0; i < a->ports->len && i < b->ports->len; i++) {
-    TdRelayPort *pa = g_ptr_array_index (a->ports, i), *pb = g_ptr_array_index (b->ports, i);
+    TdRelayPort *pa = port_at (a, i), *pb = port_at (b, i);
+
+    if (!pa || !pb)
+      continue;   /* a rejected stream */
     td_relay_connect (pa, pb);
     /* Hold: a party on hold (or holding) must not be heard: forward only
      * what one side sends and the other wants to receive. */
     td_relay_port_set_forward (pa, leg_sends (a, i) && leg_receives (b, i));
     td_relay_port_set_forward (pb, leg_sends (b, i) && leg_receives (a, i));
+    set_clock_rate (a, pa, i);
+    set_clock_rate (b, pb, i);
+    if (rtcp_muxed (a, b, i)) {
+      td_relay_port_drop_rtcp (pa);
+      td_relay_port_drop_rtcp (pb);
+    }
   }
 }
 
@@ -179,7 +274,9 @@ td_leg_last_media (TdLeg *leg)
   gint64 last = 0;
   for (guint i = 0; i < leg->ports->len; i++) {
     TdRelayStats st;
-    td_relay_port_get_stats (g_ptr_array_index (leg->ports, i), &st);
+    if (!port_at (leg, i))
+      continue;
+    td_relay_port_get_stats (port_at (leg, i), &st);
     last = MAX (last, st.last_rx_us);
   }
   return last;

@@ -30,7 +30,9 @@ struct _TdLeg {
   nua_handle_t *nh;         /* NULL once the dialog is gone */
   char *target;             /* B: the contact URI called; A: the caller's contact */
 
-  GPtrArray *ports;         /* TdRelayPort*, one per m= line */
+  GPtrArray *ports;         /* TdRelayPort*, one per m= line; NULL for a stream
+                             * rejected (port 0) when it was offered */
+  char *signalling_host;    /* the IP the endpoint's SIP comes from, for latching */
   TdSdp *remote_sdp;        /* what this leg's endpoint last offered/answered */
   TdSdp *offered_sdp;       /* its re-INVITE/UPDATE offer, until answered */
   guint64 sdp_session_id;   /* o= toward this leg's endpoint */
@@ -62,8 +64,19 @@ void td_leg_free (TdLeg *leg);
 
 const char *td_leg_name (const TdLeg *leg);   /* "A" or "B" for logs */
 
-/* Make sure the leg has `n` port pairs (allocating the missing ones). */
-gboolean td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, guint n, GError **error);
+/* Make sure the leg has a port pair for every m= line of `sdp` (an offer)
+ * that is not rejected (port 0): a rejected stream costs no ports. On
+ * failure (TD_RELAY_ERROR_EXHAUSTED: refuse the new call, 503) the leg keeps
+ * what it had. */
+gboolean td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, const TdSdp *sdp, GError **error);
+
+/* Where the endpoint's SIP comes from (its NAT router, if any): its RTP
+ * from there is taken for the phone behind NAT by the relay's latching
+ * (td_relay_port_set_signalling_host), on the ports it has and will get.
+ * From the request nua is handling now (the A-leg's INVITE), or from a
+ * binding's source ("udp/192.0.2.1:5060", "tcp/[2001:db8::1]:5060"). */
+void td_leg_set_signalling_from_request (TdLeg *leg, nua_t *nua);
+void td_leg_set_signalling_source (TdLeg *leg, const char *source);
 
 /* Take an SDP from this leg's endpoint: remember it and point the relay's
  * sending side at the addresses it names. */
@@ -79,7 +92,10 @@ const char *td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char
 
 /* Bridge the media of two legs (port i to port i), forwarding each direction
  * only where the sender's SDP sends and the receiver's SDP receives (hold).
- * Call again whenever either leg's SDP changes. */
+ * Call again whenever either leg's SDP changes. Also what the SDPs agreed
+ * for the relay: each port's clock rate (its endpoint's codec) and, once
+ * both endpoints' SDPs carry a=rtcp-mux on a stream (offer and answer, as
+ * tandem relays one's to the other), no RTCP sockets for it. */
 void td_leg_connect_media (TdLeg *a, TdLeg *b);
 
 /* The newest activity on any of the leg's ports (g_get_monotonic_time), 0 if none. */

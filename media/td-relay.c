@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -73,6 +74,9 @@ G_DEFINE_QUARK (td-relay-error-quark, td_relay_error)
 #define DEFAULT_CLOCK_RATE 8000
 #define RTP_HEADER 12
 #define RTP_MARKER 0x80
+/* A freed pair is not handed out again for this long while others are free:
+ * late packets of the old call must not reach the next one. */
+#define COOL_US (5 * G_USEC_PER_SEC)
 
 enum { RTP, RTCP };
 
@@ -87,13 +91,26 @@ typedef union {
 
 typedef struct _Worker Worker;
 
-/* One UDP socket of a port; worker state except `fd` and `port`. */
+/* Where a socket is in latching (see TdRelayLatching in td-relay.h). */
+typedef enum {
+  LATCH_OPEN,          /* learning: the announced address wins, strangers wait */
+  LATCH_PROVISIONAL,   /* a stranger was learned (NAT); the announced address may still win */
+  LATCH_CLOSED,        /* only `remote` is accepted */
+} LatchState;
+
+/* One UDP socket of a port; worker state except `port` (`fd` is set by the
+ * main thread before the port reaches its worker). */
 typedef struct {
-  int fd;
+  int fd;                 /* -1: closed (RTCP under rtcp-mux) */
   guint8 kind;            /* RTP or RTCP */
-  gboolean learning;      /* the next plausible packet's source becomes `remote` */
+  guint8 state;           /* LatchState */
   socklen_t remote_len;   /* 0: nowhere to send */
-  Addr remote;            /* SDP address, replaced by the latched source */
+  Addr remote;            /* the announced address, replaced by the latched source */
+  socklen_t announced_len;   /* 0: nothing announced yet */
+  Addr announced;         /* the SDP's address:port for this socket */
+  gint64 silent_since;    /* PREFER_SDP: since when the announced address owes us a packet */
+  gint64 host_since;      /* PREFER_SDP: first packet from the signalling host */
+  gint64 provisional_until;
   TdRelayPort *port;
 } RelaySock;
 
@@ -119,7 +136,8 @@ typedef struct {
  * timestamp keeps real time while there is nowhere to send. */
 typedef struct {
   TdTune *tune;              /* NULL: not playing */
-  guint8 pt;
+  TdCodec codec;             /* the tune's frames in this law... */
+  guint8 pt;                 /* ...sent with the payload type the SDP gave it */
   guint frame;               /* next frame of the tune */
   guint16 seq;
   guint32 ts;
@@ -135,6 +153,11 @@ struct _TdRelayPort {
   RelaySock sock[2];
   TdRelayPort *peer;      /* worker; always on the same worker */
   gboolean forward;       /* worker */
+  /* immutable, copied from the relay at allocation */
+  TdRelayLatching latching;
+  gint64 nat_delay_us, window_us;
+  socklen_t host_len;     /* worker: 0 = no signalling host known */
+  Addr host;              /* worker: where the endpoint's SIP comes from (port 0) */
   TxContext ctx;          /* worker */
   Playout play;           /* worker */
   gboolean playing;       /* main thread's view of play.tune != NULL */
@@ -147,6 +170,7 @@ struct _TdRelayPort {
 typedef enum {
   CMD_ADD, CMD_DETACH, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
   CMD_SET_CLOCK_RATE, CMD_SET_NEW_SSRC, CMD_PLAY, CMD_STOP, CMD_FREE, CMD_SYNC, CMD_QUIT,
+  CMD_DROP_RTCP, CMD_SET_HOST,
 } CmdType;
 
 typedef struct {
@@ -155,10 +179,11 @@ typedef struct {
   gboolean flag;
   guint32 rate;                /* CMD_SET_CLOCK_RATE */
   TdTune *tune;                /* CMD_PLAY: a reference, handed to the port */
+  TdCodec codec;               /* CMD_PLAY */
   guint8 pt;                   /* CMD_PLAY */
   guint64 seq;                 /* CMD_SYNC */
-  socklen_t remote_len;        /* CMD_SET_REMOTE; 0 = none */
-  Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP */
+  socklen_t remote_len;        /* CMD_SET_REMOTE, CMD_SET_HOST; 0 = none */
+  Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP; CMD_SET_HOST: [0] */
 } Cmd;
 
 /* A worker's one set of receive/send buffers, shared by all its ports. */
@@ -203,8 +228,11 @@ struct _TdRelay {
   Worker *workers;
 
   /* main thread: the pool */
-  guint8 *in_use;              /* per pair */
-  guint cursor, n_in_use;
+  guint8 *in_use;              /* per pair: PairState */
+  guint n_in_use;
+  GQueue cooling;              /* Cooling*, oldest first */
+  TdRelayLatching latching;    /* for new ports */
+  gint64 nat_delay_us, window_us;
   guint n_allocs;
   Worker *pair_worker;         /* where the second of an allocation pair goes */
 
@@ -212,6 +240,13 @@ struct _TdRelay {
   pthread_mutex_t pool_lock;
   GArray *released;            /* guint pair indices closed by the workers */
 };
+
+typedef enum { PAIR_FREE, PAIR_USED, PAIR_COOLING } PairState;
+
+typedef struct {
+  guint pair;
+  gint64 until;
+} Cooling;
 
 /* ---- stats: single writer ---- */
 
@@ -340,19 +375,30 @@ worker_sync (Worker *w)
   pthread_mutex_unlock (&w->lock);
 }
 
-/* Pairs the workers have closed go back to the pool. */
+/* Pairs the workers have closed cool down, then go back to the pool. */
 static void
 reclaim_released (TdRelay *relay)
 {
+  gint64 now = g_get_monotonic_time ();
+  Cooling *c;
+
   pthread_mutex_lock (&relay->pool_lock);
   for (guint i = 0; i < relay->released->len; i++) {
     guint pair = g_array_index (relay->released, guint, i);
-    g_assert (relay->in_use[pair]);
-    relay->in_use[pair] = 0;
+    g_assert (relay->in_use[pair] == PAIR_USED);
+    relay->in_use[pair] = PAIR_COOLING;
     relay->n_in_use--;
+    c = g_new (Cooling, 1);
+    *c = (Cooling) { pair, now + COOL_US };
+    g_queue_push_tail (&relay->cooling, c);
   }
   g_array_set_size (relay->released, 0);
   pthread_mutex_unlock (&relay->pool_lock);
+  while ((c = g_queue_peek_head (&relay->cooling)) && c->until <= now) {
+    g_queue_pop_head (&relay->cooling);
+    relay->in_use[c->pair] = PAIR_FREE;
+    g_free (c);
+  }
 }
 
 /* ---- the packet path (worker thread) ---- */
@@ -367,28 +413,100 @@ plausible (guint kind, const guint8 *data, gsize len, int flags)
   return kind == RTCP || len >= 12 || (data[1] >= 192 && data[1] <= 223);
 }
 
-/* Latching and RTP Bleed protection: while learning, the first plausible
- * packet's source becomes the remote; afterwards only that source is
- * accepted. Garbage never latches. */
+static inline void
+latch (RelaySock *s, const Addr *src, LatchState state)
+{
+  s->remote = *src;
+  s->remote_len = src->sa.sa_family == AF_INET ? sizeof src->in : sizeof src->in6;
+  s->state = state;
+}
+
+/* Same host, whatever the port. */
 static inline gboolean
-accept_packet (RelaySock *s, const Addr *src, const guint8 *data, gsize len, int flags)
+addr_same_host (const Addr *a, const Addr *b)
+{
+  if (a->sa.sa_family != b->sa.sa_family)
+    return FALSE;
+  if (a->sa.sa_family == AF_INET)
+    return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+  return memcmp (&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof a->in6.sin6_addr) == 0;
+}
+
+/* PREFER_SDP: may this stranger be the phone behind NAT, learned now? */
+static inline gboolean
+nat_learnable (RelaySock *s, const Addr *src, gint64 now)
 {
   TdRelayPort *port = s->port;
 
-  if (!s->learning && !addr_equal (src, &s->remote)) {
-    stat_add (&port->foreign, 1);
-    return FALSE;
+  if (port->host_len && addr_same_host (src, &port->host)) {
+    if (!s->host_since)
+      s->host_since = now;
+    if (now - s->host_since >= port->nat_delay_us)
+      return TRUE;
   }
-  if (!plausible (s->kind, data, len, flags)) {
-    stat_add (&port->other, 1);
-    return FALSE;
+  if (!s->announced_len && !s->silent_since)
+    s->silent_since = now;   /* nothing to wait for: count from this packet */
+  return s->silent_since && now - s->silent_since >= port->nat_delay_us;
+}
+
+/* Latching and RTP Bleed protection (TdRelayLatching): which sources a
+ * socket accepts, and whom it learns as its remote. Garbage never latches. */
+static inline gboolean
+accept_packet (RelaySock *s, const Addr *src, const guint8 *data, gsize len, int flags,
+               gint64 now)
+{
+  TdRelayPort *port = s->port;
+  gboolean announced;
+
+  if (s->state == LATCH_PROVISIONAL && now >= s->provisional_until)
+    s->state = LATCH_CLOSED;
+  if (s->state == LATCH_CLOSED) {
+    if (!addr_equal (src, &s->remote))
+      goto foreign;
+    if (!plausible (s->kind, data, len, flags))
+      goto other;
+    return TRUE;
   }
-  if (s->learning) {
-    s->remote = *src;
-    s->remote_len = src->sa.sa_family == AF_INET ? sizeof src->in : sizeof src->in6;
-    s->learning = FALSE;
+  if (!plausible (s->kind, data, len, flags))
+    goto other;
+  announced = s->announced_len && addr_equal (src, &s->announced);
+  if (s->state == LATCH_PROVISIONAL) {
+    if (announced)
+      latch (s, src, LATCH_CLOSED);   /* the phone itself showed up after all */
+    else if (!addr_equal (src, &s->remote))
+      goto foreign;
+    return TRUE;
   }
-  return TRUE;
+  /* LATCH_OPEN */
+  if (announced || port->latching == TD_RELAY_LATCH_FIRST_PACKET) {
+    latch (s, src, LATCH_CLOSED);
+    return TRUE;
+  }
+  if (port->latching == TD_RELAY_LATCH_SDP_ONLY)
+    goto foreign;
+  if (nat_learnable (s, src, now)) {
+    latch (s, src, LATCH_PROVISIONAL);
+    s->provisional_until = now + port->window_us;
+    return TRUE;
+  }
+foreign:
+  stat_add (&port->foreign, 1);
+  return FALSE;
+other:
+  stat_add (&port->other, 1);
+  return FALSE;
+}
+
+/* RTP left `port` for its announced address: from now on, that address owes
+ * us packets (PREFER_SDP's NAT wait starts). */
+static inline void
+note_sending (TdRelayPort *port, gint64 now)
+{
+  for (guint k = RTP; k <= RTCP; k++) {
+    RelaySock *s = &port->sock[k];
+    if (G_UNLIKELY (s->state == LATCH_OPEN && s->announced_len && !s->silent_since))
+      s->silent_since = now;
+  }
 }
 
 /* ---- the outgoing RTP context (worker thread) ---- */
@@ -454,7 +572,10 @@ ctx_switch (TxContext *c, guint8 source, guint32 in_ssrc, guint16 in_seq, guint3
     c->started = TRUE;
   } else {
     seq = c->last_seq + 1;
-    ts = c->last_ts + (guint32) ((now - c->last_us) * (gint64) c->clock_rate / G_USEC_PER_SEC);
+    /* The new source's clock: a tune's is G.711's, a forwarded stream's the
+     * rtpmap's (td_relay_port_set_clock_rate). */
+    guint32 rate = source == SRC_TUNE ? TD_TUNE_RATE : c->clock_rate;
+    ts = c->last_ts + (guint32) ((now - c->last_us) * (gint64) rate / G_USEC_PER_SEC);
     if (c->new_ssrc_on_switch)
       c->ssrc = fresh_ssrc (c->ssrc);
   }
@@ -516,11 +637,13 @@ forward_packets (Worker *w, TdRelayPort *src, TdRelayPort *dst, guint kind,
   RelaySock *out = &dst->sock[kind];
   guint sent = 0, errors = 0;
 
-  if (out->remote_len == 0)
-    return;   /* nowhere to send yet (no SDP, not latched) */
-  if (kind == RTP)
+  if (out->remote_len == 0 || out->fd < 0)
+    return;   /* nowhere to send yet (no SDP, not latched), or RTCP under rtcp-mux */
+  if (kind == RTP) {
     for (guint i = 0; i < n; i++)
       stamp_forwarded (&dst->ctx, b->data[idx[i]], now);
+    note_sending (dst, now);
+  }
 
   if (n == 1) {
     if (sendto (out->fd, b->data[idx[0]], b->rx[idx[0]].msg_len, 0,
@@ -560,15 +683,15 @@ handle_batch (Worker *w, RelaySock *s, guint n)
   Buffers *b = w->buf;
   TdRelayPort *port = s->port;
   guint idx[BATCH], accepted = 0;
-  gint64 now;
+  gint64 now = g_get_monotonic_time ();
 
   for (guint i = 0; i < n; i++) {
-    if (accept_packet (s, &b->src[i], b->data[i], b->rx[i].msg_len, b->rx[i].msg_hdr.msg_flags))
+    if (accept_packet (s, &b->src[i], b->data[i], b->rx[i].msg_len, b->rx[i].msg_hdr.msg_flags,
+                       now))
       idx[accepted++] = i;
   }
   if (accepted == 0)
     return;
-  now = g_get_monotonic_time ();
   /* last_rx before rx, released: a reader that sees the count sees the time */
   atomic_store_explicit (&port->last_rx, now, memory_order_relaxed);
   atomic_store_explicit (&port->rx, atomic_load_explicit (&port->rx, memory_order_relaxed) + accepted,
@@ -630,13 +753,14 @@ send_tune_frame (TdRelayPort *port, gint64 now)
     /* The payload goes straight from the tune: sendmsg only reads it. */
     struct iovec iov[2] = {
       { hdr, sizeof hdr },
-      { (void *) td_tune_frame (pl->tune, (TdCodec) pl->pt, pl->frame), TD_TUNE_FRAME_BYTES },
+      { (void *) td_tune_frame (pl->tune, pl->codec, pl->frame), TD_TUNE_FRAME_BYTES },
     };
     struct msghdr msg = {
       .msg_name = &out->remote, .msg_namelen = out->remote_len, .msg_iov = iov, .msg_iovlen = 2,
     };
 
     stamp_tune (port, hdr, now);
+    note_sending (port, now);
     if (sendmsg (out->fd, &msg, 0) >= 0) {
       stat_add (&port->tx, 1);
       stat_add (&port->generated, 1);
@@ -720,6 +844,7 @@ start_tune (Worker *w, TdRelayPort *port, Cmd *cmd)
   TdTune *old = pl->tune;
 
   pl->tune = g_steal_pointer (&cmd->tune);
+  pl->codec = cmd->codec;
   pl->pt = cmd->pt;
   pl->frame = 0;
   /* A new tune is a new source, even straight after another tune. */
@@ -760,7 +885,7 @@ adopt_port (Worker *w, TdRelayPort *port)
     playing_add (w, port);   /* migrated while playing: the tune goes on here */
   for (guint k = RTP; k <= RTCP; k++) {
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &port->sock[k] };
-    if (epoll_ctl (w->epfd, EPOLL_CTL_ADD, port->sock[k].fd, &ev) < 0)
+    if (port->sock[k].fd >= 0 && epoll_ctl (w->epfd, EPOLL_CTL_ADD, port->sock[k].fd, &ev) < 0)
       g_critical ("relay: epoll_ctl ADD port %u: %s", port->number, g_strerror (errno));
   }
 }
@@ -776,7 +901,23 @@ let_go (Worker *w, TdRelayPort *port)
   if (port->play.tune)
     playing_remove (w, port);
   for (guint k = RTP; k <= RTCP; k++)
-    epoll_ctl (w->epfd, EPOLL_CTL_DEL, port->sock[k].fd, NULL);
+    if (port->sock[k].fd >= 0)
+      epoll_ctl (w->epfd, EPOLL_CTL_DEL, port->sock[k].fd, NULL);
+}
+
+/* rtcp-mux: RTCP comes on the RTP socket; the RTCP one goes. Runs between
+ * packet batches, so no pending event refers to it. */
+static void
+drop_rtcp (Worker *w, TdRelayPort *port)
+{
+  RelaySock *s = &port->sock[RTCP];
+
+  if (s->fd < 0)
+    return;
+  epoll_ctl (w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+  close (s->fd);
+  s->fd = -1;
+  s->remote_len = 0;
 }
 
 static void
@@ -786,7 +927,8 @@ close_port (Worker *w, TdRelayPort *port)
 
   let_go (w, port);
   close (port->sock[RTP].fd);
-  close (port->sock[RTCP].fd);
+  if (port->sock[RTCP].fd >= 0)
+    close (port->sock[RTCP].fd);
   td_tune_unref (port->play.tune);
   pthread_mutex_lock (&relay->pool_lock);
   g_array_append_val (relay->released, port->pair);
@@ -794,15 +936,34 @@ close_port (Worker *w, TdRelayPort *port)
   g_free (port);
 }
 
+/* Only a new announced address re-arms learning: re-announcing the same one
+ * (a 200 after the 183, a refresh, a resume) must not reopen the window for
+ * a stranger, nor send to a NATed phone's private address again. */
 static void
 apply_set_remote (TdRelayPort *port, const Cmd *cmd)
 {
   for (guint k = RTP; k <= RTCP; k++) {
     RelaySock *s = &port->sock[k];
-    s->remote_len = cmd->remote_len;
-    if (cmd->remote_len)
-      s->remote = cmd->remote[k];
-    s->learning = TRUE;
+
+    if (cmd->remote_len == 0) {
+      if (s->state == LATCH_OPEN)
+        s->remote_len = 0;   /* nothing announced: send nowhere until latched */
+      continue;
+    }
+    if (s->announced_len && addr_equal (&s->announced, &cmd->remote[k])) {
+      if (s->state == LATCH_OPEN) {   /* announced again after a hold with 0.0.0.0 */
+        s->remote = s->announced;
+        s->remote_len = s->announced_len;
+      }
+      continue;
+    }
+    s->announced = cmd->remote[k];
+    s->announced_len = cmd->remote_len;
+    s->remote = s->announced;
+    s->remote_len = s->announced_len;
+    s->state = LATCH_OPEN;
+    s->silent_since = 0;
+    s->host_since = 0;
   }
 }
 
@@ -865,6 +1026,13 @@ apply_command (Worker *w, Cmd *cmd)
     break;
   case CMD_FREE:
     close_port (w, port);
+    break;
+  case CMD_DROP_RTCP:
+    drop_rtcp (w, port);
+    break;
+  case CMD_SET_HOST:
+    port->host = cmd->remote[0];
+    port->host_len = cmd->remote_len;
     break;
   case CMD_SYNC:
     pthread_mutex_lock (&w->lock);
@@ -1044,6 +1212,7 @@ relay_destroy (TdRelay *relay, guint n_started)
     worker_stop (&relay->workers[i]);
   pthread_mutex_destroy (&relay->pool_lock);
   g_array_unref (relay->released);
+  g_queue_clear_full (&relay->cooling, g_free);
   g_free (relay->in_use);
   g_free (relay->workers);
   g_free (relay);
@@ -1077,6 +1246,10 @@ td_relay_new_full (const char *address, guint16 port_min, guint16 port_max, guin
   relay->workers = g_new0 (Worker, relay->n_workers);
   relay->in_use = g_new0 (guint8, n_pairs);
   relay->released = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_queue_init (&relay->cooling);
+  relay->latching = TD_RELAY_LATCH_PREFER_SDP;
+  relay->nat_delay_us = TD_RELAY_NAT_DELAY_MS * (gint64) 1000;
+  relay->window_us = TD_RELAY_LEARN_WINDOW_MS * (gint64) 1000;
   pthread_mutex_init (&relay->pool_lock, NULL);
   for (guint i = 0; i < relay->n_workers; i++) {
     if (!worker_start (relay, &relay->workers[i], i, error)) {
@@ -1173,11 +1346,14 @@ new_port (TdRelay *relay, guint pair, const int fds[2])
   port->pair = pair;
   port->number = relay->first_port + 2 * pair;
   port->forward = TRUE;
+  port->latching = relay->latching;
+  port->nat_delay_us = relay->nat_delay_us;
+  port->window_us = relay->window_us;
   port->ctx.clock_rate = DEFAULT_CLOCK_RATE;
   for (guint k = RTP; k <= RTCP; k++) {
     port->sock[k].fd = fds[k];
     port->sock[k].kind = k;
-    port->sock[k].learning = TRUE;
+    port->sock[k].state = LATCH_OPEN;
     port->sock[k].port = port;
   }
   port->worker = choose_worker (relay);
@@ -1185,36 +1361,95 @@ new_port (TdRelay *relay, guint pair, const int fds[2])
   return port;
 }
 
+/* Unpredictable numbers for the port choice: not GLib's Mersenne Twister,
+ * whose state can be reconstructed from its outputs (SSRCs are visible). */
+static guint32
+secure_random (void)
+{
+  guint32 v;
+
+  if (getrandom (&v, sizeof v, GRND_NONBLOCK) != sizeof v)
+    v = g_random_int ();   /* entropy pool not ready (early boot): still random */
+  return v;
+}
+
+static guint
+gcd (guint a, guint b)
+{
+  while (b) {
+    guint t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+/* A step through 0..n-1 that visits every pair: coprime with n. */
+static guint
+random_step (guint n)
+{
+  for (guint tries = 0; n > 2 && tries < 32; tries++) {
+    guint step = 1 + secure_random () % (n - 1);
+    if (gcd (step, n) == 1)
+      return step;
+  }
+  return 1;
+}
+
+/* Binds `pair` into a new port; NULL with *error set on a hard failure,
+ * NULL without it when another process holds the pair. */
+static TdRelayPort *
+take_pair (TdRelay *relay, guint pair, guint *busy, GError **error)
+{
+  int fds[2];
+  TdRelayPort *port;
+
+  if (!bind_pair (relay, pair, fds)) {
+    if (errno == EADDRINUSE || errno == EACCES) {
+      (*busy)++;   /* another process holds it: try the next pair */
+      return NULL;
+    }
+    g_set_error (error, TD_RELAY_ERROR,
+                 errno == EADDRNOTAVAIL ? TD_RELAY_ERROR_ADDRESS : TD_RELAY_ERROR_SYSTEM,
+                 "media port %u: %s", relay->first_port + 2 * pair, g_strerror (errno));
+    return NULL;
+  }
+  relay->in_use[pair] = PAIR_USED;
+  relay->n_in_use++;
+  port = new_port (relay, pair, fds);
+  send_command (port->worker, CMD_ADD, port, NULL, FALSE);
+  return port;
+}
+
 TdRelayPort *
 td_relay_port_alloc (TdRelay *relay, GError **error)
 {
-  guint busy = 0;
+  guint busy = 0, n = relay->n_pairs, start, step;
+  TdRelayPort *port;
+  Cooling *c;
 
   g_return_val_if_fail (relay, NULL);
   reclaim_released (relay);
-  for (guint tried = 0; tried < relay->n_pairs; tried++) {
-    guint pair = (relay->cursor + tried) % relay->n_pairs;
-    int fds[2];
-    TdRelayPort *port;
+  /* A random start and a random step: the next pair cannot be guessed from
+   * the last one, and every free pair is still tried once. */
+  start = secure_random () % n;
+  step = random_step (n);
+  for (guint tried = 0; tried < n; tried++) {
+    guint pair = (guint) ((start + (guint64) tried * step) % n);
 
-    if (relay->in_use[pair])
+    if (relay->in_use[pair] != PAIR_FREE)
       continue;
-    if (!bind_pair (relay, pair, fds)) {
-      if (errno == EADDRINUSE || errno == EACCES) {
-        busy++;   /* another process holds it: try the next pair */
-        continue;
-      }
-      g_set_error (error, TD_RELAY_ERROR,
-                   errno == EADDRNOTAVAIL ? TD_RELAY_ERROR_ADDRESS : TD_RELAY_ERROR_SYSTEM,
-                   "media port %u: %s", relay->first_port + 2 * pair, g_strerror (errno));
-      return NULL;
-    }
-    relay->in_use[pair] = 1;
-    relay->n_in_use++;
-    relay->cursor = (pair + 1) % relay->n_pairs;
-    port = new_port (relay, pair, fds);
-    send_command (port->worker, CMD_ADD, port, NULL, FALSE);
-    return port;
+    if ((port = take_pair (relay, pair, &busy, error)) || (error && *error))
+      return port;
+  }
+  /* Nothing free but pairs still cooling down: the oldest first. */
+  while ((c = g_queue_pop_head (&relay->cooling))) {
+    guint pair = c->pair;
+
+    g_free (c);
+    relay->in_use[pair] = PAIR_FREE;
+    if ((port = take_pair (relay, pair, &busy, error)) || (error && *error))
+      return port;
   }
   g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_EXHAUSTED,
                "media port range %u-%u exhausted: all %u RTP/RTCP pairs in use "
@@ -1319,19 +1554,76 @@ td_relay_port_set_new_ssrc_on_switch (TdRelayPort *port, gboolean new_ssrc)
 }
 
 void
-td_relay_port_play (TdRelayPort *port, TdTune *tune, guint8 pt)
+td_relay_port_play (TdRelayPort *port, TdTune *tune, TdCodec codec, guint8 pt)
 {
   Cmd *cmd;
 
   g_return_if_fail (port && tune);
-  g_return_if_fail (pt == TD_CODEC_PCMU || pt == TD_CODEC_PCMA);
+  g_return_if_fail (codec == TD_CODEC_PCMU || codec == TD_CODEC_PCMA);
+  g_return_if_fail (pt < 128);
   cmd = g_new0 (Cmd, 1);
   cmd->type = CMD_PLAY;
   cmd->port = port;
   cmd->tune = td_tune_ref (tune);
+  cmd->codec = codec;
   cmd->pt = pt;
   port->playing = TRUE;
   push_command (port->worker, cmd);
+}
+
+void
+td_relay_port_set_signalling_host (TdRelayPort *port, const char *ip)
+{
+  Cmd *cmd = g_new0 (Cmd, 1);
+
+  cmd->type = CMD_SET_HOST;
+  cmd->port = port;
+  if (!ip || !parse_ip (ip, &cmd->remote[0], &cmd->remote_len))
+    cmd->remote_len = 0;
+  else if (cmd->remote[0].sa.sa_family == AF_INET &&
+           port->relay->address.sa.sa_family == AF_INET6)
+    addr_map_v4 (&cmd->remote[0], &cmd->remote_len);   /* as an IPv6 relay sees it */
+  else if (cmd->remote[0].sa.sa_family != port->relay->address.sa.sa_family)
+    cmd->remote_len = 0;
+  push_command (port->worker, cmd);
+}
+
+void
+td_relay_port_drop_rtcp (TdRelayPort *port)
+{
+  send_command (port->worker, CMD_DROP_RTCP, port, NULL, FALSE);
+}
+
+static const char *const latching_names[] = {
+  [TD_RELAY_LATCH_PREFER_SDP] = "prefer-sdp",
+  [TD_RELAY_LATCH_SDP_ONLY] = "sdp-only",
+  [TD_RELAY_LATCH_FIRST_PACKET] = "first-packet",
+};
+
+gboolean
+td_relay_latching_from_string (const char *name, TdRelayLatching *out)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (latching_names); i++) {
+    if (g_strcmp0 (name, latching_names[i]) == 0) {
+      *out = (TdRelayLatching) i;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+const char *
+td_relay_latching_name (TdRelayLatching mode)
+{
+  return (guint) mode < G_N_ELEMENTS (latching_names) ? latching_names[mode] : NULL;
+}
+
+void
+td_relay_set_latching (TdRelay *relay, TdRelayLatching mode, guint nat_delay_ms, guint window_ms)
+{
+  relay->latching = mode;
+  relay->nat_delay_us = nat_delay_ms * (gint64) 1000;
+  relay->window_us = window_ms * (gint64) 1000;
 }
 
 void

@@ -60,7 +60,8 @@ typedef struct _TdRelayPort TdRelayPort;   /* one RTP+RTCP socket pair = one med
 typedef struct {
   guint64 rx_packets;        /* accepted: plausible RTP/RTCP from the (latched) remote, on both sockets */
   guint64 tx_packets;        /* sent out of this port to its remote, forwarded or generated */
-  guint64 dropped_foreign;   /* from a source other than the latched one (RTP Bleed) */
+  guint64 dropped_foreign;   /* from a source other than the latched one (RTP Bleed), or
+                              * from a stranger while learning */
   guint64 dropped_other;     /* not RTP/RTCP: wrong version, too short, truncated */
   gint64 last_rx_us;         /* g_get_monotonic_time() of the last accepted packet, 0 = none */
   guint64 tx_errors;         /* sends the kernel refused (send buffer full, unreachable) */
@@ -82,21 +83,74 @@ guint td_relay_n_threads (TdRelay *relay);
 void td_relay_free (TdRelay *relay);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRelay, td_relay_free)
 
+/* Latching: which source a port accepts packets from, and sends to.
+ * Each socket (RTP, RTCP) learns on its own.
+ *  - PREFER_SDP (the default): the address:port the SDP announced is
+ *    preferred. While learning, a packet from it always wins and latches at
+ *    once, for good. A packet from any other source is dropped (not
+ *    forwarded, never a send target) unless it may be the phone behind NAT
+ *    (its packets come from its router's address), which is learned after
+ *    `nat_delay_ms` of silence from the announced address:
+ *     - a source on the host the endpoint's SIP comes from
+ *       (td_relay_port_set_signalling_host): after nat_delay_ms counted
+ *       from its first packet — a NATed phone's RTP leaves by the router its
+ *       SIP leaves by, which a stranger elsewhere cannot fake and receive;
+ *     - any source, once the relay has been sending to the announced
+ *       address for nat_delay_ms without a word back (an endpoint whose
+ *       media and signalling take different routes); with nothing announced
+ *       (no SDP yet), counted from the first packet. This clock starts at
+ *       the relay's own first packet, not at a stranger's: a port exists
+ *       from the INVITE on, and a stranger spraying the range while the
+ *       phone still rings must not be learned before the phone can speak.
+ *    A source learned so is provisional for `window_ms`: a packet from the
+ *    announced address still takes over; afterwards only it counts.
+ *  - SDP_ONLY: only the announced address, ever (no NAT traversal).
+ *  - FIRST_PACKET: the first plausible packet's source latches, from
+ *    anywhere (the relay before issue 8; RTP hijack at call start). */
+typedef enum {
+  TD_RELAY_LATCH_PREFER_SDP,
+  TD_RELAY_LATCH_SDP_ONLY,
+  TD_RELAY_LATCH_FIRST_PACKET,
+} TdRelayLatching;
+
+#define TD_RELAY_NAT_DELAY_MS 500
+#define TD_RELAY_LEARN_WINDOW_MS 3000
+
+/* "prefer-sdp", "sdp-only", "first-packet" (the [media] latching values). */
+gboolean td_relay_latching_from_string (const char *name, TdRelayLatching *out);
+const char *td_relay_latching_name (TdRelayLatching mode);
+/* For ports allocated from now on (main thread). */
+void td_relay_set_latching (TdRelay *relay, TdRelayLatching mode, guint nat_delay_ms,
+                            guint window_ms);
+
 /* Binds an even RTP port and the next odd one for RTCP, skipping ports in
- * use (here or by other processes); starts from a rotating cursor so that a
- * freshly freed pair is reused only after the rest of the range. Fails with
- * TD_RELAY_ERROR_EXHAUSTED when no pair is free. The new port is
- * unconnected, forwarding, with no remote and latching armed. */
+ * use (here or by other processes). The pair is chosen at random (a random
+ * start and a random step through the range), so that nobody can predict
+ * the next call's ports; a freshly freed pair cools down and is reused only
+ * when no other pair is free. Fails with TD_RELAY_ERROR_EXHAUSTED when no
+ * pair is free. The new port is unconnected, forwarding, with no remote and
+ * latching armed. */
 TdRelayPort *td_relay_port_alloc (TdRelay *relay, GError **error);
 guint16 td_relay_port_number (const TdRelayPort *port);   /* the RTP port; RTCP is +1 */
 
-/* Where to send until latched (from SDP); re-arms latching on both sockets:
- * the next plausible packet's source becomes the remote. `ip` must be an IP
- * literal (resolve SDP host names first; anything else is logged and treated
- * as "0.0.0.0"). ip "0.0.0.0" (or "::", or rtp_port 0) = don't send until
- * latched. rtcp_port 0 = rtp_port + 1. An IPv4 remote on an IPv6 relay is
- * sent to as a v4-mapped address. */
+/* The address:port the SDP announced: sent to until latched. Re-arms
+ * latching on both sockets only when the announced address differs from the
+ * last one announced (a re-INVITE that moves the media); an unchanged one
+ * (183 then 200, a session refresh, a resume) keeps what was learned. `ip`
+ * must be an IP literal (resolve SDP host names first; anything else is
+ * logged and treated as "0.0.0.0"). ip "0.0.0.0" (or "::", or rtp_port 0):
+ * nothing announced (SDP hold, a rejected stream): a latched socket keeps
+ * its source, one still learning sends nowhere until it latches.
+ * rtcp_port 0 = rtp_port + 1. An IPv4 remote on an IPv6 relay is sent to as
+ * a v4-mapped address. */
 void td_relay_port_set_remote (TdRelayPort *port, const char *ip, guint16 rtp_port, guint16 rtcp_port);
+/* The IP literal the endpoint's SIP messages come from (its NAT router's
+ * public address), for PREFER_SDP's NAT learning; NULL or unparsable: none. */
+void td_relay_port_set_signalling_host (TdRelayPort *port, const char *ip);
+/* The stream multiplexes RTCP on the RTP port (RFC 5761, agreed by offer
+ * and answer): the RTCP socket is closed (its port number stays reserved
+ * with the pair). Irreversible for this port. */
+void td_relay_port_drop_rtcp (TdRelayPort *port);
 /* Packets in on a go out of b, and vice versa (RTP to RTP, RTCP to RTCP).
  * Either port's previous peer is disconnected. a == b echoes back. Packets
  * that reach an unconnected port still latch and count, and are dropped. */
@@ -117,8 +171,9 @@ void td_relay_port_free (TdRelayPort *port);
  * clock rate, and the marker bit. Within one source the offsets stay fixed,
  * so its gaps and jitter pass through. RTCP is forwarded unchanged.
  *
- * RTP clock rate of the port's stream, for the timestamp advance at a
- * switch; 8000 (G.711, G.722) until set. */
+ * RTP clock rate of the port's forwarded stream (the SDP's rtpmap), for the
+ * timestamp advance at a switch to it; 8000 (G.711, G.722) until set. A
+ * switch to a tune advances at the tune's own rate (8000, G.711). */
 void td_relay_port_set_clock_rate (TdRelayPort *port, guint32 rate);
 /* TRUE: a fresh random SSRC at every switch (still with the marker and a
  * continued sequence), for endpoints that want that rather than one SSRC
@@ -126,15 +181,16 @@ void td_relay_port_set_clock_rate (TdRelayPort *port, guint32 rate);
  * browsers behind Asterisk (see the notes). */
 void td_relay_port_set_new_ssrc_on_switch (TdRelayPort *port, gboolean new_ssrc);
 
-/* Send `tune` out of `port` to its remote (latched or SDP) as RTP with
- * payload type `pt` (0 PCMU or 8 PCMA), one 20 ms frame every 20 ms, looping,
+/* Send `tune` out of `port` to its remote (latched or SDP) as RTP in
+ * `codec` with payload type `pt` (the number the SDP gave that codec: 0 or 8,
+ * or a dynamic one), one 20 ms frame every 20 ms, looping,
  * under the port's outgoing context. While playing, packets forwarded to
  * this port from its peer (RTP and RTCP) are dropped (they are still
  * received and counted on the peer). Takes a ref on the tune. Starting a new
  * tune replaces the old one (a source switch). With no remote yet (no SDP
  * address, not latched) the tune runs silently: its clock advances, nothing
  * is sent until the port latches. */
-void td_relay_port_play (TdRelayPort *port, TdTune *tune, guint8 pt);
+void td_relay_port_play (TdRelayPort *port, TdTune *tune, TdCodec codec, guint8 pt);
 /* Stop playing; forwarding resumes (a source switch). No-op if not playing. */
 void td_relay_port_stop (TdRelayPort *port);
 /* The main thread's view: TRUE from play until stop. */

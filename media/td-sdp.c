@@ -809,6 +809,27 @@ format_is_auxiliary (const Media *m, const char *fmt)
   return FALSE;
 }
 
+guint32
+td_sdp_media_clock_rate (const TdSdp *sdp, guint i)
+{
+  const Media *m = media_at (sdp, i);
+
+  for (guint f = 0; m && m->formats && m->formats[f]; f++) {
+    const char *enc = format_encoding (m, m->formats[f]);
+    const char *slash = enc ? strchr (enc, '/') : NULL;
+    g_autofree char *digits = NULL;
+    guint64 rate;
+
+    if (!enc || format_is_auxiliary (m, m->formats[f]))
+      continue;
+    if (!slash)
+      return 0;
+    digits = g_strndup (slash + 1, strcspn (slash + 1, "/"));
+    return g_ascii_string_to_unsigned (digits, 10, 1, G_MAXUINT32, &rate, NULL) ? (guint32) rate : 0;
+  }
+  return 0;
+}
+
 static gboolean
 formats_equal (const Media *om, const char *ofmt, const Media *am, const char *afmt)
 {

@@ -17,7 +17,10 @@ G_BEGIN_DECLS
 
 /* Limits, so hostile input can't make us allocate much. */
 #define TD_SDP_MAX_SIZE  (64 * 1024)   /* bytes */
-#define TD_SDP_MAX_MEDIA 32            /* m= lines */
+/* m= lines: each stream costs a relay port pair per leg and per branch, so
+ * one SDP must not be able to take a large share of the range (a call with
+ * audio, video, a second video and data needs 4; tandem answers 488 above). */
+#define TD_SDP_MAX_MEDIA 8
 #define TD_SDP_MAX_FORMATS 128         /* formats on one m= line (RTP has 128 payload types) */
 
 #define TD_SDP_ERROR (td_sdp_error_quark ())
@@ -65,6 +68,12 @@ const char *const *td_sdp_media_formats (const TdSdp *sdp, guint i);
 /* The a=rtpmap value for payload type @pt, e.g. "PCMU/8000" or "opus/48000/2";
  * NULL if the media has no rtpmap for it (see td_sdp_static_rtpmap()). */
 const char *td_sdp_media_rtpmap (const TdSdp *sdp, guint i, const char *pt);
+
+/* The RTP clock rate of the stream's first codec (its first format that is
+ * not telephone-event, CN, red, FEC or rtx): what the endpoint prefers, and
+ * in an answer what it chose. From its rtpmap ("opus/48000/2": 48000) or the
+ * static table (9, G.722: 8000 by RFC 3551); 0 if unknown or not RTP. */
+guint32 td_sdp_media_clock_rate (const TdSdp *sdp, guint i);
 
 /* The RFC 3551 encoding of static payload type @pt ("PCMU/8000" for 0);
  * NULL for unassigned, reserved and dynamic numbers. */

@@ -905,6 +905,50 @@ test_check_good_file (void)
   assert_no_sanitizer_report (err);
 }
 
+/* bob maps PCMU to payload type 96 (a=rtpmap:96 PCMU/8000): the music goes
+ * to him in µ-law as payload type 96, the number his SDP gave it, not as 0
+ * (issue 8 item 11); alice's audio around it passes as she sent it. */
+static void
+test_music_dynamic_pt (void)
+{
+  HoldCallSpec spec = {
+    .alice_scenario = "feat-uac-hold.xml", .reinvites = 2,
+    .hold_addr = "127.0.0.1", .hold_attr = "a=sendonly",
+    .bob_scenario = "feat-uas-music-rtpmap.xml", .bob_formats = "96",
+  };
+  g_auto (Music) music = { 0 };
+  g_autoptr (FlowDaemon) d = NULL;
+  g_auto (HoldCall) c = { 0 };
+  g_autoptr (GString) runs = g_string_new (NULL);
+  g_autofree char *pattern = NULL;
+  guint first[MAX_RUNS], count[MAX_RUNS];
+  gint frame;
+
+  music_write (&music);
+  d = start_tandem (&music);
+  hold_call_run (d, &c, &spec);
+  assert_run_ok (c.a, "alice");
+  assert_run_ok (c.b, "bob");
+  note_stream ("bob", c.at_bob);
+  pattern = stream_runs (c.at_bob, runs, first, count);
+  if (strcmp (pattern, "AMA") != 0)
+    g_printerr ("flow: bob heard %s (want alice, music, alice)\n", runs->str);
+  g_assert_cmpstr (pattern, ==, "AMA");
+  g_assert_cmpuint (count[1], >=, MIN_PHASE_PACKETS);
+  frame = music_find_frame (&music, pkt (c.at_bob, first[1]), PCMU);
+  g_assert_cmpint (frame, >=, 0);
+  for (guint i = first[1]; i < first[1] + count[1]; i++) {
+    const FlowRtpPacket *p = pkt (c.at_bob, i);
+    if (p->pt != 96)
+      g_printerr ("flow: bob's music packet %u has payload type %u (want 96)\n", i, p->pt);
+    g_assert_cmpuint (p->pt, ==, 96);
+    g_assert_true (music_frame_is (&music, (guint) frame + (i - first[1]), p, PCMU));
+  }
+  g_assert_cmpuint (pkt (c.at_bob, first[0])->pt, ==, PCMA);
+  g_assert_cmpuint (pkt (c.at_bob, first[2])->pt, ==, PCMA);
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -915,6 +959,7 @@ main (int argc, char **argv)
   flow_add_test ("/hold-music/codec/pcmu", test_music_pcmu);
   flow_add_test ("/hold-music/codec/pcmu-first", test_music_pcmu_first);
   flow_add_test ("/hold-music/codec/pcma-first", test_music_pcma_first);
+  flow_add_test ("/hold-music/codec/dynamic-pt", test_music_dynamic_pt);
   flow_add_test ("/hold-music/twice", test_music_twice);
   flow_add_test ("/hold-music/hangup-while-held", test_music_hangup_while_held);
   flow_add_test ("/hold-music/hold-offer-other-codec", test_music_hold_offer_other_codec);

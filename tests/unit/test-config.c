@@ -52,6 +52,7 @@ test_good (void)
   /* defaults */
   g_assert_cmpuint (c->min_expires, ==, 60);
   g_assert_cmpuint (c->nonce_lifetime, ==, 300);
+  g_assert_cmpint (c->latching, ==, TD_RELAY_LATCH_PREFER_SDP);
 }
 
 /* What a file that says nothing about them gets. */
@@ -144,6 +145,8 @@ static const struct {
     TD_CONFIG_ERROR_VALUE, "bad.conf:6: [auth] algorithms: unknown algorithm \"SHA-512\"" },
   { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[media]\nports = 40000-30000\n",
     TD_CONFIG_ERROR_VALUE, "bad.conf:6: [media] ports" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[media]\nlatching = sometimes\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:6: [media] latching: \"sometimes\"" },
   { "[sip]\ndomain = pbx.test\ndomain = other.test\n",
     TD_CONFIG_ERROR_SYNTAX, "bad.conf:3: [sip] domain is set twice" },
   { "[store]\npath = x\n", TD_CONFIG_ERROR_MISSING, "[sip] domain is required" },

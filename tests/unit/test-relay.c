@@ -21,7 +21,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "td-leg.h"
 #include "td-relay.h"
+#include "td-sdp.h"
 #include "td-tune.h"
 
 #define WAIT_MS 2000
@@ -91,6 +93,23 @@ static Phone
 phone_new (void)
 {
   return phone_new_family (AF_INET);
+}
+
+/* A phone on another loopback address (all of 127/8 is loopback): another
+ * host, as far as the relay can tell. */
+static Phone
+phone_new_at (const char *ip)
+{
+  Phone p;
+  struct sockaddr_in in = { .sin_family = AF_INET };
+  socklen_t len = sizeof in;
+
+  g_assert_cmpint (inet_pton (AF_INET, ip, &in.sin_addr), ==, 1);
+  p.fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (bind (p.fd, (struct sockaddr *) &in, len), ==, 0);
+  g_assert_cmpint (getsockname (p.fd, (struct sockaddr *) &in, &len), ==, 0);
+  p.port = ntohs (in.sin_port);
+  return p;
 }
 
 static void
@@ -327,65 +346,323 @@ test_burst_in_order (void)
   call_teardown (&c);
 }
 
+/* PREFER_SDP (the default), the hijack at call start (issue 8 item 5): a
+ * stranger spraying the port before the phone speaks gets nothing and is
+ * heard by nobody, even while the other party talks; the announced phone
+ * wins the moment it sends, on RTP and on RTCP. */
 static void
-test_latching (void)
+test_latching_announced_wins (void)
 {
   Call c;
-  Phone nat = phone_new (), attacker = phone_new ();
+  Phone stranger = phone_new ();
   guint16 a, b;
   TdRelayStats st;
 
   call_setup (&c, P (60), P (79));
   a = td_relay_port_number (c.a);
   b = td_relay_port_number (c.b);
-
-  /* Before any packet from A, B's packets go to A's SDP address. */
+  for (guint32 i = 0; i < 3; i++)
+    phone_send (&stranger, a, 0xbad0 + i);
+  phone_send (&stranger, a + 1, 0xbad9);
+  /* B talks: it goes to A's SDP address, not to the stranger */
   phone_send (&c.b_rtp, b, 1);
   expect_packet (&c.a_rtp, 1, a);
+  phone_send (&stranger, a, 0xbad3);
+  phone_send (&c.a_rtp, a, 2);        /* the phone: the first thing B hears */
+  expect_packet (&c.b_rtp, 2, b);
+  phone_send (&stranger, a, 0xbad4);  /* latched: foreign from now on */
+  phone_send (&c.a_rtp, a, 3);
+  expect_packet (&c.b_rtp, 3, b);
+  phone_send (&c.b_rtp, b, 4);
+  expect_packet (&c.a_rtp, 4, a);
+  phone_send (&c.a_rtcp, a + 1, 5);   /* RTCP: the announced one wins too */
+  expect_packet (&c.b_rtcp, 5, b + 1);
+  phone_send (&c.b_rtcp, b + 1, 6);
+  expect_packet (&c.a_rtcp, 6, a + 1);
+  expect_nothing (&stranger, 50);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.dropped_foreign, ==, 6);
+  g_assert_cmpuint (st.rx_packets, ==, 3);
+  call_teardown (&c);
+  phone_close (&stranger);
+}
 
-  /* A is behind a NAT: its packets come from another address, which latches. */
-  phone_send (&nat, a, 2);
+/* A phone behind NAT: its packets come from its router, not from the SDP
+ * address. Learned only once the relay has sent to the SDP address for the
+ * NAT delay without a word back; until then dropped. The learned source is
+ * provisional for the window: the SDP address still wins within it. */
+static void
+test_latching_nat (void)
+{
+  Call c;
+  Phone nat = phone_new (), attacker = phone_new ();
+  guint16 a, b;
+
+  c.relay = relay_new (P (460), P (479));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 300, 10000);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  /* The relay has not sent to A yet: however long the NAT source sends,
+   * nothing says the phone is silent (it may not know the port yet). */
+  phone_send (&nat, a, 0xbad1);
+  g_usleep (400 * 1000);
+  phone_send (&nat, a, 0xbad2);
+  phone_send (&c.b_rtp, b, 1);     /* B talks: to A's SDP address; the wait starts */
+  expect_packet (&c.a_rtp, 1, a);
+  phone_send (&nat, a, 0xbad3);    /* too early */
+  wait_stat (c.a, dropped_foreign, 3);
+  expect_nothing (&c.b_rtp, 20);
+  g_usleep (350 * 1000);
+  phone_send (&nat, a, 2);         /* A stayed silent: learned */
   expect_packet (&c.b_rtp, 2, b);
   phone_send (&c.b_rtp, b, 3);
   expect_packet (&nat, 3, a);
   expect_nothing (&c.a_rtp, 20);
-
-  /* Once latched, a third party cannot inject (RTP Bleed)... */
-  phone_send (&attacker, a, 0xbad);
+  phone_send (&attacker, a, 0xbad4);   /* nobody else */
   phone_send (&nat, a, 4);
   expect_packet (&c.b_rtp, 4, b);
-  /* ...nor hijack the return path */
-  phone_send (&c.b_rtp, b, 5);
-  expect_packet (&nat, 5, a);
-  expect_nothing (&attacker, 20);
-  get_stats (c.a, &st);
-  g_assert_cmpuint (st.dropped_foreign, ==, 1);
-
-  /* SDP remote changes (re-INVITE): back to the SDP address, re-learning. */
-  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
-  td_relay_sync (c.relay);
+  /* within the window, the SDP address itself still wins */
+  phone_send (&c.a_rtp, a, 5);
+  expect_packet (&c.b_rtp, 5, b);
   phone_send (&c.b_rtp, b, 6);
   expect_packet (&c.a_rtp, 6, a);
-  phone_send (&c.a_rtp, a, 7);      /* latches the SDP address itself */
+  phone_send (&nat, a, 0xbad5);
+  phone_send (&c.a_rtp, a, 7);
   expect_packet (&c.b_rtp, 7, b);
-  phone_send (&nat, a, 0xbad2);     /* the old address is now foreign */
-  phone_send (&c.a_rtp, a, 8);
-  expect_packet (&c.b_rtp, 8, b);
-  get_stats (c.a, &st);
-  g_assert_cmpuint (st.dropped_foreign, ==, 2);
-
-  /* RTCP latches on its own socket: still learning, the NAT address wins. */
-  phone_send (&nat, a + 1, 9);
-  expect_packet (&c.b_rtcp, 9, b + 1);
-  phone_send (&c.b_rtcp, b + 1, 10);
-  expect_packet (&nat, 10, a + 1);
-  /* while RTP stays latched to A's own address */
-  phone_send (&c.b_rtp, b, 11);
-  expect_packet (&c.a_rtp, 11, a);
-
+  expect_nothing (&nat, 20);
+  expect_nothing (&attacker, 20);
+  wait_stat (c.a, dropped_foreign, 5);
   call_teardown (&c);
   phone_close (&nat);
   phone_close (&attacker);
+}
+
+/* Both phones behind NAT, neither ever sends from its SDP address, so the
+ * relay has nothing to forward and would wait for ever; but their RTP comes
+ * from the hosts their SIP came from: learned after the NAT delay, while a
+ * stranger spraying from elsewhere, even earlier, is never learned. */
+static void
+test_latching_nat_signalling_host (void)
+{
+  Call c;
+  Phone nat_a = phone_new_at ("127.0.0.2"), nat_b = phone_new_at ("127.0.0.3");
+  Phone stranger = phone_new ();
+  guint16 a, b;
+
+  c.relay = relay_new (P (600), P (619));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 300, 10000);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_port_set_signalling_host (c.a, "127.0.0.2");
+  td_relay_port_set_signalling_host (c.b, "127.0.0.3");
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  phone_send (&stranger, a, 0xbad1);
+  phone_send (&stranger, b, 0xbad2);
+  phone_send (&nat_a, a, 0xbad3);   /* too early for either */
+  phone_send (&nat_b, b, 0xbad4);
+  wait_stat (c.a, dropped_foreign, 2);
+  wait_stat (c.b, dropped_foreign, 2);
+  g_usleep (350 * 1000);
+  phone_send (&stranger, a, 0xbad5);
+  phone_send (&stranger, b, 0xbad6);
+  phone_send (&nat_a, a, 1);        /* learned; b has learned nobody yet */
+  expect_packet (&c.b_rtp, 1, b);
+  phone_send (&nat_b, b, 2);        /* learned */
+  expect_packet (&nat_a, 2, a);
+  phone_send (&nat_a, a, 3);
+  expect_packet (&nat_b, 3, b);
+  expect_nothing (&stranger, 20);
+  wait_stat (c.a, dropped_foreign, 3);
+  wait_stat (c.b, dropped_foreign, 3);
+  call_teardown (&c);
+  phone_close (&nat_a);
+  phone_close (&nat_b);
+  phone_close (&stranger);
+}
+
+/* After the window, a learned NAT source is the only one: not even the SDP
+ * address takes it over any more (a spoofed one could cut the call). */
+static void
+test_latching_window_closes (void)
+{
+  Call c;
+  Phone nat = phone_new ();
+  guint16 a, b;
+
+  c.relay = relay_new (P (480), P (499));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 100, 300);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  phone_send (&c.b_rtp, b, 1);
+  expect_packet (&c.a_rtp, 1, a);
+  g_usleep (150 * 1000);
+  phone_send (&nat, a, 2);
+  expect_packet (&c.b_rtp, 2, b);
+  g_usleep (350 * 1000);
+  phone_send (&c.a_rtp, a, 0xbad);   /* window over */
+  phone_send (&nat, a, 3);
+  expect_packet (&c.b_rtp, 3, b);
+  phone_send (&c.b_rtp, b, 4);
+  expect_packet (&nat, 4, a);
+  expect_nothing (&c.a_rtp, 20);
+  wait_stat (c.a, dropped_foreign, 1);
+  call_teardown (&c);
+  phone_close (&nat);
+}
+
+/* SDP_ONLY: a stranger is never learned, however long the phone is silent. */
+static void
+test_latching_sdp_only (void)
+{
+  Call c;
+  Phone nat = phone_new ();
+  guint16 a, b;
+
+  c.relay = relay_new (P (500), P (519));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_SDP_ONLY, 50, 100);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  phone_send (&c.b_rtp, b, 1);
+  expect_packet (&c.a_rtp, 1, a);
+  g_usleep (150 * 1000);
+  phone_send (&nat, a, 0xbad);
+  phone_send (&c.a_rtp, a, 2);
+  expect_packet (&c.b_rtp, 2, b);
+  phone_send (&c.b_rtp, b, 3);
+  expect_packet (&c.a_rtp, 3, a);
+  expect_nothing (&nat, 20);
+  call_teardown (&c);
+  phone_close (&nat);
+}
+
+/* FIRST_PACKET, the old behaviour, for the record: whoever sends first
+ * takes the port, and hears B. */
+static void
+test_latching_first_packet (void)
+{
+  Call c;
+  Phone stranger = phone_new ();
+  guint16 a, b;
+
+  c.relay = relay_new (P (520), P (539));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_FIRST_PACKET, 0, 0);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  phone_send (&stranger, a, 1);
+  expect_packet (&c.b_rtp, 1, b);
+  phone_send (&c.b_rtp, b, 2);
+  expect_packet (&stranger, 2, a);
+  phone_send (&c.a_rtp, a, 0xbad);   /* the phone itself is now foreign */
+  phone_send (&stranger, a, 3);
+  expect_packet (&c.b_rtp, 3, b);
+  call_teardown (&c);
+  phone_close (&stranger);
+}
+
+/* Only a changed SDP address re-arms learning: the same one again (a 200
+ * after the 183, a refresh) or 0.0.0.0 (hold) keeps the learned source. */
+static void
+test_latching_rearm (void)
+{
+  Call c;
+  Phone nat = phone_new (), moved = phone_new ();
+  guint16 a, b;
+
+  c.relay = relay_new (P (540), P (559));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 300, 100);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  phone_send (&c.b_rtp, b, 1);
+  expect_packet (&c.a_rtp, 1, a);
+  g_usleep (350 * 1000);
+  phone_send (&nat, a, 2);            /* NAT learned */
+  expect_packet (&c.b_rtp, 2, b);
+  g_usleep (150 * 1000);              /* and final */
+
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);   /* same */
+  td_relay_port_set_remote (c.a, "0.0.0.0", c.a_rtp.port, 0);                /* hold */
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);   /* resume */
+  td_relay_sync (c.relay);
+  phone_send (&c.b_rtp, b, 3);
+  expect_packet (&nat, 3, a);         /* still the NAT source, not the SDP address */
+  phone_send (&c.a_rtp, a, 0xbad);
+  phone_send (&nat, a, 4);
+  expect_packet (&c.b_rtp, 4, b);
+
+  /* A re-INVITE moves A's media: learning again, the new address wins. */
+  td_relay_port_set_remote (c.a, "127.0.0.1", moved.port, 0);
+  td_relay_sync (c.relay);
+  phone_send (&c.b_rtp, b, 5);
+  expect_packet (&moved, 5, a);
+  phone_send (&nat, a, 0xbad2);
+  phone_send (&moved, a, 6);
+  expect_packet (&c.b_rtp, 6, b);
+  expect_nothing (&nat, 20);
+  call_teardown (&c);
+  phone_close (&nat);
+  phone_close (&moved);
 }
 
 /* "0.0.0.0" (SDP hold) means: send nowhere until latched. */
@@ -537,6 +814,45 @@ test_rtcp_mux (void)
   call_teardown (&c);
 }
 
+/* Under rtcp-mux (agreed by both SDPs) the RTCP socket goes: its port is
+ * free again, RTCP multiplexed on the RTP port still passes, and RTCP that
+ * would leave by the closed socket is simply not sent. */
+static void
+test_drop_rtcp (void)
+{
+  Call c;
+  const guint8 rr[8] = { 0x80, 201, 0, 1, 0xde, 0xad, 0xbe, 0xef };
+  guint8 got[64];
+  struct pollfd pfd;
+  guint16 a, b;
+  TdRelayStats st;
+
+  call_setup (&c, P (580), P (599));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  td_relay_port_drop_rtcp (c.a);
+  td_relay_port_drop_rtcp (c.a);   /* twice: nothing more */
+  td_relay_sync (c.relay);
+  g_assert_true (port_free_to_bind (a + 1));
+  g_assert_false (port_free_to_bind (a));
+  phone_send_raw (&c.a_rtp, a, rr, sizeof rr);
+  pfd = (struct pollfd) { .fd = c.b_rtp.fd, .events = POLLIN };
+  g_assert_cmpint (poll (&pfd, 1, WAIT_MS), ==, 1);
+  g_assert_cmpint (recv (c.b_rtp.fd, got, sizeof got, 0), ==, sizeof rr);
+  phone_send (&c.b_rtcp, b + 1, 1);   /* for a's RTCP socket, which is gone */
+  wait_rx (c.b, 1);
+  phone_send (&c.b_rtp, b, 2);
+  expect_packet (&c.a_rtp, 2, a);
+  expect_nothing (&c.a_rtcp, 20);
+  get_stats (c.a, &st);
+  g_assert_cmpuint (st.tx_errors, ==, 0);
+  td_relay_port_free (c.a);
+  td_relay_sync (c.relay);
+  g_assert_true (port_free_to_bind (a));
+  c.a = port_alloc (c.relay);   /* for call_teardown */
+  call_teardown (&c);
+}
+
 static void
 test_stats (void)
 {
@@ -581,51 +897,90 @@ test_exhaustion (void)
   g_autoptr (TdRelay) relay = relay_new (P (200), P (203));   /* 4 ports = 2 pairs */
   g_autoptr (GError) error = NULL;
   TdRelayPort *p1 = port_alloc (relay), *p2 = port_alloc (relay), *p3;
+  guint16 n1 = td_relay_port_number (p1), n2 = td_relay_port_number (p2);
 
-  g_assert_cmpuint (td_relay_port_number (p1), ==, P (200));
-  g_assert_cmpuint (td_relay_port_number (p2), ==, P (202));
+  g_assert_true (n1 == P (200) || n1 == P (202));
+  g_assert_cmpuint (n1 + n2, ==, P (200) + P (202));
   g_assert_null (td_relay_port_alloc (relay, &error));
   g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_EXHAUSTED);
   g_assert_nonnull (strstr (error->message, "exhausted"));
   g_assert_cmpuint (td_relay_port_count (relay), ==, 2);
 
-  /* A freed pair comes back once the media thread has closed it. */
+  /* A freed pair comes back once the media thread has closed it: cooling
+   * down, but the only one left. */
   td_relay_port_free (p1);
   td_relay_sync (relay);
   g_assert_cmpuint (td_relay_port_count (relay), ==, 1);
   p3 = port_alloc (relay);
-  g_assert_cmpuint (td_relay_port_number (p3), ==, P (200));
+  g_assert_cmpuint (td_relay_port_number (p3), ==, n1);
   td_relay_port_free (p2);
   td_relay_port_free (p3);
 }
 
-/* A freed pair is reused only after the rest of the range, and pairs held
- * by other processes are skipped. */
+/* Pairs held by other processes are skipped; freed pairs cool down: handed
+ * out again only when nothing else is free, the oldest first. */
 static void
 test_rotation (void)
 {
   g_autoptr (TdRelay) relay = relay_new (P (220), P (227));   /* 4 pairs */
+  g_autoptr (GError) error = NULL;
   Phone squatter;
   struct sockaddr_in at = { .sin_family = AF_INET, .sin_port = htons (P (223)),
                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  TdRelayPort *p;
-  guint16 seen[5];
+  TdRelayPort *p[3];
+  guint16 sum = 0;
 
   /* someone else holds the RTCP port of the second pair */
   squatter.fd = socket (AF_INET, SOCK_DGRAM, 0);
   g_assert_cmpint (bind (squatter.fd, (struct sockaddr *) &at, sizeof at), ==, 0);
-  for (guint i = 0; i < 5; i++) {
-    p = port_alloc (relay);
-    seen[i] = td_relay_port_number (p);
+  for (guint i = 0; i < 3; i++) {
+    p[i] = port_alloc (relay);
+    g_assert_cmpuint (td_relay_port_number (p[i]), !=, P (222));
+    sum += td_relay_port_number (p[i]);
+  }
+  g_assert_cmpuint (sum, ==, P (220) + P (224) + P (226));
+  g_assert_null (td_relay_port_alloc (relay, &error));
+  g_assert_nonnull (strstr (error->message, "1 by other sockets"));
+  td_relay_port_free (p[1]);
+  td_relay_sync (relay);
+  td_relay_port_free (p[0]);
+  td_relay_sync (relay);
+  /* both cool down; the older one comes first */
+  p[1] = port_alloc (relay);
+  p[0] = port_alloc (relay);
+  g_assert_cmpuint (td_relay_port_number (p[1]), <, P (227));
+  for (guint i = 0; i < 3; i++)
+    td_relay_port_free (p[i]);
+  phone_close (&squatter);
+}
+
+/* Unpredictable and not reused at once: consecutive allocations do not walk
+ * the range in order, and while free pairs remain, a freed pair is not
+ * handed out again. */
+static void
+test_alloc_random (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (1400), P (1599));   /* 100 pairs */
+  TdRelayPort *held[10];
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  guint in_order = 0;
+
+  for (guint i = 0; i < 10; i++) {
+    held[i] = port_alloc (relay);
+    g_assert_true (g_hash_table_add (seen, GUINT_TO_POINTER (td_relay_port_number (held[i]))));
+    if (i > 0 && td_relay_port_number (held[i]) == td_relay_port_number (held[i - 1]) + 2)
+      in_order++;
+  }
+  g_assert_cmpuint (in_order, <, 9);
+  /* 90 pairs left: 80 allocate-and-free rounds never repeat a pair */
+  for (guint i = 0; i < 80; i++) {
+    TdRelayPort *p = port_alloc (relay);
+    g_assert_true (g_hash_table_add (seen, GUINT_TO_POINTER (td_relay_port_number (p))));
     td_relay_port_free (p);
     td_relay_sync (relay);
   }
-  g_assert_cmpuint (seen[0], ==, P (220));
-  g_assert_cmpuint (seen[1], ==, P (224));
-  g_assert_cmpuint (seen[2], ==, P (226));
-  g_assert_cmpuint (seen[3], ==, P (220));
-  g_assert_cmpuint (seen[4], ==, P (224));
-  phone_close (&squatter);
+  for (guint i = 0; i < 10; i++)
+    td_relay_port_free (held[i]);
 }
 
 static guint
@@ -698,6 +1053,7 @@ test_ipv6 (void)
   b = port_alloc (relay);
   pa = phone_new_family (AF_INET6);
   pb = phone_new_family (AF_INET6);
+  td_relay_port_set_remote (a, "::1", pa.port, 0);
   td_relay_port_set_remote (b, "::1", pb.port, 0);
   td_relay_connect (a, b);
   td_relay_sync (relay);
@@ -989,7 +1345,7 @@ test_tune_plays (void)
 
   call_setup (&c, P (300), P (319));
   g_assert_false (td_relay_port_is_playing (c.a));
-  td_relay_port_play (c.a, tune, TD_CODEC_PCMU);
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMU, 0);
   g_assert_true (td_relay_port_is_playing (c.a));
   recv_rtp (&c.a_rtp, &r);
   g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, 0);
@@ -1016,7 +1372,7 @@ test_tune_plays (void)
   g_assert_cmpuint (st.tx_packets, ==, st.tx_generated);
   g_assert_cmpuint (st.tx_errors, ==, 0);
 
-  td_relay_port_play (c.a, tune, TD_CODEC_PCMA);
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMA, 8);
   recv_rtp (&c.a_rtp, &r);
   g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMA, &r), ==, 0);
   g_assert_cmpuint (r.pt, ==, 8);
@@ -1047,7 +1403,7 @@ test_switch_forward_tune_forward (void)
   forward_stream (&c, &l, 0xb0b, 501, 70000 + FRAME, 9, FALSE);
   g_usleep (30 * 1000);
 
-  td_relay_port_play (c.a, tune, TD_CODEC_PCMU);
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMU, 0);
   recv_rtp (&c.a_rtp, &r);
   g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, 0);
   expect_switch (&l, &r, 8000);
@@ -1105,7 +1461,7 @@ test_transfer_ssrc (void)
 
   /* transfer to a new peer x whose stream keeps 0xcccc; wideband clock */
   x = port_alloc (c.relay);
-  td_relay_port_set_remote (x, "127.0.0.1", other.port, 0);
+  td_relay_port_set_remote (x, "127.0.0.1", other.port, other.port);   /* RTCP from there too */
   td_relay_port_set_clock_rate (c.a, 16000);
   td_relay_connect (c.a, x);
   td_relay_sync (c.relay);
@@ -1128,6 +1484,53 @@ test_transfer_ssrc (void)
   phone_close (&other);
 }
 
+/* The SDP mapped PCMU to payload type 96 and the call's codec runs a 16 kHz
+ * clock (issue 8 item 11): the tune goes out as PT 96, the switch to it
+ * advances the timestamp at the tune's 8 kHz, the switch back to the
+ * forwarded stream at the stream's 16 kHz. */
+static void
+test_tune_dynamic_pt (void)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  Call c;
+  Rtp r;
+  Last l;
+  guint16 b;
+
+  call_setup (&c, P (560), P (579));
+  b = td_relay_port_number (c.b);
+  td_relay_port_set_clock_rate (c.a, 16000);
+  phone_send_rtp (&c.b_rtp, b, 0x9696, 10, 32000, 0xf0);
+  recv_rtp (&c.a_rtp, &r);
+  last_set (&l, &r);
+  g_usleep (60 * 1000);
+
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMU, 96);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpuint (r.pt, ==, 96);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, 0);
+  expect_switch (&l, &r, 8000);
+  for (guint i = 1; i < 5; i++) {
+    recv_rtp (&c.a_rtp, &r);
+    g_assert_cmpuint (r.pt, ==, 96);
+    g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, i);
+    expect_continues (&l, &r, FRAME);
+  }
+  td_relay_port_stop (c.a);
+  td_relay_sync (c.relay);
+  g_usleep (60 * 1000);
+  phone_send_rtp (&c.b_rtp, b, 0x9696, 11, 32000 + 320, 0xe0);
+  for (;;) {
+    recv_rtp (&c.a_rtp, &r);
+    if (tune_frame_of (tune, TD_CODEC_PCMU, &r) < 0)
+      break;
+    expect_continues (&l, &r, FRAME);   /* a frame sent before the stop */
+  }
+  g_assert_cmphex (payload_tag (&r), ==, 0xe0);
+  expect_switch (&l, &r, 16000);
+  call_teardown (&c);
+}
+
 /* With the option, every switch picks a fresh SSRC (still marker, seq + 1);
  * the first stream keeps its own. */
 static void
@@ -1148,7 +1551,7 @@ test_new_ssrc_on_switch (void)
   g_assert_cmphex (r.ssrc, ==, 0x5050);
   last_set (&l, &r);
 
-  td_relay_port_play (c.a, tune, TD_CODEC_PCMU);
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMU, 0);
   recv_rtp (&c.a_rtp, &r);
   g_assert_cmphex (r.ssrc, !=, 0x5050);
   tune_ssrc = r.ssrc;
@@ -1186,7 +1589,7 @@ test_drop_while_playing (void)
   call_setup (&c, P (380), P (399));
   a = td_relay_port_number (c.a);
   b = td_relay_port_number (c.b);
-  td_relay_port_play (c.a, tune, TD_CODEC_PCMA);
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMA, 8);
   td_relay_sync (c.relay);
   for (guint i = 0; i < 5; i++)
     phone_send_rtp (&c.b_rtp, b, 0x77, (guint16) i, i * FRAME, 0xf0 + i);
@@ -1213,14 +1616,19 @@ test_play_unlatched (void)
 {
   g_autoptr (TdRelay) relay = relay_new (P (400), P (419));
   g_autoptr (TdTune) tune = test_tune ();
-  TdRelayPort *p = port_alloc (relay), *q = port_alloc (relay);
+  TdRelayPort *p, *q;
   Phone phone = phone_new ();
   TdRelayStats st;
   Rtp r;
 
+  /* p has no SDP address and q announces none: the tune waits for a latch
+   * (whom a port latches onto is the latching tests' business) */
+  td_relay_set_latching (relay, TD_RELAY_LATCH_FIRST_PACKET, 0, 0);
+  p = port_alloc (relay);
+  q = port_alloc (relay);
   td_relay_port_set_remote (q, "0.0.0.0", 4000, 0);
-  td_relay_port_play (p, tune, TD_CODEC_PCMU);
-  td_relay_port_play (q, tune, TD_CODEC_PCMU);
+  td_relay_port_play (p, tune, TD_CODEC_PCMU, 0);
+  td_relay_port_play (q, tune, TD_CODEC_PCMU, 0);
   g_usleep (120 * 1000);
   get_stats (p, &st);
   g_assert_cmpuint (st.tx_packets + st.tx_generated + st.tx_errors, ==, 0);
@@ -1250,10 +1658,10 @@ test_free_while_playing (void)
 
   td_relay_port_set_remote (p, "127.0.0.1", phone.port, 0);
   td_relay_port_set_remote (q, "127.0.0.1", phone.port, 0);
-  td_relay_port_play (p, tune, TD_CODEC_PCMU);
-  td_relay_port_play (q, tune, TD_CODEC_PCMU);
-  td_relay_port_play (s, tune, TD_CODEC_PCMU);
-  td_relay_port_play (s, tune, TD_CODEC_PCMA);   /* replaces: the first ref goes */
+  td_relay_port_play (p, tune, TD_CODEC_PCMU, 0);
+  td_relay_port_play (q, tune, TD_CODEC_PCMU, 0);
+  td_relay_port_play (s, tune, TD_CODEC_PCMU, 0);
+  td_relay_port_play (s, tune, TD_CODEC_PCMA, 8);   /* replaces: the first ref goes */
   td_tune_unref (tune);
   recv_rtp (&phone, &r);
   td_relay_port_free (p);     /* while playing */
@@ -1283,7 +1691,7 @@ test_play_migrate (void)
 
   td_relay_port_set_remote (p1, "127.0.0.1", a.port, 0);
   td_relay_port_set_remote (p2, "127.0.0.1", c.port, 0);
-  td_relay_port_play (p2, tune, TD_CODEC_PCMU);
+  td_relay_port_play (p2, tune, TD_CODEC_PCMU, 0);
   recv_rtp (&c, &r);
   last_set (&l, &r);
   frame = tune_frame_of (tune, TD_CODEC_PCMU, &r);
@@ -1303,6 +1711,143 @@ test_play_migrate (void)
   td_relay_port_free (p3);
   phone_close (&a);
   phone_close (&c);
+}
+
+/* ---- where SDP meets the relay (TdLeg) ---- */
+
+/* An endpoint's SDP: audio to `port` on 127.0.0.1 with `formats` and the
+ * extra lines, then the extra streams. */
+static TdSdp *
+leg_sdp (guint16 port, const char *formats, const char *audio_lines, const char *more)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = g_strdup_printf ("v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\n"
+                                           "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                                           "m=audio %u RTP/AVP %s\r\n%s%s",
+                                           port, formats, audio_lines, more);
+  TdSdp *sdp = td_sdp_parse (text, -1, &error);
+
+  g_assert_no_error (error);
+  return sdp;
+}
+
+/* A call's two legs as the core sets them up: ports for the offer, each
+ * endpoint's SDP, bridged. */
+typedef struct {
+  TdRelay *relay;
+  TdLeg *a, *b;
+  Phone pa, pb;
+} LegCall;
+
+static void
+leg_call_setup (LegCall *c, guint16 min, guint16 max, const char *a_formats,
+                const char *a_lines, const char *b_formats, const char *b_lines, const char *more)
+{
+  g_autoptr (GError) error = NULL;
+  TdSdp *offer, *answer;
+
+  c->relay = relay_new (min, max);
+  c->a = td_leg_new (NULL, TD_LEG_A, NULL);
+  c->b = td_leg_new (NULL, TD_LEG_B, NULL);
+  c->pa = phone_new ();
+  c->pb = phone_new ();
+  offer = leg_sdp (c->pa.port, a_formats, a_lines, more);
+  answer = leg_sdp (c->pb.port, b_formats, b_lines, more);
+  g_assert_true (td_leg_ensure_ports (c->a, c->relay, offer, &error));
+  g_assert_true (td_leg_ensure_ports (c->b, c->relay, offer, &error));
+  g_assert_no_error (error);
+  td_leg_set_remote_sdp (c->a, offer);
+  td_leg_set_remote_sdp (c->b, answer);
+  td_leg_connect_media (c->a, c->b);
+  td_relay_sync (c->relay);
+}
+
+static void
+leg_call_teardown (LegCall *c)
+{
+  td_leg_free (c->a);
+  td_leg_free (c->b);
+  td_relay_free (c->relay);
+  phone_close (&c->pa);
+  phone_close (&c->pb);
+}
+
+static guint16
+leg_port (TdLeg *leg, guint i)
+{
+  g_assert_cmpuint (i, <, leg->ports->len);
+  g_assert_nonnull (g_ptr_array_index (leg->ports, i));
+  return td_relay_port_number (g_ptr_array_index (leg->ports, i));
+}
+
+/* A stream rejected in the offer (port 0) costs no ports (issue 8 item 6);
+ * the audio still flows. */
+static void
+test_leg_rejected_stream (void)
+{
+  LegCall c;
+
+  leg_call_setup (&c, P (620), P (639), "0", "", "0", "",
+                  "m=video 0 RTP/AVP 96\r\nm=application 0 UDP/BFCP *\r\n");
+  g_assert_cmpuint (td_relay_port_count (c.relay), ==, 2);
+  g_assert_cmpuint (c.a->ports->len, ==, 3);
+  g_assert_null (g_ptr_array_index (c.a->ports, 1));
+  g_assert_null (g_ptr_array_index (c.b->ports, 2));
+  phone_send (&c.pa, leg_port (c.a, 0), 1);
+  expect_packet (&c.pb, 1, leg_port (c.b, 0));
+  leg_call_teardown (&c);
+}
+
+/* rtcp-mux in both SDPs: no RTCP sockets on either leg; in one only: both
+ * stay. */
+static void
+test_leg_rtcp_mux (void)
+{
+  LegCall c;
+
+  leg_call_setup (&c, P (640), P (659), "0", "a=rtcp-mux\r\n", "0", "a=rtcp-mux\r\n", "");
+  g_assert_true (port_free_to_bind (leg_port (c.a, 0) + 1));
+  g_assert_true (port_free_to_bind (leg_port (c.b, 0) + 1));
+  leg_call_teardown (&c);
+  leg_call_setup (&c, P (660), P (679), "0", "a=rtcp-mux\r\n", "0", "", "");
+  g_assert_false (port_free_to_bind (leg_port (c.a, 0) + 1));
+  g_assert_false (port_free_to_bind (leg_port (c.b, 0) + 1));
+  leg_call_teardown (&c);
+}
+
+/* The clock of what leaves a port is its endpoint's codec, from its rtpmap
+ * (issue 8 item 11): B takes L16 at 16 kHz first, so after a tune the
+ * forwarded stream continues at 16 kHz, not 8. */
+static void
+test_leg_clock_rate (void)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  LegCall c;
+  Rtp r;
+  Last l;
+  guint16 a;
+
+  leg_call_setup (&c, P (680), P (699), "97 0", "a=rtpmap:97 L16/16000\r\n",
+                  "97 0", "a=rtpmap:97 L16/16000\r\n", "");
+  a = leg_port (c.a, 0);
+  phone_send_rtp (&c.pa, a, 0x1616, 1, 1000, 0xf0);
+  recv_rtp (&c.pb, &r);
+  last_set (&l, &r);
+  td_relay_port_play (g_ptr_array_index (c.b->ports, 0), tune, TD_CODEC_PCMU, 0);
+  recv_rtp (&c.pb, &r);
+  expect_switch (&l, &r, 8000);
+  td_relay_port_stop (g_ptr_array_index (c.b->ports, 0));
+  td_relay_sync (c.relay);
+  g_usleep (60 * 1000);
+  phone_send_rtp (&c.pa, a, 0x1616, 2, 1000 + 320, 0xe0);
+  for (;;) {
+    recv_rtp (&c.pb, &r);
+    if (tune_frame_of (tune, TD_CODEC_PCMU, &r) < 0)
+      break;
+    expect_continues (&l, &r, FRAME);
+  }
+  expect_switch (&l, &r, 16000);
+  leg_call_teardown (&c);
 }
 
 typedef struct {
@@ -1330,15 +1875,23 @@ main (int argc, char **argv)
     { "bad-config", test_bad_config },
     { "both-ways", test_both_ways },
     { "burst-in-order", test_burst_in_order },
-    { "latching", test_latching },
+    { "latching/announced-wins", test_latching_announced_wins },
+    { "latching/nat", test_latching_nat },
+    { "latching/nat-signalling-host", test_latching_nat_signalling_host },
+    { "latching/window-closes", test_latching_window_closes },
+    { "latching/sdp-only", test_latching_sdp_only },
+    { "latching/first-packet", test_latching_first_packet },
+    { "latching/rearm", test_latching_rearm },
     { "remote-none", test_remote_none },
     { "forward-off", test_forward_off },
     { "disconnect", test_disconnect },
     { "garbage", test_garbage },
     { "rtcp-mux", test_rtcp_mux },
+    { "drop-rtcp", test_drop_rtcp },
     { "stats", test_stats },
     { "exhaustion", test_exhaustion },
     { "rotation", test_rotation },
+    { "alloc-random", test_alloc_random },
     { "many-ports", test_many_ports },
     { "ipv6", test_ipv6 },
     { "cross-thread-connect", test_cross_thread_connect },
@@ -1347,10 +1900,14 @@ main (int argc, char **argv)
     { "switch-forward-tune-forward", test_switch_forward_tune_forward },
     { "transfer-ssrc", test_transfer_ssrc },
     { "new-ssrc-on-switch", test_new_ssrc_on_switch },
+    { "tune-dynamic-pt", test_tune_dynamic_pt },
     { "drop-while-playing", test_drop_while_playing },
     { "play-unlatched", test_play_unlatched },
     { "free-while-playing", test_free_while_playing },
     { "play-migrate", test_play_migrate },
+    { "leg/rejected-stream", test_leg_rejected_stream },
+    { "leg/rtcp-mux", test_leg_rtcp_mux },
+    { "leg/clock-rate", test_leg_clock_rate },
   };
 
   g_test_init (&argc, &argv, NULL);

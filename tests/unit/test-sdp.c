@@ -551,10 +551,12 @@ test_parse_limits (void)
   g_autofree char *max_media = sdp_with_media (TD_SDP_MAX_MEDIA);
   g_autoptr (TdSdp) many = parse_ok (max_media);
   g_assert_cmpuint (td_sdp_n_media (many), ==, TD_SDP_MAX_MEDIA);
-  g_assert_cmpuint (td_sdp_media_port (many, TD_SDP_MAX_MEDIA - 1), ==, 4000 + 2 * 31);
+  g_assert_cmpuint (td_sdp_media_port (many, TD_SDP_MAX_MEDIA - 1), ==, 4000 + 2 * 7);
 
+  /* Each stream costs relay ports on every leg: 8 is the most (issue 8 item 6). */
+  g_assert_cmpuint (TD_SDP_MAX_MEDIA, ==, 8);
   g_autofree char *too_many = sdp_with_media (TD_SDP_MAX_MEDIA + 1);
-  assert_parse_error (too_many, -1, TD_SDP_ERROR_TOO_LARGE, "line 34: more than 32 m= lines");
+  assert_parse_error (too_many, -1, TD_SDP_ERROR_TOO_LARGE, "line 10: more than 8 m= lines");
 
   /* Formats: every payload type once is fine, more is hostile. */
   g_autoptr (GString) formats = g_string_new ("v=0\r\nm=audio 4000 RTP/AVP");
@@ -996,6 +998,31 @@ test_rewrite_direction (void)
   g_assert_cmpint (td_sdp_media_direction (again, 0), ==, TD_SDP_RECVONLY);
 }
 
+/* The clock of each stream's first codec, for the relay's timestamps at a
+ * source switch (issue 8 item 11): rtpmap first, static table else,
+ * telephone-event and CN skipped. */
+static void
+test_clock_rate (void)
+{
+  g_autoptr (TdSdp) sdp = parse_ok ("v=0\r\nc=IN IP4 10.0.0.1\r\n"
+                                    "m=audio 4000 RTP/AVP 96 0\r\na=rtpmap:96 PCMU/8000\r\n"
+                                    "m=audio 4002 RTP/AVP 101 111\r\na=rtpmap:101 telephone-event/8000\r\n"
+                                    "a=rtpmap:111 opus/48000/2\r\n"
+                                    "m=audio 4004 RTP/AVP 13 6\r\n"
+                                    "m=audio 4006 RTP/AVP 9\r\n"
+                                    "m=audio 4008 RTP/AVP 97\r\na=rtpmap:97 L16/16000\r\n"
+                                    "m=audio 4010 RTP/AVP 98\r\n"
+                                    "m=application 4012 UDP/BFCP *\r\n");
+
+  g_assert_cmpuint (td_sdp_media_clock_rate (sdp, 0), ==, 8000);
+  g_assert_cmpuint (td_sdp_media_clock_rate (sdp, 1), ==, 48000);
+  g_assert_cmpuint (td_sdp_media_clock_rate (sdp, 2), ==, 16000);   /* DVI4/16000 after CN */
+  g_assert_cmpuint (td_sdp_media_clock_rate (sdp, 3), ==, 8000);    /* G.722's RTP clock */
+  g_assert_cmpuint (td_sdp_media_clock_rate (sdp, 4), ==, 16000);
+  g_assert_cmpuint (td_sdp_media_clock_rate (sdp, 5), ==, 0);       /* dynamic, no rtpmap */
+  g_assert_cmpuint (td_sdp_media_clock_rate (sdp, 6), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1024,6 +1051,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/rewrite/bad-arguments", test_rewrite_bad_arguments);
   g_test_add_func ("/sdp/answer-matches-offer", test_answer_matches_offer);
   g_test_add_func ("/sdp/static-rtpmap", test_static_rtpmap);
+  g_test_add_func ("/sdp/clock-rate", test_clock_rate);
 
   return g_test_run ();
 }
