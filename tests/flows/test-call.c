@@ -744,6 +744,101 @@ test_no_common_codec (void)
   flow_daemon_stop (d);
 }
 
+/* ---- message bodies (RFC 5621) ------------------------------------------------------------ */
+
+/* What tandem sent bob carries a plain SDP of its own: nothing of the
+ * multipart, nor of alice's ISUP. */
+static void
+assert_plain_sdp (const char *msg)
+{
+  g_autofree char *ctype = flow_require_header (msg, "Content-Type");
+  g_autofree char *body = flow_msg_body (msg);
+
+  g_assert_cmpstr (ctype, ==, "application/sdp");
+  g_assert_true (g_str_has_prefix (body, "v=0"));
+  g_assert_null (strstr (body, "ISUP"));
+  g_assert_null (strstr (body, "tandem mp=1"));
+}
+
+/* The 415 tandem answered: it says what it takes (RFC 3261 §21.4.13). */
+static void
+assert_refused_body (const char *response)
+{
+  g_autofree char *accept = flow_require_header (response, "Accept");
+  g_assert_cmpint (flow_msg_status (response), ==, 415);
+  g_assert_cmpstr (accept, ==, "application/sdp");
+}
+
+/* alice's INVITE, re-INVITE and UPDATE each carry SDP beside ISUP in a
+ * multipart/mixed: tandem uses the SDP part (the call is set up, held and
+ * heard) and offers bob plain SDP on its relay ports. An UPDATE whose only
+ * body is ISUP is refused with 415 and never reaches bob. */
+static void
+test_multipart_body (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("multipart-uac.xml", "3500", "call-uas-reinvite.xml", NULL);
+  g_auto (GStrv) report = NULL;
+  const char *b_inv, *b_reinv, *b_update;
+  guint16 a_relay, b_relay;
+
+  report = call_with_media (d, &c, &a_relay, &b_relay, FALSE);
+  assert_b_invite (&c);
+  assert_relay_sdp (flow_require_response (c.a->received, 200, "INVITE", 0), c.bob.rtp_port);
+  b_inv = flow_require_msg (c.b->received, "INVITE ", 0);
+  b_reinv = flow_require_msg (c.b->received, "INVITE ", 1);
+  b_update = flow_require_msg (c.b->received, "UPDATE ", 0);
+  assert_plain_sdp (b_inv);
+  assert_plain_sdp (b_reinv);
+  assert_plain_sdp (b_update);
+  assert_offer_relayed (b_reinv, "a=sendonly", b_relay, c.alice.rtp_port);
+  assert_offer_relayed (b_update, "a=inactive", b_relay, c.alice.rtp_port);
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "UPDATE "), ==, 1);
+  assert_refused_body (flow_require_response (c.a->received, 415, "UPDATE", 0));
+  flow_assert_heard (report, c.bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard (report, c.alice.rtp_port, a_relay, SSRC_BOB);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* Late offer, alice's answer in her ACK inside a multipart: bob's ACK
+ * carries it as plain SDP, and media flows. */
+static void
+test_multipart_ack (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("multipart-uac-late.xml", "3500", "call-uas-late.xml", NULL);
+  g_auto (GStrv) report = NULL;
+  const char *b_ack;
+  guint16 a_relay, b_relay;
+
+  report = call_with_media (d, &c, &a_relay, &b_relay, FALSE);
+  b_ack = flow_require_msg (c.b->received, "ACK ", 0);
+  assert_plain_sdp (b_ack);
+  g_assert_cmpuint (assert_relay_sdp (b_ack, c.alice.rtp_port), ==, b_relay);
+  flow_assert_heard (report, c.bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard (report, c.alice.rtp_port, a_relay, SSRC_BOB);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* An INVITE whose only body is ISUP cannot set up media: 415 with Accept,
+ * and bob (registered, but with nobody at his port) is never called. */
+static void
+test_multipart_no_sdp (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "multipart-uac-refused.xml", "a");
+  g_autoptr (FlowRun) run = NULL;
+
+  flow_register (d, "bob", flow_pick_port ());
+  run = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  g_assert_cmpint (flow_caller_final (run), ==, 415);
+  assert_refused_body (flow_require_response (run->received, 415, "INVITE", 0));
+  g_assert_null (flow_find_response (run->received, 180, "INVITE", 0));
+  flow_daemon_stop (d);
+}
+
 /* ---- tandem ends the call --------------------------------------------------------------- */
 
 /* No RTP at all: after rtp-timeout seconds tandem BYEs both ends. */
@@ -878,6 +973,9 @@ main (int argc, char **argv)
   flow_add_test ("/call/refused/wrong-password", test_wrong_password);
   flow_add_test ("/call/refused/bad-sdp", test_bad_sdp);
   flow_add_test ("/call/refused/no-common-codec", test_no_common_codec);
+  flow_add_test ("/call/body/multipart", test_multipart_body);
+  flow_add_test ("/call/body/multipart-ack", test_multipart_ack);
+  flow_add_test ("/call/body/no-sdp", test_multipart_no_sdp);
   flow_add_test ("/call/rtp-timeout", test_rtp_timeout);
   flow_add_test ("/call/rtp-timeout-spares-hold", test_rtp_timeout_spares_hold);
   flow_add_test ("/call/rtp-timeout-after-refused-hold", test_rtp_timeout_after_refused_hold);
