@@ -744,6 +744,60 @@ test_no_common_codec (void)
   flow_daemon_stop (d);
 }
 
+/* bob (one registration) refuses alice's call with `status`: what does
+ * alice get? */
+static int
+status_for_caller (FlowDaemon *d, guint16 port, const char *status)
+{
+  FlowParty alice = flow_party ("alice", "call-uac-fail.xml", "a");
+  g_autofree char *port_text = g_strdup_printf ("%u", port);
+  g_autoptr (FlowRun) a = NULL, b = NULL;
+  FlowSipp *sb;
+
+  flow_register (d, "bob", port);
+  sb = flow_sipp_start (d, "gap-uas-status.xml", "-p", port_text, "-key", "status", status,
+                        NULL);
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  b = flow_sipp_finish (sb, "bob");
+  flow_assert_error_acked (b);
+  return flow_caller_final (a);
+}
+
+/* A B-leg's failure reaches the caller as the B2BUA's own answer: a 503
+ * would make her try another server for her own request (RFC 3261 §16.7
+ * wants 500), and bob's redirect or challenge is not hers to follow or
+ * answer (480); a plain refusal passes unchanged. (Not 302: nua follows
+ * that one itself, to the Contact bob names.) */
+static void
+test_failure_status_mapped (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  guint16 bob = flow_pick_port ();   /* one binding, re-registered each time */
+
+  g_assert_cmpint (status_for_caller (d, bob, "503"), ==, 500);
+  g_assert_cmpint (status_for_caller (d, bob, "301"), ==, 480);
+  g_assert_cmpint (status_for_caller (d, bob, "401"), ==, 480);
+  g_assert_cmpint (status_for_caller (d, bob, "407"), ==, 480);
+  g_assert_cmpint (status_for_caller (d, bob, "404"), ==, 404);
+  flow_daemon_stop (d);
+}
+
+/* bob's binding points at a port where nobody listens: nua reports the
+ * transport failure with its own code (>= 700, or a 503 of its own), which
+ * must not go out on the wire; alice gets 500. */
+static void
+test_failure_unreachable_callee (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "call-uac-fail.xml", "a");
+  g_autoptr (FlowRun) a = NULL;
+
+  flow_register (d, "bob", flow_pick_port ());
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  g_assert_cmpint (flow_caller_final (a), ==, 500);
+  flow_daemon_stop (d);
+}
+
 /* ---- message bodies (RFC 5621) ------------------------------------------------------------ */
 
 /* What tandem sent bob carries a plain SDP of its own: nothing of the
@@ -973,6 +1027,8 @@ main (int argc, char **argv)
   flow_add_test ("/call/refused/wrong-password", test_wrong_password);
   flow_add_test ("/call/refused/bad-sdp", test_bad_sdp);
   flow_add_test ("/call/refused/no-common-codec", test_no_common_codec);
+  flow_add_test ("/call/refused/status-mapped", test_failure_status_mapped);
+  flow_add_test ("/call/refused/unreachable-callee", test_failure_unreachable_callee);
   flow_add_test ("/call/body/multipart", test_multipart_body);
   flow_add_test ("/call/body/multipart-ack", test_multipart_ack);
   flow_add_test ("/call/body/no-sdp", test_multipart_no_sdp);
