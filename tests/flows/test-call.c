@@ -580,6 +580,48 @@ test_glare (void)
   flow_daemon_stop (d);
 }
 
+/* alice cancels her re-INVITE while bob has not answered it: tandem
+ * withdraws the offer it relayed (bob gets a CANCEL in that re-INVITE's
+ * transaction), and the call goes on as before: nobody is hung up, and
+ * RTP still flows both ways afterwards. */
+static void
+test_reinvite_cancelled (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("gap-uac-reinvite-cancel.xml", "2500", "gap-uas-reinvite-cancel.xml",
+                          NULL);
+  g_auto (GStrv) report = NULL;
+  const char *b_reinv, *b_cancel, *a_bye, *b_bye;
+  g_autofree char *reinv_branch = NULL, *cancel_branch = NULL;
+  guint16 a_relay, b_relay;
+
+  call_start (d, &c);
+  b_relay = flow_wait_port_file ("b");
+  a_relay = flow_wait_port_file ("a-after");
+  report = flow_probe_pair (c.alice.rtp_port, a_relay, SSRC_ALICE, c.bob.rtp_port, b_relay,
+                            SSRC_BOB);
+  call_finish (&c);
+  flow_require_response (c.a->received, 200, "CANCEL", 0);
+  flow_require_response (c.a->received, 487, "INVITE", 0);
+  b_reinv = flow_require_msg (c.b->received, "INVITE ", 1);
+  b_cancel = flow_require_msg (c.b->received, "CANCEL ", 0);
+  reinv_branch = flow_msg_branch (b_reinv);
+  cancel_branch = flow_msg_branch (b_cancel);
+  g_assert_cmpstr (cancel_branch, ==, reinv_branch);
+  g_assert_cmpuint (flow_msg_cseq (b_cancel), ==, flow_msg_cseq (b_reinv));
+  /* Nobody was hung up by the cancellation: alice got no BYE, and bob's
+   * one BYE is the one her own BYE caused, after it. */
+  g_assert_null (flow_find_msg (c.a->received, "BYE ", 0));
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "BYE "), ==, 1);
+  a_bye = flow_require_msg (c.a->sent, "BYE ", 0);
+  b_bye = flow_require_msg (c.b->received, "BYE ", 0);
+  g_assert_cmpint (flow_run_msg_time (c.b, b_bye), >=, flow_run_msg_time (c.a, a_bye));
+  flow_assert_heard (report, c.bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard (report, c.alice.rtp_port, a_relay, SSRC_BOB);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
 /* ---- forking ------------------------------------------------------------------------------ */
 
 /* bob has two phones (two registrations, a scenario each, sides "b" and
@@ -1046,6 +1088,7 @@ main (int argc, char **argv)
   flow_add_test ("/call/reinvite-update-from-caller", test_reinvite_and_update_from_caller);
   flow_add_test ("/call/reinvite-update-from-callee", test_reinvite_and_update_from_callee);
   flow_add_test ("/call/glare", test_glare);
+  flow_add_test ("/call/reinvite-cancelled", test_reinvite_cancelled);
   flow_add_test ("/call/forking", test_forking);
   flow_add_test ("/call/forking-late-answer", test_forking_late_answer);
   flow_add_test ("/call/forking-decline", test_forking_decline);
