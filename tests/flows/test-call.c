@@ -622,6 +622,39 @@ test_reinvite_cancelled (void)
   flow_daemon_stop (d);
 }
 
+/* alice asks tandem for its offer (a re-INVITE without SDP) and answers
+ * in her ACK with her media moved to another port: from then on the relay
+ * sends bob's audio there, and no longer to her old port. (Neither of
+ * alice's ports sends to the relay, so latching cannot be what moved it.)
+ * bob hears of none of it. */
+static void
+test_ack_answer_moves_media (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("gap-uac-ack-sdp.xml", "2500", "call-uas.xml", NULL);
+  g_auto (GStrv) report = NULL;
+  FlowProbeEndpoint eps[3];
+  guint16 a_relay, b_relay;
+  const char *offer;
+
+  call_start (d, &c);
+  b_relay = flow_wait_port_file ("b");
+  a_relay = flow_wait_port_file ("a");
+  eps[0] = (FlowProbeEndpoint) { c.bob.rtp_port, b_relay, SSRC_BOB, 0 };
+  eps[1] = (FlowProbeEndpoint) { c.alice.rtp_port2, flow_pick_port (), SSRC_ALICE, 0 };
+  eps[2] = (FlowProbeEndpoint) { c.alice.rtp_port, flow_pick_port (), SSRC_ALICE, 0 };
+  report = flow_probe_run (eps, 3);
+  call_finish (&c);
+  /* tandem's offer in the 200 is its session with alice as it was. */
+  offer = flow_require_response (c.a->received, 200, "INVITE", 1);
+  assert_same_session (flow_require_response (c.a->received, 200, "INVITE", 0), offer);
+  flow_assert_heard_only (report, c.alice.rtp_port2, a_relay, SSRC_BOB);
+  flow_assert_not_heard (report, c.alice.rtp_port, SSRC_BOB);
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "INVITE "), ==, 1);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
 /* ---- forking ------------------------------------------------------------------------------ */
 
 /* bob has two phones (two registrations, a scenario each, sides "b" and
@@ -1089,6 +1122,7 @@ main (int argc, char **argv)
   flow_add_test ("/call/reinvite-update-from-callee", test_reinvite_and_update_from_callee);
   flow_add_test ("/call/glare", test_glare);
   flow_add_test ("/call/reinvite-cancelled", test_reinvite_cancelled);
+  flow_add_test ("/call/ack-answer-moves-media", test_ack_answer_moves_media);
   flow_add_test ("/call/forking", test_forking);
   flow_add_test ("/call/forking-late-answer", test_forking_late_answer);
   flow_add_test ("/call/forking-decline", test_forking_decline);
