@@ -8,6 +8,7 @@
  * strangers' packets do not, and the CDR each call leaves in the store.
  * Each case starts its own daemon (see flow-harness.h); the parties, SDP,
  * probe and CDR helpers are flow-calls.h's. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -1072,6 +1073,59 @@ test_media_after_refused_hold (void)
   flow_daemon_stop (d);
 }
 
+/* SIGHUP with settings changed that only a restart can apply (the SIP
+ * socket, the media address and ports, the store) and one that a reload
+ * applies (a new user): tandem says so in a warning, keeps the running
+ * values (still on its port, SDP still on its relay address and range,
+ * registrations still in its store) and takes the new user. */
+static void
+test_sighup_keeps_restart_only (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_autofree char *conf_path = g_build_filename (flow_daemon_dir (d), "tandem.conf", NULL);
+  g_autofree char *old_db = g_build_filename (flow_daemon_dir (d), "tandem.db", NULL);
+  g_autofree char *new_db = g_build_filename (flow_daemon_dir (d), "moved.db", NULL);
+  g_autofree char *text = NULL, *listen = NULL, *moved_listen = NULL;
+  g_autoptr (GError) error = NULL;
+  guint16 moved_port = flow_pick_port ();
+  g_auto (Call) c = call ("call-uac.xml", "300", "call-uas.xml", NULL);
+  GString *conf;
+
+  /* The harness's file, with [sip] listen, [store] path and [media] moved. */
+  g_assert_true (g_file_get_contents (conf_path, &text, NULL, &error));
+  listen = g_strdup_printf ("listen = 127.0.0.1:%u\n", flow_daemon_port (d));
+  moved_listen = g_strdup_printf ("listen = 127.0.0.1:%u\n", moved_port);
+  conf = g_string_new (text);
+  g_assert_cmpuint (g_string_replace (conf, listen, moved_listen, 1), ==, 1);
+  g_assert_cmpuint (g_string_replace (conf, old_db, new_db, 1), ==, 1);
+  g_assert_cmpuint (g_string_replace (conf, "address = 127.0.0.1\nports = 20000-29999\n",
+                                      "address = 127.0.0.2\nports = 30000-30099\n", 1), ==, 1);
+  g_string_append (conf, "\n[user dave]\npassword = dave-secret\n");
+  g_assert_true (g_file_set_contents (conf_path, conf->str, -1, &error));
+  g_string_free (conf, TRUE);
+
+  flow_daemon_signal (d, SIGHUP);
+  g_assert_true (flow_daemon_wait_log (d, "configuration reloaded", 5000));
+  g_assert_true (flow_daemon_wait_log (d, "take effect only on restart", 1000));
+  /* Reloadable: dave exists now (flow_register asserts his 200). */
+  flow_register (d, "dave", flow_pick_port ());
+  /* Restart-only: the call runs on the old socket, with the old relay. */
+  call_run (d, &c);
+  assert_b_invite (&c);
+  assert_a_answer (&c);
+  {
+    g_autoptr (GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                                             G_SOCKET_PROTOCOL_UDP, NULL);
+    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+    g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, moved_port);
+    /* Nobody (tandem) took the new listening port. */
+    g_assert_true (g_socket_bind (sock, addr, FALSE, NULL));
+  }
+  g_assert_false (g_file_test (new_db, G_FILE_TEST_EXISTS));
+  assert_cdr (d, c.a, 200, "caller", NULL);   /* read from the old store */
+  flow_daemon_stop (d);
+}
+
 /* SIGTERM with a call ringing: alice gets a final answer, bob a CANCEL. */
 static void
 test_shutdown_while_ringing (void)
@@ -1140,6 +1194,7 @@ main (int argc, char **argv)
   flow_add_test ("/call/rtp-timeout-spares-hold", test_rtp_timeout_spares_hold);
   flow_add_test ("/call/rtp-timeout-after-refused-hold", test_rtp_timeout_after_refused_hold);
   flow_add_test ("/call/media-after-refused-hold", test_media_after_refused_hold);
+  flow_add_test ("/call/sighup-keeps-restart-only", test_sighup_keeps_restart_only);
   flow_add_test ("/call/shutdown-with-call-up", test_shutdown_with_call_up);
   flow_add_test ("/call/shutdown-while-ringing", test_shutdown_while_ringing);
   return g_test_run ();
