@@ -757,6 +757,42 @@ test_forking_late_answer (void)
   flow_daemon_stop (d);
 }
 
+/* As above, and the losing phone hangs up itself as soon as it has the
+ * ACK, its BYE crossing tandem's. That BYE ends only its own branch: the
+ * call alice has with the winning phone goes on (her later re-INVITE and
+ * UPDATE still reach it), and it ends when she hangs up. */
+static void
+test_forking_loser_hangs_up (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Fork) f = fork_call ("call-uac-reinvite.xml", "call-uas-reinvite.xml",
+                               "gap-uas-answer-late-bye.xml");
+  const char *loser_bye, *a_reinv, *a_bye, *b1_bye;
+
+  f.bob1.pause_ms = "700";
+  f.alice.pause_ms = "1500";
+  fork_run (d, &f, TRUE);
+
+  loser_bye = flow_require_msg (f.b2->sent, "BYE ", 0);
+  flow_require_msg (f.b2->received, "ACK ", 0);
+  flow_require_msg (f.b2->received, "BYE ", 0);
+  a_reinv = flow_require_msg (f.a->sent, "INVITE ", 2);
+  g_assert_cmpint (flow_run_msg_time (f.b2, loser_bye), <, flow_run_msg_time (f.a, a_reinv));
+  /* alice's re-INVITE and UPDATE were relayed to the winner and answered. */
+  g_assert_cmpuint (flow_count_responses (f.a->received, 200, "INVITE"), ==, 2);
+  flow_require_response (f.a->received, 200, "UPDATE", 0);
+  flow_require_msg (f.b1->received, "INVITE ", 1);
+  flow_require_msg (f.b1->received, "UPDATE ", 0);
+  /* The winner's only BYE is the one alice's caused. */
+  g_assert_cmpuint (flow_count_msgs (f.b1->received, "BYE "), ==, 1);
+  a_bye = flow_require_msg (f.a->sent, "BYE ", 0);
+  b1_bye = flow_require_msg (f.b1->received, "BYE ", 0);
+  g_assert_cmpint (flow_run_msg_time (f.b1, b1_bye), >=, flow_run_msg_time (f.a, a_bye));
+  g_assert_null (flow_find_msg (f.a->received, "BYE ", 0));
+  assert_cdr (d, f.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
 /* A 6xx from one branch ends the whole fork at once (RFC 3261 §16.7:
  * cancel the other branches; a 6xx beats every other answer). */
 static void
@@ -1179,6 +1215,7 @@ main (int argc, char **argv)
   flow_add_test ("/call/ack-answer-moves-media", test_ack_answer_moves_media);
   flow_add_test ("/call/forking", test_forking);
   flow_add_test ("/call/forking-late-answer", test_forking_late_answer);
+  flow_add_test ("/call/forking-loser-hangs-up", test_forking_loser_hangs_up);
   flow_add_test ("/call/forking-decline", test_forking_decline);
   flow_add_test ("/call/refused/unknown-user", test_unknown_user);
   flow_add_test ("/call/refused/not-registered", test_not_registered);
