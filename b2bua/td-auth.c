@@ -299,14 +299,23 @@ challenge_one (TdAuth *auth, TdDigestAlgorithm alg, gboolean stale, gint64 now_u
 }
 
 char **
+td_auth_challenge_for (TdAuth *auth, const TdDigestAlgorithm *algorithms,
+                       guint n_algorithms, gboolean stale, gint64 now_us)
+{
+  g_return_val_if_fail (auth != NULL, NULL);
+  g_return_val_if_fail (algorithms_valid (algorithms, n_algorithms), NULL);
+
+  char **headers = g_new0 (char *, n_algorithms + 1);
+  for (guint i = 0; i < n_algorithms; i++)
+    headers[i] = challenge_one (auth, algorithms[i], stale, now_us);
+  return headers;
+}
+
+char **
 td_auth_challenge (TdAuth *auth, gboolean stale, gint64 now_us)
 {
   g_return_val_if_fail (auth != NULL, NULL);
-
-  char **headers = g_new0 (char *, auth->n_algorithms + 1);
-  for (guint i = 0; i < auth->n_algorithms; i++)
-    headers[i] = challenge_one (auth, auth->algorithms[i], stale, now_us);
-  return headers;
+  return td_auth_challenge_for (auth, auth->algorithms, auth->n_algorithms, stale, now_us);
 }
 
 /* ---- parsing ---- */

@@ -53,6 +53,9 @@ void td_auth_set_algorithms (TdAuth *auth, const TdDigestAlgorithm *algorithms,
  * algorithm=MD5, qop="auth"  (plus ", stale=true" when stale).
  * Returns a NULL-terminated array: g_strfreev() it. now_us: g_get_monotonic_time(). */
 char **td_auth_challenge (TdAuth *auth, gboolean stale, gint64 now_us);
+/* The same for another list than the TdAuth's (a user's own digest-algorithms). */
+char **td_auth_challenge_for (TdAuth *auth, const TdDigestAlgorithm *algorithms,
+                              guint n_algorithms, gboolean stale, gint64 now_us);
 
 /* Split the "name=value" parameter list of a credentials header, as Sofia-SIP
  * keeps it in msg_auth_t.au_params (values may be quoted: quotes are removed

@@ -184,3 +184,18 @@ td_calls_count_user (TdCallContext *ctx, const char *user)
       n++;
   return n;
 }
+
+guint
+td_calls_count_caller (TdCallContext *ctx, const char *user)
+{
+  GHashTableIter it;
+  TdCall *call;
+  guint n = 0;
+
+  /* Ringing calls count too: each holds media ports for every branch. */
+  g_hash_table_iter_init (&it, ctx->calls);
+  while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL))
+    if (!call->ended && strcmp (call->caller, user) == 0)
+      n++;
+  return n;
+}

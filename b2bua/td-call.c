@@ -657,6 +657,13 @@ admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **ca
     nua_handle_destroy (nh);
     return NULL;
   }
+  if (td_calls_count_caller (ctx, (*caller)->name) >= ctx->config->max_calls_per_user) {
+    /* 486, not 503: the server is fine, only this caller's lines are full. */
+    g_info ("INVITE from %s: %u calls under way already", (*caller)->name,
+            ctx->config->max_calls_per_user);
+    reject (ctx, nh, 486, "Busy Here (too many calls)");
+    return NULL;
+  }
   if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0) {
     reject (ctx, nh, SIP_483_TOO_MANY_HOPS);
     return NULL;

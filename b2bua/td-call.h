@@ -44,6 +44,9 @@ void td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *p
 
 /* Answered calls `user` takes part in (as caller or callee). */
 guint td_calls_count_user (TdCallContext *ctx, const char *user);
+/* Calls `user` started that have not ended yet, ringing or answered
+ * ([calls] max-calls-per-user). */
+guint td_calls_count_caller (TdCallContext *ctx, const char *user);
 
 /* Once a second: RTP inactivity. */
 void td_calls_tick (TdCallContext *ctx);

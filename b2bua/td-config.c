@@ -4,8 +4,12 @@
 #include "td-config.h"
 #include "td-build-config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 G_DEFINE_QUARK (td-config-error-quark, td_config_error)
 
@@ -137,13 +141,15 @@ set_sip_user_agent (Parser *p, const char *value, GError **error)
   return TRUE;
 }
 
+/* An algorithm list ("MD5;SHA-256"), preferred first, for `key` of the
+ * current group ([auth] algorithms, [user NAME] digest-algorithms). */
 static gboolean
-set_auth_algorithms (Parser *p, const char *value, GError **error)
+parse_algorithms (Parser *p, const char *key, const char *value,
+                  TdDigestAlgorithm out[2], guint *n_out, GError **error)
 {
   g_auto (GStrv) names = g_strsplit_set (value, ";,", -1);
-  TdConfig *c = p->config;
+  guint n = 0;
 
-  c->n_algorithms = 0;
   for (guint i = 0; names[i]; i++) {
     const char *name = g_strstrip (names[i]);
     TdDigestAlgorithm alg;
@@ -151,16 +157,24 @@ set_auth_algorithms (Parser *p, const char *value, GError **error)
       continue;
     if (!td_digest_algorithm_parse (name, &alg))
       return fail (p, error, TD_CONFIG_ERROR_VALUE,
-                   "[auth] algorithms: unknown algorithm \"%s\" (use MD5, SHA-256)", name);
-    for (guint j = 0; j < c->n_algorithms; j++)
-      if (c->algorithms[j] == alg)
+                   "[%s] %s: unknown algorithm \"%s\" (use MD5, SHA-256)", p->group, key, name);
+    for (guint j = 0; j < n; j++)
+      if (out[j] == alg)
         return fail (p, error, TD_CONFIG_ERROR_VALUE,
-                     "[auth] algorithms: \"%s\" is listed twice", name);
-    c->algorithms[c->n_algorithms++] = alg;
+                     "[%s] %s: \"%s\" is listed twice", p->group, key, name);
+    out[n++] = alg;
   }
-  if (c->n_algorithms == 0)
-    return fail (p, error, TD_CONFIG_ERROR_VALUE, "[auth] algorithms: empty list");
+  if (n == 0)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE, "[%s] %s: empty list", p->group, key);
+  *n_out = n;
   return TRUE;
+}
+
+static gboolean
+set_auth_algorithms (Parser *p, const char *value, GError **error)
+{
+  return parse_algorithms (p, "algorithms", value, p->config->algorithms,
+                           &p->config->n_algorithms, error);
 }
 
 static gboolean
@@ -185,6 +199,12 @@ static gboolean
 set_reg_default (Parser *p, const char *value, GError **error)
 {
   return parse_uint (p, "default-expires", value, 1, 604800, &p->config->default_expires, error);
+}
+
+static gboolean
+set_reg_max_contacts (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "max-contacts", value, 1, 1000, &p->config->max_contacts, error);
 }
 
 static gboolean
@@ -288,6 +308,13 @@ set_calls_max_diversions (Parser *p, const char *value, GError **error)
 }
 
 static gboolean
+set_calls_max_per_user (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "max-calls-per-user", value, 1, 1000,
+                     &p->config->max_calls_per_user, error);
+}
+
+static gboolean
 set_plugins_enabled (Parser *p, const char *value, GError **error)
 {
   g_auto (GStrv) names = g_strsplit_set (value, ";,", -1);
@@ -356,6 +383,13 @@ set_user_display_name (Parser *p, const char *value, GError **error)
   return TRUE;
 }
 
+static gboolean
+set_user_digest_algorithms (Parser *p, const char *value, GError **error)
+{
+  return parse_algorithms (p, "digest-algorithms", value, p->user->algorithms,
+                           &p->user->n_algorithms, error);
+}
+
 /* "user" stands for every [user NAME] group. */
 static const KeySpec key_specs[] = {
   { "sip", "listen", set_sip_listen },
@@ -366,6 +400,7 @@ static const KeySpec key_specs[] = {
   { "registrar", "min-expires", set_reg_min },
   { "registrar", "max-expires", set_reg_max },
   { "registrar", "default-expires", set_reg_default },
+  { "registrar", "max-contacts", set_reg_max_contacts },
   { "media", "address", set_media_address },
   { "media", "ports", set_media_ports },
   { "media", "relay-threads", set_media_relay_threads },
@@ -376,11 +411,13 @@ static const KeySpec key_specs[] = {
   { "calls", "rtp-timeout", set_calls_rtp_timeout },
   { "calls", "session-timer", set_calls_session_timer },
   { "calls", "max-diversions", set_calls_max_diversions },
+  { "calls", "max-calls-per-user", set_calls_max_per_user },
   { "plugins", "enabled", set_plugins_enabled },
   { "plugins", "path", set_plugins_path },
   { "log", "level", set_log_level },
   { "user", "password", set_user_password },
   { "user", "display-name", set_user_display_name },
+  { "user", "digest-algorithms", set_user_digest_algorithms },
 };
 
 /* ---- lines ---------------------------------------------------------------- */
@@ -523,13 +560,15 @@ set_defaults (TdConfig *c)
   c->listen_host = g_strdup ("127.0.0.1");
   c->listen_port = 5060;
   c->user_agent = g_strdup ("tandem/" TANDEM_VERSION);
+  /* MD5 only: baresip 1.0 fails the whole registration on a 401 that
+   * offers SHA-256 at all, even after MD5; SIPp knows only MD5. */
   c->algorithms[0] = TD_DIGEST_MD5;
-  c->algorithms[1] = TD_DIGEST_SHA256;
-  c->n_algorithms = 2;
+  c->n_algorithms = 1;
   c->nonce_lifetime = 300;
   c->min_expires = 60;
   c->max_expires = 7200;
   c->default_expires = 3600;
+  c->max_contacts = 10;
   c->media_address = g_strdup ("127.0.0.1");
   c->port_min = 30000;
   c->port_max = 39999;
@@ -539,9 +578,11 @@ set_defaults (TdConfig *c)
   c->rtp_timeout = 60;
   c->session_timer = 1800;
   c->max_diversions = 5;
+  c->max_calls_per_user = 8;
   c->plugins = g_new0 (char *, 1);
   c->plugin_dir = g_strdup (TANDEM_PLUGINDIR);
   c->log_level = G_LOG_LEVEL_INFO;
+  c->local_addresses = g_new0 (char *, 1);
 }
 
 static gboolean
@@ -601,9 +642,41 @@ td_config_parse (const char *data, const char *name, const char *base_dir, GErro
   return g_steal_pointer (&c);
 }
 
+/* Every IPv4/IPv6 address of this host's interfaces, as text. One
+ * getifaddrs() per load, so that matching a request against them later
+ * needs no system call. */
+static char **
+read_local_addresses (void)
+{
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  struct ifaddrs *list = NULL;
+
+  if (getifaddrs (&list) != 0) {
+    g_warning ("getifaddrs: %s; a wildcard [sip] listen answers only to [sip] domain",
+               g_strerror (errno));
+    return g_strv_builder_end (b);
+  }
+  for (const struct ifaddrs *ifa = list; ifa; ifa = ifa->ifa_next) {
+    char text[INET6_ADDRSTRLEN];
+    const void *bytes = NULL;
+    if (!ifa->ifa_addr)
+      continue;
+    if (ifa->ifa_addr->sa_family == AF_INET)
+      bytes = &((const struct sockaddr_in *) ifa->ifa_addr)->sin_addr;
+    else if (ifa->ifa_addr->sa_family == AF_INET6)
+      bytes = &((const struct sockaddr_in6 *) ifa->ifa_addr)->sin6_addr;
+    if (bytes && inet_ntop (ifa->ifa_addr->sa_family, bytes, text, sizeof text))
+      g_strv_builder_add (b, text);
+  }
+  freeifaddrs (list);
+  return g_strv_builder_end (b);
+}
+
 TdConfig *
 td_config_load (const char *path, GError **error)
 {
+  TdConfig *c;
+
   g_autofree char *data = NULL;
   g_autofree char *dir = NULL;
   g_autoptr (GError) local = NULL;
@@ -613,7 +686,11 @@ td_config_load (const char *path, GError **error)
     return NULL;
   }
   dir = g_path_get_dirname (path);
-  return td_config_parse (data, path, dir, error);
+  if (!(c = td_config_parse (data, path, dir, error)))
+    return NULL;
+  g_strfreev (c->local_addresses);
+  c->local_addresses = read_local_addresses ();
+  return c;
 }
 
 TdConfig *
@@ -632,6 +709,7 @@ td_config_unref (TdConfig *c)
   g_free (c->listen_host);
   g_free (c->domain);
   g_free (c->user_agent);
+  g_strfreev (c->local_addresses);
   g_free (c->media_address);
   g_free (c->store_path);
   g_free (c->hold_music);

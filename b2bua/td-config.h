@@ -27,6 +27,10 @@ typedef struct {
   char *name;       /* SIP user part, e.g. "alice" */
   char *password;
   char *display_name;  /* may be NULL */
+  /* digest-algorithms: what this user is challenged with (and may answer
+   * with); n_algorithms 0 = [auth] algorithms. */
+  TdDigestAlgorithm algorithms[2];
+  guint n_algorithms;
   guint line;       /* where its group starts, for messages */
   /* Keys read by plugins (forward-busy = carol, ...): key → value. Which keys
    * exist is known only once the plugins are loaded: td_config_check_user_keys(). */
@@ -43,6 +47,10 @@ typedef struct {
   guint16 listen_port;
   char *domain;           /* also the digest realm */
   char *user_agent;       /* Server/User-Agent header value */
+  /* Not from the file: this host's addresses when td_config_load() ran (at
+   * start and on SIGHUP), what a wildcard listen (0.0.0.0, ::) answers on.
+   * NULL-terminated; empty from td_config_parse(). */
+  char **local_addresses;
 
   /* [auth] */
   TdDigestAlgorithm algorithms[2];  /* offered order */
@@ -51,6 +59,7 @@ typedef struct {
 
   /* [registrar] */
   guint min_expires, max_expires, default_expires;  /* seconds */
+  guint max_contacts;     /* bindings per address-of-record */
 
   /* [media] */
   char *media_address;
@@ -66,6 +75,7 @@ typedef struct {
   guint no_answer_timeout;  /* seconds */
   guint rtp_timeout;        /* seconds without RTP before an answered call is ended; 0 = never */
   guint session_timer;      /* RFC 4028 Session-Expires offered/accepted; 0 = off */
+  guint max_calls_per_user; /* calls a user may have started and not yet ended */
 
   /* [log] */
   GLogLevelFlags log_level; /* most verbose level shown */

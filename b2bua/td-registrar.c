@@ -216,6 +216,28 @@ collect_changes (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *si
   return ok;
 }
 
+/* Whether the REGISTER adds a binding and the AOR would then hold more than
+ * [registrar] max-contacts. Refreshes and removals always pass, even when a
+ * reload lowered the limit below what is bound. */
+static gboolean
+exceeds_max_contacts (TdRegistrar *reg, const Request *rq, gint64 now)
+{
+  g_autoptr (GPtrArray) live = td_location_lookup (reg->location, rq->aor, now);
+  g_autoptr (GHashTable) bound = g_hash_table_new (g_str_hash, g_str_equal);
+  gboolean adds = FALSE;
+
+  for (guint i = 0; !rq->remove_all && i < live->len; i++)
+    g_hash_table_add (bound, ((TdBinding *) g_ptr_array_index (live, i))->contact);
+  for (guint i = 0; i < rq->changes->len; i++) {
+    TdBinding *b = g_ptr_array_index (rq->changes, i);
+    if (b->expires_at == 0)
+      g_hash_table_remove (bound, b->contact);
+    else if (g_hash_table_add (bound, b->contact))
+      adds = TRUE;
+  }
+  return adds && g_hash_table_size (bound) > reg->config->max_contacts;
+}
+
 /* ---- the request --------------------------------------------------------- */
 
 void
@@ -247,6 +269,14 @@ td_registrar_handle (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t
   }
   if (!collect_changes (reg, nua, nh, sip, &rq, now))
     return;
+  if (exceeds_max_contacts (reg, &rq, now)) {
+    /* 403 as Asterisk answers, not Kamailio's 503: nothing is wrong with
+     * the server, and a 503 would send the phone to another server or make
+     * it retry a request that fails the same way until a binding goes. */
+    g_info ("REGISTER %s: refused, more than %u contacts", rq.aor, reg->config->max_contacts);
+    respond (nua, nh, 403, "Forbidden (too many contacts)");
+    return;
+  }
   if ((rq.remove_all || changes->len) &&
       !td_location_update (reg->location, rq.aor, rq.remove_all, changes, &error)) {
     /* The binding is not stored: do not pretend it is. */

@@ -774,7 +774,7 @@ sipp_argv (FlowDaemon *d, const char *scenario, const char *stem,
       run->local_port = (guint16) g_ascii_strtoull (extra[i + 1], NULL, 10);
   g_strv_builder_add_many (args, sipp && *sipp ? sipp : "sipp", target, "-sf", path,
                            "-m", "1", "-i", "127.0.0.1", "-cp", cport, "-mp", mport,
-                           "-auth_uri", DOMAIN, "-nostdin",
+                           "-nostdin",
                            "-timeout", "15s", "-timeout_error",
                            "-trace_msg", "-message_file", msgs,
                            "-trace_err", "-error_file", err, NULL);

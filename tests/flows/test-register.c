@@ -521,6 +521,300 @@ test_binding_expires (void)
   flow_daemon_stop (d);
 }
 
+/* ---- digest algorithms and uri ------------------------------------------------ */
+
+/* The text of one [group] of the sample configuration. */
+static char *
+sample_group (const char *group)
+{
+  const char *path = g_getenv ("TANDEM_SAMPLE_CONFIG");
+  g_autofree char *text = NULL, *header = g_strdup_printf ("[%s]", group);
+  g_auto (GStrv) lines = NULL;
+  GString *out = g_string_new (NULL);
+  gboolean inside = FALSE;
+
+  g_assert_nonnull (path);
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    const char *line = g_strstrip (lines[i]);
+    if (*line == '[')
+      inside = strcmp (line, header) == 0;
+    if (inside)
+      g_string_append_printf (out, "%s\n", line);
+  }
+  g_assert_cmpuint (out->len, >, 0);
+  return g_string_free (out, FALSE);
+}
+
+/* A challenge header without its nonce, which differs every time. */
+static char *
+without_nonce (const char *challenge)
+{
+  g_autoptr (GRegex) re = g_regex_new ("nonce=\"[^\"]*\"", 0, 0, NULL);
+  return g_regex_replace_literal (re, challenge, -1, 0, "nonce=\"\"", 0, NULL);
+}
+
+/* The one challenge of a 401/407, asserted to offer exactly `algorithm`. */
+static char *
+sole_challenge (const char *msg, const char *header, const char *algorithm)
+{
+  g_auto (GStrv) values = flow_msg_headers (msg, header);
+  g_autofree char *want = g_strdup_printf ("algorithm=%s,", algorithm);
+
+  flow_note ("%s: %s", header, values[0] ? values[0] : "(none)");
+  assert_header_count (msg, header, 1);
+  g_assert_true (g_str_has_prefix (values[0], "Digest realm=\"pbx.test\""));
+  g_assert_nonnull (strstr (values[0], want));
+  g_assert_nonnull (strstr (values[0], "qop=\"auth\""));
+  return g_strdup (values[0]);
+}
+
+static char *
+register_challenge (FlowDaemon *d, const char *aor, const char *algorithm)
+{
+  g_autoptr (FlowRun) run = flow_sipp (d, "auth-register-challenge.xml", "-key", "aor", aor, NULL);
+  const char *msg = flow_run_last_received (run);
+
+  g_assert_cmpint (flow_msg_status (msg), ==, 401);
+  return sole_challenge (msg, "WWW-Authenticate", algorithm);
+}
+
+static char *
+invite_challenge (FlowDaemon *d, const char *caller, const char *algorithm)
+{
+  g_autoptr (FlowRun) run = flow_sipp (d, "auth-invite-challenge.xml", "-key", "caller", caller,
+                                       NULL);
+  const char *msg = flow_require_response (run->received, 407, "INVITE", 0);
+
+  return sole_challenge (msg, "Proxy-Authenticate", algorithm);
+}
+
+/* The sample configuration's [auth] offers only MD5, which baresip 1.0,
+ * linphone 5.1 and SIPp all answer (baresip gives up on any SHA-256 one). */
+static void
+test_sample_auth_md5_only (void)
+{
+  g_autofree char *auth = sample_group ("auth");
+  g_autoptr (FlowDaemon) d = flow_daemon_start (auth);
+  g_autoptr (FlowRun) run = register_ok (d, "alice", "alice", "3600");
+  g_autofree char *www = NULL, *proxy = NULL;
+
+  flow_note ("sample [auth]:\n%s", auth);
+  www = sole_challenge (g_ptr_array_index (run->received, 0), "WWW-Authenticate", "MD5");
+  g_assert_null (strstr (www, "SHA-256"));
+  proxy = invite_challenge (d, "alice", "MD5");
+  flow_daemon_stop (d);
+}
+
+/* [user alice] digest-algorithms = SHA-256: alice is challenged with SHA-256
+ * when she registers (To) and when she calls (From); bob keeps [auth]'s MD5,
+ * and an unknown user gets exactly bob's challenge. */
+static void
+test_user_digest_algorithms (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (
+      "[auth]\nalgorithms = MD5\nnonce-lifetime = 300\n"
+      "[user alice]\npassword = alice-secret\ndigest-algorithms = SHA-256\n"
+      "[user carol]\npassword = carol-secret\ndigest-algorithms = MD5;SHA-256\n");
+  g_autofree char *alice = register_challenge (d, "alice", "SHA-256");
+  g_autofree char *bob = register_challenge (d, "bob", "MD5");
+  g_autofree char *mallory = register_challenge (d, "mallory", "MD5");
+  g_autofree char *bob_plain = without_nonce (bob), *mallory_plain = without_nonce (mallory);
+  g_autofree char *alice_call = invite_challenge (d, "alice", "SHA-256");
+  g_autofree char *bob_call = invite_challenge (d, "bob", "MD5");
+  g_autoptr (FlowRun) carol = flow_sipp (d, "auth-register-challenge.xml", "-key", "aor", "carol",
+                                         NULL);
+  g_auto (GStrv) carol_offer = flow_msg_headers (flow_run_last_received (carol),
+                                                 "WWW-Authenticate");
+
+  g_assert_null (strstr (alice, "MD5"));
+  g_assert_cmpstr (mallory_plain, ==, bob_plain);
+  /* Both, in the user's order. */
+  g_assert_cmpuint (g_strv_length (carol_offer), ==, 2);
+  g_assert_nonnull (strstr (carol_offer[0], "algorithm=MD5,"));
+  g_assert_nonnull (strstr (carol_offer[1], "algorithm=SHA-256,"));
+  /* bob still registers with MD5. */
+  g_autoptr (FlowRun) ok = register_ok (d, "bob", "bob", "3600");
+  flow_daemon_stop (d);
+}
+
+/* alice (digest-algorithms = SHA-256) cannot be authenticated with MD5,
+ * even with her password and an MD5 nonce tandem issued — here the one of
+ * a challenge meant for bob: she is challenged again, with SHA-256. */
+static void
+test_user_algorithm_enforced (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (
+      "[auth]\nalgorithms = MD5\nnonce-lifetime = 300\n"
+      "[user alice]\npassword = alice-secret\ndigest-algorithms = SHA-256\n");
+  g_autoptr (FlowRun) run = flow_sipp (d, "auth-invite-rechallenge.xml", "-au", "alice",
+                                       "-ap", "alice-secret", "-key", "caller", "bob", NULL);
+  const char *first = flow_require_response (run->received, 407, "INVITE", 0);
+  const char *again = flow_find_response (run->received, 407, "INVITE", 1);
+  g_autofree char *md5 = sole_challenge (first, "Proxy-Authenticate", "MD5");
+  g_autofree char *sha = NULL;
+  g_autofree char *cred = flow_require_header (flow_require_msg (run->sent, "INVITE ", 1),
+                                               "Proxy-Authorization");
+
+  g_assert_nonnull (strstr (cred, "username=\"alice\""));
+  g_assert_nonnull (again);
+  sha = sole_challenge (again, "Proxy-Authenticate", "SHA-256");
+  flow_daemon_stop (d);
+}
+
+/* The uri parameter of the Authorization/Proxy-Authorization SIPp sent. */
+static char *
+sent_digest_uri (const FlowRun *run, const char *start, const char *header)
+{
+  const char *req = flow_require_msg (run->sent, start, 1);
+  g_autofree char *cred = flow_require_header (req, header);
+  g_autoptr (GRegex) re = g_regex_new ("uri=\"([^\"]*)\"", 0, 0, NULL);
+  g_autoptr (GMatchInfo) m = NULL;
+
+  g_assert_true (g_regex_match (re, cred, 0, &m));
+  return g_match_info_fetch (m, 1);
+}
+
+/* Without -auth_uri SIPp puts tandem's address into the digest uri
+ * (sip:127.0.0.1:PORT) while the Request-URI says sip:pbx.test: it
+ * designates this server, so the REGISTER succeeds. */
+static void
+test_uri_sipp_default_register (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (NULL);
+  g_autoptr (FlowRun) run = register_ok (d, "alice", "alice", "3600");
+  g_autofree char *uri = sent_digest_uri (run, "REGISTER ", "Authorization");
+  g_autofree char *want = g_strdup_printf ("sip:127.0.0.1:%u", flow_daemon_port (d));
+
+  g_assert_cmpstr (uri, ==, want);
+  flow_daemon_stop (d);
+}
+
+/* The same for an INVITE (sip:bob@pbx.test): authenticated and routed, so
+ * bob, who is not registered, is unavailable (480), not a 400. */
+static void
+test_uri_sipp_default_invite (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (NULL);
+  g_autofree char *rtp = g_strdup_printf ("%u", flow_pick_port ());
+  g_autoptr (FlowRun) run = flow_sipp (d, "call-uac-fail.xml", "-au", "alice",
+                                       "-ap", "alice-secret", "-key", "callee", "bob",
+                                       "-key", "rtp_port", rtp, "-key", "side", "alice", NULL);
+  g_autofree char *uri = sent_digest_uri (run, "INVITE ", "Proxy-Authorization");
+  g_autofree char *want = g_strdup_printf ("sip:127.0.0.1:%u", flow_daemon_port (d));
+  const char *final = flow_require_msg (run->received, "SIP/2.0 480", 0);
+
+  g_assert_cmpstr (uri, ==, want);
+  g_assert_nonnull (final);
+  g_assert_cmpuint (flow_count_responses (run->received, 400, "INVITE"), ==, 0);
+  flow_daemon_stop (d);
+}
+
+/* Credentials computed for another server are refused, and bind nothing. */
+static void
+test_uri_other_host (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (NULL);
+  g_autoptr (FlowRun) run = flow_sipp (d, "auth-register-400.xml", "-au", "alice",
+                                       "-ap", "alice-secret", "-auth_uri", "other.example",
+                                       "-key", "aor", "alice", "-key", "contact_user", "alice",
+                                       NULL);
+  g_autofree char *uri = sent_digest_uri (run, "REGISTER ", "Authorization");
+  g_autofree char *line = flow_msg_start_line (flow_run_last_received (run));
+  g_auto (GStrv) left = NULL;
+
+  g_assert_cmpstr (uri, ==, "sip:other.example");
+  g_assert_cmpstr (line, ==, "SIP/2.0 400 Digest uri does not match the Request-URI");
+  left = query_bindings (d, "alice");
+  g_assert_cmpuint (g_strv_length (left), ==, 0);
+  flow_daemon_stop (d);
+}
+
+/* ---- caps per account ------------------------------------------------------------ */
+
+/* [registrar] max-contacts = 2: a third contact gets 403 and is not bound;
+ * refreshing a bound contact still works, and so does adding one after a
+ * removal. */
+static void
+test_register_max_contacts (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (
+      "[registrar]\nmin-expires = 60\nmax-expires = 7200\ndefault-expires = 3600\n"
+      "max-contacts = 2\n");
+  g_autofree char *desk_port = g_strdup_printf ("%u", flow_pick_port ());
+  g_autoptr (FlowRun) desk = run_register (d, "register.xml", "alice", "alice", "alice-desk",
+                                           "3600", desk_port);
+  g_autoptr (FlowRun) mobile = register_ok (d, "alice", "alice-mobile", "3600");
+  g_autoptr (FlowRun) tablet = flow_sipp (d, "register-403.xml", "-au", "alice",
+                                          "-ap", "alice-secret", "-key", "aor", "alice",
+                                          "-key", "contact_user", "alice-tablet", NULL);
+  g_autofree char *refused = flow_msg_start_line (flow_run_last_received (tablet));
+  g_autofree char *tablet_uri = sent_contact_uri (tablet);
+  g_autoptr (FlowRun) refresh = NULL, gone = NULL, third = NULL;
+  g_auto (GStrv) left = NULL, after_refresh = NULL, last = NULL;
+
+  g_assert_cmpint (flow_msg_status (flow_run_last_received (desk)), ==, 200);
+  g_assert_cmpstr (refused, ==, "SIP/2.0 403 Forbidden (too many contacts)");
+  left = query_bindings (d, "alice");
+  print_contacts ("after the third contact", left);
+  g_assert_cmpuint (g_strv_length (left), ==, 2);
+  g_assert_cmpint (listed_expires (left, tablet_uri), ==, -1);
+  /* The desk phone refreshes: no new binding, so allowed. */
+  refresh = run_register (d, "register.xml", "alice", "alice", "alice-desk", "1800", desk_port);
+  after_refresh = flow_msg_contacts (flow_run_last_received (refresh));
+  g_assert_cmpuint (g_strv_length (after_refresh), ==, 2);
+  /* It leaves; now a new one fits. */
+  gone = run_register (d, "register.xml", "alice", "alice", "alice-desk", "0", desk_port);
+  third = register_ok (d, "alice", "alice-tablet", "3600");
+  last = flow_msg_contacts (flow_run_last_received (third));
+  g_assert_cmpuint (g_strv_length (last), ==, 2);
+  flow_daemon_stop (d);
+}
+
+/* [calls] max-calls-per-user = 1: while alice's first call rings, her second
+ * INVITE gets 486; the one call still rings and is cancelled normally. */
+static void
+test_max_calls_per_user (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start ("[calls]\nmax-calls-per-user = 1\n");
+  g_autofree char *bob_port = g_strdup_printf ("%u", flow_pick_port ());
+  g_autofree char *rtp_b = g_strdup_printf ("%u", flow_pick_port ());
+  g_autofree char *rtp_a = g_strdup_printf ("%u", flow_pick_port ());
+  g_autoptr (FlowRun) reg = run_register (d, "register.xml", "bob", "bob", "bob", "3600",
+                                          bob_port);
+  FlowSipp *bob = flow_sipp_start (d, "call-uas-ring.xml", "-p", bob_port,
+                                   "-key", "rtp_port", rtp_b, "-key", "side", "bob", NULL);
+  FlowSipp *first = flow_sipp_start (d, "call-uac-cancel.xml", "-au", "alice",
+                                     "-ap", "alice-secret", "-key", "callee", "bob",
+                                     "-key", "rtp_port", rtp_a, "-key", "side", "alice",
+                                     "-d", "3000", NULL);
+  g_autoptr (FlowRun) second = NULL, first_run = NULL, bob_run = NULL, third = NULL;
+  g_autofree char *busy = NULL;
+
+  /* The first call exists once tandem starts its branch. */
+  g_assert_true (flow_daemon_wait_log (d, "1 branch(es)", 5000));
+  second = flow_sipp (d, "call-uac-fail.xml", "-au", "alice", "-ap", "alice-secret",
+                      "-key", "callee", "bob", "-key", "rtp_port", rtp_a,
+                      "-key", "side", "alice2", NULL);
+  busy = flow_msg_start_line (flow_require_response (second->received, 486, "INVITE", 0));
+  g_assert_cmpstr (busy, ==, "SIP/2.0 486 Busy Here (too many calls)");
+  first_run = flow_sipp_finish (first, "alice");
+  bob_run = flow_sipp_finish (bob, "bob");
+  flow_require_response (first_run->received, 487, "INVITE", 0);
+  /* bob saw only the first call. */
+  g_assert_cmpuint (flow_count_msgs (bob_run->received, "INVITE "), ==, 1);
+  /* Once it has ended it counts no more: the next call is routed (to bob's
+   * contact, where nobody listens now), not refused as busy. */
+  g_assert_true (flow_daemon_wait_log (d, "ended: 487", 5000));
+  third = flow_sipp (d, "call-uac-fail.xml", "-au", "alice", "-ap", "alice-secret",
+                     "-key", "callee", "bob", "-key", "rtp_port", rtp_a,
+                     "-key", "side", "alice3", NULL);
+  g_assert_cmpint (flow_msg_status (flow_run_last_received (third)), >=, 400);
+  g_assert_cmpuint (flow_count_responses (third->received, 486, "INVITE"), ==, 0);
+  flow_daemon_stop (d);
+}
+
 /* ---- daemon life --------------------------------------------------------------- */
 
 static void
@@ -654,6 +948,14 @@ main (int argc, char **argv)
   flow_add_test ("/register/contact/expires-not-a-number", test_contact_expires_not_a_number);
   flow_add_test ("/register/contact/expires-negative", test_contact_expires_negative);
   flow_add_test ("/register/contact/host-case", test_contact_host_case);
+  flow_add_test ("/auth/sample-config-md5-only", test_sample_auth_md5_only);
+  flow_add_test ("/auth/user-digest-algorithms", test_user_digest_algorithms);
+  flow_add_test ("/auth/user-algorithm-enforced", test_user_algorithm_enforced);
+  flow_add_test ("/auth/uri/sipp-default-register", test_uri_sipp_default_register);
+  flow_add_test ("/auth/uri/sipp-default-invite", test_uri_sipp_default_invite);
+  flow_add_test ("/auth/uri/other-host", test_uri_other_host);
+  flow_add_test ("/register/max-contacts", test_register_max_contacts);
+  flow_add_test ("/calls/max-calls-per-user", test_max_calls_per_user);
   flow_add_test ("/options/no-handle-leak", test_options_no_leak);
   return g_test_run ();
 }

@@ -1,5 +1,6 @@
 /* Unit tests for TdAuth: challenges, verification, replay, staleness, parsing. */
 #include "td-auth.h"
+#include "td-sipauth.h"
 
 #include <string.h>
 
@@ -193,6 +194,113 @@ test_set_algorithms (void)
   answer (&a, after[1], "secret", "00000001");
   g_assert_cmpint (verify (auth, &a, "secret", now + 1), ==, TD_AUTH_OK);
   answer_clear (&a);
+}
+
+/* A user's own list (digest-algorithms = SHA-256) is offered instead of the
+ * TdAuth's, and its answer verifies. */
+static void
+test_challenge_for (void)
+{
+  static const TdDigestAlgorithm sha_only[] = { TD_DIGEST_SHA256 };
+  g_autoptr (TdAuth) auth = td_auth_new (REALM, md5_only, 1, LIFETIME_S);
+  gint64 now = g_get_monotonic_time ();
+  g_auto (GStrv) headers = td_auth_challenge_for (auth, sha_only, 1, FALSE, now);
+  g_auto (GStrv) stale = td_auth_challenge_for (auth, sha_then_md5, 2, TRUE, now);
+  g_auto (GStrv) global = td_auth_challenge (auth, FALSE, now);
+  Answer a = { 0 };
+
+  g_assert_cmpuint (g_strv_length (headers), ==, 1);
+  g_assert_true (g_str_has_suffix (headers[0], "algorithm=SHA-256, qop=\"auth\""));
+  g_assert_cmpuint (g_strv_length (stale), ==, 2);
+  g_assert_true (g_str_has_suffix (stale[0], "algorithm=SHA-256, qop=\"auth\", stale=true"));
+  g_assert_true (g_str_has_suffix (stale[1], "algorithm=MD5, qop=\"auth\", stale=true"));
+  /* The TdAuth's own list is unchanged. */
+  g_assert_cmpuint (g_strv_length (global), ==, 1);
+  g_assert_true (g_str_has_suffix (global[0], "algorithm=MD5, qop=\"auth\""));
+
+  answer (&a, headers[0], "secret", "00000001");
+  g_assert_cmpstr (a.cred.algorithm, ==, "SHA-256");
+  g_assert_cmpuint (strlen (a.cred.response), ==, 64);
+  g_assert_cmpint (verify (auth, &a, "secret", now + 1), ==, TD_AUTH_OK);
+  answer_clear (&a);
+}
+
+/* ---- the digest uri ---- */
+
+static gboolean
+designates (const TdServerIdentity *server, const char *digest_uri, const char *request_uri)
+{
+  su_home_t home[1] = { SU_HOME_INIT (home) };
+  url_t *ruri = url_make (home, request_uri);
+  gboolean ok;
+
+  g_assert_nonnull (ruri);
+  ok = td_sipauth_uri_designates (server, digest_uri, ruri);
+  su_home_deinit (home);
+  return ok;
+}
+
+static void
+test_uri_designates (void)
+{
+  const char *const addresses[] = { "127.0.0.1", "10.1.2.3", "fd00::5", NULL };
+  const TdServerIdentity server = { .domain = "pbx.test", .addresses = addresses, .port = 5060 };
+  static const struct {
+    const char *digest_uri, *request_uri;
+    gboolean ok;
+  } cases[] = {
+    /* The Request-URI itself, as phones write it. */
+    { "sip:pbx.test", "sip:pbx.test", TRUE },
+    { "sip:bob@pbx.test", "sip:bob@pbx.test", TRUE },
+    { "sip:bob@elsewhere.example", "sip:bob@elsewhere.example", TRUE },
+    /* SIPp without -auth_uri: the address it sent to. */
+    { "sip:127.0.0.1:5060", "sip:pbx.test", TRUE },
+    { "sip:127.0.0.1:5060", "sip:bob@pbx.test", TRUE },
+    { "sip:127.0.0.1", "sip:pbx.test", TRUE },
+    { "sip:10.1.2.3:5060", "sip:pbx.test", TRUE },
+    { "sip:[fd00::5]:5060", "sip:pbx.test", TRUE },
+    { "sip:[fd00:0::5]", "sip:pbx.test", TRUE },
+    { "sips:pbx.test", "sip:pbx.test", TRUE },
+    { "sip:PBX.test:5060", "sip:pbx.test", TRUE },
+    { "sip:bob@127.0.0.1:5060", "sip:bob@pbx.test", TRUE },
+    { "sip:pbx.test;transport=tcp", "sip:pbx.test", TRUE },
+    /* A REGISTER's Request-URI names no user for the uri to differ from. */
+    { "sip:alice@pbx.test", "sip:pbx.test", TRUE },
+    /* Another server, port or user. */
+    { "sip:other.example", "sip:pbx.test", FALSE },
+    { "sip:127.0.0.2:5060", "sip:pbx.test", FALSE },
+    { "sip:[fd00::6]", "sip:pbx.test", FALSE },
+    { "sip:127.0.0.1:5061", "sip:pbx.test", FALSE },
+    { "sip:pbx.test:50600", "sip:pbx.test", FALSE },
+    { "sip:carol@pbx.test", "sip:bob@pbx.test", FALSE },
+    { "sip:carol@127.0.0.1:5060", "sip:bob@pbx.test", FALSE },
+    { "sip:pbx.test.evil.example", "sip:pbx.test", FALSE },
+    { "tel:+15551234", "sip:pbx.test", FALSE },
+    { "http://pbx.test/", "sip:pbx.test", FALSE },
+    { "", "sip:pbx.test", FALSE },
+    { "not a uri", "sip:pbx.test", FALSE },
+    { NULL, "sip:pbx.test", FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_test_message ("case %u: %s for %s", i, cases[i].digest_uri ? cases[i].digest_uri : "(null)",
+                    cases[i].request_uri);
+    g_assert_cmpint (designates (&server, cases[i].digest_uri, cases[i].request_uri), ==,
+                     cases[i].ok);
+  }
+}
+
+/* Only the addresses tandem listens on count: with none but the domain, an
+ * address literal is someone else. */
+static void
+test_uri_designates_no_addresses (void)
+{
+  const char *const none[] = { NULL };
+  const TdServerIdentity server = { .domain = "pbx.test", .addresses = none, .port = 5070 };
+
+  g_assert_true (designates (&server, "sip:pbx.test:5070", "sip:pbx.test"));
+  g_assert_false (designates (&server, "sip:pbx.test:5060", "sip:pbx.test"));
+  g_assert_false (designates (&server, "sip:127.0.0.1:5070", "sip:pbx.test"));
 }
 
 /* ---- verification ---- */
@@ -701,6 +809,9 @@ main (int argc, char **argv)
   g_test_add_func ("/auth/challenge/format", test_challenge_format);
   g_test_add_func ("/auth/challenge/realm-quoting", test_challenge_realm_quoting);
   g_test_add_func ("/auth/challenge/set-algorithms", test_set_algorithms);
+  g_test_add_func ("/auth/challenge/for-user", test_challenge_for);
+  g_test_add_func ("/auth/uri/designates", test_uri_designates);
+  g_test_add_func ("/auth/uri/designates-no-addresses", test_uri_designates_no_addresses);
   g_test_add_func ("/auth/verify/ok", test_verify_ok);
   g_test_add_func ("/auth/verify/via-parse", test_verify_via_parse);
   g_test_add_func ("/auth/verify/wrong-password", test_verify_wrong_password);

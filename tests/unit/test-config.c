@@ -54,6 +54,56 @@ test_good (void)
   g_assert_cmpuint (c->nonce_lifetime, ==, 300);
 }
 
+/* What a file that says nothing about them gets. */
+static void
+test_defaults (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_parse ("[sip]\ndomain = pbx.test\n[store]\npath = x\n"
+                                            "[user alice]\npassword = a\n",
+                                            "defaults.conf", NULL, &error);
+  g_assert_no_error (error);
+  /* MD5 alone: baresip 1.0 cannot register when SHA-256 is offered at all. */
+  g_assert_cmpuint (c->n_algorithms, ==, 1);
+  g_assert_cmpint (c->algorithms[0], ==, TD_DIGEST_MD5);
+  g_assert_cmpuint (td_config_lookup_user (c, "alice")->n_algorithms, ==, 0);
+  g_assert_cmpuint (c->max_contacts, ==, 10);
+  g_assert_cmpuint (c->max_calls_per_user, ==, 8);
+  /* Only td_config_load() reads the host's addresses. */
+  g_assert_nonnull (c->local_addresses);
+  g_assert_cmpuint (g_strv_length (c->local_addresses), ==, 0);
+}
+
+/* [user NAME] digest-algorithms: the user's own list, in its order. */
+static void
+test_user_digest_algorithms (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_parse (
+      "[sip]\ndomain = pbx.test\n[store]\npath = x\n[auth]\nalgorithms = MD5\n"
+      "[registrar]\nmax-contacts = 3\n[calls]\nmax-calls-per-user = 2\n"
+      "[user alice]\npassword = a\ndigest-algorithms = SHA-256\n"
+      "[user bob]\npassword = b\ndigest-algorithms = MD5;SHA-256\n"
+      "[user carol]\npassword = c\n", "users.conf", NULL, &error);
+  const TdUser *alice, *bob, *carol;
+
+  g_assert_no_error (error);
+  alice = td_config_lookup_user (c, "alice");
+  bob = td_config_lookup_user (c, "bob");
+  carol = td_config_lookup_user (c, "carol");
+  g_assert_cmpuint (alice->n_algorithms, ==, 1);
+  g_assert_cmpint (alice->algorithms[0], ==, TD_DIGEST_SHA256);
+  g_assert_cmpuint (bob->n_algorithms, ==, 2);
+  g_assert_cmpint (bob->algorithms[0], ==, TD_DIGEST_MD5);
+  g_assert_cmpint (bob->algorithms[1], ==, TD_DIGEST_SHA256);
+  g_assert_cmpuint (carol->n_algorithms, ==, 0);
+  /* Not a plugin's key: nothing left for td_config_check_user_keys(). */
+  g_assert_null (td_user_get (alice, "digest-algorithms"));
+  g_assert_true (td_config_check_user_keys (c, NULL, &error));
+  g_assert_cmpuint (c->max_contacts, ==, 3);
+  g_assert_cmpuint (c->max_calls_per_user, ==, 2);
+}
+
 static void
 test_ipv6_listen (void)
 {
@@ -101,6 +151,20 @@ static const struct {
   { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user a@b]\npassword = x\n",
     TD_CONFIG_ERROR_VALUE, "bad.conf:5:" },
   { "[sip]\ndomain = pbx test\n", TD_CONFIG_ERROR_VALUE, "bad.conf:2: [sip] domain" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user alice]\npassword = a\n"
+    "digest-algorithms = SHA-512\n",
+    TD_CONFIG_ERROR_VALUE,
+    "bad.conf:7: [user alice] digest-algorithms: unknown algorithm \"SHA-512\" (use MD5, SHA-256)" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user bob]\npassword = b\n"
+    "digest-algorithms = ;\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:7: [user bob] digest-algorithms: empty list" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user bob]\npassword = b\n"
+    "digest-algorithms = MD5; md5\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:7: [user bob] digest-algorithms: \"md5\" is listed twice" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[registrar]\nmax-contacts = 0\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:6: [registrar] max-contacts: 0 is out of range" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[calls]\nmax-calls-per-user = many\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:6: [calls] max-calls-per-user: \"many\" is not a whole number" },
 };
 
 static void
@@ -133,6 +197,13 @@ test_sample_config (void)
   g_autoptr (TdConfig) c = td_config_load (SAMPLE_CONFIG, &error);
   g_assert_no_error (error);
   g_assert_nonnull (td_config_lookup_user (c, "alice"));
+  /* What baresip 1.0, linphone 5.1 and SIPp all answer. */
+  g_assert_cmpuint (c->n_algorithms, ==, 1);
+  g_assert_cmpint (c->algorithms[0], ==, TD_DIGEST_MD5);
+  g_assert_cmpuint (c->max_contacts, >=, 1);
+  g_assert_cmpuint (c->max_calls_per_user, >=, 1);
+  /* td_config_load() read this host's addresses: loopback at least. */
+  g_assert_true (g_strv_contains ((const char *const *) c->local_addresses, "127.0.0.1"));
 }
 
 /* The debug summary of a Sofia transport dump keeps what a call-flow reader needs. */
@@ -179,6 +250,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/config/good", test_good);
+  g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/user-digest-algorithms", test_user_digest_algorithms);
   g_test_add_func ("/config/ipv6-listen", test_ipv6_listen);
   g_test_add_func ("/config/bad", test_bad);
   g_test_add_func ("/config/missing-file", test_missing_file);
