@@ -758,7 +758,8 @@ test_forking_late_answer (void)
 }
 
 /* As above, and the losing phone hangs up itself as soon as it has the
- * ACK, its BYE crossing tandem's. That BYE ends only its own branch: the
+ * ACK, its BYE crossing tandem's (which nua may then drop: the dialog is
+ * over either way). That BYE ends only its own branch: the
  * call alice has with the winning phone goes on (her later re-INVITE and
  * UPDATE still reach it), and it ends when she hangs up. */
 static void
@@ -775,7 +776,6 @@ test_forking_loser_hangs_up (void)
 
   loser_bye = flow_require_msg (f.b2->sent, "BYE ", 0);
   flow_require_msg (f.b2->received, "ACK ", 0);
-  flow_require_msg (f.b2->received, "BYE ", 0);
   a_reinv = flow_require_msg (f.a->sent, "INVITE ", 2);
   g_assert_cmpint (flow_run_msg_time (f.b2, loser_bye), <, flow_run_msg_time (f.a, a_reinv));
   /* alice's re-INVITE and UPDATE were relayed to the winner and answered. */
