@@ -504,6 +504,8 @@ td_call_fail (TdCall *call, int status, const char *reason)
   td_call_respond_a (call, status, td_call_phrase (status), NULL);
 }
 
+static void leg_terminated (TdCall *call, TdLeg *leg, int status);
+
 static void
 b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t *sip)
 {
@@ -517,6 +519,12 @@ b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const
     b_answered (call, b, sip);
   else
     b_failed (call, b, status);
+  /* After a 401 or 407 nua keeps the session for nua_authenticate(), which
+   * tandem never calls (it has no credentials of the callee's): no
+   * terminated state follows, so the branch ends here, or the call (and
+   * its ports) would stay forever. */
+  if ((status == 401 || status == 407) && b->nh)
+    leg_terminated (call, b, status);
 }
 
 /* ---- the end of a call ------------------------------------------------------------ */

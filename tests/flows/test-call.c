@@ -883,10 +883,11 @@ test_no_common_codec (void)
   flow_daemon_stop (d);
 }
 
-/* bob (one registration) refuses alice's call with `status`: what does
- * alice get? */
-static int
-status_for_caller (FlowDaemon *d, guint16 port, const char *status)
+/* bob (one registration, at port) refuses alice's call with `status`;
+ * alice must get `want`, and the call must be over in tandem too (its CDR
+ * is written when its last leg is gone). */
+static void
+assert_status_for_caller (FlowDaemon *d, guint16 port, const char *status, int want)
 {
   FlowParty alice = flow_party ("alice", "call-uac-fail.xml", "a");
   g_autofree char *port_text = g_strdup_printf ("%u", port);
@@ -899,25 +900,28 @@ status_for_caller (FlowDaemon *d, guint16 port, const char *status)
   a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
   b = flow_sipp_finish (sb, "bob");
   flow_assert_error_acked (b);
-  return flow_caller_final (a);
+  flow_note ("bob answered %s, alice got %d", status, flow_caller_final (a));
+  g_assert_cmpint (flow_caller_final (a), ==, want);
+  assert_cdr (d, a, want, "callee", NULL);
 }
 
 /* A B-leg's failure reaches the caller as the B2BUA's own answer: a 503
  * would make her try another server for her own request (RFC 3261 §16.7
  * wants 500), and bob's redirect or challenge is not hers to follow or
  * answer (480); a plain refusal passes unchanged. (Not 302: nua follows
- * that one itself, to the Contact bob names.) */
+ * that one itself, to the Contact bob names.) After a 401 or 407 nua keeps
+ * the B-leg open for authentication: tandem must end it itself. */
 static void
 test_failure_status_mapped (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL);
   guint16 bob = flow_pick_port ();   /* one binding, re-registered each time */
 
-  g_assert_cmpint (status_for_caller (d, bob, "503"), ==, 500);
-  g_assert_cmpint (status_for_caller (d, bob, "301"), ==, 480);
-  g_assert_cmpint (status_for_caller (d, bob, "401"), ==, 480);
-  g_assert_cmpint (status_for_caller (d, bob, "407"), ==, 480);
-  g_assert_cmpint (status_for_caller (d, bob, "404"), ==, 404);
+  assert_status_for_caller (d, bob, "503", 500);
+  assert_status_for_caller (d, bob, "301", 480);
+  assert_status_for_caller (d, bob, "401", 480);
+  assert_status_for_caller (d, bob, "407", 480);
+  assert_status_for_caller (d, bob, "404", 404);
   flow_daemon_stop (d);
 }
 
