@@ -1019,6 +1019,25 @@ test_multipart_ack (void)
   flow_daemon_stop (d);
 }
 
+/* bob's answer comes as SDP beside ISUP (the ISUP part first): tandem
+ * uses the SDP part, and alice gets a plain SDP answer on her relay port. */
+static void
+test_multipart_answer (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("call-uac.xml", "3500", "multipart-uas.xml", NULL);
+  g_auto (GStrv) report = NULL;
+  guint16 a_relay, b_relay;
+
+  report = call_with_media (d, &c, &a_relay, &b_relay, FALSE);
+  assert_a_answer (&c);
+  assert_plain_sdp (flow_require_response (c.a->received, 200, "INVITE", 0));
+  flow_assert_heard (report, c.bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard (report, c.alice.rtp_port, a_relay, SSRC_BOB);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
 /* An INVITE whose only body is ISUP cannot set up media: 415 with Accept,
  * and bob (registered, but with nobody at his port) is never called. */
 static void
@@ -1230,6 +1249,7 @@ main (int argc, char **argv)
   flow_add_test ("/call/refused/unreachable-callee", test_failure_unreachable_callee);
   flow_add_test ("/call/body/multipart", test_multipart_body);
   flow_add_test ("/call/body/multipart-ack", test_multipart_ack);
+  flow_add_test ("/call/body/multipart-answer", test_multipart_answer);
   flow_add_test ("/call/body/no-sdp", test_multipart_no_sdp);
   flow_add_test ("/call/rtp-timeout", test_rtp_timeout);
   flow_add_test ("/call/rtp-timeout-spares-hold", test_rtp_timeout_spares_hold);
