@@ -74,6 +74,8 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
     nua_respond (leg->nh, SIP_491_REQUEST_PENDING, NUTAG_WITH_THIS (nua), TAG_END ());
     return;
   }
+  if (td_call_refuse_body (nua, leg->nh, sip))
+    return;
   if (!td_call_has_sdp (sip)) {
     /* A session refresh, or a re-INVITE asking for our offer: the SDP we last
      * gave this endpoint is still true. */

@@ -45,6 +45,10 @@ void td_ring_timer_free (gpointer timer);
 /* Shared by the bridge and the offer code. */
 gboolean td_call_has_sdp (const sip_t *sip);
 TdSdp *td_call_parse_sdp (const TdCall *call, const sip_t *sip);   /* NULL (logged) if bad */
+/* A request whose body holds no SDP tandem may use alone (a multipart
+ * without one, another type, a required part): answered 415 with Accept
+ * (RFC 3261 §21.4.13), TRUE. */
+gboolean td_call_refuse_body (nua_t *nua, nua_handle_t *nh, const sip_t *sip);
 TdLeg *td_call_peer_of (const TdCall *call, const TdLeg *leg);     /* the other bridged leg */
 const char *td_call_media_address (const TdCall *call);
 /* An established leg's endpoint sent an offer (re-INVITE or UPDATE). */

@@ -7,6 +7,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 
+#include "td-body.h"
 #include "td-router.h"
 #include "td-sipauth.h"
 
@@ -23,22 +24,75 @@ td_call_phrase (int status)
   return phrase ? phrase : "Unknown";
 }
 
+/* A Content-Type or Content-Disposition as one value with its parameters,
+ * the way td-body reads it. */
+static char *
+header_value (const char *type, const msg_param_t *params)
+{
+  GString *s = g_string_new (type);
+  for (guint i = 0; params && params[i]; i++)
+    g_string_append_printf (s, ";%s", params[i]);
+  return g_string_free (s, FALSE);
+}
+
+/* Where the session description of a message's body is: the body itself
+ * or one part of a multipart (td-body.h). */
+static TdBodyKind
+body_sdp (const sip_t *sip, const char **sdp, gsize *len, GError **error)
+{
+  const sip_content_type_t *ct = sip ? sip->sip_content_type : NULL;
+  const sip_content_disposition_t *cd = sip ? sip->sip_content_disposition : NULL;
+  g_autofree char *ctype = ct && ct->c_type ? header_value (ct->c_type, ct->c_params) : NULL;
+  g_autofree char *disposition = cd && cd->cd_type ? header_value (cd->cd_type, cd->cd_params)
+                                                   : NULL;
+
+  if (!sip || !sip->sip_payload)
+    return TD_BODY_NONE;
+  return td_body_find_sdp (ctype, disposition, sip->sip_payload->pl_data,
+                           sip->sip_payload->pl_len, sdp, len, error);
+}
+
+static TdSdp *
+sdp_of (const sip_t *sip, GError **error)
+{
+  const char *text = NULL;
+  gsize len = 0;
+
+  if (body_sdp (sip, &text, &len, error) != TD_BODY_SDP) {
+    g_prefix_error (error, "no usable SDP: ");
+    return NULL;
+  }
+  return td_sdp_parse (text, len, error);
+}
+
 gboolean
 td_call_has_sdp (const sip_t *sip)
 {
-  return sip && sip->sip_payload && sip->sip_payload->pl_len > 0 &&
-         (!sip->sip_content_type ||
-          g_ascii_strcasecmp (sip->sip_content_type->c_type, "application/sdp") == 0);
+  return body_sdp (sip, NULL, NULL, NULL) == TD_BODY_SDP;
 }
 
 TdSdp *
 td_call_parse_sdp (const TdCall *call, const sip_t *sip)
 {
   g_autoptr (GError) error = NULL;
-  TdSdp *sdp = td_sdp_parse (sip->sip_payload->pl_data, sip->sip_payload->pl_len, &error);
+  TdSdp *sdp = sdp_of (sip, &error);
   if (!sdp)
-    g_info ("call %s: bad SDP: %s", call->call_id, error->message);
+    g_info ("call %s: bad SDP: %s", call->call_id, error ? error->message : "none");
   return sdp;
+}
+
+gboolean
+td_call_refuse_body (nua_t *nua, nua_handle_t *nh, const sip_t *sip)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (body_sdp (sip, NULL, NULL, &error) != TD_BODY_UNUSABLE)
+    return FALSE;
+  g_info ("%s %s: 415: %s", sip->sip_request ? sip->sip_request->rq_method_name : "request",
+          sip->sip_call_id ? sip->sip_call_id->i_id : "?", error->message);
+  nua_respond (nh, SIP_415_UNSUPPORTED_MEDIA, SIPTAG_ACCEPT_STR ("application/sdp"),
+               NUTAG_WITH_THIS (nua), TAG_END ());
+  return TRUE;
 }
 
 TdLeg *
@@ -459,6 +513,8 @@ td_call_fail (TdCall *call, int status, const char *reason)
   td_call_respond_a (call, status, td_call_phrase (status), NULL);
 }
 
+static void leg_terminated (TdCall *call, TdLeg *leg, int status);
+
 static void
 b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t *sip)
 {
@@ -472,6 +528,12 @@ b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const
     b_answered (call, b, sip);
   else
     b_failed (call, b, status);
+  /* After a 401 or 407 nua keeps the session for nua_authenticate(), which
+   * tandem never calls (it has no credentials of the callee's): no
+   * terminated state follows, so the branch ends here, or the call (and
+   * its ports) would stay forever. */
+  if ((status == 401 || status == 407) && b->nh)
+    leg_terminated (call, b, status);
 }
 
 /* ---- the end of a call ------------------------------------------------------------ */
@@ -652,11 +714,15 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
   }
   if (!(route = admit (ctx, nh, sip, &caller)))
     return;
+  if (td_call_refuse_body (ctx->nua, nh, sip)) {
+    nua_handle_destroy (nh);
+    return;
+  }
   if (!td_call_has_sdp (sip)) {
     start_call (ctx, nh, sip, caller, route, NULL);
     return;
   }
-  if (!(sdp = td_sdp_parse (sip->sip_payload->pl_data, sip->sip_payload->pl_len, &error))) {
+  if (!(sdp = sdp_of (sip, &error))) {
     g_info ("INVITE from %s: bad SDP: %s", caller->name, error->message);
     if (g_error_matches (error, TD_SDP_ERROR, TD_SDP_ERROR_TOO_LARGE))
       reject (ctx, nh, 488, "Not Acceptable Here (too many media streams)");   /* RFC 3261 §21.4.26 */

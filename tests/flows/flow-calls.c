@@ -131,7 +131,7 @@ flow_callee_start (FlowDaemon *d, const FlowParty *p)
 FlowSipp *
 flow_caller_start (FlowDaemon *d, const FlowParty *p, const char *callee)
 {
-  g_autofree char *rtp = number_str (p->rtp_port);
+  g_autofree char *rtp = number_str (p->rtp_port), *rtp2 = number_str (p->rtp_port2);
   g_autofree char *default_password = g_strdup_printf ("%s-secret", p->user);
   g_autofree char *auth_uri = g_strdup_printf ("%s@pbx.test", callee);
 
@@ -141,8 +141,8 @@ flow_caller_start (FlowDaemon *d, const FlowParty *p, const char *callee)
                           "-ap", or_default (p->password, default_password),
                           "-auth_uri", auth_uri, "-timeout", or_default (p->timeout, "15s"),
                           "-key", "caller", p->user, "-key", "callee", callee,
-                          "-key", "rtp_port", rtp, "-key", "side", p->side,
-                          "-key", "hold_addr", or_default (p->hold_addr, "127.0.0.1"),
+                          "-key", "rtp_port", rtp, "-key", "rtp_port2", rtp2,
+                          "-key", "side", p->side, "-key", "hold_addr", or_default (p->hold_addr, "127.0.0.1"),
                           "-key", "hold_attr", or_default (p->hold_attr, "a=sendonly"),
                           "-key", "hold_formats", or_default (p->hold_formats, "0 8 101"),
                           "-key", "resume_formats", or_default (p->resume_formats, "0 8 101"),

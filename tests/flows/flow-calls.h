@@ -25,7 +25,7 @@ typedef struct {
   const char *pause_ms;     /* SIPp -d ["0"] */
   guint16 sip_port;         /* a callee's registered port */
   guint16 rtp_port;         /* the media port it advertises */
-  guint16 rtp_port2;        /* feat-uas-waiting.xml: the second call's */
+  guint16 rtp_port2;        /* feat-uas-waiting.xml: the second call's; a caller's moved media */
   const char *calls;        /* a callee's SIPp -m ["1"]: it may take more calls */
   const char *timeout;      /* SIPp -timeout ["15s"] */
   const char *pt, *codec;   /* a callee's answer: payload type ["8"], codec ["PCMA"] */

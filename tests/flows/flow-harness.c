@@ -604,6 +604,14 @@ flow_daemon_wait_log (FlowDaemon *d, const char *needle, guint timeout_ms)
   return FALSE;
 }
 
+GPid
+flow_daemon_pid (FlowDaemon *d)
+{
+  g_assert_nonnull (d->child);
+  g_assert_false (d->child->done);
+  return (GPid) g_ascii_strtoll (g_subprocess_get_identifier (d->child->proc), NULL, 10);
+}
+
 guint16
 flow_daemon_port (FlowDaemon *d)
 {

@@ -55,6 +55,8 @@ void flow_daemon_stop (FlowDaemon *d);
 /* Waits (bounded) until tandem's log contains needle; FALSE on timeout. */
 gboolean flow_daemon_wait_log (FlowDaemon *d, const char *needle, guint timeout_ms);
 guint16 flow_daemon_port (FlowDaemon *d);
+/* tandem's process id while it runs (e.g. for /proc/PID/status). */
+GPid flow_daemon_pid (FlowDaemon *d);
 const char *flow_daemon_dir (FlowDaemon *d);
 /* Stops tandem if it still runs (SIGKILL) and frees; the directory stays for
  * the parent to judge. */

@@ -8,6 +8,7 @@
  * strangers' packets do not, and the CDR each call leaves in the store.
  * Each case starts its own daemon (see flow-harness.h); the parties, SDP,
  * probe and CDR helpers are flow-calls.h's. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -555,18 +556,120 @@ test_reinvite_and_update_from_callee (void)
   flow_daemon_stop (d);
 }
 
+/* tandem's SDP to one end, given again later, is the same session: the
+ * same text, o= version and all. */
+static void
+assert_same_session (const char *before, const char *after)
+{
+  g_autofree char *old_sdp = flow_msg_body (before), *new_sdp = flow_msg_body (after);
+
+  flow_note ("session before:\n%s\nafter:\n%s", old_sdp, new_sdp);
+  g_assert_cmpstr (new_sdp, ==, old_sdp);
+}
+
 /* Both ends offer at once: bob meets tandem's relayed re-INVITE with his
- * own (see call-uas-glare.xml). tandem must refuse bob's with 491 (its
- * own offer to him is pending) and pass bob's 491 back to alice. */
+ * own (see gap-uas-glare.xml). tandem must refuse bob's with 491 (its
+ * own offer to him is pending) and pass bob's 491 back to alice. Neither
+ * offer took effect (RFC 3264 §8): asked for its offer afterwards (a
+ * re-INVITE without SDP), tandem gives each end the very SDP it had from
+ * before, and media still flows both ways. */
 static void
 test_glare (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem (NULL);
-  g_auto (Call) c = call ("call-uac-glare.xml", "300", "call-uas-glare.xml", NULL);
+  g_auto (Call) c = call ("gap-uac-glare.xml", "2500", "gap-uas-glare.xml", NULL);
+  g_auto (GStrv) report = NULL;
+  guint16 a_relay, b_relay;
 
-  call_run (d, &c);
+  call_start (d, &c);
+  b_relay = flow_wait_port_file ("b");
+  a_relay = flow_wait_port_file ("a-after");
+  report = flow_probe_pair (c.alice.rtp_port, a_relay, SSRC_ALICE, c.bob.rtp_port, b_relay,
+                            SSRC_BOB);
+  call_finish (&c);
   flow_require_response (c.b->received, 491, "INVITE", 0);
   flow_require_response (c.a->received, 491, "INVITE", 0);
+  assert_same_session (flow_require_response (c.a->received, 200, "INVITE", 0),
+                       flow_require_response (c.a->received, 200, "INVITE", 1));
+  assert_same_session (flow_require_msg (c.b->received, "INVITE ", 0),
+                       flow_require_response (c.b->received, 200, "INVITE", 0));
+  flow_assert_heard (report, c.bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard (report, c.alice.rtp_port, a_relay, SSRC_BOB);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* alice cancels her re-INVITE while bob has not answered it: tandem
+ * withdraws the offer it relayed (bob gets a CANCEL in that re-INVITE's
+ * transaction), and the call goes on as before: nobody is hung up, and
+ * RTP still flows both ways afterwards. */
+static void
+test_reinvite_cancelled (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("gap-uac-reinvite-cancel.xml", "2500", "gap-uas-reinvite-cancel.xml",
+                          NULL);
+  g_auto (GStrv) report = NULL;
+  const char *b_reinv, *b_cancel, *a_bye, *b_bye;
+  g_autofree char *reinv_branch = NULL, *cancel_branch = NULL;
+  guint16 a_relay, b_relay;
+
+  call_start (d, &c);
+  b_relay = flow_wait_port_file ("b");
+  a_relay = flow_wait_port_file ("a-after");
+  report = flow_probe_pair (c.alice.rtp_port, a_relay, SSRC_ALICE, c.bob.rtp_port, b_relay,
+                            SSRC_BOB);
+  call_finish (&c);
+  flow_require_response (c.a->received, 200, "CANCEL", 0);
+  flow_require_response (c.a->received, 487, "INVITE", 0);
+  b_reinv = flow_require_msg (c.b->received, "INVITE ", 1);
+  b_cancel = flow_require_msg (c.b->received, "CANCEL ", 0);
+  reinv_branch = flow_msg_branch (b_reinv);
+  cancel_branch = flow_msg_branch (b_cancel);
+  g_assert_cmpstr (cancel_branch, ==, reinv_branch);
+  g_assert_cmpuint (flow_msg_cseq (b_cancel), ==, flow_msg_cseq (b_reinv));
+  /* Nobody was hung up by the cancellation: alice got no BYE, and bob's
+   * one BYE is the one her own BYE caused, after it. */
+  g_assert_null (flow_find_msg (c.a->received, "BYE ", 0));
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "BYE "), ==, 1);
+  a_bye = flow_require_msg (c.a->sent, "BYE ", 0);
+  b_bye = flow_require_msg (c.b->received, "BYE ", 0);
+  g_assert_cmpint (flow_run_msg_time (c.b, b_bye), >=, flow_run_msg_time (c.a, a_bye));
+  flow_assert_heard (report, c.bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard (report, c.alice.rtp_port, a_relay, SSRC_BOB);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* alice asks tandem for its offer (a re-INVITE without SDP) and answers
+ * in her ACK with her media moved to another port: from then on the relay
+ * sends bob's audio there, and no longer to her old port. (Neither of
+ * alice's ports sends to the relay, so latching cannot be what moved it.)
+ * bob hears of none of it. */
+static void
+test_ack_answer_moves_media (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("gap-uac-ack-sdp.xml", "2500", "call-uas.xml", NULL);
+  g_auto (GStrv) report = NULL;
+  FlowProbeEndpoint eps[3];
+  guint16 a_relay, b_relay;
+  const char *offer;
+
+  call_start (d, &c);
+  b_relay = flow_wait_port_file ("b");
+  a_relay = flow_wait_port_file ("a");
+  eps[0] = (FlowProbeEndpoint) { c.bob.rtp_port, b_relay, SSRC_BOB, 0 };
+  eps[1] = (FlowProbeEndpoint) { c.alice.rtp_port2, flow_pick_port (), SSRC_ALICE, 0 };
+  eps[2] = (FlowProbeEndpoint) { c.alice.rtp_port, flow_pick_port (), SSRC_ALICE, 0 };
+  report = flow_probe_run (eps, 3);
+  call_finish (&c);
+  /* tandem's offer in the 200 is its session with alice as it was. */
+  offer = flow_require_response (c.a->received, 200, "INVITE", 1);
+  assert_same_session (flow_require_response (c.a->received, 200, "INVITE", 0), offer);
+  flow_assert_heard_only (report, c.alice.rtp_port2, a_relay, SSRC_BOB);
+  flow_assert_not_heard (report, c.alice.rtp_port, SSRC_BOB);
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "INVITE "), ==, 1);
   assert_cdr (d, c.a, 200, "caller", NULL);
   flow_daemon_stop (d);
 }
@@ -672,6 +775,42 @@ test_forking_late_answer (void)
   flow_daemon_stop (d);
 }
 
+/* As above, and the losing phone hangs up itself as soon as it has the
+ * ACK, its BYE crossing tandem's (which nua may then drop: the dialog is
+ * over either way). That BYE ends only its own branch: the
+ * call alice has with the winning phone goes on (her later re-INVITE and
+ * UPDATE still reach it), and it ends when she hangs up. */
+static void
+test_forking_loser_hangs_up (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Fork) f = fork_call ("call-uac-reinvite.xml", "call-uas-reinvite.xml",
+                               "gap-uas-answer-late-bye.xml");
+  const char *loser_bye, *a_reinv, *a_bye, *b1_bye;
+
+  f.bob1.pause_ms = "700";
+  f.alice.pause_ms = "1500";
+  fork_run (d, &f, TRUE);
+
+  loser_bye = flow_require_msg (f.b2->sent, "BYE ", 0);
+  flow_require_msg (f.b2->received, "ACK ", 0);
+  a_reinv = flow_require_msg (f.a->sent, "INVITE ", 2);
+  g_assert_cmpint (flow_run_msg_time (f.b2, loser_bye), <, flow_run_msg_time (f.a, a_reinv));
+  /* alice's re-INVITE and UPDATE were relayed to the winner and answered. */
+  g_assert_cmpuint (flow_count_responses (f.a->received, 200, "INVITE"), ==, 2);
+  flow_require_response (f.a->received, 200, "UPDATE", 0);
+  flow_require_msg (f.b1->received, "INVITE ", 1);
+  flow_require_msg (f.b1->received, "UPDATE ", 0);
+  /* The winner's only BYE is the one alice's caused. */
+  g_assert_cmpuint (flow_count_msgs (f.b1->received, "BYE "), ==, 1);
+  a_bye = flow_require_msg (f.a->sent, "BYE ", 0);
+  b1_bye = flow_require_msg (f.b1->received, "BYE ", 0);
+  g_assert_cmpint (flow_run_msg_time (f.b1, b1_bye), >=, flow_run_msg_time (f.a, a_bye));
+  g_assert_null (flow_find_msg (f.a->received, "BYE ", 0));
+  assert_cdr (d, f.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
 /* A 6xx from one branch ends the whole fork at once (RFC 3261 §16.7:
  * cancel the other branches; a 6xx beats every other answer). */
 static void
@@ -762,6 +901,178 @@ test_no_common_codec (void)
   flow_daemon_stop (d);
 }
 
+/* bob (one registration, at port) refuses alice's call with `status`;
+ * alice must get `want`, and the call must be over in tandem too (its CDR
+ * is written when its last leg is gone). */
+static void
+assert_status_for_caller (FlowDaemon *d, guint16 port, const char *status, int want)
+{
+  FlowParty alice = flow_party ("alice", "call-uac-fail.xml", "a");
+  g_autofree char *port_text = g_strdup_printf ("%u", port);
+  g_autoptr (FlowRun) a = NULL, b = NULL;
+  FlowSipp *sb;
+
+  flow_register (d, "bob", port);
+  sb = flow_sipp_start (d, "gap-uas-status.xml", "-p", port_text, "-key", "status", status,
+                        NULL);
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  b = flow_sipp_finish (sb, "bob");
+  flow_assert_error_acked (b);
+  flow_note ("bob answered %s, alice got %d", status, flow_caller_final (a));
+  g_assert_cmpint (flow_caller_final (a), ==, want);
+  assert_cdr (d, a, want, "callee", NULL);
+}
+
+/* A B-leg's failure reaches the caller as the B2BUA's own answer: a 503
+ * would make her try another server for her own request (RFC 3261 §16.7
+ * wants 500), and bob's redirect or challenge is not hers to follow or
+ * answer (480); a plain refusal passes unchanged. (Not 302: nua follows
+ * that one itself, to the Contact bob names.) After a 401 or 407 nua keeps
+ * the B-leg open for authentication: tandem must end it itself. */
+static void
+test_failure_status_mapped (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  guint16 bob = flow_pick_port ();   /* one binding, re-registered each time */
+
+  assert_status_for_caller (d, bob, "503", 500);
+  assert_status_for_caller (d, bob, "301", 480);
+  assert_status_for_caller (d, bob, "401", 480);
+  assert_status_for_caller (d, bob, "407", 480);
+  assert_status_for_caller (d, bob, "404", 404);
+  flow_daemon_stop (d);
+}
+
+/* bob's binding points at a port where nobody listens: nua reports the
+ * transport failure with its own code (>= 700, or a 503 of its own), which
+ * must not go out on the wire; alice gets 500. */
+static void
+test_failure_unreachable_callee (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "call-uac-fail.xml", "a");
+  g_autoptr (FlowRun) a = NULL;
+
+  flow_register (d, "bob", flow_pick_port ());
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  g_assert_cmpint (flow_caller_final (a), ==, 500);
+  flow_daemon_stop (d);
+}
+
+/* ---- message bodies (RFC 5621) ------------------------------------------------------------ */
+
+/* What tandem sent bob carries a plain SDP of its own: nothing of the
+ * multipart, nor of alice's ISUP. */
+static void
+assert_plain_sdp (const char *msg)
+{
+  g_autofree char *ctype = flow_require_header (msg, "Content-Type");
+  g_autofree char *body = flow_msg_body (msg);
+
+  g_assert_cmpstr (ctype, ==, "application/sdp");
+  g_assert_true (g_str_has_prefix (body, "v=0"));
+  g_assert_null (strstr (body, "ISUP"));
+  g_assert_null (strstr (body, "tandem mp=1"));
+}
+
+/* The 415 tandem answered: it says what it takes (RFC 3261 §21.4.13). */
+static void
+assert_refused_body (const char *response)
+{
+  g_autofree char *accept = flow_require_header (response, "Accept");
+  g_assert_cmpint (flow_msg_status (response), ==, 415);
+  g_assert_cmpstr (accept, ==, "application/sdp");
+}
+
+/* alice's INVITE, re-INVITE and UPDATE each carry SDP beside ISUP in a
+ * multipart/mixed: tandem uses the SDP part (the call is set up, held and
+ * heard) and offers bob plain SDP on its relay ports. An UPDATE whose only
+ * body is ISUP is refused with 415 and never reaches bob. */
+static void
+test_multipart_body (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("multipart-uac.xml", "3500", "call-uas-reinvite.xml", NULL);
+  g_auto (GStrv) report = NULL;
+  const char *b_inv, *b_reinv, *b_update;
+  guint16 a_relay, b_relay;
+
+  report = call_with_media (d, &c, &a_relay, &b_relay, FALSE);
+  assert_b_invite (&c);
+  assert_relay_sdp (flow_require_response (c.a->received, 200, "INVITE", 0), c.bob.rtp_port);
+  b_inv = flow_require_msg (c.b->received, "INVITE ", 0);
+  b_reinv = flow_require_msg (c.b->received, "INVITE ", 1);
+  b_update = flow_require_msg (c.b->received, "UPDATE ", 0);
+  assert_plain_sdp (b_inv);
+  assert_plain_sdp (b_reinv);
+  assert_plain_sdp (b_update);
+  assert_offer_relayed (b_reinv, "a=sendonly", b_relay, c.alice.rtp_port);
+  assert_offer_relayed (b_update, "a=inactive", b_relay, c.alice.rtp_port);
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "UPDATE "), ==, 1);
+  assert_refused_body (flow_require_response (c.a->received, 415, "UPDATE", 0));
+  flow_assert_heard (report, c.bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard (report, c.alice.rtp_port, a_relay, SSRC_BOB);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* Late offer, alice's answer in her ACK inside a multipart: bob's ACK
+ * carries it as plain SDP, and media flows. */
+static void
+test_multipart_ack (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("multipart-uac-late.xml", "3500", "call-uas-late.xml", NULL);
+  g_auto (GStrv) report = NULL;
+  const char *b_ack;
+  guint16 a_relay, b_relay;
+
+  report = call_with_media (d, &c, &a_relay, &b_relay, FALSE);
+  b_ack = flow_require_msg (c.b->received, "ACK ", 0);
+  assert_plain_sdp (b_ack);
+  g_assert_cmpuint (assert_relay_sdp (b_ack, c.alice.rtp_port), ==, b_relay);
+  flow_assert_heard (report, c.bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard (report, c.alice.rtp_port, a_relay, SSRC_BOB);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* bob's answer comes as SDP beside ISUP (the ISUP part first): tandem
+ * uses the SDP part, and alice gets a plain SDP answer on her relay port. */
+static void
+test_multipart_answer (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("call-uac.xml", "3500", "multipart-uas.xml", NULL);
+  g_auto (GStrv) report = NULL;
+  guint16 a_relay, b_relay;
+
+  report = call_with_media (d, &c, &a_relay, &b_relay, FALSE);
+  assert_a_answer (&c);
+  assert_plain_sdp (flow_require_response (c.a->received, 200, "INVITE", 0));
+  flow_assert_heard (report, c.bob.rtp_port, b_relay, SSRC_ALICE);
+  flow_assert_heard (report, c.alice.rtp_port, a_relay, SSRC_BOB);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* An INVITE whose only body is ISUP cannot set up media: 415 with Accept,
+ * and bob (registered, but with nobody at his port) is never called. */
+static void
+test_multipart_no_sdp (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "multipart-uac-refused.xml", "a");
+  g_autoptr (FlowRun) run = NULL;
+
+  flow_register (d, "bob", flow_pick_port ());
+  run = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  g_assert_cmpint (flow_caller_final (run), ==, 415);
+  assert_refused_body (flow_require_response (run->received, 415, "INVITE", 0));
+  g_assert_null (flow_find_response (run->received, 180, "INVITE", 0));
+  flow_daemon_stop (d);
+}
+
 /* ---- tandem ends the call --------------------------------------------------------------- */
 
 /* No RTP at all: after rtp-timeout seconds tandem BYEs both ends. */
@@ -839,6 +1150,59 @@ test_media_after_refused_hold (void)
   flow_daemon_stop (d);
 }
 
+/* SIGHUP with settings changed that only a restart can apply (the SIP
+ * socket, the media address and ports, the store) and one that a reload
+ * applies (a new user): tandem says so in a warning, keeps the running
+ * values (still on its port, SDP still on its relay address and range,
+ * registrations still in its store) and takes the new user. */
+static void
+test_sighup_keeps_restart_only (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_autofree char *conf_path = g_build_filename (flow_daemon_dir (d), "tandem.conf", NULL);
+  g_autofree char *old_db = g_build_filename (flow_daemon_dir (d), "tandem.db", NULL);
+  g_autofree char *new_db = g_build_filename (flow_daemon_dir (d), "moved.db", NULL);
+  g_autofree char *text = NULL, *listen = NULL, *moved_listen = NULL;
+  g_autoptr (GError) error = NULL;
+  guint16 moved_port = flow_pick_port ();
+  g_auto (Call) c = call ("call-uac.xml", "300", "call-uas.xml", NULL);
+  GString *conf;
+
+  /* The harness's file, with [sip] listen, [store] path and [media] moved. */
+  g_assert_true (g_file_get_contents (conf_path, &text, NULL, &error));
+  listen = g_strdup_printf ("listen = 127.0.0.1:%u\n", flow_daemon_port (d));
+  moved_listen = g_strdup_printf ("listen = 127.0.0.1:%u\n", moved_port);
+  conf = g_string_new (text);
+  g_assert_cmpuint (g_string_replace (conf, listen, moved_listen, 1), ==, 1);
+  g_assert_cmpuint (g_string_replace (conf, old_db, new_db, 1), ==, 1);
+  g_assert_cmpuint (g_string_replace (conf, "address = 127.0.0.1\nports = 20000-29999\n",
+                                      "address = 127.0.0.2\nports = 30000-30099\n", 1), ==, 1);
+  g_string_append (conf, "\n[user dave]\npassword = dave-secret\n");
+  g_assert_true (g_file_set_contents (conf_path, conf->str, -1, &error));
+  g_string_free (conf, TRUE);
+
+  flow_daemon_signal (d, SIGHUP);
+  g_assert_true (flow_daemon_wait_log (d, "configuration reloaded", 5000));
+  g_assert_true (flow_daemon_wait_log (d, "take effect only on restart", 1000));
+  /* Reloadable: dave exists now (flow_register asserts his 200). */
+  flow_register (d, "dave", flow_pick_port ());
+  /* Restart-only: the call runs on the old socket, with the old relay. */
+  call_run (d, &c);
+  assert_b_invite (&c);
+  assert_a_answer (&c);
+  {
+    g_autoptr (GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+                                             G_SOCKET_PROTOCOL_UDP, NULL);
+    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+    g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, moved_port);
+    /* Nobody (tandem) took the new listening port. */
+    g_assert_true (g_socket_bind (sock, addr, FALSE, NULL));
+  }
+  g_assert_false (g_file_test (new_db, G_FILE_TEST_EXISTS));
+  assert_cdr (d, c.a, 200, "caller", NULL);   /* read from the old store */
+  flow_daemon_stop (d);
+}
+
 /* SIGTERM with a call ringing: alice gets a final answer, bob a CANCEL. */
 static void
 test_shutdown_while_ringing (void)
@@ -888,18 +1252,28 @@ main (int argc, char **argv)
   flow_add_test ("/call/reinvite-update-from-caller", test_reinvite_and_update_from_caller);
   flow_add_test ("/call/reinvite-update-from-callee", test_reinvite_and_update_from_callee);
   flow_add_test ("/call/glare", test_glare);
+  flow_add_test ("/call/reinvite-cancelled", test_reinvite_cancelled);
+  flow_add_test ("/call/ack-answer-moves-media", test_ack_answer_moves_media);
   flow_add_test ("/call/forking", test_forking);
   flow_add_test ("/call/forking-late-answer", test_forking_late_answer);
+  flow_add_test ("/call/forking-loser-hangs-up", test_forking_loser_hangs_up);
   flow_add_test ("/call/forking-decline", test_forking_decline);
   flow_add_test ("/call/refused/unknown-user", test_unknown_user);
   flow_add_test ("/call/refused/not-registered", test_not_registered);
   flow_add_test ("/call/refused/wrong-password", test_wrong_password);
   flow_add_test ("/call/refused/bad-sdp", test_bad_sdp);
   flow_add_test ("/call/refused/no-common-codec", test_no_common_codec);
+  flow_add_test ("/call/refused/status-mapped", test_failure_status_mapped);
+  flow_add_test ("/call/refused/unreachable-callee", test_failure_unreachable_callee);
+  flow_add_test ("/call/body/multipart", test_multipart_body);
+  flow_add_test ("/call/body/multipart-ack", test_multipart_ack);
+  flow_add_test ("/call/body/multipart-answer", test_multipart_answer);
+  flow_add_test ("/call/body/no-sdp", test_multipart_no_sdp);
   flow_add_test ("/call/rtp-timeout", test_rtp_timeout);
   flow_add_test ("/call/rtp-timeout-spares-hold", test_rtp_timeout_spares_hold);
   flow_add_test ("/call/rtp-timeout-after-refused-hold", test_rtp_timeout_after_refused_hold);
   flow_add_test ("/call/media-after-refused-hold", test_media_after_refused_hold);
+  flow_add_test ("/call/sighup-keeps-restart-only", test_sighup_keeps_restart_only);
   flow_add_test ("/call/shutdown-with-call-up", test_shutdown_with_call_up);
   flow_add_test ("/call/shutdown-while-ringing", test_shutdown_while_ringing);
   return g_test_run ();
