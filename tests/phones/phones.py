@@ -193,6 +193,7 @@ class Tandem:
         shutil.copytree(os.path.join(SOURCE_ROOT, "config", "tunes"), os.path.join(work, "tunes"))
         self.db = os.path.join(work, "tandem.db")
         self.port = sip_port
+        self.hold_music = any(re.match(r"\s*hold-music\s*=\s*[^\s#]", line) for line in open(self.conf))
         binary = os.path.join(build, "b2bua", "tandem")
         env = dict(os.environ)
         env.pop("TANDEM_PLUGIN_DIR", None)   # the build tree's plugins, found by tandem itself
@@ -420,7 +421,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(SOURCE_ROOT, "build"),
                     help="meson build folder with b2bua/tandem (default: SOURCE/build)")
     ap.add_argument("--session-timer", action="store_true",
-                    help="also hold a linphone->baresip call for 50 s (linphone's session timer 90 s)")
+                    help="run tandem with [calls] session-timer = 90 and hold a linphone->baresip "
+                         "call for 50 s, past tandem's first refresh at 45 s")
     ap.add_argument("--keep", action="store_true", help="keep the work folder with all logs")
     ap.add_argument("--work", help="work folder (default: a new temporary one)")
     ap.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
@@ -433,6 +435,8 @@ def main():
         if not m:
             ap.error("--set %s: want GROUP.KEY=VALUE" % item)
         overrides.append(((m.group(1), m.group(2)), m.group(3)))
+    if args.session_timer and not any(k == ("calls", "session-timer") for k, _ in overrides):
+        overrides.append((("calls", "session-timer"), "90"))
     args.set = overrides
     args.build = os.path.abspath(args.build)
 
@@ -507,7 +511,8 @@ def scenario(run, args, work, procs):
         t = Tandem(args.build, work, sip_port, args.set)
         procs.append(t)
         state["tandem"] = t
-        return "%s on 127.0.0.1:%d" % (os.path.join(args.build, "b2bua", "tandem"), sip_port)
+        changed = "".join("; [%s] %s = %s" % (g, k, v) for (g, k), v in args.set)
+        return "%s on 127.0.0.1:%d%s" % (os.path.join(args.build, "b2bua", "tandem"), sip_port, changed)
 
     if not run.step("tandem starts on a copy of config/tandem.conf", start_tandem):
         return False
@@ -577,9 +582,20 @@ def write_tone(path, seconds):
         w.writeframes(bytes(frames))
 
 
-def baresip_hold(b, l, what):
+def check_music(tandem, tsince, what, held_leg):
+    """With [media] hold-music, tandem answers a hold itself and plays the
+    tune to the held party."""
+    if what in ("hold", "pause") and tandem.hold_music:
+        if not tandem.log.wait(r"playing .* to the %s-leg" % held_leg, WAIT, tsince):
+            raise StepFailed("tandem does not play hold music to the %s-leg" % held_leg)
+        return "tandem plays hold music to the %s-leg" % held_leg
+    return ""
+
+
+def baresip_hold(tandem, b, l, what, held_leg):
     """baresip holds (hold) or resumes (resume) its call: tandem's answer
     reaches baresip (CALL_REMOTE_SDP answer), the call stays up on both."""
+    tsince = tandem.log.mark()
     since = b.mark()
     r = b.command(what)
     if not r.get("ok"):
@@ -590,10 +606,12 @@ def baresip_hold(b, l, what):
     time.sleep(TALK)
     if b.wait_event({"CALL_CLOSED"}, 0, since) or l.log.find(r"ended", l.mark_call):
         raise StepFailed("the call ended after baresip's %s" % what)
+    return check_music(tandem, tsince, what, held_leg)
 
 
-def linphone_hold(b, l, what):
+def linphone_hold(tandem, b, l, what, held_leg):
     """linphone pauses (pause) or resumes (resume) its call."""
+    tsince = tandem.log.mark()
     since = l.log.mark()
     bsince = b.mark()
     l.send(what)
@@ -604,6 +622,7 @@ def linphone_hold(b, l, what):
     time.sleep(TALK)
     if b.wait_event({"CALL_CLOSED"}, 0, bsince) or l.log.find(r"ended", since):
         raise StepFailed("the call ended after linphone's %s" % what)
+    return check_music(tandem, tsince, what, held_leg)
 
 
 def check_media(b, l, bsince, loffset):
@@ -655,10 +674,10 @@ def call_from_baresip(run, tandem, b, l):
     if not run.step(prefix + "call established", establish):
         b.command("hangup")
         return
-    run.step(prefix + "baresip holds", lambda: baresip_hold(b, l, "hold"))
-    run.step(prefix + "baresip resumes", lambda: baresip_hold(b, l, "resume"))
-    run.step(prefix + "linphone holds", lambda: linphone_hold(b, l, "pause"))
-    run.step(prefix + "linphone resumes", lambda: linphone_hold(b, l, "resume"))
+    run.step(prefix + "baresip holds", lambda: baresip_hold(tandem, b, l, "hold", "B"))
+    run.step(prefix + "baresip resumes", lambda: baresip_hold(tandem, b, l, "resume", "B"))
+    run.step(prefix + "linphone holds", lambda: linphone_hold(tandem, b, l, "pause", "A"))
+    run.step(prefix + "linphone resumes", lambda: linphone_hold(tandem, b, l, "resume", "A"))
 
     def hangup():
         since = b.mark()
@@ -674,7 +693,7 @@ def call_from_baresip(run, tandem, b, l):
 
 def call_from_linphone(run, tandem, b, l, hold_for):
     if hold_for:
-        prefix = "B->A with linphone's session timer 90 s, %d s: " % hold_for
+        prefix = "B->A with session timers of 90 s, %d s: " % hold_for
     else:
         prefix = "B->A (linphone bob calls baresip alice): "
     bsince = b.mark()
@@ -709,18 +728,25 @@ def call_from_linphone(run, tandem, b, l, hold_for):
                 if ev or ended:
                     sip = [x.split("|")[0].split(": ", 1)[-1] for x in tandem.log.find(
                         r"(send|recv) .*(UPDATE|BYE|50[0-9] |408 |481 |491 )", tmark)]
-                    raise StepFailed("call ended after %.0f s: baresip %s, linphone %s; tandem: %s" % (
+                    raise StepFailed("call ended %.0f s into the wait: baresip %s, linphone %s; tandem: %s" % (
                         hold_for - (deadline - time.monotonic()), ev.get("param") if ev else "-",
                         ended[-1] if ended else "-", "; ".join(sip[-6:])))
-            refresh = tandem.log.find(r"(send|recv) .*CSeq \d+ (UPDATE|INVITE)", tmark)
-            return "up for %d s, %d INVITE/UPDATE message(s) after the set-up" % (
-                hold_for, max(0, len(refresh) - 4))
+            # The refreshes tandem sent or answered after the call's set-up (its ACKs).
+            lines = tandem.log.find(r"(send|recv) \d+ bytes", tmark)
+            acks = [i for i, x in enumerate(lines) if " ACK " in x]
+            later = lines[acks[-1] + 1:] if acks else lines
+            seen = []
+            for x in later:
+                m = re.search(r"(send|recv) \d+ bytes (?:to|from) \S+: ([^|]+?) \|", x)
+                if m and "REGISTER" not in x:
+                    seen.append("%s %s" % (m.group(1), m.group(2).strip()))
+            return "up for %d s; tandem since: %s" % (hold_for, ", ".join(seen) or "nothing")
         run.step(prefix + "call stays up", stays_up)
     else:
-        run.step(prefix + "linphone holds", lambda: linphone_hold(b, l, "pause"))
-        run.step(prefix + "linphone resumes", lambda: linphone_hold(b, l, "resume"))
-        run.step(prefix + "baresip holds", lambda: baresip_hold(b, l, "hold"))
-        run.step(prefix + "baresip resumes", lambda: baresip_hold(b, l, "resume"))
+        run.step(prefix + "linphone holds", lambda: linphone_hold(tandem, b, l, "pause", "B"))
+        run.step(prefix + "linphone resumes", lambda: linphone_hold(tandem, b, l, "resume", "B"))
+        run.step(prefix + "baresip holds", lambda: baresip_hold(tandem, b, l, "hold", "A"))
+        run.step(prefix + "baresip resumes", lambda: baresip_hold(tandem, b, l, "resume", "A"))
 
     def hangup():
         since = l.log.mark()
