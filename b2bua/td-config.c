@@ -348,8 +348,13 @@ set_plugins_enabled (Parser *p, const char *value, GError **error)
 static gboolean
 set_plugins_path (Parser *p, const char *value, GError **error)
 {
+  g_autofree char *dir = resolve_path (p, value);
+
+  /* An explicit folder is never passed over for another: a typo must show. */
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    return fail (p, error, TD_CONFIG_ERROR_VALUE, "[plugins] path: %s is not a folder", dir);
   g_free (p->config->plugin_dir);
-  p->config->plugin_dir = resolve_path (p, value);
+  p->config->plugin_dir = g_steal_pointer (&dir);
   return TRUE;
 }
 
@@ -591,7 +596,7 @@ set_defaults (TdConfig *c)
   c->max_diversions = 5;
   c->max_calls_per_user = 8;
   c->plugins = g_new0 (char *, 1);
-  c->plugin_dir = g_strdup (TANDEM_PLUGINDIR);
+  c->plugin_dir = NULL;           /* td-plugins.c looks for them */
   c->log_level = G_LOG_LEVEL_INFO;
   c->local_addresses = g_new0 (char *, 1);
 }

@@ -84,7 +84,7 @@ typedef struct {
 
   /* [plugins] */
   char **plugins;         /* enabled plugin names, in order; NULL-terminated */
-  char *plugin_dir;       /* where NAME.so live */
+  char *plugin_dir;       /* [plugins] path, or NULL: found next to the binary (td-plugins.c) */
   guint max_diversions;   /* [calls] max-diversions: forwarding hops per call */
 
   GHashTable *users;      /* name → TdUser* */

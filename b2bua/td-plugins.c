@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 #include <gmodule.h>
 
+#include "td-build-config.h"
 #include "td-call.h"
 
 typedef struct {
@@ -58,13 +59,92 @@ td_plugin_host_free (TdPluginHost *host)
   g_free (host);
 }
 
+/* Where the plugins come from, in the order they are tried. */
+typedef enum {
+  PLUGIN_DIR_CONFIG,       /* [plugins] path: the operator said so */
+  PLUGIN_DIR_ENV,          /* TANDEM_PLUGIN_DIR, e.g. from `meson devenv` */
+  PLUGIN_DIR_BUILD_TREE,   /* the meson build tree the binary was built in */
+  PLUGIN_DIR_INSTALLED,    /* the installed tree the binary sits in (moved, DESTDIR) */
+  PLUGIN_DIR_PREFIX,       /* the configured install folder */
+} PluginDirSource;
+
+static const char *const plugin_dir_source_names[] = {
+  [PLUGIN_DIR_CONFIG] = "[plugins] path",
+  [PLUGIN_DIR_ENV] = "TANDEM_PLUGIN_DIR",
+  [PLUGIN_DIR_BUILD_TREE] = "the build tree of the binary",
+  [PLUGIN_DIR_INSTALLED] = "the install tree of the binary",
+  [PLUGIN_DIR_PREFIX] = "the install folder",
+};
+
+/* `rel` taken from the folder of the running binary, or NULL. The binary's
+ * own path, not argv[0] or the working folder: a tandem started from any
+ * folder, or through a symlink, finds the tree it belongs to. */
+static char *
+exe_relative (const char *rel)
+{
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *exe_dir = NULL;
+  g_autofree char *joined = NULL;
+
+  if (!exe || !*rel)
+    return NULL;
+  exe_dir = g_path_get_dirname (exe);
+  joined = g_build_filename (exe_dir, rel, NULL);
+  return g_canonicalize_filename (joined, NULL);
+}
+
+/* A build tree is a meson build folder: the binary's folder alone could be
+ * anything (an install prefix with a stray plugins/ next to bin/). */
+static char *
+build_tree_plugin_dir (void)
+{
+  g_autofree char *root = exe_relative (TANDEM_BUILD_TREE_REL);
+  g_autofree char *marker = root ? g_build_filename (root, "meson-private", NULL) : NULL;
+
+  if (!marker || !g_file_test (marker, G_FILE_TEST_IS_DIR))
+    return NULL;
+  return exe_relative (TANDEM_BUILD_PLUGINDIR_REL);
+}
+
+static char *
+installed_plugin_dir (void)
+{
+  char *dir = exe_relative (TANDEM_INSTALLED_PLUGINDIR_REL);
+
+  if (dir && !g_file_test (dir, G_FILE_TEST_IS_DIR))
+    g_clear_pointer (&dir, g_free);
+  return dir;
+}
+
+/* The folder all plugins are loaded from: one folder, so the plugins of one
+ * build never mix with another's. */
+static char *
+find_plugin_dir (const TdConfig *config, PluginDirSource *source)
+{
+  const char *env = g_getenv ("TANDEM_PLUGIN_DIR");
+  char *dir;
+
+  *source = PLUGIN_DIR_CONFIG;
+  if (config->plugin_dir)
+    return g_strdup (config->plugin_dir);
+  *source = PLUGIN_DIR_ENV;
+  if (env && *env)
+    return g_strdup (env);
+  *source = PLUGIN_DIR_BUILD_TREE;
+  if ((dir = build_tree_plugin_dir ()))
+    return dir;
+  *source = PLUGIN_DIR_INSTALLED;
+  if ((dir = installed_plugin_dir ()))
+    return dir;
+  *source = PLUGIN_DIR_PREFIX;
+  return g_strdup (TANDEM_PLUGINDIR);
+}
+
 static gboolean
-load_one (TdPluginHost *host, const TdConfig *config, const char *name, GError **error)
+load_one (TdPluginHost *host, const TdConfig *config, const char *dir, PluginDirSource source,
+          const char *name, GError **error)
 {
   g_autofree char *file = g_strconcat (name, ".", G_MODULE_SUFFIX, NULL);
-  /* TANDEM_PLUGIN_DIR overrides [plugins] path: running from a build tree. */
-  const char *dir = g_getenv ("TANDEM_PLUGIN_DIR") ? g_getenv ("TANDEM_PLUGIN_DIR")
-                                                   : config->plugin_dir;
   g_autofree char *path = g_build_filename (dir, file, NULL);
   Plugin p = { 0 };
   gpointer symbol = NULL;
@@ -73,8 +153,8 @@ load_one (TdPluginHost *host, const TdConfig *config, const char *name, GError *
   p.module = g_module_open (path, G_MODULE_BIND_LOCAL);
   if (!p.module) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                 "%s: [plugins] enabled names \"%s\", which cannot be loaded: %s",
-                 config->path, name, g_module_error ());
+                 "%s: [plugins] enabled names \"%s\", which cannot be loaded from %s (%s): %s",
+                 config->path, name, dir, plugin_dir_source_names[source], g_module_error ());
     return FALSE;
   }
   if (!g_module_symbol (p.module, TD_PLUGIN_SYMBOL, &symbol) || !symbol ||
@@ -101,10 +181,16 @@ gboolean
 td_plugin_host_load (TdPluginHost *host, const TdConfig *config, GError **error)
 {
   gboolean ok = TRUE;
+  PluginDirSource source;
+  g_autofree char *dir = NULL;
 
+  if (!config->plugins[0])
+    return td_config_check_user_keys (config, host->user_keys, error);
+  dir = find_plugin_dir (config, &source);
+  g_info ("plugins from %s (%s)", dir, plugin_dir_source_names[source]);
   host->loading = config;
   for (guint i = 0; ok && config->plugins[i]; i++)
-    ok = load_one (host, config, config->plugins[i], error);
+    ok = load_one (host, config, dir, source, config->plugins[i], error);
   host->loading = NULL;
   return ok && td_config_check_user_keys (config, host->user_keys, error);
 }

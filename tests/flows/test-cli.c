@@ -38,10 +38,13 @@ test_version (void)
   g_assert_cmpstr (out, ==, want);
 }
 
+/* The sample configuration, as a user runs it from any build folder: no
+ * TANDEM_PLUGIN_DIR, the plugins found in the binary's own build tree. */
 static void
 test_check_sample (void)
 {
   const char *sample = g_getenv ("TANDEM_SAMPLE_CONFIG");
+  g_unsetenv ("TANDEM_PLUGIN_DIR");
   const char *argv[] = { tandem_bin (), "--check-config", sample, NULL };
   g_autofree char *out = NULL, *err = NULL;
   int status;
@@ -147,6 +150,182 @@ test_run_port_in_use (void)
   g_assert_nonnull (strstr (err, "cannot listen"));
 }
 
+/* ---- where the plugins come from ------------------------------------------- */
+
+#define PLUGINS_ENABLED "[plugins]\nenabled = forward;hold;waiting\n"
+#define BASE_CONFIG "[sip]\ndomain = pbx.test\n[store]\npath = x.db\n"
+
+/* The build tree's plugin folder: plugins/ beside b2bua/, where tandem is. */
+static char *
+build_plugin_dir (void)
+{
+  g_autofree char *b2bua = g_path_get_dirname (tandem_bin ());
+  g_autofree char *joined = g_build_filename (b2bua, "..", "plugins", NULL);
+  return g_canonicalize_filename (joined, NULL);
+}
+
+static void
+copy_file (const char *from, const char *to)
+{
+  g_autoptr (GFile) src = g_file_new_for_path (from);
+  g_autoptr (GFile) dst = g_file_new_for_path (to);
+  g_autoptr (GError) error = NULL;
+
+  g_file_copy (src, dst, G_FILE_COPY_ALL_METADATA, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* A copy of the build tree's binary and plugins in the case's folder, laid
+ * out as in the build tree (b2bua/tandem, plugins/NAME.so); with `marker`,
+ * the meson-private/ folder that makes it a build tree. Returns the binary. */
+static char *
+copy_build_tree (gboolean marker)
+{
+  const char *dir = flow_case_dir ();
+  g_autofree char *plugins = build_plugin_dir ();
+  g_autofree char *b2bua = g_build_filename (dir, "tree", "b2bua", NULL);
+  g_autofree char *copy_plugins = g_build_filename (dir, "tree", "plugins", NULL);
+  g_autofree char *private_dir = g_build_filename (dir, "tree", "meson-private", NULL);
+  const char *names[] = { "forward", "hold", "waiting" };
+  char *bin = g_build_filename (b2bua, "tandem", NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (b2bua, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (copy_plugins, 0755), ==, 0);
+  if (marker)
+    g_assert_cmpint (g_mkdir_with_parents (private_dir, 0755), ==, 0);
+  copy_file (tandem_bin (), bin);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    g_autofree char *file = g_strconcat (names[i], ".so", NULL);
+    g_autofree char *from = g_build_filename (plugins, file, NULL);
+    g_autofree char *to = g_build_filename (copy_plugins, file, NULL);
+    copy_file (from, to);
+  }
+  return bin;
+}
+
+/* `bin --check-config` on text, with the plugin host's messages on; the
+ * exit status, and the output of both streams in *out. */
+static int
+check_plugins (const char *bin, const char *text, char **out)
+{
+  g_autofree char *path = write_case_file ("plugins.conf", text);
+  const char *argv[] = { bin, "--check-config", path, NULL };
+  g_autofree char *o = NULL, *e = NULL;
+  int status;
+
+  g_setenv ("G_MESSAGES_DEBUG", "tandem-plugins", TRUE);
+  status = flow_command (argv, COMMAND_TIMEOUT_MS, &o, &e);
+  *out = g_strconcat (o, e, NULL);
+  flow_note ("%s --check-config: exit %d, output:\n%s", bin, status, *out);
+  return status;
+}
+
+/* What the plugin host says it loads from: "plugins from DIR (HOW)". */
+static void
+assert_plugins_from (const char *out, const char *dir, const char *how)
+{
+  g_autofree char *want = g_strdup_printf ("plugins from %s (%s)", dir, how);
+  g_assert_nonnull (strstr (out, want));
+}
+
+/* No path, no TANDEM_PLUGIN_DIR: the binary's own build tree. */
+static void
+test_plugins_build_tree (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *plugins = build_plugin_dir ();
+
+  g_unsetenv ("TANDEM_PLUGIN_DIR");
+  g_assert_cmpint (check_plugins (tandem_bin (), BASE_CONFIG PLUGINS_ENABLED, &out), ==, 0);
+  assert_plugins_from (out, plugins, "the build tree of the binary");
+}
+
+/* A build tree in another folder uses its own plugins, not the ones of the
+ * tree it was copied from (nor the installed ones). */
+static void
+test_plugins_build_tree_copy (void)
+{
+  g_autofree char *bin = copy_build_tree (TRUE);
+  g_autofree char *out = NULL;
+  g_autofree char *plugins = g_build_filename (flow_case_dir (), "tree", "plugins", NULL);
+
+  g_unsetenv ("TANDEM_PLUGIN_DIR");
+  g_assert_cmpint (check_plugins (bin, BASE_CONFIG PLUGINS_ENABLED, &out), ==, 0);
+  assert_plugins_from (out, plugins, "the build tree of the binary");
+}
+
+/* A plugins/ folder beside the binary's folder is not enough: without a
+ * meson build tree around it, tandem does not load code from it. */
+static void
+test_plugins_not_a_build_tree (void)
+{
+  g_autofree char *bin = copy_build_tree (FALSE);
+  g_autofree char *out = NULL;
+  g_autofree char *plugins = g_build_filename (flow_case_dir (), "tree", "plugins", NULL);
+
+  g_unsetenv ("TANDEM_PLUGIN_DIR");
+  check_plugins (bin, BASE_CONFIG PLUGINS_ENABLED, &out);
+  g_assert_null (strstr (out, plugins));
+}
+
+/* TANDEM_PLUGIN_DIR (meson devenv) comes before the build tree. */
+static void
+test_plugins_env (void)
+{
+  g_autofree char *bin = copy_build_tree (TRUE);
+  g_autofree char *out = NULL;
+  g_autofree char *plugins = build_plugin_dir ();
+
+  g_setenv ("TANDEM_PLUGIN_DIR", plugins, TRUE);
+  g_assert_cmpint (check_plugins (bin, BASE_CONFIG PLUGINS_ENABLED, &out), ==, 0);
+  assert_plugins_from (out, plugins, "TANDEM_PLUGIN_DIR");
+}
+
+/* [plugins] path comes before everything, even TANDEM_PLUGIN_DIR. */
+static void
+test_plugins_config_path (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *plugins = g_build_filename (flow_case_dir (), "tree", "plugins", NULL);
+
+  g_free (copy_build_tree (FALSE));   /* its plugins/ is the path */
+  g_setenv ("TANDEM_PLUGIN_DIR", "/nonexistent", TRUE);
+  g_assert_cmpint (check_plugins (tandem_bin (), BASE_CONFIG PLUGINS_ENABLED "path = tree/plugins\n",
+                                  &out), ==, 0);
+  assert_plugins_from (out, plugins, "[plugins] path");
+}
+
+/* A path naming no folder is an error at its line, not a quiet fallback. */
+static void
+test_plugins_missing_path (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *conf = g_build_filename (flow_case_dir (), "plugins.conf", NULL);
+  g_autofree char *where = g_strdup_printf ("%s:7: [plugins] path: %s/no-such-folder is not a folder",
+                                            conf, flow_case_dir ());
+
+  g_unsetenv ("TANDEM_PLUGIN_DIR");
+  g_assert_cmpint (check_plugins (tandem_bin (), BASE_CONFIG PLUGINS_ENABLED "path = no-such-folder\n",
+                                  &out), ==, 2);
+  g_assert_nonnull (strstr (out, where));
+}
+
+/* A folder without the plugin: the message names the plugin, the folder and
+ * why that folder. */
+static void
+test_plugins_missing_plugin (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *empty = g_build_filename (flow_case_dir (), "empty", NULL);
+  g_autofree char *want = g_strdup_printf ("\"forward\", which cannot be loaded from %s ([plugins] path)",
+                                           empty);
+
+  g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
+  g_assert_cmpint (check_plugins (tandem_bin (), BASE_CONFIG PLUGINS_ENABLED "path = empty\n", &out),
+                   ==, 2);
+  g_assert_nonnull (strstr (out, want));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -157,5 +336,12 @@ main (int argc, char **argv)
   flow_add_test ("/cli/check-config/missing-file", test_check_missing_file);
   flow_add_test ("/cli/run/broken-config", test_run_broken);
   flow_add_test ("/cli/run/port-in-use", test_run_port_in_use);
+  flow_add_test ("/cli/plugins/build-tree", test_plugins_build_tree);
+  flow_add_test ("/cli/plugins/build-tree-copy", test_plugins_build_tree_copy);
+  flow_add_test ("/cli/plugins/not-a-build-tree", test_plugins_not_a_build_tree);
+  flow_add_test ("/cli/plugins/env", test_plugins_env);
+  flow_add_test ("/cli/plugins/config-path", test_plugins_config_path);
+  flow_add_test ("/cli/plugins/missing-path", test_plugins_missing_path);
+  flow_add_test ("/cli/plugins/missing-plugin", test_plugins_missing_plugin);
   return g_test_run ();
 }
