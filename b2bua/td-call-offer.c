@@ -10,11 +10,11 @@
 static void
 respond_saved (TdLeg *leg, int status, const char *phrase, const char *sdp)
 {
-  nua_respond (leg->nh, status, phrase, NUTAG_WITH_SAVED (leg->pending),
-               TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
-               TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
-               TAG_END ());
-  nua_destroy_event (leg->pending);
+  td_signal_respond (leg->signal, leg->nh, TD_WITH_SAVED, leg->pending, status, phrase,
+                     TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+                     TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
+                     TAG_END ());
+  td_signal_destroy_event (leg->signal, leg->pending);
   leg->has_pending = FALSE;
 }
 
@@ -38,8 +38,8 @@ offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
     return FALSE;
   }
   if (leg->local_answer < 0 || !peer->remote_sdp) {
-    nua_respond (leg->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS (call->ctx->nua),
-                 TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL,
+                       SIP_500_INTERNAL_SERVER_ERROR, TAG_END ());
     td_sdp_free (sdp);
     return TRUE;
   }
@@ -47,9 +47,9 @@ offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
   answer = td_leg_local_sdp_directed (leg, peer->remote_sdp, td_call_media_address (call),
                                       leg->local_answer);
   td_leg_connect_media (leg, peer);
-  nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (call->ctx->nua),
-               SIPTAG_CONTENT_TYPE_STR ("application/sdp"), SIPTAG_PAYLOAD_STR (answer),
-               TAG_END ());
+  td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_200_OK,
+                     SIPTAG_CONTENT_TYPE_STR ("application/sdp"), SIPTAG_PAYLOAD_STR (answer),
+                     TAG_END ());
   return TRUE;
 }
 
@@ -59,39 +59,41 @@ void
 td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update)
 {
   TdLeg *peer = td_call_peer_of (call, leg);
-  nua_t *nua = call->ctx->nua;
   g_autoptr (GError) error = NULL;
   TdSdp *sdp;
   const char *offer;
 
   if (!peer || !peer->nh || call->ended) {
-    nua_respond (leg->nh, 488, "Not Acceptable Here (no established session)",
-                 NUTAG_WITH_THIS (nua), TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
+                       "Not Acceptable Here (no established session)", TAG_END ());
     return;
   }
   /* One offer at a time across the bridge: glare is answered 491 (RFC 3261 §14.2). */
   if (leg->has_pending || leg->offer_sent || peer->has_pending || peer->offer_sent) {
-    nua_respond (leg->nh, SIP_491_REQUEST_PENDING, NUTAG_WITH_THIS (nua), TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_491_REQUEST_PENDING,
+                       TAG_END ());
     return;
   }
   if (!td_call_has_sdp (sip)) {
     /* A session refresh, or a re-INVITE asking for our offer: the SDP we last
      * gave this endpoint is still true. */
-    nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (nua),
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_200_OK,
                  TAG_IF (!is_update && leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
                  TAG_IF (!is_update && leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
                  TAG_END ());
     return;
   }
   if (!(sdp = td_call_parse_sdp (call, sip))) {
-    nua_respond (leg->nh, 488, "Not Acceptable Here (bad SDP)", NUTAG_WITH_THIS (nua), TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
+                       "Not Acceptable Here (bad SDP)", TAG_END ());
     return;
   }
   if (!td_leg_ensure_ports (leg, call->ctx->relay, td_sdp_n_media (sdp), &error) ||
       !td_leg_ensure_ports (peer, call->ctx->relay, td_sdp_n_media (sdp), &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
-    nua_respond (leg->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS (nua), TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL,
+                       SIP_503_SERVICE_UNAVAILABLE, TAG_END ());
     return;
   }
   if (offer_answered_by_plugin (call, leg, sdp))
@@ -102,17 +104,17 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
   leg->offered_sdp = sdp;
   g_free (peer->accepted_local_sdp);
   peer->accepted_local_sdp = g_strdup (peer->local_sdp);
-  nua_save_event (nua, leg->pending);
+  td_signal_save_event (leg->signal, leg->pending);
   leg->has_pending = TRUE;
   leg->pending_is_update = is_update;
   peer->offer_sent = TRUE;
   peer->pending_is_update_out = is_update;
   offer = td_leg_local_sdp (peer, sdp, td_call_media_address (call));
   if (is_update)
-    nua_update (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+    td_signal_update (peer->signal, peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
                 SIPTAG_PAYLOAD_STR (offer), TAG_END ());
   else
-    nua_invite (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+    td_signal_invite (peer->signal, peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
                 SIPTAG_PAYLOAD_STR (offer), TAG_END ());
 }
 
@@ -166,11 +168,11 @@ td_call_offer_cancelled (TdCall *call, TdLeg *leg)
 
   if (!leg->has_pending)
     return;
-  nua_destroy_event (leg->pending);
+  td_signal_destroy_event (leg->signal, leg->pending);
   leg->has_pending = FALSE;
   g_clear_pointer (&leg->offered_sdp, td_sdp_free);
   if (peer && peer->nh && peer->offer_sent && !peer->pending_is_update_out)
-    nua_cancel (peer->nh, TAG_END ());
+    td_signal_cancel (peer->signal, peer->nh);
   if (peer && peer->accepted_local_sdp) {
     g_free (peer->local_sdp);
     peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);

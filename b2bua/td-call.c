@@ -59,7 +59,7 @@ td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp
   TdLeg *a = call->a;
   if (!a->nh || a->final)
     return;
-  nua_respond (a->nh, status, phrase,
+  td_signal_respond (a->signal, a->nh, TD_WITH_HANDLE, NULL, status, phrase,
                TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
                TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
                TAG_END ());
@@ -78,7 +78,7 @@ td_call_cancel_branches (TdCall *call, TdLeg *except)
   for (guint i = 0; i < call->b_legs->len; i++) {
     TdLeg *b = g_ptr_array_index (call->b_legs, i);
     if (b != except && b->nh && !b->final && !b->cancelled) {
-      nua_cancel (b->nh, TAG_END ());
+      td_signal_cancel (b->signal, b->nh);
       b->cancelled = TRUE;
     }
   }
@@ -96,7 +96,7 @@ td_call_stop_ring_timers (TdCall *call)
 void
 td_call_ack_b (TdLeg *b, const char *sdp)
 {
-  nua_ack (b->nh, TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+  td_signal_ack (b->signal, b->nh, TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
            TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)), TAG_END ());
 }
 
@@ -105,7 +105,7 @@ static void
 bye (TdLeg *leg)
 {
   if (leg && leg->nh && leg->answered)
-    nua_bye (leg->nh, TAG_END ());
+    td_signal_bye (leg->signal, leg->nh);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -221,14 +221,14 @@ start_branch (TdCall *call, const TdBinding *binding)
                               ctx->config->domain)
            : g_strdup_printf ("<sip:%s@%s>", call->caller, ctx->config->domain);
   to = g_strdup_printf ("<sip:%s@%s>", call->callee, ctx->config->domain);
-  nh = nua_handle (ctx->nua, NULL, SIPTAG_FROM_STR (from), SIPTAG_TO_STR (to),
+  nh = td_signal_handle (&ctx->signal, SIPTAG_FROM_STR (from), SIPTAG_TO_STR (to),
                    TAG_IF (proxy, NUTAG_PROXY (proxy)),
                    TAG_IF (call->late_offer, NUTAG_AUTOACK (0)), TAG_END ());
-  b = td_leg_new (call, TD_LEG_B, nh);
+  b = td_leg_new (call, &ctx->signal, TD_LEG_B, nh);
   b->target = g_strdup (binding->contact);
   g_ptr_array_add (call->b_legs, b);
   if (call->late_offer) {
-    nua_invite (nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
+    td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
                 TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)), TAG_END ());
     return TRUE;
   }
@@ -236,8 +236,8 @@ start_branch (TdCall *call, const TdBinding *binding)
     g_warning ("call %s: %s", call->call_id, error->message);
     /* Nothing was sent on this handle, so nua will never report it ended:
      * drop it (and the ports it got) now, or the call would never finish. */
-    nua_handle_bind (b->nh, NULL);
-    nua_handle_destroy (b->nh);
+    td_signal_bind (&ctx->signal, b->nh, NULL);
+    td_signal_destroy (&ctx->signal, b->nh);
     b->nh = NULL;
     g_ptr_array_set_size (b->ports, 0);
     b->final = TRUE;
@@ -245,7 +245,7 @@ start_branch (TdCall *call, const TdBinding *binding)
     return FALSE;
   }
   offer = td_leg_local_sdp (b, call->a->remote_sdp, td_call_media_address (call));
-  nua_invite (nh, NUTAG_URL (binding->contact),
+  td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact),
               SIPTAG_MAX_FORWARDS_STR (mf),
               TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
               SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
@@ -513,8 +513,8 @@ leg_terminated (TdCall *call, TdLeg *leg, int status)
     td_call_cancel_branches (call, NULL);
     bye (td_call_peer_of (call, leg));
   }
-  nua_handle_bind (leg->nh, NULL);
-  nua_handle_destroy (leg->nh);
+  td_signal_bind (leg->signal, leg->nh, NULL);
+  td_signal_destroy (leg->signal, leg->nh);
   leg->nh = NULL;
   g_ptr_array_set_size (leg->ports, 0);
 }
@@ -588,8 +588,8 @@ on_no_answer (gpointer data)
 static void
 reject (TdCallContext *ctx, nua_handle_t *nh, int status, const char *phrase)
 {
-  nua_respond (nh, status, phrase, NUTAG_WITH_THIS (ctx->nua), TAG_END ());
-  nua_handle_destroy (nh);
+  td_signal_respond (&ctx->signal, nh, TD_WITH_CURRENT, NULL, status, phrase, TAG_END ());
+  td_signal_destroy (&ctx->signal, nh);
 }
 
 /* Authenticate and route; NULL after answering. */
@@ -600,7 +600,7 @@ admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **ca
   TdRoute *route;
 
   if (!(*caller = td_sipauth_check (ctx->auth, ctx->config, TD_SIPAUTH_PROXY, ctx->nua, nh, sip))) {
-    nua_handle_destroy (nh);
+    td_signal_destroy (&ctx->signal, nh);
     return NULL;
   }
   if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0) {
@@ -657,7 +657,7 @@ start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser
   TdCall *call = call_new (ctx, sip, caller, route->callee);
   guint started = 0;
 
-  call->a = td_leg_new (call, TD_LEG_A, nh);
+  call->a = td_leg_new (call, &ctx->signal, TD_LEG_A, nh);
   call->late_offer = sdp == NULL;
   if (sdp && !td_leg_ensure_ports (call->a, ctx->relay, td_sdp_n_media (sdp), &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);

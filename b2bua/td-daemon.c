@@ -379,6 +379,7 @@ td_daemon_new (const char *config_path, TdConfig *config, GError **error)
   if (!open_services (d, error) || !start_sip (d, error))
     return NULL;
   d->calls.nua = d->nua;
+  d->calls.signal = td_signal_nua (d->nua);
   d->call_ticker = g_timeout_add_seconds (1, on_call_tick, d);
   d->signal_sources[0] = g_unix_signal_add (SIGTERM, on_terminate, d);
   d->signal_sources[1] = g_unix_signal_add (SIGINT, on_terminate, d);

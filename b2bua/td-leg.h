@@ -13,6 +13,7 @@
 
 #include "td-relay.h"
 #include "td-sdp.h"
+#include "td-signal.h"
 
 G_BEGIN_DECLS
 
@@ -26,6 +27,7 @@ typedef enum {
 
 struct _TdLeg {
   TdCall *call;             /* owner */
+  const TdSignal *signal;   /* how it speaks SIP (the call context's) */
   TdLegRole role;
   nua_handle_t *nh;         /* NULL once the dialog is gone */
   char *target;             /* B: the contact URI called; A: the caller's contact */
@@ -56,7 +58,7 @@ struct _TdLeg {
                              * direction (td_call_answer_offer); -1 = no */
 };
 
-TdLeg *td_leg_new (TdCall *call, TdLegRole role, nua_handle_t *nh);
+TdLeg *td_leg_new (TdCall *call, const TdSignal *signal, TdLegRole role, nua_handle_t *nh);
 /* Drops the handle (destroyed), the ports and saved events. */
 void td_leg_free (TdLeg *leg);
 
