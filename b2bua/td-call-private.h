@@ -42,6 +42,12 @@ struct _TdCall {
 typedef struct _RingTimer RingTimer;
 void td_ring_timer_free (gpointer timer);
 
+/* An admitted INVITE (authenticated, routed to `route`) on handle `nh`
+ * becomes a call; sdp: the caller's offer (taken), or NULL for a late offer.
+ * td_call_incoming's second half; tests start calls here. */
+void td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser *caller,
+                    const TdRoute *route, TdSdp *sdp);
+
 /* Shared by the bridge and the offer code. */
 gboolean td_call_has_sdp (const sip_t *sip);
 TdSdp *td_call_parse_sdp (const TdCall *call, const sip_t *sip);   /* NULL (logged) if bad */
@@ -55,6 +61,13 @@ void td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip
 void td_call_offer_cancelled (TdCall *call, TdLeg *leg);
 /* An ACK on an established leg (it may carry an answer). */
 void td_call_ack_received (TdCall *call, TdLeg *leg, const sip_t *sip);
+/* A failed re-offer's status as its offerer should see it. */
+int td_call_status_for_offerer (int status);
+/* Does this response to an in-dialog request mean the dialog is gone? */
+gboolean td_call_status_ends_dialog (int status);
+/* End an established call from tandem's side: BYE every answered leg but
+ * `gone` (whose dialog is over already; may be NULL). */
+void td_call_end (TdCall *call, const char *reason, TdLeg *gone);
 /* A B-leg's failure status as the caller should see it. */
 int td_call_status_for_caller (int status);
 /* With a late offer tandem ACKs the B-leg's 2xx itself, with the answer if any. */

@@ -108,6 +108,21 @@ bye (TdLeg *leg)
     td_signal_bye (leg->signal, leg->nh);
 }
 
+void
+td_call_end (TdCall *call, const char *reason, TdLeg *gone)
+{
+  if (call->ended)
+    return;
+  call->ended = TRUE;
+  call->hangup = TD_HANGUP_TANDEM;
+  call->reason = reason;
+  g_info ("call %s: ending it: %s", call->call_id, reason);
+  if (call->a != gone)
+    bye (call->a);
+  if (call->bridged != gone)
+    bye (call->bridged);
+}
+
 /* ---- life cycle ------------------------------------------------------------ */
 
 static TdCall *
@@ -363,6 +378,16 @@ a_acked (TdCall *call, const sip_t *sip)
     return;
   b->acked = TRUE;
   if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (call, sip))) {
+    if (b->remote_sdp && !td_sdp_answer_matches_offer (b->remote_sdp, sdp)) {
+      /* An answer cannot be refused (RFC 3264 §6): B's 2xx still needs its
+       * ACK, and the call cannot go on. */
+      g_info ("call %s: the answer in the caller's ACK shares no codec with the offer",
+              call->call_id);
+      td_sdp_free (sdp);
+      td_call_ack_b (b, NULL);
+      td_call_end (call, "SDP answer in ACK shares no codec with the offer", NULL);
+      return;
+    }
     td_leg_set_remote_sdp (call->a, sdp);
     td_leg_connect_media (call->a, b);
     td_call_ack_b (b, td_leg_local_sdp (b, sdp, td_call_media_address (call)));
@@ -551,7 +576,9 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
       td_call_offer_cancelled (call, leg);   /* a re-INVITE was cancelled */
     break;
   case nua_i_ack:
-    if (leg == call->a && call->late_offer)
+    /* The caller's first ACK of a late-offer call answers B's offer; any
+     * later one belongs to a re-INVITE. */
+    if (leg == call->a && call->late_offer && call->bridged && !call->bridged->acked)
       a_acked (call, sip);
     else
       td_call_ack_received (call, leg, sip);
@@ -619,9 +646,6 @@ admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **ca
   return route;
 }
 
-static void start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip,
-                        const TdUser *caller, const TdRoute *route, TdSdp *sdp);
-
 void
 td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
 {
@@ -637,7 +661,7 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
   if (!(route = admit (ctx, nh, sip, &caller)))
     return;
   if (!td_call_has_sdp (sip)) {
-    start_call (ctx, nh, sip, caller, route, NULL);
+    td_call_start (ctx, nh, sip, caller, route, NULL);
     return;
   }
   if (!(sdp = td_sdp_parse (sip->sip_payload->pl_data, sip->sip_payload->pl_len, &error))) {
@@ -645,12 +669,12 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
     reject (ctx, nh, 400, "Bad Session Description");
     return;
   }
-  start_call (ctx, nh, sip, caller, route, sdp);
+  td_call_start (ctx, nh, sip, caller, route, sdp);
 }
 
 /* sdp: the caller's offer, or NULL for a late-offer call. */
-static void
-start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser *caller,
+void
+td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser *caller,
             const TdRoute *route, TdSdp *sdp)
 {
   g_autoptr (GError) error = NULL;

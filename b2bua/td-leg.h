@@ -25,6 +25,15 @@ typedef enum {
   TD_LEG_B,
 } TdLegRole;
 
+/* What tandem's own re-INVITE/UPDATE on a leg is, while one is out. */
+typedef enum {
+  TD_OUT_NONE,
+  TD_OUT_RELAYED,   /* the other endpoint's offer, relayed */
+  TD_OUT_REALIGN,   /* the other endpoint's current session, offered again
+                     * because this endpoint took one the other never got */
+  TD_OUT_REFRESH,   /* a session refresh (RFC 4028): the current SDP unchanged */
+} TdLegOutgoing;
+
 struct _TdLeg {
   TdCall *call;             /* owner */
   const TdSignal *signal;   /* how it speaks SIP (the call context's) */
@@ -52,8 +61,10 @@ struct _TdLeg {
   nua_saved_event_t pending[1];
   gboolean has_pending;
   gboolean pending_is_update;
-  gboolean offer_sent;      /* tandem's re-INVITE/UPDATE to this leg is out */
+  TdLegOutgoing outgoing;   /* tandem's re-INVITE/UPDATE to this leg is out */
   gboolean pending_is_update_out;  /* ... and it is an UPDATE */
+  gboolean ack_answer_due;  /* tandem's 200 to an offerless re-INVITE carried an
+                             * offer: the ACK brings the answer */
   int local_answer;         /* a plugin answers this leg's offer itself with this
                              * direction (td_call_answer_offer); -1 = no */
 };
