@@ -50,6 +50,7 @@ offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
   td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_200_OK,
                      SIPTAG_CONTENT_TYPE_STR ("application/sdp"), SIPTAG_PAYLOAD_STR (answer),
                      TAG_END ());
+  td_call_arm_refresh (call, leg);
   return TRUE;
 }
 
@@ -74,6 +75,9 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
                        TAG_END ());
     return;
   }
+  /* Every re-INVITE and UPDATE renegotiates the session timer (RFC 4028 §9). */
+  td_call_learn_allow (leg, sip, FALSE);
+  td_call_session_from_request (call, leg, sip);
   if (!td_call_has_sdp (sip)) {
     /* A session refresh, or a re-INVITE asking for our offer: the SDP we last
      * gave this endpoint is still true. */
@@ -82,6 +86,7 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
                  TAG_IF (!is_update && leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
                  TAG_END ());
     leg->ack_answer_due = !is_update && leg->local_sdp;
+    td_call_arm_refresh (call, leg);
     return;
   }
   if (!(sdp = td_call_parse_sdp (call, sip))) {
@@ -172,6 +177,10 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
   TdLegOutgoing outgoing = peer->outgoing;
   TdSdp *sdp;
 
+  if (outgoing == TD_OUT_REFRESH) {
+    td_call_refresh_done (call, peer, status, sip);
+    return;
+  }
   if (status < 200 || outgoing == TD_OUT_NONE)
     return;
   if (call->late_offer && peer->role == TD_LEG_B && status < 300 && !peer->pending_is_update_out)
@@ -179,6 +188,12 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
   peer->outgoing = TD_OUT_NONE;
   if (!leg || !leg->nh)
     return;
+  if (status < 300) {
+    /* Any 2xx to a re-INVITE or UPDATE refreshes the session. */
+    td_call_learn_allow (peer, sip, FALSE);
+    td_call_session_from_response (call, peer, sip);
+    td_call_arm_refresh (call, peer);
+  }
   sdp = status < 300 && td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
   if (outgoing == TD_OUT_REALIGN || !leg->has_pending) {
     /* A realignment answered, or the answer to an offer its sender withdrew
@@ -226,6 +241,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
   respond_saved (leg, SIP_200_OK,
                  peer->remote_sdp ? td_leg_local_sdp (leg, peer->remote_sdp, td_call_media_address (call))
                                   : NULL);
+  td_call_arm_refresh (call, leg);
 }
 
 /* nua has answered 487 to a re-INVITE its sender cancelled: take back the

@@ -91,4 +91,21 @@ TdHookResult td_call_run_hook (TdCall *call, TdHook hook, TdLeg *leg, const TdSd
  * the caller gets it. */
 void td_call_fail (TdCall *call, int status, const char *reason);
 
+/* ---- session refresh (td-call-refresh.c) ---- */
+/* Learn whether the leg's endpoint allows UPDATE from `sip` (its INVITE or
+ * 2xx when `initial`: no Allow means no; later only an Allow changes it). */
+void td_call_learn_allow (TdLeg *leg, const sip_t *sip, gboolean initial);
+/* The session timer as nua negotiated it: as UAS of the endpoint's request,
+ * as UAC from the 2xx to tandem's. */
+void td_call_session_from_request (TdCall *call, TdLeg *leg, const sip_t *sip);
+void td_call_session_from_response (TdCall *call, TdLeg *leg, const sip_t *sip);
+/* The session was just refreshed (a 2xx either way): (re)start tandem's
+ * refresh timer if tandem is the leg's refresher. */
+void td_call_arm_refresh (TdCall *call, TdLeg *leg);
+/* The refresh timer fired: send the refresh, or wait for the offer exchange
+ * under way. TRUE if a refresh went out. */
+gboolean td_call_refresh_due (TdLeg *leg);
+/* The answer to tandem's refresh. */
+void td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip);
+
 G_END_DECLS

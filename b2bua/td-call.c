@@ -336,6 +336,8 @@ bridge_answered (TdCall *call, TdLeg *b, const char *sdp_for_a)
   td_leg_connect_media (call->a, b);
   td_call_respond_a (call, SIP_200_OK, sdp_for_a);
   call->a->answered = TRUE;
+  td_call_arm_refresh (call, call->a);
+  td_call_arm_refresh (call, b);
   call->answered_us = g_get_real_time ();
   call->answered_mono = g_get_monotonic_time ();
   g_info ("call %s %s → %s answered by %s", call->call_id, call->caller, call->callee,
@@ -407,6 +409,8 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
   TdSdp *sdp = td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
 
   b->answered = TRUE;
+  td_call_learn_allow (b, sip, TRUE);
+  td_call_session_from_response (call, b, sip);
   if (call->bridged || call->a->final || call->ended || b->abandoned) {
     /* Another branch won, or the caller gave up: ACK this late 200, then end it. */
     td_sdp_free (sdp);
@@ -682,6 +686,8 @@ td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdU
   guint started = 0;
 
   call->a = td_leg_new (call, &ctx->signal, TD_LEG_A, nh);
+  td_call_learn_allow (call->a, sip, TRUE);
+  td_call_session_from_request (call, call->a, sip);
   call->late_offer = sdp == NULL;
   if (sdp && !td_leg_ensure_ports (call->a, ctx->relay, td_sdp_n_media (sdp), &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);

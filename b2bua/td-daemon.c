@@ -215,7 +215,9 @@ start_sip (TdDaemon *d, GError **error)
                   NUTAG_SESSION_TIMER (c->session_timer),
                   NUTAG_MIN_SE (90),
                   NUTAG_SESSION_REFRESHER (nua_any_refresher),
-                  NUTAG_UPDATE_REFRESH (1),
+                  /* Tandem sends the refreshes (td-call-refresh.c) and sets
+                   * this per leg from the endpoint's Allow. */
+                  NUTAG_UPDATE_REFRESH (0),
                   NUTAG_AUTOANSWER (0),
                   NUTAG_AUTOALERT (0),
                   NUTAG_MEDIA_ENABLE (0),

@@ -35,6 +35,7 @@ td_leg_free (TdLeg *leg)
 {
   if (!leg)
     return;
+  g_clear_handle_id (&leg->refresh_timer, g_source_remove);
   if (leg->has_pending)
     td_signal_destroy_event (leg->signal, leg->pending);
   if (leg->nh) {

@@ -25,6 +25,13 @@ typedef enum {
   TD_LEG_B,
 } TdLegRole;
 
+/* Who refreshes a leg's session (RFC 4028), as nua negotiated it. */
+typedef enum {
+  TD_REFRESHER_NONE,    /* no session timer on this leg */
+  TD_REFRESHER_TANDEM,
+  TD_REFRESHER_PEER,    /* the endpoint refreshes; nua ends the dialog if it stops */
+} TdRefresher;
+
 /* What tandem's own re-INVITE/UPDATE on a leg is, while one is out. */
 typedef enum {
   TD_OUT_NONE,
@@ -67,6 +74,13 @@ struct _TdLeg {
                              * offer: the ACK brings the answer */
   int local_answer;         /* a plugin answers this leg's offer itself with this
                              * direction (td_call_answer_offer); -1 = no */
+
+  /* Session refresh (td-call-refresh.c). */
+  gboolean peer_allows_update;   /* the endpoint's Allow lists UPDATE (RFC 3311) */
+  TdRefresher refresher;
+  guint session_interval;        /* negotiated Session-Expires, s; 0 = none */
+  guint refresh_timer;           /* tandem's next refresh (GLib source id) */
+  guint refresh_delay_ms;        /* the delay it was armed with */
 };
 
 TdLeg *td_leg_new (TdCall *call, const TdSignal *signal, TdLegRole role, nua_handle_t *nh);

@@ -370,10 +370,10 @@ sdp_version (const char *text)
 
 /* ---- setting up a call ----------------------------------------------------------------- */
 
-/* alice calls bob (one contact); B answers with `b_sdp` (NULL: late offer
- * from alice, and B's 200 carries the offer `b_sdp`... see start_late). */
+/* alice calls bob (one contact) with `a_sdp` (NULL: a late offer); her
+ * INVITE's Allow (and other headers) are `a_headers` (NULL: ALLOW_ALL). */
 static void
-start_call (World *w, const char *a_sdp, const char *b_allow)
+start_call (World *w, const char *a_sdp, const char *a_headers)
 {
   g_auto (Msg) m = { 0 };
   g_autoptr (GError) error = NULL;
@@ -382,10 +382,12 @@ start_call (World *w, const char *a_sdp, const char *b_allow)
                         .source = (char *) "udp/127.0.0.1:5080" };
   g_autoptr (GPtrArray) targets = g_ptr_array_new ();
   TdRoute route = { .callee = (char *) "bob", .targets = targets };
-  const sip_t *sip = parse (&m, "INVITE sip:bob@pbx.test SIP/2.0\r\n" VIA
-                            "From: <sip:alice@pbx.test>;tag=at\r\nTo: <sip:bob@pbx.test>\r\n"
-                            "Call-ID: a-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
-                            "Contact: <sip:alice@127.0.0.1:5070>\r\n" ALLOW_ALL, a_sdp);
+  g_autofree char *head = g_strconcat ("INVITE sip:bob@pbx.test SIP/2.0\r\n" VIA
+                                       "From: <sip:alice@pbx.test>;tag=at\r\nTo: <sip:bob@pbx.test>\r\n"
+                                       "Call-ID: a-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+                                       "Contact: <sip:alice@127.0.0.1:5070>\r\n",
+                                       a_headers ? a_headers : ALLOW_ALL, NULL);
+  const sip_t *sip = parse (&m, head, a_sdp);
   TdSdp *sdp = a_sdp ? td_sdp_parse (a_sdp, strlen (a_sdp), &error) : NULL;
   nua_handle_t *nh = fake_handle (&w->fake, NULL);
   GHashTableIter it;
@@ -402,23 +404,29 @@ start_call (World *w, const char *a_sdp, const char *b_allow)
     if (value != w->a)
       w->b = value;
   g_assert_nonnull (w->b);
-  (void) b_allow;
 }
 
-/* An early-offer call, answered and bridged: A offers PCMU+PCMA on 40000,
- * B answers PCMA on 40100. */
+/* An early-offer call, answered and bridged: A offers PCMU+PCMA on 40000
+ * (its INVITE's extra headers: a_headers), B answers PCMA on 40100 with the
+ * headers b_headers (its Allow, Session-Expires...). */
 static void
-bridged_call (World *w, const char *b_allow)
+bridged_call_with (World *w, const char *a_headers, const char *b_headers)
 {
   g_autofree char *offer = sdp_text (40000, "0 8", 1, "a=sendrecv");
   g_autofree char *answer = sdp_text (40100, "8", 1, "a=sendrecv");
   g_autoptr (GPtrArray) ops = NULL;
 
-  start_call (w, offer, b_allow);
-  b_response (w, nua_r_invite, 200, "INVITE", 1, b_allow, answer);
+  start_call (w, offer, a_headers);
+  b_response (w, nua_r_invite, 200, "INVITE", 1, b_headers, answer);
   ops = new_ops (w);
   g_assert_cmpint (only_op (ops, OP_RESPOND, w->a)->status, ==, 200);
   g_assert_true (w->call->bridged == w->b);
+}
+
+static void
+bridged_call (World *w, const char *b_headers)
+{
+  bridged_call_with (w, NULL, b_headers);
 }
 
 /* ---- item 8: the two sessions never drift apart ------------------------------------- */
@@ -562,7 +570,7 @@ late_offer_call (World *w, const char *a_answer)
   g_autofree char *b_offer = sdp_text (40100, "0 8", 1, "a=sendrecv");
   g_autoptr (GPtrArray) ops = NULL;
 
-  start_call (w, NULL, ALLOW_ALL);
+  start_call (w, NULL, NULL);
   g_assert_null (only_op (new_ops (w), OP_INVITE, w->b)->sdp);
   b_response (w, nua_r_invite, 200, "INVITE", 1, ALLOW_ALL, b_offer);
   ops = new_ops (w);
@@ -635,6 +643,279 @@ test_reinvite_ack_answer_no_common_codec (void)
   world_clear (&w);
 }
 
+/* ---- item 2: session refresh ------------------------------------------------------------ */
+
+#define TIMER_90 "[calls]\nsession-timer = 90\n"
+
+static void
+world_init_timer (World *w)
+{
+  session_timer_config = TIMER_90;
+  world_init (w);
+  session_timer_config = "";
+}
+
+/* A response on the A-leg to tandem's request `method`. */
+static void
+a_response (World *w, nua_event_t e, int status, const char *method, guint cseq, const char *sdp)
+{
+  g_autofree char *head = g_strdup_printf ("SIP/2.0 %d %s\r\n" VIA A_DIALOG "CSeq: %u %s\r\n"
+                                           "Contact: <sip:alice@127.0.0.1:5070>\r\n",
+                                           status, td_call_phrase (status), cseq, method);
+  event (w->a, e, status, head, sdp);
+}
+
+/* The first op of `kind` on `leg` in the whole run. */
+static Op *
+first_op (World *w, OpKind kind, TdLeg *leg)
+{
+  for (guint i = 0; i < w->fake.ops->len; i++) {
+    Op *op = g_ptr_array_index (w->fake.ops, i);
+    if (op->kind == kind && op->nh == leg->nh)
+      return op;
+  }
+  g_assert_not_reached ();
+}
+
+/* nua is told the refresh method that fits the peer. */
+static void
+assert_update_refresh (World *w, TdLeg *leg, gboolean update)
+{
+  Op *last = NULL;
+  for (guint i = 0; i < w->fake.ops->len; i++) {
+    Op *op = g_ptr_array_index (w->fake.ops, i);
+    if (op->kind == OP_PARAMS && op->nh == leg->nh && op->update_refresh_set)
+      last = op;
+  }
+  g_assert_nonnull (last);
+  g_assert_cmpint (last->update_refresh, ==, update);
+}
+
+/* Toward a B without UPDATE and without session timers, tandem refreshes
+ * 10 s before nua would (45 ± 5 s) with a re-INVITE carrying B's SDP byte
+ * for byte: the same o= version. */
+static void
+test_refresh_b_without_update (void)
+{
+  World w;
+  g_autofree char *answer = sdp_text (40100, "8", 1, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+  Op *refresh;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  g_assert_cmpint (w.b->refresher, ==, TD_REFRESHER_TANDEM);
+  g_assert_cmpuint (w.b->session_interval, ==, 90);
+  g_assert_cmpuint (w.b->refresh_delay_ms, ==, 35000);
+  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  assert_update_refresh (&w, w.b, FALSE);
+
+  g_assert_true (td_call_refresh_due (w.b));
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_UPDATE, NULL), ==, 0);
+  refresh = only_op (ops, OP_INVITE, w.b);
+  g_assert_cmpstr (refresh->sdp, ==, first_op (&w, OP_INVITE, w.b)->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  b_response (&w, nua_r_invite, 200, "INVITE", 2, ALLOW_NO_UPDATE, answer);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_RESPOND, w.a) + count_ops (ops, OP_INVITE, NULL), ==, 0);
+  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  g_assert_cmpuint (w.b->refresh_delay_ms, ==, 35000);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+static void
+test_refresh_b_with_update (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL);
+  assert_update_refresh (&w, w.b, TRUE);
+  g_assert_true (td_call_refresh_due (w.b));
+  ops = new_ops (&w);
+  g_assert_null (only_op (ops, OP_UPDATE, w.b)->sdp);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
+  b_response (&w, nua_r_update, 200, "UPDATE", 2, ALLOW_ALL, NULL);
+  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* An UPDATE refused as unknown: the next try is a re-INVITE, at once. */
+static void
+test_refresh_update_refused (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL);
+  g_assert_true (td_call_refresh_due (w.b));
+  g_ptr_array_unref (new_ops (&w));
+  b_response (&w, nua_r_update, 501, "UPDATE", 2, NULL, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpstr (only_op (ops, OP_INVITE, w.b)->sdp, ==, w.b->local_sdp);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+  assert_update_refresh (&w, w.b, FALSE);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* Errors that refuse a refresh keep the call, and the next refresh comes. */
+static void
+test_refresh_errors_keep_call (void)
+{
+  static const int statuses[] = { 405, 488, 491, 500, 503, 603, 900 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (statuses); i++) {
+    World w;
+    g_autoptr (GPtrArray) ops = NULL;
+
+    world_init_timer (&w);
+    bridged_call (&w, ALLOW_NO_UPDATE);
+    g_assert_true (td_call_refresh_due (w.b));
+    g_ptr_array_unref (new_ops (&w));
+    if (statuses[i] >= 700)
+      event (w.b, nua_r_invite, statuses[i], NULL, NULL);
+    else
+      b_response (&w, nua_r_invite, statuses[i], "INVITE", 2, NULL, NULL);
+    ops = new_ops (&w);
+    g_test_message ("refresh answered %d", statuses[i]);
+    g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+    g_assert_false (w.call->ended);
+    g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
+    g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+    if (statuses[i] == 491)
+      g_assert_cmpuint (w.b->refresh_delay_ms, ==, 1000);   /* tandem owns B's Call-ID */
+    world_clear (&w);
+  }
+}
+
+/* 408 (or no answer) and 481: the dialog is gone, the call ends. */
+static void
+refresh_dialog_gone (int status)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  g_assert_true (td_call_refresh_due (w.b));
+  g_ptr_array_unref (new_ops (&w));
+  b_response (&w, nua_r_invite, status, "INVITE", 2, NULL, NULL);
+  ops = new_ops (&w);
+  only_op (ops, OP_BYE, w.a);
+  g_assert_true (w.call->ended);
+  world_clear (&w);
+}
+
+static void
+test_refresh_408 (void)
+{
+  refresh_dialog_gone (408);
+}
+
+static void
+test_refresh_481 (void)
+{
+  refresh_dialog_gone (481);
+}
+
+/* A caller without session timers: tandem (the UAS) refreshes the A-leg,
+ * with UPDATE when it allows it, else with a re-INVITE carrying the SDP of
+ * tandem's 200. */
+static void
+test_refresh_a_leg (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL);
+  g_assert_cmpint (w.a->refresher, ==, TD_REFRESHER_TANDEM);
+  g_assert_cmpuint (w.a->refresh_delay_ms, ==, 35000);
+  g_assert_true (td_call_refresh_due (w.a));
+  ops = new_ops (&w);
+  only_op (ops, OP_UPDATE, w.a);
+  a_response (&w, nua_r_update, 200, "UPDATE", 2, NULL);
+  g_assert_cmpuint (w.a->refresh_timer, !=, 0);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+
+  world_init_timer (&w);
+  bridged_call_with (&w, ALLOW_NO_UPDATE, ALLOW_ALL);
+  assert_update_refresh (&w, w.a, FALSE);
+  g_assert_true (td_call_refresh_due (w.a));
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  ops = new_ops (&w);
+  g_assert_cmpstr (only_op (ops, OP_INVITE, w.a)->sdp, ==, first_op (&w, OP_RESPOND, w.a)->sdp);
+  a_response (&w, nua_r_invite, 500, "INVITE", 2, NULL);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* Where the phone refreshes, tandem sends none (nua ends the dialog if the
+ * phone stops); a refresh from the phone is answered and goes no further. */
+static void
+test_refresh_by_phone (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call_with (&w, ALLOW_ALL "Supported: timer\r\nSession-Expires: 90;refresher=uac\r\n",
+                     ALLOW_ALL "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n"
+                     "Require: timer\r\n");
+  g_assert_cmpint (w.a->refresher, ==, TD_REFRESHER_PEER);
+  g_assert_cmpint (w.b->refresher, ==, TD_REFRESHER_PEER);
+  g_assert_cmpuint (w.a->refresh_timer, ==, 0);
+  g_assert_cmpuint (w.b->refresh_timer, ==, 0);
+  g_assert_false (td_call_refresh_due (w.a));
+  g_assert_false (td_call_refresh_due (w.b));
+  a_request (&w, nua_i_update, "UPDATE", 2, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, 200);
+  g_assert_cmpuint (ops->len, ==, 1);
+  world_clear (&w);
+}
+
+/* A refresh due while an offer exchange is under way waits for it. */
+static void
+test_refresh_waits_for_offer (void)
+{
+  World w;
+  g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  a_request (&w, nua_i_invite, "INVITE", 2, hold);
+  g_ptr_array_unref (new_ops (&w));
+  g_assert_false (td_call_refresh_due (w.b));
+  ops = new_ops (&w);
+  g_assert_cmpuint (ops->len, ==, 0);
+  g_assert_cmpuint (w.b->refresh_delay_ms, ==, 2000);
+  world_clear (&w);
+}
+
+/* B's 2xx names the refresher; the interval never exceeds tandem's. */
+static void
+test_refresh_negotiated_by_b (void)
+{
+  World w;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL "Supported: timer\r\nSession-Expires: 120;refresher=uac\r\n"
+                "Require: timer\r\n");
+  g_assert_cmpint (w.b->refresher, ==, TD_REFRESHER_TANDEM);
+  g_assert_cmpuint (w.b->session_interval, ==, 90);
+  world_clear (&w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -647,5 +928,15 @@ main (int argc, char **argv)
   g_test_add_func ("/callstate/ack/late-offer-reinvite-answer", test_late_offer_reinvite_ack_answer);
   g_test_add_func ("/callstate/ack/late-offer-no-common-codec", test_late_offer_ack_answer_no_common_codec);
   g_test_add_func ("/callstate/ack/reinvite-answer-no-common-codec", test_reinvite_ack_answer_no_common_codec);
+  g_test_add_func ("/callstate/refresh/b-without-update", test_refresh_b_without_update);
+  g_test_add_func ("/callstate/refresh/b-with-update", test_refresh_b_with_update);
+  g_test_add_func ("/callstate/refresh/update-refused", test_refresh_update_refused);
+  g_test_add_func ("/callstate/refresh/errors-keep-call", test_refresh_errors_keep_call);
+  g_test_add_func ("/callstate/refresh/408", test_refresh_408);
+  g_test_add_func ("/callstate/refresh/481", test_refresh_481);
+  g_test_add_func ("/callstate/refresh/a-leg", test_refresh_a_leg);
+  g_test_add_func ("/callstate/refresh/by-phone", test_refresh_by_phone);
+  g_test_add_func ("/callstate/refresh/waits-for-offer", test_refresh_waits_for_offer);
+  g_test_add_func ("/callstate/refresh/negotiated-by-b", test_refresh_negotiated_by_b);
   return g_test_run ();
 }
