@@ -81,7 +81,8 @@ td_call_session_from_request (TdCall *call, TdLeg *leg, const sip_t *sip)
     return;
   }
   leg->session_interval = clamp_interval (x ? (guint) x->x_delta : configured, configured, sip);
-  if (!has_timer (sip))
+  leg->peer_has_timer = leg->peer_has_timer || has_timer (sip);
+  if (!leg->peer_has_timer)
     leg->refresher = TD_REFRESHER_TANDEM;     /* it cannot: the UAS must */
   else if (x && x->x_refresher && g_ascii_strcasecmp (x->x_refresher, "uas") == 0)
     leg->refresher = TD_REFRESHER_TANDEM;

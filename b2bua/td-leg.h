@@ -77,6 +77,7 @@ struct _TdLeg {
 
   /* Session refresh (td-call-refresh.c). */
   gboolean peer_allows_update;   /* the endpoint's Allow lists UPDATE (RFC 3311) */
+  gboolean peer_has_timer;       /* it has said Supported/Require: timer (sticky, as in nua) */
   TdRefresher refresher;
   guint session_interval;        /* negotiated Session-Expires, s; 0 = none */
   guint refresh_timer;           /* tandem's next refresh (GLib source id) */

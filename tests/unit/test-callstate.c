@@ -916,6 +916,98 @@ test_refresh_negotiated_by_b (void)
   world_clear (&w);
 }
 
+/* ---- the previous round's fixes -------------------------------------------------------- */
+
+/* A re-INVITE its sender cancels is withdrawn on the other leg too (CANCEL),
+ * and a 487 from there changes nothing: no hang-up, no new offer. */
+static void
+test_cancelled_reinvite (void)
+{
+  World w;
+  g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+  g_autofree char *accepted = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  accepted = g_strdup (w.b->local_sdp);
+  a_request (&w, nua_i_invite, "INVITE", 2, hold);
+  a_request (&w, nua_i_cancel, "CANCEL", 2, NULL);
+  ops = new_ops (&w);
+  only_op (ops, OP_CANCEL, w.b);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  b_response (&w, nua_r_invite, 487, "INVITE", 2, NULL, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpuint (ops->len, ==, 0);
+  g_assert_cmpstr (w.b->local_sdp, ==, accepted);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* An early-offer call: an offerless re-INVITE gets tandem's offer in the
+ * 200, and the answer in the ACK moves the relay. */
+static void
+test_ack_answer_early_offer (void)
+{
+  World w;
+  g_autofree char *moved = sdp_text (40020, "8", 2, "a=sendrecv");
+  g_autofree char *stray = sdp_text (40030, "8", 3, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);    /* B's session: PCMA */
+  a_request (&w, nua_i_invite, "INVITE", 2, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpstr (only_op (ops, OP_RESPOND, w.a)->sdp, ==, w.a->local_sdp);
+  a_request (&w, nua_i_ack, "ACK", 2, moved);
+  g_assert_cmpuint (td_sdp_media_port (w.a->remote_sdp, 0), ==, 40020);
+  /* An ACK of a plain offer/answer carries no answer: a body there is ignored. */
+  a_request (&w, nua_i_ack, "ACK", 3, stray);
+  g_assert_cmpuint (td_sdp_media_port (w.a->remote_sdp, 0), ==, 40020);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* The caller hears a B-leg's failure as the B2BUA's own. */
+static void
+test_failure_status_for_caller (void)
+{
+  static const struct { int b, a; } cases[] = {
+    { 486, 486 }, { 503, 500 }, { 302, 480 }, { 401, 480 }, { 407, 480 }, { 900, 500 },
+    { 603, 603 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    World w;
+    g_autofree char *offer = sdp_text (40000, "0 8", 1, "a=sendrecv");
+    g_autoptr (GPtrArray) ops = NULL;
+
+    world_init (&w);
+    start_call (&w, offer, NULL);
+    g_ptr_array_unref (new_ops (&w));
+    if (cases[i].b >= 700)
+      event (w.b, nua_r_invite, cases[i].b, NULL, NULL);
+    else
+      b_response (&w, nua_r_invite, cases[i].b, "INVITE", 1, NULL, NULL);
+    ops = new_ops (&w);
+    g_test_message ("B answered %d", cases[i].b);
+    g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, cases[i].a);
+    world_clear (&w);
+  }
+}
+
+/* And a failed re-offer as its offerer should hear it. */
+static void
+test_failure_status_for_offerer (void)
+{
+  static const struct { int b, a; } cases[] = {
+    { 488, 488 }, { 491, 491 }, { 500, 500 }, { 603, 603 }, { 404, 500 }, { 410, 500 },
+    { 302, 500 }, { 401, 500 }, { 503, 500 }, { 904, 500 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpint (td_call_status_for_offerer (cases[i].b), ==, cases[i].a);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -938,5 +1030,9 @@ main (int argc, char **argv)
   g_test_add_func ("/callstate/refresh/by-phone", test_refresh_by_phone);
   g_test_add_func ("/callstate/refresh/waits-for-offer", test_refresh_waits_for_offer);
   g_test_add_func ("/callstate/refresh/negotiated-by-b", test_refresh_negotiated_by_b);
+  g_test_add_func ("/callstate/reoffer/cancelled", test_cancelled_reinvite);
+  g_test_add_func ("/callstate/ack/early-offer-answer", test_ack_answer_early_offer);
+  g_test_add_func ("/callstate/status/for-caller", test_failure_status_for_caller);
+  g_test_add_func ("/callstate/status/for-offerer", test_failure_status_for_offerer);
   return g_test_run ();
 }
