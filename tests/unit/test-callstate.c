@@ -571,7 +571,9 @@ late_offer_call (World *w, const char *a_answer)
   g_autoptr (GPtrArray) ops = NULL;
 
   start_call (w, NULL, NULL);
-  g_assert_null (only_op (new_ops (w), OP_INVITE, w->b)->sdp);
+  ops = new_ops (w);
+  g_assert_null (only_op (ops, OP_INVITE, w->b)->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
   b_response (w, nua_r_invite, 200, "INVITE", 1, ALLOW_ALL, b_offer);
   ops = new_ops (w);
   g_assert_nonnull (only_op (ops, OP_RESPOND, w->a)->sdp);
