@@ -7,12 +7,12 @@
  * baresip 1.0), its refresh comes 35 s into the call (10 s before nua's own
  * window of 45 ± 5 s), so those cases take ~40 s each. The timing and the
  * error cases are tested to the millisecond in tests/unit/test-callstate.c.
- * Relay ports: 33000-33999. */
+ * Relay ports: 33000-33499. */
 #include <string.h>
 
 #include "flow-calls.h"
 
-#define MEDIA_CONFIG "[media]\naddress = 127.0.0.1\nports = 33000-33999\n"
+#define MEDIA_CONFIG "[media]\naddress = 127.0.0.1\nports = 33000-33499\n"
 #define TIMER_CONFIG "[calls]\nsession-timer = 90\n"
 
 /* tandem's refresh: 35 s after the session starts, give or take the load. */
