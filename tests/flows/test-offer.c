@@ -79,11 +79,41 @@ test_answer_without_common_codec (void)
   flow_daemon_stop (d);
 }
 
+/* A late-offer call, then alice's offerless re-INVITE: tandem offers in its
+ * 200 and alice answers in her ACK with a=inactive. That answer must take
+ * effect: from then on no media crosses the relay either way. */
+static void
+test_late_offer_reinvite_ack_answer (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (MEDIA_CONFIG);
+  g_auto (Call) c = { .alice = flow_party ("alice", "offer-uac-late-ack.xml", "a"),
+                      .bob = flow_party ("bob", "call-uas-late.xml", "b") };
+  FlowSipp *sa, *sb;
+  g_auto (GStrv) report = NULL;
+  guint16 a_relay, b_relay;
+
+  c.alice.hold_attr = "a=inactive";
+  c.alice.pause_ms = "3500";
+  sb = flow_callee_start (d, &c.bob);
+  sa = flow_caller_start (d, &c.alice, "bob");
+  b_relay = flow_wait_port_file ("b");
+  a_relay = flow_wait_port_file ("a");
+  report = flow_probe_pair (c.alice.rtp_port, a_relay, 0xA11CEu, c.bob.rtp_port, b_relay, 0xB0Bu);
+  c.a = flow_sipp_finish (sa, "alice");
+  c.b = flow_sipp_finish (sb, "bob");
+  g_assert_cmpuint (flow_probe_sent (report, c.alice.rtp_port), ==, FLOW_PROBE_PACKETS);
+  g_assert_cmpuint (flow_probe_sent (report, c.bob.rtp_port), ==, FLOW_PROBE_PACKETS);
+  flow_assert_not_heard (report, c.alice.rtp_port, 0xB0Bu);
+  flow_assert_not_heard (report, c.bob.rtp_port, 0xA11CEu);
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
   flow_init (&argc, &argv);
   flow_add_test ("/offer/peer-dialog-gone", test_peer_dialog_gone);
   flow_add_test ("/offer/answer-without-common-codec", test_answer_without_common_codec);
+  flow_add_test ("/offer/late-offer-reinvite-ack-answer", test_late_offer_reinvite_ack_answer);
   return g_test_run ();
 }
