@@ -14,8 +14,11 @@
  *
  * A refresh answered with an error does not end the call: only 408 or 481
  * (or no answer, which nua reports as 408) say the dialog is gone (RFC 4028
- * §10, RFC 5057). One limit stays nua's: it ends a dialog by itself after a
- * 5xx, a 405 or a 6xx to any re-INVITE or UPDATE it sends. */
+ * §10, RFC 5057). One limit stays nua's and no tag lifts it: after most
+ * 5xx (500, 501, 503, 504 without Retry-After), a 405 to a re-INVITE, most
+ * 6xx and its own 9xx, nua ends the dialog with a BYE by itself, for any
+ * re-INVITE or UPDATE on the handle (nua_client.c: cr_graceful). Measured:
+ * a 500 to tandem's refresh re-INVITE is followed by nua's BYE at once. */
 #define G_LOG_DOMAIN "tandem-call"
 
 #include <string.h>
