@@ -10,11 +10,11 @@
 static void
 respond_saved (TdLeg *leg, int status, const char *phrase, const char *sdp)
 {
-  nua_respond (leg->nh, status, phrase, NUTAG_WITH_SAVED (leg->pending),
-               TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
-               TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
-               TAG_END ());
-  nua_destroy_event (leg->pending);
+  td_signal_respond (leg->signal, leg->nh, TD_WITH_SAVED, leg->pending, status, phrase,
+                     TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+                     TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
+                     TAG_END ());
+  td_signal_destroy_event (leg->signal, leg->pending);
   leg->has_pending = FALSE;
 }
 
@@ -38,8 +38,8 @@ offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
     return FALSE;
   }
   if (leg->local_answer < 0 || !peer->remote_sdp) {
-    nua_respond (leg->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS (call->ctx->nua),
-                 TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL,
+                       SIP_500_INTERNAL_SERVER_ERROR, TAG_END ());
     td_sdp_free (sdp);
     return TRUE;
   }
@@ -47,9 +47,10 @@ offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
   answer = td_leg_local_sdp_directed (leg, peer->remote_sdp, td_call_media_address (call),
                                       leg->local_answer);
   td_leg_connect_media (leg, peer);
-  nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (call->ctx->nua),
-               SIPTAG_CONTENT_TYPE_STR ("application/sdp"), SIPTAG_PAYLOAD_STR (answer),
-               TAG_END ());
+  td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_200_OK,
+                     SIPTAG_CONTENT_TYPE_STR ("application/sdp"), SIPTAG_PAYLOAD_STR (answer),
+                     TAG_END ());
+  td_call_arm_refresh (call, leg);
   return TRUE;
 }
 
@@ -59,41 +60,48 @@ void
 td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update)
 {
   TdLeg *peer = td_call_peer_of (call, leg);
-  nua_t *nua = call->ctx->nua;
   g_autoptr (GError) error = NULL;
   TdSdp *sdp;
   const char *offer;
 
   if (!peer || !peer->nh || call->ended) {
-    nua_respond (leg->nh, 488, "Not Acceptable Here (no established session)",
-                 NUTAG_WITH_THIS (nua), TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
+                       "Not Acceptable Here (no established session)", TAG_END ());
     return;
   }
   /* One offer at a time across the bridge: glare is answered 491 (RFC 3261 §14.2). */
-  if (leg->has_pending || leg->offer_sent || peer->has_pending || peer->offer_sent) {
-    nua_respond (leg->nh, SIP_491_REQUEST_PENDING, NUTAG_WITH_THIS (nua), TAG_END ());
+  if (leg->has_pending || leg->outgoing || peer->has_pending || peer->outgoing) {
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_491_REQUEST_PENDING,
+                       TAG_END ());
     return;
   }
-  if (td_call_refuse_body (nua, leg->nh, sip))
+  if (td_call_refuse_body (leg->signal, leg->nh, sip))
     return;
+  /* Every re-INVITE and UPDATE renegotiates the session timer (RFC 4028 §9). */
+  td_call_learn_allow (leg, sip, FALSE);
+  td_call_session_from_request (call, leg, sip);
   if (!td_call_has_sdp (sip)) {
     /* A session refresh, or a re-INVITE asking for our offer: the SDP we last
      * gave this endpoint is still true. */
-    nua_respond (leg->nh, SIP_200_OK, NUTAG_WITH_THIS (nua),
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_200_OK,
                  TAG_IF (!is_update && leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
                  TAG_IF (!is_update && leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
                  TAG_END ());
+    leg->ack_answer_due = !is_update && leg->local_sdp;
+    td_call_arm_refresh (call, leg);
     return;
   }
   if (!(sdp = td_call_parse_sdp (call, sip))) {
-    nua_respond (leg->nh, 488, "Not Acceptable Here (bad SDP)", NUTAG_WITH_THIS (nua), TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
+                       "Not Acceptable Here (bad SDP)", TAG_END ());
     return;
   }
   if (!td_leg_ensure_ports (leg, call->ctx->relay, sdp, &error) ||
       !td_leg_ensure_ports (peer, call->ctx->relay, sdp, &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
-    nua_respond (leg->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS (nua), TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL,
+                       SIP_503_SERVICE_UNAVAILABLE, TAG_END ());
     return;
   }
   if (offer_answered_by_plugin (call, leg, sdp))
@@ -104,48 +112,126 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
   leg->offered_sdp = sdp;
   g_free (peer->accepted_local_sdp);
   peer->accepted_local_sdp = g_strdup (peer->local_sdp);
-  nua_save_event (nua, leg->pending);
+  td_signal_save_event (leg->signal, leg->pending);
   leg->has_pending = TRUE;
   leg->pending_is_update = is_update;
-  peer->offer_sent = TRUE;
+  peer->outgoing = TD_OUT_RELAYED;
   peer->pending_is_update_out = is_update;
   offer = td_leg_local_sdp (peer, sdp, td_call_media_address (call));
   if (is_update)
-    nua_update (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+    td_signal_update (peer->signal, peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
                 SIPTAG_PAYLOAD_STR (offer), TAG_END ());
   else
-    nua_invite (peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+    td_signal_invite (peer->signal, peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
                 SIPTAG_PAYLOAD_STR (offer), TAG_END ());
 }
 
-/* The answer to tandem's relayed offer arrived on `peer`. */
+int
+td_call_status_for_offerer (int status)
+{
+  /* The offerer must keep its dialog (RFC 3261 §12.2.1.2, RFC 5057): never
+   * relay nua's internal codes (≥ 700), a 408/481 or another status that
+   * ends the receiver's dialog (404, 410, 416, 482-485, 502, 604), a
+   * redirect or the other party's challenge; a 503 is the B2BUA's own (RFC
+   * 3261 §16.7). All of them become 500. */
+  switch (status) {
+  case 401: case 404: case 407: case 408: case 410: case 416: case 481: case 482:
+  case 483: case 484: case 485: case 502: case 503: case 604:
+    return 500;
+  default:
+    return status >= 700 || (status >= 300 && status < 400) ? 500 : status;
+  }
+}
+
+gboolean
+td_call_status_ends_dialog (int status)
+{
+  /* RFC 4028 §10 and RFC 5057: only these say the dialog itself is gone;
+   * any other error refuses the request and leaves the session as it was. */
+  return status == 408 || status == 481;
+}
+
+/* `peer` took a session that its other party never got (a 2xx that crossed
+ * the offerer's CANCEL, an answer tandem refused for the offerer): offer it
+ * the other party's current session again, so that both legs' sessions and
+ * the relay agree. */
+static void
+realign (TdCall *call, TdLeg *leg, TdLeg *peer)
+{
+  const char *offer;
+
+  if (call->ended || !peer->nh || !leg->remote_sdp)
+    return;
+  g_info ("call %s: the %s-leg took a session its other party does not have: offering it "
+          "the current one again", call->call_id, td_leg_name (peer));
+  offer = td_leg_local_sdp (peer, leg->remote_sdp, td_call_media_address (call));
+  peer->outgoing = TD_OUT_REALIGN;
+  peer->pending_is_update_out = FALSE;
+  td_signal_invite (peer->signal, peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+                    SIPTAG_PAYLOAD_STR (offer), TAG_END ());
+}
+
+/* The answer to tandem's re-INVITE/UPDATE arrived on `peer`. */
 void
 td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip)
 {
   TdLeg *leg = td_call_peer_of (call, peer);
+  TdLegOutgoing outgoing = peer->outgoing;
   TdSdp *sdp;
 
-  if (status < 200 || !peer->offer_sent)
+  if (outgoing == TD_OUT_REFRESH) {
+    td_call_refresh_done (call, peer, status, sip);
+    return;
+  }
+  if (status < 200 || outgoing == TD_OUT_NONE)
     return;
   if (call->late_offer && peer->role == TD_LEG_B && status < 300 && !peer->pending_is_update_out)
     td_call_ack_b (peer, NULL);
-  peer->offer_sent = FALSE;
-  if (!leg || !leg->nh || !leg->has_pending)
+  peer->outgoing = TD_OUT_NONE;
+  if (!leg || !leg->nh)
     return;
+  if (status < 300) {
+    /* Any 2xx to a re-INVITE or UPDATE refreshes the session. */
+    td_call_learn_allow (peer, sip, FALSE);
+    td_call_session_from_response (call, peer, sip);
+    td_call_arm_refresh (call, peer);
+  }
   sdp = status < 300 && td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
+  if (outgoing == TD_OUT_REALIGN || !leg->has_pending) {
+    /* A realignment answered, or the answer to an offer its sender withdrew
+     * (the 200 crossed the CANCEL, or an UPDATE): whatever `peer` accepted
+     * is its session now, and the relay must follow it. */
+    if (sdp) {
+      td_leg_set_remote_sdp (peer, sdp);
+      td_leg_connect_media (leg, peer);
+    }
+    g_clear_pointer (&peer->accepted_local_sdp, g_free);
+    if (outgoing == TD_OUT_RELAYED && status < 300)
+      realign (call, leg, peer);
+    return;
+  }
   if (sdp && leg->offered_sdp && !td_sdp_answer_matches_offer (leg->offered_sdp, sdp)) {
     /* The far end accepted without a codec of the offer (RFC 3264 §6.1):
-     * passing that on would leave the offerer without audio. */
+     * passing that on would leave the offerer without audio. The far end
+     * has the new session all the same: bring it back to the old one. */
     g_info ("call %s: the answer to a re-offer shares no codec with it: 488", call->call_id);
-    td_sdp_free (sdp);
-    status = 488;
+    g_clear_pointer (&leg->offered_sdp, td_sdp_free);
+    g_clear_pointer (&peer->accepted_local_sdp, g_free);
+    td_leg_set_remote_sdp (peer, sdp);
+    td_leg_connect_media (leg, peer);
+    respond_saved (leg, SIP_488_NOT_ACCEPTABLE, NULL);
+    realign (call, leg, peer);
+    return;
   }
   if (status >= 300) {
     /* Refused: both sides keep the session they had. */
+    int told = td_call_status_for_offerer (status);
     g_clear_pointer (&leg->offered_sdp, td_sdp_free);
     g_free (peer->local_sdp);
     peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);
-    respond_saved (leg, status, td_call_phrase (status), NULL);
+    respond_saved (leg, told, td_call_phrase (told), NULL);
+    if (td_call_status_ends_dialog (status))
+      td_call_end (call, "the other party's dialog is gone", peer);
     return;
   }
   if (leg->offered_sdp)
@@ -157,6 +243,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
   respond_saved (leg, SIP_200_OK,
                  peer->remote_sdp ? td_leg_local_sdp (leg, peer->remote_sdp, td_call_media_address (call))
                                   : NULL);
+  td_call_arm_refresh (call, leg);
 }
 
 /* nua has answered 487 to a re-INVITE its sender cancelled: take back the
@@ -168,11 +255,11 @@ td_call_offer_cancelled (TdCall *call, TdLeg *leg)
 
   if (!leg->has_pending)
     return;
-  nua_destroy_event (leg->pending);
+  td_signal_destroy_event (leg->signal, leg->pending);
   leg->has_pending = FALSE;
   g_clear_pointer (&leg->offered_sdp, td_sdp_free);
-  if (peer && peer->nh && peer->offer_sent && !peer->pending_is_update_out)
-    nua_cancel (peer->nh, TAG_END ());
+  if (peer && peer->nh && peer->outgoing == TD_OUT_RELAYED && !peer->pending_is_update_out)
+    td_signal_cancel (peer->signal, peer->nh);
   if (peer && peer->accepted_local_sdp) {
     g_free (peer->local_sdp);
     peer->local_sdp = g_steal_pointer (&peer->accepted_local_sdp);
@@ -180,15 +267,27 @@ td_call_offer_cancelled (TdCall *call, TdLeg *leg)
 }
 
 /* An ACK may carry the answer to the offer tandem made in a 200 to an
- * offerless re-INVITE: the endpoint's media may have moved. */
+ * offerless re-INVITE: the endpoint's media may have moved. That offer was
+ * the other endpoint's session; an answer without one of its codecs cannot
+ * be refused any more (RFC 3264 §6), so it ends the call. */
 void
 td_call_ack_received (TdCall *call, TdLeg *leg, const sip_t *sip)
 {
   TdLeg *peer = td_call_peer_of (call, leg);
   TdSdp *sdp;
 
+  if (!leg->ack_answer_due)
+    return;
+  leg->ack_answer_due = FALSE;
   if (!peer || !td_call_has_sdp (sip) || !(sdp = td_call_parse_sdp (call, sip)))
     return;
+  if (peer->remote_sdp && !td_sdp_answer_matches_offer (peer->remote_sdp, sdp)) {
+    g_info ("call %s: the answer in the %s-leg's ACK shares no codec with the offer",
+            call->call_id, td_leg_name (leg));
+    td_sdp_free (sdp);
+    td_call_end (call, "SDP answer in ACK shares no codec with the offer", NULL);
+    return;
+  }
   td_leg_set_remote_sdp (leg, sdp);
   td_leg_connect_media (leg, peer);
 }

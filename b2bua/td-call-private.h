@@ -42,13 +42,19 @@ struct _TdCall {
 typedef struct _RingTimer RingTimer;
 void td_ring_timer_free (gpointer timer);
 
+/* An admitted INVITE (authenticated, routed to `route`) on handle `nh`
+ * becomes a call; sdp: the caller's offer (taken), or NULL for a late offer.
+ * td_call_incoming's second half; tests start calls here. */
+void td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser *caller,
+                    const TdRoute *route, TdSdp *sdp);
+
 /* Shared by the bridge and the offer code. */
 gboolean td_call_has_sdp (const sip_t *sip);
 TdSdp *td_call_parse_sdp (const TdCall *call, const sip_t *sip);   /* NULL (logged) if bad */
 /* A request whose body holds no SDP tandem may use alone (a multipart
  * without one, another type, a required part): answered 415 with Accept
  * (RFC 3261 §21.4.13), TRUE. */
-gboolean td_call_refuse_body (nua_t *nua, nua_handle_t *nh, const sip_t *sip);
+gboolean td_call_refuse_body (const TdSignal *signal, nua_handle_t *nh, const sip_t *sip);
 TdLeg *td_call_peer_of (const TdCall *call, const TdLeg *leg);     /* the other bridged leg */
 const char *td_call_media_address (const TdCall *call);
 /* An established leg's endpoint sent an offer (re-INVITE or UPDATE). */
@@ -59,6 +65,13 @@ void td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip
 void td_call_offer_cancelled (TdCall *call, TdLeg *leg);
 /* An ACK on an established leg (it may carry an answer). */
 void td_call_ack_received (TdCall *call, TdLeg *leg, const sip_t *sip);
+/* A failed re-offer's status as its offerer should see it. */
+int td_call_status_for_offerer (int status);
+/* Does this response to an in-dialog request mean the dialog is gone? */
+gboolean td_call_status_ends_dialog (int status);
+/* End an established call from tandem's side: BYE every answered leg but
+ * `gone` (whose dialog is over already; may be NULL). */
+void td_call_end (TdCall *call, const char *reason, TdLeg *gone);
 /* A B-leg's failure status as the caller should see it. */
 int td_call_status_for_caller (int status);
 /* With a late offer tandem ACKs the B-leg's 2xx itself, with the answer if any. */
@@ -81,5 +94,22 @@ TdHookResult td_call_run_hook (TdCall *call, TdHook hook, TdLeg *leg, const TdSd
 /* The callee's attempt failed with `status`: hooks first (forwarding), else
  * the caller gets it. */
 void td_call_fail (TdCall *call, int status, const char *reason);
+
+/* ---- session refresh (td-call-refresh.c) ---- */
+/* Learn whether the leg's endpoint allows UPDATE from `sip` (its INVITE or
+ * 2xx when `initial`: no Allow means no; later only an Allow changes it). */
+void td_call_learn_allow (TdLeg *leg, const sip_t *sip, gboolean initial);
+/* The session timer as nua negotiated it: as UAS of the endpoint's request,
+ * as UAC from the 2xx to tandem's. */
+void td_call_session_from_request (TdCall *call, TdLeg *leg, const sip_t *sip);
+void td_call_session_from_response (TdCall *call, TdLeg *leg, const sip_t *sip);
+/* The session was just refreshed (a 2xx either way): (re)start tandem's
+ * refresh timer if tandem is the leg's refresher. */
+void td_call_arm_refresh (TdCall *call, TdLeg *leg);
+/* The refresh timer fired: send the refresh, or wait for the offer exchange
+ * under way. TRUE if a refresh went out. */
+gboolean td_call_refresh_due (TdLeg *leg);
+/* The answer to tandem's refresh. */
+void td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip);
 
 G_END_DECLS

@@ -82,7 +82,7 @@ td_call_parse_sdp (const TdCall *call, const sip_t *sip)
 }
 
 gboolean
-td_call_refuse_body (nua_t *nua, nua_handle_t *nh, const sip_t *sip)
+td_call_refuse_body (const TdSignal *signal, nua_handle_t *nh, const sip_t *sip)
 {
   g_autoptr (GError) error = NULL;
 
@@ -90,8 +90,8 @@ td_call_refuse_body (nua_t *nua, nua_handle_t *nh, const sip_t *sip)
     return FALSE;
   g_info ("%s %s: 415: %s", sip->sip_request ? sip->sip_request->rq_method_name : "request",
           sip->sip_call_id ? sip->sip_call_id->i_id : "?", error->message);
-  nua_respond (nh, SIP_415_UNSUPPORTED_MEDIA, SIPTAG_ACCEPT_STR ("application/sdp"),
-               NUTAG_WITH_THIS (nua), TAG_END ());
+  td_signal_respond (signal, nh, TD_WITH_CURRENT, NULL, SIP_415_UNSUPPORTED_MEDIA,
+                     SIPTAG_ACCEPT_STR ("application/sdp"), TAG_END ());
   return TRUE;
 }
 
@@ -118,7 +118,7 @@ td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp
   TdLeg *a = call->a;
   if (!a->nh || a->final)
     return;
-  nua_respond (a->nh, status, phrase,
+  td_signal_respond (a->signal, a->nh, TD_WITH_HANDLE, NULL, status, phrase,
                TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
                TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
                TAG_IF (status == 503, SIPTAG_RETRY_AFTER_STR (TD_CALL_RETRY_AFTER)),
@@ -138,7 +138,7 @@ td_call_cancel_branches (TdCall *call, TdLeg *except)
   for (guint i = 0; i < call->b_legs->len; i++) {
     TdLeg *b = g_ptr_array_index (call->b_legs, i);
     if (b != except && b->nh && !b->final && !b->cancelled) {
-      nua_cancel (b->nh, TAG_END ());
+      td_signal_cancel (b->signal, b->nh);
       b->cancelled = TRUE;
     }
   }
@@ -156,7 +156,7 @@ td_call_stop_ring_timers (TdCall *call)
 void
 td_call_ack_b (TdLeg *b, const char *sdp)
 {
-  nua_ack (b->nh, TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+  td_signal_ack (b->signal, b->nh, TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
            TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)), TAG_END ());
 }
 
@@ -165,7 +165,22 @@ static void
 bye (TdLeg *leg)
 {
   if (leg && leg->nh && leg->answered)
-    nua_bye (leg->nh, TAG_END ());
+    td_signal_bye (leg->signal, leg->nh);
+}
+
+void
+td_call_end (TdCall *call, const char *reason, TdLeg *gone)
+{
+  if (call->ended)
+    return;
+  call->ended = TRUE;
+  call->hangup = TD_HANGUP_TANDEM;
+  call->reason = reason;
+  g_info ("call %s: ending it: %s", call->call_id, reason);
+  if (call->a != gone)
+    bye (call->a);
+  if (call->bridged != gone)
+    bye (call->bridged);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -281,15 +296,15 @@ start_branch (TdCall *call, const TdBinding *binding)
                               ctx->config->domain)
            : g_strdup_printf ("<sip:%s@%s>", call->caller, ctx->config->domain);
   to = g_strdup_printf ("<sip:%s@%s>", call->callee, ctx->config->domain);
-  nh = nua_handle (ctx->nua, NULL, SIPTAG_FROM_STR (from), SIPTAG_TO_STR (to),
+  nh = td_signal_handle (&ctx->signal, SIPTAG_FROM_STR (from), SIPTAG_TO_STR (to),
                    TAG_IF (proxy, NUTAG_PROXY (proxy)),
                    TAG_IF (call->late_offer, NUTAG_AUTOACK (0)), TAG_END ());
-  b = td_leg_new (call, TD_LEG_B, nh);
+  b = td_leg_new (call, &ctx->signal, TD_LEG_B, nh);
   b->target = g_strdup (binding->contact);
   td_leg_set_signalling_source (b, binding->source);
   g_ptr_array_add (call->b_legs, b);
   if (call->late_offer) {
-    nua_invite (nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
+    td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
                 TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)), TAG_END ());
     return TRUE;
   }
@@ -297,8 +312,8 @@ start_branch (TdCall *call, const TdBinding *binding)
     g_warning ("call %s: %s", call->call_id, error->message);
     /* Nothing was sent on this handle, so nua will never report it ended:
      * drop it (and the ports it got) now, or the call would never finish. */
-    nua_handle_bind (b->nh, NULL);
-    nua_handle_destroy (b->nh);
+    td_signal_bind (&ctx->signal, b->nh, NULL);
+    td_signal_destroy (&ctx->signal, b->nh);
     b->nh = NULL;
     g_ptr_array_set_size (b->ports, 0);
     b->final = TRUE;
@@ -306,7 +321,7 @@ start_branch (TdCall *call, const TdBinding *binding)
     return FALSE;
   }
   offer = td_leg_local_sdp (b, call->a->remote_sdp, td_call_media_address (call));
-  nua_invite (nh, NUTAG_URL (binding->contact),
+  td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact),
               SIPTAG_MAX_FORWARDS_STR (mf),
               TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
               SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
@@ -382,6 +397,8 @@ bridge_answered (TdCall *call, TdLeg *b, const char *sdp_for_a)
   td_leg_connect_media (call->a, b);
   td_call_respond_a (call, SIP_200_OK, sdp_for_a);
   call->a->answered = TRUE;
+  td_call_arm_refresh (call, call->a);
+  td_call_arm_refresh (call, b);
   call->answered_us = g_get_real_time ();
   call->answered_mono = g_get_monotonic_time ();
   g_info ("call %s %s → %s answered by %s", call->call_id, call->caller, call->callee,
@@ -426,6 +443,16 @@ a_acked (TdCall *call, const sip_t *sip)
     return;
   b->acked = TRUE;
   if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (call, sip))) {
+    if (b->remote_sdp && !td_sdp_answer_matches_offer (b->remote_sdp, sdp)) {
+      /* An answer cannot be refused (RFC 3264 §6): B's 2xx still needs its
+       * ACK, and the call cannot go on. */
+      g_info ("call %s: the answer in the caller's ACK shares no codec with the offer",
+              call->call_id);
+      td_sdp_free (sdp);
+      td_call_ack_b (b, NULL);
+      td_call_end (call, "SDP answer in ACK shares no codec with the offer", NULL);
+      return;
+    }
     td_leg_set_remote_sdp (call->a, sdp);
     td_leg_connect_media (call->a, b);
     td_call_ack_b (b, td_leg_local_sdp (b, sdp, td_call_media_address (call)));
@@ -445,6 +472,8 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
   TdSdp *sdp = td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
 
   b->answered = TRUE;
+  td_call_learn_allow (b, sip, TRUE);
+  td_call_session_from_response (call, b, sip);
   if (call->bridged || call->a->final || call->ended || b->abandoned) {
     /* Another branch won, or the caller gave up: ACK this late 200, then end it. */
     td_sdp_free (sdp);
@@ -584,8 +613,8 @@ leg_terminated (TdCall *call, TdLeg *leg, int status)
     td_call_cancel_branches (call, NULL);
     bye (td_call_peer_of (call, leg));
   }
-  nua_handle_bind (leg->nh, NULL);
-  nua_handle_destroy (leg->nh);
+  td_signal_bind (leg->signal, leg->nh, NULL);
+  td_signal_destroy (leg->signal, leg->nh);
   leg->nh = NULL;
   g_ptr_array_set_size (leg->ports, 0);
 }
@@ -622,7 +651,9 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
       td_call_offer_cancelled (call, leg);   /* a re-INVITE was cancelled */
     break;
   case nua_i_ack:
-    if (leg == call->a && call->late_offer)
+    /* The caller's first ACK of a late-offer call answers B's offer; any
+     * later one belongs to a re-INVITE. */
+    if (leg == call->a && call->late_offer && call->bridged && !call->bridged->acked)
       a_acked (call, sip);
     else
       td_call_ack_received (call, leg, sip);
@@ -659,8 +690,8 @@ on_no_answer (gpointer data)
 static void
 reject (TdCallContext *ctx, nua_handle_t *nh, int status, const char *phrase)
 {
-  nua_respond (nh, status, phrase, NUTAG_WITH_THIS (ctx->nua), TAG_END ());
-  nua_handle_destroy (nh);
+  td_signal_respond (&ctx->signal, nh, TD_WITH_CURRENT, NULL, status, phrase, TAG_END ());
+  td_signal_destroy (&ctx->signal, nh);
 }
 
 /* Authenticate and route; NULL after answering. */
@@ -671,7 +702,7 @@ admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **ca
   TdRoute *route;
 
   if (!(*caller = td_sipauth_check (ctx->auth, ctx->config, TD_SIPAUTH_PROXY, ctx->nua, nh, sip))) {
-    nua_handle_destroy (nh);
+    td_signal_destroy (&ctx->signal, nh);
     return NULL;
   }
   if (td_calls_count_caller (ctx, (*caller)->name) >= ctx->config->max_calls_per_user) {
@@ -697,9 +728,6 @@ admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **ca
   return route;
 }
 
-static void start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip,
-                        const TdUser *caller, const TdRoute *route, TdSdp *sdp);
-
 void
 td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
 {
@@ -714,12 +742,12 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
   }
   if (!(route = admit (ctx, nh, sip, &caller)))
     return;
-  if (td_call_refuse_body (ctx->nua, nh, sip)) {
-    nua_handle_destroy (nh);
+  if (td_call_refuse_body (&ctx->signal, nh, sip)) {
+    td_signal_destroy (&ctx->signal, nh);
     return;
   }
   if (!td_call_has_sdp (sip)) {
-    start_call (ctx, nh, sip, caller, route, NULL);
+    td_call_start (ctx, nh, sip, caller, route, NULL);
     return;
   }
   if (!(sdp = sdp_of (sip, &error))) {
@@ -730,20 +758,22 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
       reject (ctx, nh, 400, "Bad Session Description");
     return;
   }
-  start_call (ctx, nh, sip, caller, route, sdp);
+  td_call_start (ctx, nh, sip, caller, route, sdp);
 }
 
 /* sdp: the caller's offer, or NULL for a late-offer call. */
-static void
-start_call (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser *caller,
+void
+td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser *caller,
             const TdRoute *route, TdSdp *sdp)
 {
   g_autoptr (GError) error = NULL;
   TdCall *call = call_new (ctx, sip, caller, route->callee);
   guint started = 0;
 
-  call->a = td_leg_new (call, TD_LEG_A, nh);
+  call->a = td_leg_new (call, &ctx->signal, TD_LEG_A, nh);
   td_leg_set_signalling_from_request (call->a, ctx->nua);
+  td_call_learn_allow (call->a, sip, TRUE);
+  td_call_session_from_request (call, call->a, sip);
   call->late_offer = sdp == NULL;
   if (sdp && !td_leg_ensure_ports (call->a, ctx->relay, sdp, &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);

@@ -24,7 +24,8 @@ G_BEGIN_DECLS
 
 /* What calls need from the daemon; the daemon keeps `config` current. */
 typedef struct _TdCallContext {
-  nua_t *nua;
+  nua_t *nua;               /* for digest challenges (td-sipauth) */
+  TdSignal signal;          /* every other SIP operation of calls and legs */
   TdConfig *config;
   TdAuth *auth;
   TdLocation *location;

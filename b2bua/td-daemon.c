@@ -215,7 +215,9 @@ start_sip (TdDaemon *d, GError **error)
                   NUTAG_SESSION_TIMER (c->session_timer),
                   NUTAG_MIN_SE (90),
                   NUTAG_SESSION_REFRESHER (nua_any_refresher),
-                  NUTAG_UPDATE_REFRESH (1),
+                  /* Tandem sends the refreshes (td-call-refresh.c) and sets
+                   * this per leg from the endpoint's Allow. */
+                  NUTAG_UPDATE_REFRESH (0),
                   NUTAG_AUTOANSWER (0),
                   NUTAG_AUTOALERT (0),
                   NUTAG_MEDIA_ENABLE (0),
@@ -382,6 +384,7 @@ td_daemon_new (const char *config_path, TdConfig *config, GError **error)
   if (!open_services (d, error) || !start_sip (d, error))
     return NULL;
   d->calls.nua = d->nua;
+  d->calls.signal = td_signal_nua (d->nua);
   d->call_ticker = g_timeout_add_seconds (1, on_call_tick, d);
   d->signal_sources[0] = g_unix_signal_add (SIGTERM, on_terminate, d);
   d->signal_sources[1] = g_unix_signal_add (SIGINT, on_terminate, d);

@@ -13,11 +13,12 @@ free_port (gpointer port)
 }
 
 TdLeg *
-td_leg_new (TdCall *call, TdLegRole role, nua_handle_t *nh)
+td_leg_new (TdCall *call, const TdSignal *signal, TdLegRole role, nua_handle_t *nh)
 {
   TdLeg *leg = g_new0 (TdLeg, 1);
 
   leg->call = call;
+  leg->signal = signal;
   leg->role = role;
   leg->nh = nh;
   leg->ports = g_ptr_array_new_with_free_func (free_port);
@@ -26,7 +27,7 @@ td_leg_new (TdCall *call, TdLegRole role, nua_handle_t *nh)
   leg->sdp_version = 1;
   leg->local_answer = -1;
   if (nh)
-    nua_handle_bind (nh, (nua_hmagic_t *) leg);
+    td_signal_bind (signal, nh, leg);
   return leg;
 }
 
@@ -35,11 +36,12 @@ td_leg_free (TdLeg *leg)
 {
   if (!leg)
     return;
+  g_clear_handle_id (&leg->refresh_timer, g_source_remove);
   if (leg->has_pending)
-    nua_destroy_event (leg->pending);
+    td_signal_destroy_event (leg->signal, leg->pending);
   if (leg->nh) {
-    nua_handle_bind (leg->nh, NULL);
-    nua_handle_destroy (leg->nh);
+    td_signal_bind (leg->signal, leg->nh, NULL);
+    td_signal_destroy (leg->signal, leg->nh);
   }
   g_ptr_array_unref (leg->ports);
   g_clear_pointer (&leg->remote_sdp, td_sdp_free);

@@ -13,6 +13,7 @@
 
 #include "td-relay.h"
 #include "td-sdp.h"
+#include "td-signal.h"
 
 G_BEGIN_DECLS
 
@@ -24,8 +25,25 @@ typedef enum {
   TD_LEG_B,
 } TdLegRole;
 
+/* Who refreshes a leg's session (RFC 4028), as nua negotiated it. */
+typedef enum {
+  TD_REFRESHER_NONE,    /* no session timer on this leg */
+  TD_REFRESHER_TANDEM,
+  TD_REFRESHER_PEER,    /* the endpoint refreshes; nua ends the dialog if it stops */
+} TdRefresher;
+
+/* What tandem's own re-INVITE/UPDATE on a leg is, while one is out. */
+typedef enum {
+  TD_OUT_NONE,
+  TD_OUT_RELAYED,   /* the other endpoint's offer, relayed */
+  TD_OUT_REALIGN,   /* the other endpoint's current session, offered again
+                     * because this endpoint took one the other never got */
+  TD_OUT_REFRESH,   /* a session refresh (RFC 4028): the current SDP unchanged */
+} TdLegOutgoing;
+
 struct _TdLeg {
   TdCall *call;             /* owner */
+  const TdSignal *signal;   /* how it speaks SIP (the call context's) */
   TdLegRole role;
   nua_handle_t *nh;         /* NULL once the dialog is gone */
   char *target;             /* B: the contact URI called; A: the caller's contact */
@@ -52,13 +70,23 @@ struct _TdLeg {
   nua_saved_event_t pending[1];
   gboolean has_pending;
   gboolean pending_is_update;
-  gboolean offer_sent;      /* tandem's re-INVITE/UPDATE to this leg is out */
+  TdLegOutgoing outgoing;   /* tandem's re-INVITE/UPDATE to this leg is out */
   gboolean pending_is_update_out;  /* ... and it is an UPDATE */
+  gboolean ack_answer_due;  /* tandem's 200 to an offerless re-INVITE carried an
+                             * offer: the ACK brings the answer */
   int local_answer;         /* a plugin answers this leg's offer itself with this
                              * direction (td_call_answer_offer); -1 = no */
+
+  /* Session refresh (td-call-refresh.c). */
+  gboolean peer_allows_update;   /* the endpoint's Allow lists UPDATE (RFC 3311) */
+  gboolean peer_has_timer;       /* it has said Supported/Require: timer (sticky, as in nua) */
+  TdRefresher refresher;
+  guint session_interval;        /* negotiated Session-Expires, s; 0 = none */
+  guint refresh_timer;           /* tandem's next refresh (GLib source id) */
+  guint refresh_delay_ms;        /* the delay it was armed with */
 };
 
-TdLeg *td_leg_new (TdCall *call, TdLegRole role, nua_handle_t *nh);
+TdLeg *td_leg_new (TdCall *call, const TdSignal *signal, TdLegRole role, nua_handle_t *nh);
 /* Drops the handle (destroyed), the ports and saved events. */
 void td_leg_free (TdLeg *leg);
 

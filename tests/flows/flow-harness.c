@@ -795,7 +795,21 @@ struct _FlowSipp {
   char *runs_log;
   FlowRun *run;
   Child *child;
+  guint timeout_ms;         /* the harness's bound on this run */
 };
+
+/* SIPP_TIMEOUT_MS, or longer for a run given a longer "-timeout Ns". */
+static guint
+sipp_bound_ms (const char *const *extra)
+{
+  for (guint i = 0; extra && extra[i] && extra[i + 1]; i++)
+    if (strcmp (extra[i], "-timeout") == 0) {
+      guint64 s = g_ascii_strtoull (extra[i + 1], NULL, 10);
+      if (s * 1000 + 15000 > SIPP_TIMEOUT_MS)
+        return (guint) MIN (s * 1000 + 15000, 600000);
+    }
+  return SIPP_TIMEOUT_MS;
+}
 
 static FlowSipp *
 sipp_spawn (FlowDaemon *d, const char *scenario, const char *const *extra)
@@ -809,6 +823,7 @@ sipp_spawn (FlowDaemon *d, const char *scenario, const char *const *extra)
   s->name = g_strndup (scenario, strcspn (scenario, "."));
   s->stem = g_strdup_printf ("%s/sipp-%02u-%s", d->dir, ++d->sipp_runs, s->name);
   s->runs_log = g_build_filename (d->dir, "sipp-runs.log", NULL);
+  s->timeout_ms = sipp_bound_ms (extra);
   s->run = g_new0 (FlowRun, 1);
   s->run->sent = g_ptr_array_new_with_free_func (g_free);
   s->run->received = g_ptr_array_new_with_free_func (g_free);
@@ -856,7 +871,8 @@ sipp_collect (FlowSipp *s, guint timeout_ms)
 static FlowRun *
 sipp_run_once (FlowDaemon *d, const char *scenario, const char *const *extra)
 {
-  return sipp_collect (sipp_spawn (d, scenario, extra), SIPP_TIMEOUT_MS);
+  FlowSipp *s = sipp_spawn (d, scenario, extra);
+  return sipp_collect (s, s->timeout_ms);
 }
 
 /* The NULL-terminated arguments of a variadic call. */
@@ -987,7 +1003,7 @@ flow_sipp_start (FlowDaemon *d, const char *scenario, ...)
 FlowRun *
 flow_sipp_wait (FlowSipp *s)
 {
-  return sipp_collect (s, SIPP_TIMEOUT_MS);
+  return sipp_collect (s, s->timeout_ms);
 }
 
 FlowRun *

@@ -1747,8 +1747,8 @@ leg_call_setup (LegCall *c, guint16 min, guint16 max, const char *a_formats,
   TdSdp *offer, *answer;
 
   c->relay = relay_new (min, max);
-  c->a = td_leg_new (NULL, TD_LEG_A, NULL);
-  c->b = td_leg_new (NULL, TD_LEG_B, NULL);
+  c->a = td_leg_new (NULL, NULL, TD_LEG_A, NULL);
+  c->b = td_leg_new (NULL, NULL, TD_LEG_B, NULL);
   c->pa = phone_new ();
   c->pb = phone_new ();
   offer = leg_sdp (c->pa.port, a_formats, a_lines, more);

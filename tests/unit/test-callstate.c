@@ -1,0 +1,1040 @@
+/* The call/leg/offer state machine in one process: calls run against a fake
+ * TdSignal that records every SIP operation instead of sending it, and are
+ * driven through td_call_leg_event with messages parsed from text by
+ * Sofia's own parser. Races that SIPp can only hit by luck (a 200 crossing
+ * a CANCEL, a refresh answered with an error) happen here in a fixed order.
+ * Relay ports: 34000-34199 on 127.0.0.1. */
+#include <string.h>
+#include <glib/gstdio.h>
+#include <sofia-sip/msg.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_tag.h>
+
+#include "td-call-private.h"
+#include "td-cdr.h"
+#include "td-store.h"
+
+/* ---- the fake signal --------------------------------------------------------- */
+
+typedef enum { OP_RESPOND, OP_INVITE, OP_UPDATE, OP_ACK, OP_BYE, OP_CANCEL, OP_PARAMS } OpKind;
+
+typedef struct {
+  OpKind kind;
+  nua_handle_t *nh;
+  int status;
+  TdSignalWith with;
+  char *sdp;            /* SIPTAG_PAYLOAD_STR, or NULL */
+  char *session_expires;
+  gboolean update_refresh_set, update_refresh;
+} Op;
+
+typedef struct {
+  GPtrArray *ops;       /* Op*, in order */
+  GHashTable *legs;     /* nua_handle_t* → TdLeg* (bound handles) */
+  guintptr next_handle;
+} Fake;
+
+static void
+op_free (gpointer data)
+{
+  Op *op = data;
+  g_free (op->sdp);
+  g_free (op->session_expires);
+  g_free (op);
+}
+
+static Op *
+record (Fake *f, OpKind kind, nua_handle_t *nh, tagi_t const *tags)
+{
+  Op *op = g_new0 (Op, 1);
+  const char *sdp = NULL, *se = NULL;
+  op->kind = kind;
+  op->nh = nh;
+  if (tags) {
+    tagi_t const *t;
+    tl_gets (tags, SIPTAG_PAYLOAD_STR_REF (sdp), SIPTAG_SESSION_EXPIRES_STR_REF (se), TAG_END ());
+    if ((t = tl_find (tags, nutag_update_refresh))) {
+      op->update_refresh_set = TRUE;
+      op->update_refresh = t->t_value != 0;
+    }
+  }
+  op->sdp = g_strdup (sdp);
+  op->session_expires = g_strdup (se);
+  g_ptr_array_add (f->ops, op);
+  return op;
+}
+
+static nua_handle_t *
+fake_handle (gpointer self, tagi_t const *tags)
+{
+  Fake *f = self;
+  return (nua_handle_t *) (f->next_handle += 16);
+}
+
+static void
+fake_bind (gpointer self, nua_handle_t *nh, gpointer leg)
+{
+  Fake *f = self;
+  if (leg)
+    g_hash_table_insert (f->legs, nh, leg);
+  else
+    g_hash_table_remove (f->legs, nh);
+}
+
+static void
+fake_destroy (gpointer self, nua_handle_t *nh)
+{
+}
+
+static void
+fake_set_params (gpointer self, nua_handle_t *nh, tagi_t const *tags)
+{
+  record (self, OP_PARAMS, nh, tags);
+}
+
+static void
+fake_respond (gpointer self, nua_handle_t *nh, TdSignalWith with, nua_saved_event_t *saved,
+              int status, const char *phrase, tagi_t const *tags)
+{
+  Op *op = record (self, OP_RESPOND, nh, tags);
+  op->status = status;
+  op->with = with;
+}
+
+static void
+fake_invite (gpointer self, nua_handle_t *nh, tagi_t const *tags)
+{
+  record (self, OP_INVITE, nh, tags);
+}
+
+static void
+fake_update (gpointer self, nua_handle_t *nh, tagi_t const *tags)
+{
+  record (self, OP_UPDATE, nh, tags);
+}
+
+static void
+fake_ack (gpointer self, nua_handle_t *nh, tagi_t const *tags)
+{
+  record (self, OP_ACK, nh, tags);
+}
+
+static void
+fake_bye (gpointer self, nua_handle_t *nh)
+{
+  record (self, OP_BYE, nh, NULL);
+}
+
+static void
+fake_cancel (gpointer self, nua_handle_t *nh)
+{
+  record (self, OP_CANCEL, nh, NULL);
+}
+
+static void
+fake_save_event (gpointer self, nua_saved_event_t *saved)
+{
+}
+
+static void
+fake_destroy_event (gpointer self, nua_saved_event_t *saved)
+{
+}
+
+static const TdSignalOps fake_ops = {
+  .handle = fake_handle, .bind = fake_bind, .destroy = fake_destroy,
+  .set_params = fake_set_params, .respond = fake_respond, .invite = fake_invite,
+  .update = fake_update, .ack = fake_ack, .bye = fake_bye, .cancel = fake_cancel,
+  .save_event = fake_save_event, .destroy_event = fake_destroy_event,
+};
+
+/* ---- a test's world: config, relay, CDR store, the fake ---------------------------- */
+
+typedef struct {
+  Fake fake;
+  TdCallContext ctx;
+  TdStore *store;
+  char *dir;
+  TdCall *call;
+  TdLeg *a, *b;
+  guint mark;           /* ops before this index are old news */
+} World;
+
+#define CONFIG \
+  "[sip]\ndomain = pbx.test\n[store]\npath = unused.db\n" \
+  "[media]\naddress = 127.0.0.1\nports = 34000-34199\n" \
+  "[user alice]\npassword = a\n[user bob]\npassword = b\n"
+
+static const char *session_timer_config = "";   /* extra [calls] lines per test */
+
+static void
+world_init (World *w)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = g_strconcat (CONFIG, session_timer_config, NULL);
+  g_autofree char *db = NULL;
+
+  memset (w, 0, sizeof *w);
+  w->fake.ops = g_ptr_array_new_with_free_func (op_free);
+  w->fake.legs = g_hash_table_new (NULL, NULL);
+  w->fake.next_handle = 0x1000;
+  w->dir = g_dir_make_tmp ("test-callstate-XXXXXX", &error);
+  g_assert_no_error (error);
+  db = g_build_filename (w->dir, "tandem.db", NULL);
+  w->ctx.config = td_config_parse (text, "test.conf", w->dir, &error);
+  g_assert_no_error (error);
+  w->store = td_store_open (db, FALSE, &error);
+  g_assert_no_error (error);
+  w->ctx.cdr = td_cdr_new (w->store, &error);
+  g_assert_no_error (error);
+  w->ctx.relay = td_relay_new ("127.0.0.1", 34000, 34199, &error);
+  g_assert_no_error (error);
+  w->ctx.calls = g_hash_table_new (NULL, NULL);
+  w->ctx.signal = (TdSignal) { .ops = &fake_ops, .self = &w->fake };
+}
+
+static void
+world_clear (World *w)
+{
+  g_autofree char *db = g_build_filename (w->dir, "tandem.db", NULL);
+  td_calls_free_all (&w->ctx);
+  g_hash_table_unref (w->ctx.calls);
+  td_relay_free (w->ctx.relay);
+  td_cdr_free (w->ctx.cdr);
+  td_store_free (w->store);
+  td_config_unref (w->ctx.config);
+  g_ptr_array_unref (w->fake.ops);
+  g_hash_table_unref (w->fake.legs);
+  g_unlink (db);
+  g_autofree char *wal = g_strconcat (db, "-wal", NULL), *shm = g_strconcat (db, "-shm", NULL);
+  g_unlink (wal);
+  g_unlink (shm);
+  g_rmdir (w->dir);
+  g_free (w->dir);
+}
+
+/* ---- messages from text ------------------------------------------------------------ */
+
+/* An SDP from 127.0.0.1 on `port` offering/answering `formats` ("0 8"),
+ * o= version `version`, direction line `dir` ("a=sendrecv"). */
+static char *
+sdp_text (guint16 port, const char *formats, guint version, const char *dir)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_auto (GStrv) fmts = g_strsplit (formats, " ", -1);
+  g_string_append_printf (s, "v=0\r\no=phone 42 %u IN IP4 127.0.0.1\r\ns=-\r\n"
+                          "c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %u RTP/AVP %s\r\n",
+                          version, port, formats);
+  for (guint i = 0; fmts[i]; i++) {
+    if (strcmp (fmts[i], "0") == 0)
+      g_string_append (s, "a=rtpmap:0 PCMU/8000\r\n");
+    else if (strcmp (fmts[i], "8") == 0)
+      g_string_append (s, "a=rtpmap:8 PCMA/8000\r\n");
+  }
+  g_string_append_printf (s, "%s\r\n", dir);
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+typedef struct {
+  msg_t *msg;
+} Msg;
+
+static void
+msg_clear (Msg *m)
+{
+  if (m->msg)
+    msg_destroy (m->msg);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Msg, msg_clear)
+
+/* Parse a SIP message: start line and headers (lines joined with CRLF),
+ * and an optional SDP body. */
+static const sip_t *
+parse (Msg *m, const char *head, const char *sdp)
+{
+  g_autofree char *text = sdp
+    ? g_strdup_printf ("%sContent-Type: application/sdp\r\nContent-Length: %zu\r\n\r\n%s",
+                       head, strlen (sdp), sdp)
+    : g_strdup_printf ("%sContent-Length: 0\r\n\r\n", head);
+  m->msg = msg_make (sip_default_mclass (), 0, text, strlen (text));
+  g_assert_nonnull (m->msg);
+  g_assert_nonnull (sip_object (m->msg));
+  return sip_object (m->msg);
+}
+
+#define A_DIALOG "From: <sip:alice@pbx.test>;tag=at\r\nTo: <sip:bob@pbx.test>;tag=tt\r\n" \
+                 "Call-ID: a-call@127.0.0.1\r\n"
+#define B_DIALOG "From: <sip:alice@pbx.test>;tag=tb\r\nTo: <sip:bob@pbx.test>;tag=bt\r\n" \
+                 "Call-ID: b-call@127.0.0.1\r\n"
+#define VIA "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n"
+#define ALLOW_ALL "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE\r\n"
+#define ALLOW_NO_UPDATE "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
+
+/* A request or response on a leg, as nua reports it. */
+static void
+event (TdLeg *leg, nua_event_t e, int status, const char *head, const char *sdp)
+{
+  g_auto (Msg) m = { 0 };
+  const sip_t *sip = head ? parse (&m, head, sdp) : NULL;
+  td_call_leg_event (leg, e, status, sip ? (sip->sip_status ? sip->sip_status->st_phrase : NULL)
+                                          : "internal", sip, NULL);
+}
+
+/* The A-leg's endpoint sends a request (INVITE, UPDATE, ACK...) with `sdp`. */
+static void
+a_request (World *w, nua_event_t e, const char *method, guint cseq, const char *sdp)
+{
+  g_autofree char *head = g_strdup_printf ("%s sip:tandem@127.0.0.1 SIP/2.0\r\n" VIA A_DIALOG
+                                           "CSeq: %u %s\r\nContact: <sip:alice@127.0.0.1:5070>\r\n"
+                                           ALLOW_ALL, method, cseq, method);
+  event (w->a, e, 0, head, sdp);
+}
+
+/* A response on the B-leg to tandem's request `method`. */
+static void
+b_response (World *w, nua_event_t e, int status, const char *method, guint cseq,
+            const char *extra, const char *sdp)
+{
+  g_autofree char *head = g_strdup_printf ("SIP/2.0 %d %s\r\n" VIA B_DIALOG "CSeq: %u %s\r\n"
+                                           "Contact: <sip:bob@127.0.0.1:5080>\r\n%s",
+                                           status, td_call_phrase (status), cseq, method,
+                                           extra ? extra : "");
+  event (w->b, e, status, head, sdp);
+}
+
+/* ---- reading what tandem did --------------------------------------------------------- */
+
+/* The ops since the last mark, and move the mark. */
+static GPtrArray *
+new_ops (World *w)
+{
+  GPtrArray *ops = g_ptr_array_new ();
+  for (guint i = w->mark; i < w->fake.ops->len; i++)
+    g_ptr_array_add (ops, g_ptr_array_index (w->fake.ops, i));
+  w->mark = w->fake.ops->len;
+  return ops;
+}
+
+/* The one op of `kind` on `leg` among `ops` (asserted exactly one). */
+static Op *
+only_op (GPtrArray *ops, OpKind kind, TdLeg *leg)
+{
+  Op *found = NULL;
+  for (guint i = 0; i < ops->len; i++) {
+    Op *op = g_ptr_array_index (ops, i);
+    if (op->kind == kind && op->nh == leg->nh) {
+      g_assert_null (found);
+      found = op;
+    }
+  }
+  g_assert_nonnull (found);
+  return found;
+}
+
+static guint
+count_ops (GPtrArray *ops, OpKind kind, TdLeg *leg)
+{
+  guint n = 0;
+  for (guint i = 0; i < ops->len; i++) {
+    Op *op = g_ptr_array_index (ops, i);
+    n += op->kind == kind && (!leg || op->nh == leg->nh);
+  }
+  return n;
+}
+
+static guint16
+sdp_port (const char *text)
+{
+  g_autoptr (GError) error = NULL;
+  TdSdp *sdp = td_sdp_parse (text, strlen (text), &error);
+  guint16 port;
+  g_assert_no_error (error);
+  port = td_sdp_media_port (sdp, 0);
+  td_sdp_free (sdp);
+  return port;
+}
+
+static guint64
+sdp_version (const char *text)
+{
+  const char *o = strstr (text, "o=");
+  g_auto (GStrv) f = NULL;
+  g_autofree char *line = NULL;
+  g_assert_nonnull (o);
+  line = g_strndup (o, strcspn (o, "\r\n"));
+  f = g_strsplit (line, " ", -1);
+  g_assert_cmpuint (g_strv_length (f), >=, 3);
+  return g_ascii_strtoull (f[2], NULL, 10);
+}
+
+/* ---- setting up a call ----------------------------------------------------------------- */
+
+/* alice calls bob (one contact) with `a_sdp` (NULL: a late offer); her
+ * INVITE's Allow (and other headers) are `a_headers` (NULL: ALLOW_ALL). */
+static void
+start_call (World *w, const char *a_sdp, const char *a_headers)
+{
+  g_auto (Msg) m = { 0 };
+  g_autoptr (GError) error = NULL;
+  TdUser alice = { .name = (char *) "alice" };
+  TdBinding binding = { .aor = (char *) "bob", .contact = (char *) "sip:bob@127.0.0.1:5080",
+                        .source = (char *) "udp/127.0.0.1:5080" };
+  g_autoptr (GPtrArray) targets = g_ptr_array_new ();
+  TdRoute route = { .callee = (char *) "bob", .targets = targets };
+  g_autofree char *head = g_strconcat ("INVITE sip:bob@pbx.test SIP/2.0\r\n" VIA
+                                       "From: <sip:alice@pbx.test>;tag=at\r\nTo: <sip:bob@pbx.test>\r\n"
+                                       "Call-ID: a-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+                                       "Contact: <sip:alice@127.0.0.1:5070>\r\n",
+                                       a_headers ? a_headers : ALLOW_ALL, NULL);
+  const sip_t *sip = parse (&m, head, a_sdp);
+  TdSdp *sdp = a_sdp ? td_sdp_parse (a_sdp, strlen (a_sdp), &error) : NULL;
+  nua_handle_t *nh = fake_handle (&w->fake, NULL);
+  GHashTableIter it;
+  gpointer key, value;
+
+  g_assert_no_error (error);
+  g_ptr_array_add (targets, &binding);
+  td_call_start (&w->ctx, nh, sip, &alice, &route, sdp);
+  w->a = g_hash_table_lookup (w->fake.legs, nh);
+  g_assert_nonnull (w->a);
+  w->call = w->a->call;
+  g_hash_table_iter_init (&it, w->fake.legs);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    if (value != w->a)
+      w->b = value;
+  g_assert_nonnull (w->b);
+}
+
+/* An early-offer call, answered and bridged: A offers PCMU+PCMA on 40000
+ * (its INVITE's extra headers: a_headers), B answers PCMA on 40100 with the
+ * headers b_headers (its Allow, Session-Expires...). */
+static void
+bridged_call_with (World *w, const char *a_headers, const char *b_headers)
+{
+  g_autofree char *offer = sdp_text (40000, "0 8", 1, "a=sendrecv");
+  g_autofree char *answer = sdp_text (40100, "8", 1, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  start_call (w, offer, a_headers);
+  b_response (w, nua_r_invite, 200, "INVITE", 1, b_headers, answer);
+  ops = new_ops (w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w->a)->status, ==, 200);
+  g_assert_true (w->call->bridged == w->b);
+}
+
+static void
+bridged_call (World *w, const char *b_headers)
+{
+  bridged_call_with (w, NULL, b_headers);
+}
+
+/* ---- item 8: the two sessions never drift apart ------------------------------------- */
+
+/* A holds (re-INVITE), then cancels it; B's 200 crosses tandem's CANCEL.
+ * B now has the held session: tandem takes B's answer for the relay and
+ * offers B the session A still has, so both legs agree again. */
+static void
+test_200_crosses_cancel (void)
+{
+  World w;
+  g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+  g_autofree char *held = sdp_text (40102, "8", 2, "a=recvonly");
+  g_autofree char *resumed = sdp_text (40104, "8", 3, "a=sendrecv");
+  g_autofree char *accepted = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+  Op *relayed, *reoffer;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  accepted = g_strdup (w.b->local_sdp);
+  a_request (&w, nua_i_invite, "INVITE", 2, hold);
+  ops = new_ops (&w);
+  relayed = only_op (ops, OP_INVITE, w.b);
+  g_assert_nonnull (strstr (relayed->sdp, "a=sendonly"));
+  guint64 relayed_version = sdp_version (relayed->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  a_request (&w, nua_i_cancel, "CANCEL", 2, NULL);
+  ops = new_ops (&w);
+  only_op (ops, OP_CANCEL, w.b);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  b_response (&w, nua_r_invite, 200, "INVITE", 2, NULL, held);
+  ops = new_ops (&w);
+  /* The relay follows what B really has now... */
+  g_assert_cmpuint (td_sdp_media_port (w.b->remote_sdp, 0), ==, 40102);
+  /* ...and B is offered A's unchanged session back, as a newer version. */
+  reoffer = only_op (ops, OP_INVITE, w.b);
+  g_assert_nonnull (strstr (reoffer->sdp, "a=sendrecv"));
+  g_assert_cmpuint (sdp_version (reoffer->sdp), >, relayed_version);
+  g_assert_cmpuint (sdp_port (reoffer->sdp), ==, sdp_port (accepted));
+  g_assert_cmpuint (count_ops (ops, OP_RESPOND, w.a), ==, 0);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  b_response (&w, nua_r_invite, 200, "INVITE", 3, NULL, resumed);
+  ops = new_ops (&w);
+  g_assert_cmpuint (td_sdp_media_port (w.b->remote_sdp, 0), ==, 40104);
+  g_assert_cmpint (td_sdp_media_direction (w.b->remote_sdp, 0), ==, TD_SDP_SENDRECV);
+  g_assert_cmpuint (ops->len, ==, 0);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* B accepts A's re-offer with a codec A did not offer: A hears 488 and
+ * keeps its session; B, which took the new one, is offered A's again. */
+static void
+test_reoffer_no_common_codec (void)
+{
+  World w;
+  g_autofree char *pcmu_only = sdp_text (40000, "0", 2, "a=sendrecv");
+  g_autofree char *pcma = sdp_text (40100, "8", 2, "a=sendrecv");
+  g_autofree char *accepted = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+  Op *relayed, *reoffer;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  accepted = g_strdup (w.b->local_sdp);
+  a_request (&w, nua_i_invite, "INVITE", 2, pcmu_only);
+  ops = new_ops (&w);
+  relayed = only_op (ops, OP_INVITE, w.b);
+  guint64 relayed_version = sdp_version (relayed->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  b_response (&w, nua_r_invite, 200, "INVITE", 2, NULL, pcma);
+  ops = new_ops (&w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, 488);
+  reoffer = only_op (ops, OP_INVITE, w.b);
+  g_assert_nonnull (strstr (reoffer->sdp, "RTP/AVP 0 8"));
+  g_assert_cmpuint (sdp_version (reoffer->sdp), >, relayed_version);
+  g_assert_false (w.call->ended);
+  /* A's session is the one it had. */
+  g_assert_cmpuint (td_sdp_media_port (w.a->remote_sdp, 0), ==, 40000);
+  g_assert_cmpuint (g_strv_length ((GStrv) td_sdp_media_formats (w.a->remote_sdp, 0)), ==, 2);
+  world_clear (&w);
+  (void) accepted;
+}
+
+/* ---- item 7: a failed re-offer as the offerer should hear it ------------------------- */
+
+static void
+reoffer_fails (int status, gboolean peer_dialog_gone)
+{
+  World w;
+  g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  a_request (&w, nua_i_invite, "INVITE", 2, hold);
+  g_ptr_array_unref (new_ops (&w));
+  if (status >= 700)
+    event (w.b, nua_r_invite, status, NULL, NULL);   /* nua's own: no message */
+  else
+    b_response (&w, nua_r_invite, status, "INVITE", 2, NULL, NULL);
+  ops = new_ops (&w);
+  /* Never a 9xx on the wire, never a 408/481 that would end A's dialog. */
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, 500);
+  /* If B's dialog is gone, the call ends cleanly: A gets a BYE. */
+  g_assert_cmpuint (count_ops (ops, OP_BYE, w.a), ==, peer_dialog_gone ? 1 : 0);
+  g_assert_cmpint (w.call->ended, ==, peer_dialog_gone);
+  world_clear (&w);
+}
+
+static void
+test_reoffer_9xx (void)
+{
+  reoffer_fails (900, FALSE);
+}
+
+static void
+test_reoffer_481 (void)
+{
+  reoffer_fails (481, TRUE);
+}
+
+static void
+test_reoffer_408 (void)
+{
+  reoffer_fails (408, TRUE);
+}
+
+/* ---- item 9: SDP answers in ACKs ----------------------------------------------------- */
+
+/* A late-offer call: alice's INVITE has no SDP, bob's 200 carries the
+ * offer (PCMU+PCMA on 40100), alice's ACK the answer (`a_answer`). */
+static void
+late_offer_call (World *w, const char *a_answer)
+{
+  g_autofree char *b_offer = sdp_text (40100, "0 8", 1, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  start_call (w, NULL, NULL);
+  ops = new_ops (w);
+  g_assert_null (only_op (ops, OP_INVITE, w->b)->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  b_response (w, nua_r_invite, 200, "INVITE", 1, ALLOW_ALL, b_offer);
+  ops = new_ops (w);
+  g_assert_nonnull (only_op (ops, OP_RESPOND, w->a)->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  a_request (w, nua_i_ack, "ACK", 1, a_answer);
+}
+
+static void
+test_late_offer_reinvite_ack_answer (void)
+{
+  World w;
+  g_autofree char *answer = sdp_text (40000, "0", 1, "a=sendrecv");
+  g_autofree char *moved = sdp_text (40010, "0", 2, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  late_offer_call (&w, answer);
+  ops = new_ops (&w);
+  g_assert_nonnull (only_op (ops, OP_ACK, w.b)->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  /* alice asks for an offer (offerless re-INVITE) and answers in the ACK
+   * from another port: the relay must follow. */
+  a_request (&w, nua_i_invite, "INVITE", 2, NULL);
+  ops = new_ops (&w);
+  g_assert_nonnull (only_op (ops, OP_RESPOND, w.a)->sdp);
+  a_request (&w, nua_i_ack, "ACK", 2, moved);
+  g_assert_cmpuint (td_sdp_media_port (w.a->remote_sdp, 0), ==, 40010);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* An answer in an ACK cannot be refused (RFC 3264 §6): one with no codec
+ * of the offer ends the call. */
+static void
+test_late_offer_ack_answer_no_common_codec (void)
+{
+  World w;
+  g_autofree char *g729 = sdp_text (40000, "18", 1, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  late_offer_call (&w, g729);
+  ops = new_ops (&w);
+  only_op (ops, OP_ACK, w.b);      /* B's 2xx is ACKed all the same */
+  only_op (ops, OP_BYE, w.a);
+  only_op (ops, OP_BYE, w.b);
+  g_assert_true (w.call->ended);
+  world_clear (&w);
+}
+
+static void
+test_reinvite_ack_answer_no_common_codec (void)
+{
+  World w;
+  g_autofree char *answer = sdp_text (40000, "0", 1, "a=sendrecv");
+  g_autofree char *g729 = sdp_text (40010, "18", 2, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  late_offer_call (&w, answer);
+  g_ptr_array_unref (new_ops (&w));
+  a_request (&w, nua_i_invite, "INVITE", 2, NULL);
+  g_ptr_array_unref (new_ops (&w));
+  a_request (&w, nua_i_ack, "ACK", 2, g729);
+  ops = new_ops (&w);
+  only_op (ops, OP_BYE, w.a);
+  only_op (ops, OP_BYE, w.b);
+  g_assert_true (w.call->ended);
+  world_clear (&w);
+}
+
+/* ---- item 2: session refresh ------------------------------------------------------------ */
+
+#define TIMER_90 "[calls]\nsession-timer = 90\n"
+
+static void
+world_init_timer (World *w)
+{
+  session_timer_config = TIMER_90;
+  world_init (w);
+  session_timer_config = "";
+}
+
+/* A response on the A-leg to tandem's request `method`. */
+static void
+a_response (World *w, nua_event_t e, int status, const char *method, guint cseq, const char *sdp)
+{
+  g_autofree char *head = g_strdup_printf ("SIP/2.0 %d %s\r\n" VIA A_DIALOG "CSeq: %u %s\r\n"
+                                           "Contact: <sip:alice@127.0.0.1:5070>\r\n",
+                                           status, td_call_phrase (status), cseq, method);
+  event (w->a, e, status, head, sdp);
+}
+
+/* The first op of `kind` on `leg` in the whole run. */
+static Op *
+first_op (World *w, OpKind kind, TdLeg *leg)
+{
+  for (guint i = 0; i < w->fake.ops->len; i++) {
+    Op *op = g_ptr_array_index (w->fake.ops, i);
+    if (op->kind == kind && op->nh == leg->nh)
+      return op;
+  }
+  g_assert_not_reached ();
+}
+
+/* nua is told the refresh method that fits the peer. */
+static void
+assert_update_refresh (World *w, TdLeg *leg, gboolean update)
+{
+  Op *last = NULL;
+  for (guint i = 0; i < w->fake.ops->len; i++) {
+    Op *op = g_ptr_array_index (w->fake.ops, i);
+    if (op->kind == OP_PARAMS && op->nh == leg->nh && op->update_refresh_set)
+      last = op;
+  }
+  g_assert_nonnull (last);
+  g_assert_cmpint (last->update_refresh, ==, update);
+}
+
+/* Toward a B without UPDATE and without session timers, tandem refreshes
+ * 10 s before nua would (45 ± 5 s) with a re-INVITE carrying B's SDP byte
+ * for byte: the same o= version. */
+static void
+test_refresh_b_without_update (void)
+{
+  World w;
+  g_autofree char *answer = sdp_text (40100, "8", 1, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+  Op *refresh;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  g_assert_cmpint (w.b->refresher, ==, TD_REFRESHER_TANDEM);
+  g_assert_cmpuint (w.b->session_interval, ==, 90);
+  g_assert_cmpuint (w.b->refresh_delay_ms, ==, 35000);
+  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  assert_update_refresh (&w, w.b, FALSE);
+
+  g_assert_true (td_call_refresh_due (w.b));
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_UPDATE, NULL), ==, 0);
+  refresh = only_op (ops, OP_INVITE, w.b);
+  g_assert_cmpstr (refresh->sdp, ==, first_op (&w, OP_INVITE, w.b)->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  b_response (&w, nua_r_invite, 200, "INVITE", 2, ALLOW_NO_UPDATE, answer);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_RESPOND, w.a) + count_ops (ops, OP_INVITE, NULL), ==, 0);
+  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  g_assert_cmpuint (w.b->refresh_delay_ms, ==, 35000);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+static void
+test_refresh_b_with_update (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL);
+  assert_update_refresh (&w, w.b, TRUE);
+  g_assert_true (td_call_refresh_due (w.b));
+  ops = new_ops (&w);
+  g_assert_null (only_op (ops, OP_UPDATE, w.b)->sdp);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
+  b_response (&w, nua_r_update, 200, "UPDATE", 2, ALLOW_ALL, NULL);
+  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* An UPDATE refused as unknown: the next try is a re-INVITE, at once. */
+static void
+test_refresh_update_refused (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL);
+  g_assert_true (td_call_refresh_due (w.b));
+  g_ptr_array_unref (new_ops (&w));
+  b_response (&w, nua_r_update, 501, "UPDATE", 2, NULL, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpstr (only_op (ops, OP_INVITE, w.b)->sdp, ==, w.b->local_sdp);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+  assert_update_refresh (&w, w.b, FALSE);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* Errors that refuse a refresh keep the call, and the next refresh comes. */
+static void
+test_refresh_errors_keep_call (void)
+{
+  static const int statuses[] = { 405, 488, 491, 500, 503, 603, 900 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (statuses); i++) {
+    World w;
+    g_autoptr (GPtrArray) ops = NULL;
+
+    world_init_timer (&w);
+    bridged_call (&w, ALLOW_NO_UPDATE);
+    g_assert_true (td_call_refresh_due (w.b));
+    g_ptr_array_unref (new_ops (&w));
+    if (statuses[i] >= 700)
+      event (w.b, nua_r_invite, statuses[i], NULL, NULL);
+    else
+      b_response (&w, nua_r_invite, statuses[i], "INVITE", 2, NULL, NULL);
+    ops = new_ops (&w);
+    g_test_message ("refresh answered %d", statuses[i]);
+    g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+    g_assert_false (w.call->ended);
+    g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
+    g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+    if (statuses[i] == 491)
+      g_assert_cmpuint (w.b->refresh_delay_ms, ==, 1000);   /* tandem owns B's Call-ID */
+    world_clear (&w);
+  }
+}
+
+/* 408 (or no answer) and 481: the dialog is gone, the call ends. */
+static void
+refresh_dialog_gone (int status)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  g_assert_true (td_call_refresh_due (w.b));
+  g_ptr_array_unref (new_ops (&w));
+  b_response (&w, nua_r_invite, status, "INVITE", 2, NULL, NULL);
+  ops = new_ops (&w);
+  only_op (ops, OP_BYE, w.a);
+  g_assert_true (w.call->ended);
+  world_clear (&w);
+}
+
+static void
+test_refresh_408 (void)
+{
+  refresh_dialog_gone (408);
+}
+
+static void
+test_refresh_481 (void)
+{
+  refresh_dialog_gone (481);
+}
+
+/* A caller without session timers: tandem (the UAS) refreshes the A-leg,
+ * with UPDATE when it allows it, else with a re-INVITE carrying the SDP of
+ * tandem's 200. */
+static void
+test_refresh_a_leg (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL);
+  g_assert_cmpint (w.a->refresher, ==, TD_REFRESHER_TANDEM);
+  g_assert_cmpuint (w.a->refresh_delay_ms, ==, 35000);
+  g_assert_true (td_call_refresh_due (w.a));
+  ops = new_ops (&w);
+  only_op (ops, OP_UPDATE, w.a);
+  a_response (&w, nua_r_update, 200, "UPDATE", 2, NULL);
+  g_assert_cmpuint (w.a->refresh_timer, !=, 0);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+
+  world_init_timer (&w);
+  bridged_call_with (&w, ALLOW_NO_UPDATE, ALLOW_ALL);
+  assert_update_refresh (&w, w.a, FALSE);
+  g_assert_true (td_call_refresh_due (w.a));
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  ops = new_ops (&w);
+  g_assert_cmpstr (only_op (ops, OP_INVITE, w.a)->sdp, ==, first_op (&w, OP_RESPOND, w.a)->sdp);
+  a_response (&w, nua_r_invite, 500, "INVITE", 2, NULL);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* Where the phone refreshes, tandem sends none (nua ends the dialog if the
+ * phone stops); a refresh from the phone is answered and goes no further. */
+static void
+test_refresh_by_phone (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call_with (&w, ALLOW_ALL "Supported: timer\r\nSession-Expires: 90;refresher=uac\r\n",
+                     ALLOW_ALL "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n"
+                     "Require: timer\r\n");
+  g_assert_cmpint (w.a->refresher, ==, TD_REFRESHER_PEER);
+  g_assert_cmpint (w.b->refresher, ==, TD_REFRESHER_PEER);
+  g_assert_cmpuint (w.a->refresh_timer, ==, 0);
+  g_assert_cmpuint (w.b->refresh_timer, ==, 0);
+  g_assert_false (td_call_refresh_due (w.a));
+  g_assert_false (td_call_refresh_due (w.b));
+  a_request (&w, nua_i_update, "UPDATE", 2, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, 200);
+  g_assert_cmpuint (ops->len, ==, 1);
+  world_clear (&w);
+}
+
+/* A refresh due while an offer exchange is under way waits for it. */
+static void
+test_refresh_waits_for_offer (void)
+{
+  World w;
+  g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  a_request (&w, nua_i_invite, "INVITE", 2, hold);
+  g_ptr_array_unref (new_ops (&w));
+  g_assert_false (td_call_refresh_due (w.b));
+  ops = new_ops (&w);
+  g_assert_cmpuint (ops->len, ==, 0);
+  g_assert_cmpuint (w.b->refresh_delay_ms, ==, 2000);
+  world_clear (&w);
+}
+
+/* B's 2xx names the refresher; the interval never exceeds tandem's. */
+static void
+test_refresh_negotiated_by_b (void)
+{
+  World w;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL "Supported: timer\r\nSession-Expires: 120;refresher=uac\r\n"
+                "Require: timer\r\n");
+  g_assert_cmpint (w.b->refresher, ==, TD_REFRESHER_TANDEM);
+  g_assert_cmpuint (w.b->session_interval, ==, 90);
+  world_clear (&w);
+}
+
+/* ---- the previous round's fixes -------------------------------------------------------- */
+
+/* A re-INVITE its sender cancels is withdrawn on the other leg too (CANCEL),
+ * and a 487 from there changes nothing: no hang-up, no new offer. */
+static void
+test_cancelled_reinvite (void)
+{
+  World w;
+  g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+  g_autofree char *accepted = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  accepted = g_strdup (w.b->local_sdp);
+  a_request (&w, nua_i_invite, "INVITE", 2, hold);
+  a_request (&w, nua_i_cancel, "CANCEL", 2, NULL);
+  ops = new_ops (&w);
+  only_op (ops, OP_CANCEL, w.b);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  b_response (&w, nua_r_invite, 487, "INVITE", 2, NULL, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpuint (ops->len, ==, 0);
+  g_assert_cmpstr (w.b->local_sdp, ==, accepted);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* An early-offer call: an offerless re-INVITE gets tandem's offer in the
+ * 200, and the answer in the ACK moves the relay. */
+static void
+test_ack_answer_early_offer (void)
+{
+  World w;
+  g_autofree char *moved = sdp_text (40020, "8", 2, "a=sendrecv");
+  g_autofree char *stray = sdp_text (40030, "8", 3, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);    /* B's session: PCMA */
+  a_request (&w, nua_i_invite, "INVITE", 2, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpstr (only_op (ops, OP_RESPOND, w.a)->sdp, ==, w.a->local_sdp);
+  a_request (&w, nua_i_ack, "ACK", 2, moved);
+  g_assert_cmpuint (td_sdp_media_port (w.a->remote_sdp, 0), ==, 40020);
+  /* An ACK of a plain offer/answer carries no answer: a body there is ignored. */
+  a_request (&w, nua_i_ack, "ACK", 3, stray);
+  g_assert_cmpuint (td_sdp_media_port (w.a->remote_sdp, 0), ==, 40020);
+  g_assert_false (w.call->ended);
+  world_clear (&w);
+}
+
+/* The caller hears a B-leg's failure as the B2BUA's own. */
+static void
+test_failure_status_for_caller (void)
+{
+  static const struct { int b, a; } cases[] = {
+    { 486, 486 }, { 503, 500 }, { 302, 480 }, { 401, 480 }, { 407, 480 }, { 900, 500 },
+    { 603, 603 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    World w;
+    g_autofree char *offer = sdp_text (40000, "0 8", 1, "a=sendrecv");
+    g_autoptr (GPtrArray) ops = NULL;
+
+    world_init (&w);
+    start_call (&w, offer, NULL);
+    g_ptr_array_unref (new_ops (&w));
+    if (cases[i].b >= 700)
+      event (w.b, nua_r_invite, cases[i].b, NULL, NULL);
+    else
+      b_response (&w, nua_r_invite, cases[i].b, "INVITE", 1, NULL, NULL);
+    ops = new_ops (&w);
+    g_test_message ("B answered %d", cases[i].b);
+    g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, cases[i].a);
+    world_clear (&w);
+  }
+}
+
+/* And a failed re-offer as its offerer should hear it. */
+static void
+test_failure_status_for_offerer (void)
+{
+  static const struct { int b, a; } cases[] = {
+    { 488, 488 }, { 491, 491 }, { 500, 500 }, { 603, 603 }, { 404, 500 }, { 410, 500 },
+    { 302, 500 }, { 401, 500 }, { 503, 500 }, { 904, 500 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpint (td_call_status_for_offerer (cases[i].b), ==, cases[i].a);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/callstate/reoffer/200-crosses-cancel", test_200_crosses_cancel);
+  g_test_add_func ("/callstate/reoffer/no-common-codec", test_reoffer_no_common_codec);
+  g_test_add_func ("/callstate/reoffer/9xx", test_reoffer_9xx);
+  g_test_add_func ("/callstate/reoffer/481", test_reoffer_481);
+  g_test_add_func ("/callstate/reoffer/408", test_reoffer_408);
+  g_test_add_func ("/callstate/ack/late-offer-reinvite-answer", test_late_offer_reinvite_ack_answer);
+  g_test_add_func ("/callstate/ack/late-offer-no-common-codec", test_late_offer_ack_answer_no_common_codec);
+  g_test_add_func ("/callstate/ack/reinvite-answer-no-common-codec", test_reinvite_ack_answer_no_common_codec);
+  g_test_add_func ("/callstate/refresh/b-without-update", test_refresh_b_without_update);
+  g_test_add_func ("/callstate/refresh/b-with-update", test_refresh_b_with_update);
+  g_test_add_func ("/callstate/refresh/update-refused", test_refresh_update_refused);
+  g_test_add_func ("/callstate/refresh/errors-keep-call", test_refresh_errors_keep_call);
+  g_test_add_func ("/callstate/refresh/408", test_refresh_408);
+  g_test_add_func ("/callstate/refresh/481", test_refresh_481);
+  g_test_add_func ("/callstate/refresh/a-leg", test_refresh_a_leg);
+  g_test_add_func ("/callstate/refresh/by-phone", test_refresh_by_phone);
+  g_test_add_func ("/callstate/refresh/waits-for-offer", test_refresh_waits_for_offer);
+  g_test_add_func ("/callstate/refresh/negotiated-by-b", test_refresh_negotiated_by_b);
+  g_test_add_func ("/callstate/reoffer/cancelled", test_cancelled_reinvite);
+  g_test_add_func ("/callstate/ack/early-offer-answer", test_ack_answer_early_offer);
+  g_test_add_func ("/callstate/status/for-caller", test_failure_status_for_caller);
+  g_test_add_func ("/callstate/status/for-offerer", test_failure_status_for_offerer);
+  return g_test_run ();
+}
