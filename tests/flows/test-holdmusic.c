@@ -713,7 +713,9 @@ reinvite_final (const HoldCall *c, guint n)
  * offer), so it asks bob: he gets the µ-law offer, and answers A-law only
  * (feat-uas-music.xml answers any re-INVITE with his codec). That answer
  * shares no codec with alice's offer, so alice gets exactly 488, never a
- * 200 with a codec she did not offer. */
+ * 200 with a codec she did not offer. bob has now taken a session alice
+ * does not have: tandem offers him the one he had again (a third INVITE,
+ * his first offer's formats, a newer o= version), so both agree. */
 static void
 test_music_resume_offer_other_codec (void)
 {
@@ -725,17 +727,23 @@ test_music_resume_offer_other_codec (void)
   g_auto (Music) music = { 0 };
   g_autoptr (FlowDaemon) d = NULL;
   g_auto (HoldCall) c = { 0 };
-  const char *resumed, *b_offer, *b_answer;
-  g_autofree char *offered = NULL, *answered = NULL;
+  const char *resumed, *b_offer, *b_answer, *b_realign;
+  g_autofree char *offered = NULL, *answered = NULL, *first = NULL, *realigned = NULL;
 
   music_write (&music);
   d = start_tandem (&music);
   hold_call_run (d, &c, &spec);
   flow_assert_sdp_has (reinvite_ok (&c, 1), "a=recvonly");
   assert_answer_formats (reinvite (&c, 1), reinvite_ok (&c, 1));
-  /* The hold was tandem's to answer; the resume went to bob. */
-  g_assert_cmpuint (flow_count_msgs (c.b->received, "INVITE "), ==, 2);
+  /* The hold was tandem's to answer; the resume went to bob, and then the
+   * session bob had before it. */
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "INVITE "), ==, 3);
   b_offer = flow_require_msg (c.b->received, "INVITE ", 1);
+  b_realign = flow_require_msg (c.b->received, "INVITE ", 2);
+  first = flow_sdp_formats (flow_require_msg (c.b->received, "INVITE ", 0));
+  realigned = flow_sdp_formats (b_realign);
+  g_assert_cmpstr (realigned, ==, first);
+  g_assert_cmpuint (flow_sdp_version (b_realign), >, flow_sdp_version (b_offer));
   b_answer = flow_require_response (c.b->sent, 200, "INVITE", 1);
   offered = flow_sdp_formats (b_offer);
   answered = flow_sdp_formats (b_answer);
