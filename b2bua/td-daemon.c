@@ -19,6 +19,7 @@
 #include "td-call.h"
 #include "td-cdr.h"
 #include "td-location.h"
+#include "td-numeric-only.h"
 #include "td-plugins.h"
 #include "td-registrar.h"
 #include "td-siplog.h"
@@ -180,6 +181,12 @@ start_sip (TdDaemon *d, GError **error)
   const TdConfig *c = d->config;
   g_autofree char *url = NULL;
 
+  /* Sofia's transports must never look a name up on this thread. */
+  if (!td_numeric_only_active ()) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                 "Sofia-SIP's su_getaddrinfo() is not behind tandem's numeric-only one");
+    return FALSE;
+  }
   d->root = su_glib_root_create (d);
   if (!d->root) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot create the Sofia-SIP root");

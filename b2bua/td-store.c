@@ -120,7 +120,12 @@ td_store_open (const char *path, gboolean full_sync, GError **error)
     td_store_fail (store, "open", error);
     return NULL;
   }
-  sqlite3_busy_timeout (store->db, 2000);
+  /* No busy timeout: the store is tandem's own and its only writer, and the
+   * SIP thread must never sleep in SQLite waiting for a lock. Should another
+   * process write the file anyway (an operator's sqlite3 shell), tandem's
+   * statement fails at once with SQLITE_BUSY and that one request gets an
+   * error response; WAL readers never block tandem's writes. */
+  sqlite3_busy_timeout (store->db, 0);
   if (!td_store_exec (store, "PRAGMA journal_mode = WAL", error) ||
       !td_store_exec (store, full_sync ? "PRAGMA synchronous = FULL"
                                        : "PRAGMA synchronous = NORMAL", error) ||

@@ -1,0 +1,12 @@
+/* Numeric-only su_getaddrinfo() for Sofia's transports (see td-numeric-only.c). */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* TRUE when Sofia's own su_getaddrinfo() was found behind tandem's: the
+ * guard is in place (the daemon refuses to start otherwise). */
+gboolean td_numeric_only_active (void);
+
+G_END_DECLS
