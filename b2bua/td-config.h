@@ -43,6 +43,9 @@ typedef struct {
   guint16 listen_port;
   char *domain;           /* also the digest realm */
   char *user_agent;       /* Server/User-Agent header value */
+  guint overload_lag;     /* ms the SIP thread may fall behind before new INVITEs and
+                           * REGISTERs get 503; 0 = never shed */
+  guint overload_retry_after;  /* seconds, the 503's Retry-After */
 
   /* [auth] */
   TdDigestAlgorithm algorithms[2];  /* offered order */
