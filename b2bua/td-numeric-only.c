@@ -52,7 +52,10 @@ sofia_getaddrinfo (void)
 gboolean
 td_numeric_only_active (void)
 {
-  return sofia_getaddrinfo () != NULL;
+  /* Ours must be the definition the dynamic linker hands out (the binary
+   * exports it), and Sofia's the one behind it. */
+  return dlsym (RTLD_DEFAULT, "su_getaddrinfo") == (void *) su_getaddrinfo &&
+         sofia_getaddrinfo () != NULL;
 }
 
 int

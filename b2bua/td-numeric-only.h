@@ -5,8 +5,9 @@
 
 G_BEGIN_DECLS
 
-/* TRUE when Sofia's own su_getaddrinfo() was found behind tandem's: the
- * guard is in place (the daemon refuses to start otherwise). */
+/* TRUE when tandem's su_getaddrinfo() is the one Sofia's calls bind to and
+ * Sofia's own is behind it: the guard is in place (the daemon refuses to
+ * start otherwise). */
 gboolean td_numeric_only_active (void);
 
 G_END_DECLS

@@ -14,23 +14,20 @@
 
 struct _TdOverload {
   int fd;                  /* Sofia's UDP socket: peeked at, never read */
-  TdOverloadState state;
+  TdOverloadState state;   /* the last decision: logs mark its changes */
   gint64 peak_us;          /* highest lag seen while shedding, for the log */
   guint64 shed;            /* requests refused in this shedding period */
 };
 
 TdOverloadState
-td_overload_next_state (TdOverloadState state, gint64 lag_us, gint64 threshold_us)
+td_overload_decide (gint64 lag_us, gint64 threshold_us)
 {
-  if (threshold_us <= 0)
+  /* No hysteresis: the age of the head of the queue falls by itself as the
+   * backlog drains, and staying in SHEDDING below the threshold would refuse
+   * calls the thread has time for. */
+  if (threshold_us <= 0 || lag_us < threshold_us)
     return TD_OVERLOAD_NORMAL;
-  switch (state) {
-  case TD_OVERLOAD_NORMAL:
-    return lag_us >= threshold_us ? TD_OVERLOAD_SHEDDING : TD_OVERLOAD_NORMAL;
-  case TD_OVERLOAD_SHEDDING:
-    return lag_us < threshold_us / 2 ? TD_OVERLOAD_NORMAL : TD_OVERLOAD_SHEDDING;
-  }
-  g_assert_not_reached ();
+  return TD_OVERLOAD_SHEDDING;
 }
 
 /* Does fd hold a UDP socket bound to host:port? */
@@ -101,7 +98,9 @@ td_overload_new (const char *host, guint16 port, GError **error)
     return NULL;
   }
   /* Sofia reads with recvmsg() and no control buffer: the stamps are only
-   * ever seen by the peek below. */
+   * ever seen by the peek below. (A datagram that arrives before the kernel
+   * has turned stamping on, just after this call, is stamped when first
+   * peeked at: its lag counts from then.) */
   if (setsockopt (fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
     g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
                  "SO_TIMESTAMPNS on the SIP socket: %s", g_strerror (errno));
@@ -158,7 +157,7 @@ gboolean
 td_overload_shed_new_work (TdOverload *o, guint threshold_ms)
 {
   gint64 lag = threshold_ms ? td_overload_lag_us (o) : 0;
-  TdOverloadState next = td_overload_next_state (o->state, lag, threshold_ms * (gint64) 1000);
+  TdOverloadState next = td_overload_decide (lag, threshold_ms * (gint64) 1000);
 
   if (next != o->state) {
     if (next == TD_OVERLOAD_SHEDDING) {

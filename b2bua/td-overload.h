@@ -12,7 +12,7 @@
  * and REGISTERs get 503 with Retry-After before any digest check, store
  * access or media allocation; requests within a dialog (ACK, BYE, re-INVITE,
  * UPDATE), CANCELs and responses are never shed, so calls already accepted
- * complete. Shedding stops once the lag is below half the threshold. */
+ * complete. Shedding stops as soon as the lag is below the threshold again. */
 #pragma once
 
 #include <glib.h>
@@ -24,11 +24,9 @@ typedef enum {
   TD_OVERLOAD_SHEDDING,
 } TdOverloadState;
 
-/* The decision alone, for a measured lag: enters SHEDDING at lag >=
- * threshold, leaves it below threshold / 2 (so the edge does not flap per
- * message). threshold_us 0: never shed. Returns the new state. */
-TdOverloadState td_overload_next_state (TdOverloadState state, gint64 lag_us,
-                                        gint64 threshold_us);
+/* The decision alone, for a measured lag: SHEDDING while lag >= threshold,
+ * NORMAL below it; threshold_us 0: never shed. */
+TdOverloadState td_overload_decide (gint64 lag_us, gint64 threshold_us);
 
 typedef struct _TdOverload TdOverload;
 
