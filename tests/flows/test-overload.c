@@ -128,7 +128,9 @@ test_lagging_sheds_new_work_only (void)
   alice.pause_ms = "1000";
   sb = flow_callee_start (d, &bob);
   sa = flow_caller_start (d, &alice, "bob");
-  g_assert_true (flow_daemon_wait_log (d, " answered by ", 5000));
+  /* Stop only once alice's ACK is in: a 200 left unacknowledged would be
+   * retransmitted after SIGCONT, and SIPp would take it for its BYE's 200. */
+  g_assert_true (flow_daemon_wait_log (d, "| CSeq 2 ACK |", 5000));
 
   flow_daemon_signal (d, SIGSTOP);
   g_usleep (STOPPED_MS * 1000);   /* alice's BYE goes out meanwhile (checked below) */
