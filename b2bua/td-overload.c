@@ -12,11 +12,16 @@
 #include <sys/socket.h>
 #include <time.h>
 
+/* Sheds less than this far apart belong to one overload episode: one log
+ * line when it starts, one when it is over (decisions flip per message). */
+#define EPISODE_QUIET_US (5 * G_USEC_PER_SEC)
+
 struct _TdOverload {
   int fd;                  /* Sofia's UDP socket: peeked at, never read */
-  TdOverloadState state;   /* the last decision: logs mark its changes */
-  gint64 peak_us;          /* highest lag seen while shedding, for the log */
-  guint64 shed;            /* requests refused in this shedding period */
+  gboolean in_episode;
+  gint64 last_shed_us;     /* monotonic */
+  gint64 peak_us;          /* highest lag seen in the episode, for the log */
+  guint64 shed;            /* requests refused in the episode */
 };
 
 TdOverloadState
@@ -108,7 +113,6 @@ td_overload_new (const char *host, guint16 port, GError **error)
   }
   o = g_new0 (TdOverload, 1);
   o->fd = fd;
-  o->state = TD_OVERLOAD_NORMAL;
   return o;
 }
 
@@ -153,26 +157,36 @@ td_overload_lag_us (TdOverload *o)
   return 0;
 }
 
+static void
+end_episode (TdOverload *o)
+{
+  g_message ("overload over: %" G_GUINT64_FORMAT " new request(s) refused, the SIP thread "
+             "at most %" G_GINT64_FORMAT " ms behind", o->shed, o->peak_us / 1000);
+  o->in_episode = FALSE;
+}
+
 gboolean
 td_overload_shed_new_work (TdOverload *o, guint threshold_ms)
 {
   gint64 lag = threshold_ms ? td_overload_lag_us (o) : 0;
-  TdOverloadState next = td_overload_decide (lag, threshold_ms * (gint64) 1000);
+  gint64 now = g_get_monotonic_time ();
+  gboolean quiet = now - o->last_shed_us > EPISODE_QUIET_US;
 
-  if (next != o->state) {
-    if (next == TD_OVERLOAD_SHEDDING) {
-      g_warning ("overload: the SIP thread is %" G_GINT64_FORMAT " ms behind (limit %u ms): "
-                 "refusing new calls and registrations with 503", lag / 1000, threshold_ms);
-      o->peak_us = lag;
-      o->shed = 0;
-    } else {
-      g_message ("overload over: %" G_GUINT64_FORMAT " request(s) refused, at most %"
-                 G_GINT64_FORMAT " ms behind", o->shed, o->peak_us / 1000);
-    }
-    o->state = next;
-  }
-  if (o->state != TD_OVERLOAD_SHEDDING)
+  if (td_overload_decide (lag, threshold_ms * (gint64) 1000) == TD_OVERLOAD_NORMAL) {
+    if (o->in_episode && quiet)
+      end_episode (o);
     return FALSE;
+  }
+  if (o->in_episode && quiet)
+    end_episode (o);
+  if (!o->in_episode) {
+    g_warning ("overload: the SIP thread is %" G_GINT64_FORMAT " ms behind (limit %u ms): "
+               "refusing new calls and registrations with 503", lag / 1000, threshold_ms);
+    o->in_episode = TRUE;
+    o->peak_us = 0;
+    o->shed = 0;
+  }
+  o->last_shed_us = now;
   o->peak_us = MAX (o->peak_us, lag);
   o->shed++;
   return TRUE;

@@ -40,7 +40,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdOverload, td_overload_free)
 gint64 td_overload_lag_us (TdOverload *o);
 
 /* Measures the lag and decides for one new INVITE or REGISTER: TRUE means
- * refuse it with 503. Logs when shedding starts and stops. */
+ * refuse it with 503. Logs when an overload episode starts and, once no
+ * request was refused for 5 s, that it is over. */
 gboolean td_overload_shed_new_work (TdOverload *o, guint threshold_ms);
 
 G_END_DECLS
