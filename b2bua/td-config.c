@@ -141,6 +141,19 @@ set_sip_user_agent (Parser *p, const char *value, GError **error)
   return TRUE;
 }
 
+static gboolean
+set_sip_overload_lag (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "overload-lag", value, 0, 60000, &p->config->overload_lag, error);
+}
+
+static gboolean
+set_sip_overload_retry_after (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "overload-retry-after", value, 1, 3600,
+                     &p->config->overload_retry_after, error);
+}
+
 /* An algorithm list ("MD5;SHA-256"), preferred first, for `key` of the
  * current group ([auth] algorithms, [user NAME] digest-algorithms). */
 static gboolean
@@ -409,6 +422,8 @@ static const KeySpec key_specs[] = {
   { "sip", "listen", set_sip_listen },
   { "sip", "domain", set_sip_domain },
   { "sip", "user-agent", set_sip_user_agent },
+  { "sip", "overload-lag", set_sip_overload_lag },
+  { "sip", "overload-retry-after", set_sip_overload_retry_after },
   { "auth", "algorithms", set_auth_algorithms },
   { "auth", "nonce-lifetime", set_auth_nonce_lifetime },
   { "registrar", "min-expires", set_reg_min },
@@ -575,6 +590,8 @@ set_defaults (TdConfig *c)
   c->listen_host = g_strdup ("127.0.0.1");
   c->listen_port = 5060;
   c->user_agent = g_strdup ("tandem/" TANDEM_VERSION);
+  c->overload_lag = 100;
+  c->overload_retry_after = 5;
   /* MD5 only: baresip 1.0 fails the whole registration on a 401 that
    * offers SHA-256 at all, even after MD5; SIPp knows only MD5. */
   c->algorithms[0] = TD_DIGEST_MD5;

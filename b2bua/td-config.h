@@ -52,6 +52,9 @@ typedef struct {
    * start and on SIGHUP), what a wildcard listen (0.0.0.0, ::) answers on.
    * NULL-terminated; empty from td_config_parse(). */
   char **local_addresses;
+  guint overload_lag;     /* ms the SIP thread may fall behind before new INVITEs and
+                           * REGISTERs get 503; 0 = never shed */
+  guint overload_retry_after;  /* seconds, the 503's Retry-After */
 
   /* [auth] */
   TdDigestAlgorithm algorithms[2];  /* offered order */

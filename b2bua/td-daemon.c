@@ -19,6 +19,8 @@
 #include "td-call.h"
 #include "td-cdr.h"
 #include "td-location.h"
+#include "td-numeric-only.h"
+#include "td-overload.h"
 #include "td-plugins.h"
 #include "td-registrar.h"
 #include "td-siplog.h"
@@ -49,6 +51,7 @@ struct _TdDaemon {
 
   su_root_t *root;
   nua_t *nua;
+  TdOverload *overload;       /* watches the SIP socket's backlog */
 
   guint signal_sources[3];
   guint housekeeping;
@@ -116,6 +119,22 @@ refuse (nua_t *nua, nua_handle_t *nh, int status, const char *phrase)
   nua_handle_destroy (nh);
 }
 
+/* Overloaded: refuse new work before the digest check, the store or the
+ * relay see it (RFC 3261 §21.5.4: 503 with Retry-After). */
+static gboolean
+shed (TdDaemon *d, nua_t *nua, nua_handle_t *nh)
+{
+  g_autofree char *retry_after = NULL;
+
+  if (!td_overload_shed_new_work (d->overload, d->config->overload_lag))
+    return FALSE;
+  retry_after = g_strdup_printf ("%u", d->config->overload_retry_after);
+  nua_respond (nh, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR (retry_after),
+               NUTAG_WITH_THIS (nua), TAG_END ());
+  nua_handle_destroy (nh);
+  return TRUE;
+}
+
 static gboolean
 unclaimed_request (nua_event_t event)
 {
@@ -144,13 +163,16 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
   }
   switch (event) {
   case nua_i_register:
+    if (shed (d, nua, nh))
+      break;
     td_registrar_handle (d->registrar, nua, nh, sip);
     nua_handle_destroy (nh);
     break;
   case nua_i_invite:
+    /* Unbound handle: an INVITE outside any dialog, i.e. a new call. */
     if (d->shutting_down)
       refuse (nua, nh, SIP_503_SERVICE_UNAVAILABLE);
-    else
+    else if (!shed (d, nua, nh))
       td_call_incoming (&d->calls, nh, sip);
     break;
   case nua_i_error:
@@ -180,6 +202,12 @@ start_sip (TdDaemon *d, GError **error)
   const TdConfig *c = d->config;
   g_autofree char *url = NULL;
 
+  /* Sofia's transports must never look a name up on this thread. */
+  if (!td_numeric_only_active ()) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                 "Sofia-SIP's su_getaddrinfo() is not behind tandem's numeric-only one");
+    return FALSE;
+  }
   d->root = su_glib_root_create (d);
   if (!d->root) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot create the Sofia-SIP root");
@@ -226,6 +254,8 @@ start_sip (TdDaemon *d, GError **error)
                   SIPTAG_USER_AGENT_STR (c->user_agent),
                   SIPTAG_SERVER_STR (c->user_agent),
                   TAG_END ());
+  if (!(d->overload = td_overload_new (c->listen_host, c->listen_port, error)))
+    return FALSE;
   g_message ("listening for SIP on %s (UDP and TCP), domain %s", url, c->domain);
   return TRUE;
 }
@@ -424,6 +454,7 @@ td_daemon_free (TdDaemon *d)
     su_root_destroy (d->root);
     d->root = NULL;
   }
+  g_clear_pointer (&d->overload, td_overload_free);
   g_clear_pointer (&d->plugins, td_plugin_host_free);
   g_clear_pointer (&d->relay, td_relay_free);
   g_clear_pointer (&d->cdr, td_cdr_free);

@@ -5,10 +5,22 @@
 
 G_DEFINE_QUARK (td-store-error-quark, td_store_error)
 
+/* SQLite's own autocheckpoint threshold, in WAL frames (pages). */
+#define CHECKPOINT_FRAMES 1000
+#define CHECKPOINT_INTERVAL_US (2 * G_USEC_PER_SEC)
+
 struct _TdStore {
-  sqlite3 *db;
+  sqlite3 *db;             /* the SIP thread's connection */
   char *path;
   GPtrArray *statements;   /* sqlite3_stmt*, finalized on free */
+  gboolean full_sync;
+
+  /* The checkpointer thread; lock guards the two flags. */
+  GThread *checkpointer;
+  GMutex lock;
+  GCond wake;
+  gboolean checkpoint_due;
+  gboolean stopping;
 };
 
 /* Version 1: bindings. Each schema change appends a step; user_version says
@@ -108,23 +120,94 @@ migrate (TdStore *store, GError **error)
   return TRUE;
 }
 
+/* The checkpointer: its own connection, woken when the WAL has grown past
+ * CHECKPOINT_FRAMES or every CHECKPOINT_INTERVAL_US. PASSIVE never blocks
+ * the writer: it copies what no reader still needs and leaves the rest. A
+ * busy timeout is harmless here, on this thread. */
+static gpointer
+checkpoint_thread (gpointer data)
+{
+  TdStore *store = data;
+  sqlite3 *db = NULL;
+
+  if (sqlite3_open_v2 (store->path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    g_warning ("%s: checkpoint connection: %s", store->path, sqlite3_errmsg (db));
+    sqlite3_close (db);
+    return NULL;
+  }
+  sqlite3_busy_timeout (db, 1000);
+  sqlite3_exec (db, store->full_sync ? "PRAGMA synchronous = FULL"
+                                     : "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+  g_mutex_lock (&store->lock);
+  while (!store->stopping) {
+    gint64 until = g_get_monotonic_time () + CHECKPOINT_INTERVAL_US;
+    while (!store->checkpoint_due && !store->stopping &&
+           g_cond_wait_until (&store->wake, &store->lock, until))
+      ;
+    if (store->stopping)
+      break;
+    store->checkpoint_due = FALSE;
+    g_mutex_unlock (&store->lock);
+    if (sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK &&
+        sqlite3_errcode (db) != SQLITE_BUSY)
+      g_warning ("%s: checkpoint: %s", store->path, sqlite3_errmsg (db));
+    g_mutex_lock (&store->lock);
+  }
+  g_mutex_unlock (&store->lock);
+  sqlite3_close (db);
+  return NULL;
+}
+
+/* After each commit on the SIP thread's connection: hand a grown WAL to the
+ * checkpointer (a signal, no wait). */
+static int
+on_wal_commit (void *data, sqlite3 *db, const char *name, int frames)
+{
+  TdStore *store = data;
+
+  if (frames >= CHECKPOINT_FRAMES) {
+    g_mutex_lock (&store->lock);
+    store->checkpoint_due = TRUE;
+    g_cond_signal (&store->wake);
+    g_mutex_unlock (&store->lock);
+  }
+  return SQLITE_OK;
+}
+
+static gboolean
+start_checkpointer (TdStore *store, GError **error)
+{
+  /* Replaces SQLite's autocheckpoint, which would run on this thread. */
+  sqlite3_wal_hook (store->db, on_wal_commit, store);
+  store->checkpointer = g_thread_try_new ("td-store-ckpt", checkpoint_thread, store, error);
+  return store->checkpointer != NULL;
+}
+
 TdStore *
 td_store_open (const char *path, gboolean full_sync, GError **error)
 {
   g_autoptr (TdStore) store = g_new0 (TdStore, 1);
 
   store->path = g_strdup (path);
+  store->full_sync = full_sync;
   store->statements = g_ptr_array_new_with_free_func (finalize_statement);
+  g_mutex_init (&store->lock);
+  g_cond_init (&store->wake);
   if (sqlite3_open_v2 (path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
       != SQLITE_OK) {
     td_store_fail (store, "open", error);
     return NULL;
   }
-  sqlite3_busy_timeout (store->db, 2000);
+  /* No busy timeout: the store is tandem's own and its only writer, and the
+   * SIP thread must never sleep in SQLite waiting for a lock. Should another
+   * process write the file anyway (an operator's sqlite3 shell), tandem's
+   * statement fails at once with SQLITE_BUSY and that one request gets an
+   * error response; WAL readers never block tandem's writes. */
+  sqlite3_busy_timeout (store->db, 0);
   if (!td_store_exec (store, "PRAGMA journal_mode = WAL", error) ||
       !td_store_exec (store, full_sync ? "PRAGMA synchronous = FULL"
                                        : "PRAGMA synchronous = NORMAL", error) ||
-      !migrate (store, error))
+      !migrate (store, error) || !start_checkpointer (store, error))
     return NULL;
   return g_steal_pointer (&store);
 }
@@ -134,6 +217,15 @@ td_store_free (TdStore *store)
 {
   if (!store)
     return;
+  if (store->checkpointer) {
+    g_mutex_lock (&store->lock);
+    store->stopping = TRUE;
+    g_cond_signal (&store->wake);
+    g_mutex_unlock (&store->lock);
+    g_thread_join (store->checkpointer);
+  }
+  g_mutex_clear (&store->lock);
+  g_cond_clear (&store->wake);
   g_clear_pointer (&store->statements, g_ptr_array_unref);
   if (store->db)
     sqlite3_close (store->db);

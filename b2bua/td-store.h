@@ -2,7 +2,11 @@
  *
  * WAL mode with synchronous=NORMAL: a transaction that committed survives a
  * SIGKILL of the daemon the moment after (only an OS crash or power cut can
- * lose the last ones), without an fsync per REGISTER. */
+ * lose the last ones), without an fsync per REGISTER.
+ *
+ * Checkpoints (copying the WAL into the database file, with its fsyncs) run
+ * on a thread of the store's own, on a connection of its own: the SIP
+ * thread's connection never checkpoints, so it never waits for the disk. */
 #pragma once
 
 #include <glib.h>
