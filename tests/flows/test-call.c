@@ -1236,6 +1236,57 @@ test_shutdown_with_call_up (void)
   assert_cdr (d, c.a, 200, "tandem", "shutdown");
 }
 
+/* ---- redirects ---------------------------------------------------------------------------- */
+
+/* bob answers alice's call with a redirect (`status`: 302, or 305 Use
+ * Proxy) naming carol's SIPp, a URI nobody routed to. A phone must not make
+ * tandem call whatever it names (toll fraud, reflection past routing, auth
+ * and the forwarding loop guard): the branch fails with the 3xx, alice gets
+ * 480, and carol never sees an INVITE. nua would send a redirected INVITE
+ * before reporting anything, so by alice's final answer it would have left:
+ * carol's short -timeout only bounds the wait for what already happened. */
+static void
+assert_redirect_not_followed (const char *status)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "call-uac-fail.xml", "a");
+  guint16 bob_port = flow_pick_port (), carol_port = flow_pick_port ();
+  g_autofree char *bob_text = g_strdup_printf ("%u", bob_port);
+  g_autofree char *carol_text = g_strdup_printf ("%u", carol_port);
+  g_autoptr (FlowRun) a = NULL, b = NULL, carol = NULL;
+  FlowSipp *sb, *sc;
+
+  sc = flow_sipp_start (d, "redirect-target.xml", "-p", carol_text, "-timeout", "3s", NULL);
+  flow_register (d, "bob", bob_port);
+  sb = flow_sipp_start (d, "redirect-uas.xml", "-p", bob_text, "-key", "status", status,
+                        "-key", "target", carol_text, "-key", "side", "b", NULL);
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  b = flow_sipp_finish (sb, "bob");
+  carol = flow_sipp_collect (sc);
+
+  flow_note ("bob answered %s, alice got %d, carol received %u messages", status,
+             flow_caller_final (a), carol->received->len);
+  g_assert_cmpuint (flow_count_msgs (carol->received, "INVITE "), ==, 0);
+  g_assert_cmpuint (carol->received->len, ==, 0);
+  g_assert_cmpuint (flow_count_msgs (b->received, "INVITE "), ==, 1);
+  flow_assert_error_acked (b);
+  g_assert_cmpint (flow_caller_final (a), ==, 480);
+  assert_cdr (d, a, 480, "callee", NULL);
+  flow_daemon_stop (d);
+}
+
+static void
+test_redirect_not_followed (void)
+{
+  assert_redirect_not_followed ("302");
+}
+
+static void
+test_use_proxy_not_followed (void)
+{
+  assert_redirect_not_followed ("305");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1276,5 +1327,7 @@ main (int argc, char **argv)
   flow_add_test ("/call/sighup-keeps-restart-only", test_sighup_keeps_restart_only);
   flow_add_test ("/call/shutdown-with-call-up", test_shutdown_with_call_up);
   flow_add_test ("/call/shutdown-while-ringing", test_shutdown_while_ringing);
+  flow_add_test ("/call/redirect/302-not-followed", test_redirect_not_followed);
+  flow_add_test ("/call/redirect/305-not-followed", test_use_proxy_not_followed);
   return g_test_run ();
 }
