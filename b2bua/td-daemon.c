@@ -223,10 +223,9 @@ start_sip (TdDaemon *d, GError **error)
                    * names, and a 305 via the proxy it names, sending the
                    * new INVITE before it reports anything, so any phone
                    * could make tandem call any URI past routing and auth.
-                   * It would also silently re-send after a 5xx with
-                   * Retry-After. Each failure is the callee's answer and
-                   * tandem's to map (td_call_status_for_caller). Counted
-                   * per request, so 0 leaves the first attempt alone. */
+                   * A failure is the callee's answer, and tandem's to map
+                   * (td_call_status_for_caller). Counted per request, so 0
+                   * leaves the first attempt alone. */
                   NUTAG_RETRY_COUNT (0),
                   NUTAG_AUTOANSWER (0),
                   NUTAG_AUTOALERT (0),
