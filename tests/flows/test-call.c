@@ -1287,6 +1287,33 @@ test_use_proxy_not_followed (void)
   assert_redirect_not_followed ("305");
 }
 
+/* bob's Min-SE is above the session interval tandem asks for: his 422 makes
+ * tandem call him once more asking for his Min-SE (RFC 4028 §7.4; nua's own
+ * retries are off, see above), and alice's call goes through. */
+static void
+test_session_interval_retried (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("call-uac.xml", "300", "retry-uas-422.xml", NULL);
+  const char *first, *second;
+  g_autofree char *se1 = NULL, *se2 = NULL, *min_se2 = NULL;
+
+  c.bob.calls = "2";
+  call_run (d, &c);
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "INVITE "), ==, 2);
+  first = flow_require_msg (c.b->received, "INVITE ", 0);
+  second = flow_require_msg (c.b->received, "INVITE ", 1);
+  se1 = flow_require_header (first, "Session-Expires");
+  se2 = flow_require_header (second, "Session-Expires");
+  min_se2 = flow_require_header (second, "Min-SE");
+  g_assert_true (g_str_has_prefix (se1, "1800"));
+  g_assert_true (g_str_has_prefix (se2, "3600"));
+  g_assert_true (g_str_has_prefix (min_se2, "3600"));
+  g_assert_cmpuint (flow_count_responses (c.a->received, 200, "INVITE"), >=, 1);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1329,5 +1356,6 @@ main (int argc, char **argv)
   flow_add_test ("/call/shutdown-while-ringing", test_shutdown_while_ringing);
   flow_add_test ("/call/redirect/302-not-followed", test_redirect_not_followed);
   flow_add_test ("/call/redirect/305-not-followed", test_use_proxy_not_followed);
+  flow_add_test ("/call/session-interval-retried", test_session_interval_retried);
   return g_test_run ();
 }
