@@ -1314,6 +1314,41 @@ test_session_interval_retried (void)
   flow_daemon_stop (d);
 }
 
+/* Forking: bob's first phone redirects to carol at once, his second answers
+ * later. The redirect ends only its own branch: the other keeps ringing and
+ * answers, alice's call goes through, and carol is never called. */
+static void
+test_redirect_while_forking (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "call-uac.xml", "a");
+  FlowParty bob2 = flow_party ("bob", "call-uas.xml", "b2");
+  guint16 bob1_port = flow_pick_port (), carol_port = flow_pick_port ();
+  g_autofree char *bob1_text = g_strdup_printf ("%u", bob1_port);
+  g_autofree char *carol_text = g_strdup_printf ("%u", carol_port);
+  g_autoptr (FlowRun) a = NULL, b1 = NULL, b2 = NULL, carol = NULL;
+  FlowSipp *s1, *s2, *sc;
+
+  bob2.pause_ms = "700";
+  alice.pause_ms = "300";
+  sc = flow_sipp_start (d, "redirect-target.xml", "-p", carol_text, "-timeout", "3s", NULL);
+  flow_register (d, "bob", bob1_port);
+  s1 = flow_sipp_start (d, "redirect-uas.xml", "-p", bob1_text, "-key", "status", "302",
+                        "-key", "target", carol_text, "-key", "side", "b", NULL);
+  s2 = flow_callee_start (d, &bob2);
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  b1 = flow_sipp_finish (s1, "bob (phone 1)");
+  b2 = flow_sipp_finish (s2, "bob (phone 2)");
+  carol = flow_sipp_collect (sc);
+
+  g_assert_cmpuint (carol->received->len, ==, 0);
+  flow_assert_error_acked (b1);
+  flow_require_msg (b2->received, "ACK ", 0);
+  g_assert_cmpuint (flow_count_responses (a->received, 200, "INVITE"), >=, 1);
+  assert_cdr (d, a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1356,6 +1391,7 @@ main (int argc, char **argv)
   flow_add_test ("/call/shutdown-while-ringing", test_shutdown_while_ringing);
   flow_add_test ("/call/redirect/302-not-followed", test_redirect_not_followed);
   flow_add_test ("/call/redirect/305-not-followed", test_use_proxy_not_followed);
+  flow_add_test ("/call/redirect/while-forking", test_redirect_while_forking);
   flow_add_test ("/call/session-interval-retried", test_session_interval_retried);
   return g_test_run ();
 }
