@@ -1349,6 +1349,44 @@ test_redirect_while_forking (void)
   flow_daemon_stop (d);
 }
 
+/* In a call, bob answers alice's relayed re-INVITE with a 302 to carol:
+ * tandem follows that no more than an initial one. alice hears 500 (a
+ * failed re-offer, td_call_status_for_offerer), the call stays up until she
+ * hangs up, bob gets the BYE, and carol is never called. (Measured with
+ * nua's retries on: nua did not call carol here, but its redirect handling
+ * had already dropped the B-leg's dialog state, so bob never got a BYE.) */
+static void
+test_redirect_reinvite_not_followed (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "redirect-uac-reinvite.xml", "a");
+  guint16 bob_port = flow_pick_port (), carol_port = flow_pick_port ();
+  guint16 bob_rtp = flow_pick_port ();
+  g_autofree char *bob_text = g_strdup_printf ("%u", bob_port);
+  g_autofree char *carol_text = g_strdup_printf ("%u", carol_port);
+  g_autofree char *rtp_text = g_strdup_printf ("%u", bob_rtp);
+  g_autoptr (FlowRun) a = NULL, b = NULL, carol = NULL;
+  FlowSipp *sb, *sc;
+
+  alice.pause_ms = "300";
+  sc = flow_sipp_start (d, "redirect-target.xml", "-p", carol_text, "-timeout", "3s", NULL);
+  flow_register (d, "bob", bob_port);
+  sb = flow_sipp_start (d, "redirect-uas-reinvite.xml", "-p", bob_text, "-key", "target",
+                        carol_text, "-key", "rtp_port", rtp_text, "-key", "pt", "8",
+                        "-key", "codec", "PCMA", "-key", "side", "b", "-d", "0", NULL);
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  b = flow_sipp_finish (sb, "bob");
+  carol = flow_sipp_collect (sc);
+
+  flow_note ("carol received %u messages", carol->received->len);
+  g_assert_cmpuint (carol->received->len, ==, 0);
+  g_assert_cmpuint (flow_count_msgs (b->received, "INVITE "), ==, 2);
+  flow_require_msg (b->received, "BYE ", 0);
+  flow_require_response (a->received, 500, "INVITE", 0);
+  assert_cdr (d, a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1392,6 +1430,7 @@ main (int argc, char **argv)
   flow_add_test ("/call/redirect/302-not-followed", test_redirect_not_followed);
   flow_add_test ("/call/redirect/305-not-followed", test_use_proxy_not_followed);
   flow_add_test ("/call/redirect/while-forking", test_redirect_while_forking);
+  flow_add_test ("/call/redirect/reinvite-not-followed", test_redirect_reinvite_not_followed);
   flow_add_test ("/call/session-interval-retried", test_session_interval_retried);
   return g_test_run ();
 }
