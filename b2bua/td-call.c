@@ -527,8 +527,10 @@ td_call_status_for_caller (int status)
 {
   /* A B-leg's failure is told to the caller as the B2BUA's own: nua's
    * internal codes (≥ 700) and a 503 (RFC 3261 §16.7) become 500; a redirect
-   * or the callee's own challenge means nothing to the caller: 480. */
-  if (status >= 700 || status == 503)
+   * or the callee's own challenge means nothing to the caller: 480. A 422
+   * refused tandem's session interval, not the caller's, and one without
+   * Min-SE breaks RFC 4028 §6: 500 too. */
+  if (status >= 700 || status == 503 || status == 422)
     return 500;
   if ((status >= 300 && status < 400) || status == 401 || status == 407)
     return 480;
