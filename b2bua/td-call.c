@@ -593,10 +593,12 @@ b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const
     b_answered (call, b, sip);
   else if (!(status == 422 && b_retry_session_interval (call, b, sip)))
     b_failed (call, b, status);
-  /* After a 401 or 407 nua keeps the session for nua_authenticate(), which
-   * tandem never calls (it has no credentials of the callee's): no
-   * terminated state follows, so the branch ends here, or the call (and
-   * its ports) would stay forever. */
+  /* With nua's retries on, it keeps the session after a 401 or 407 for
+   * nua_authenticate(), which tandem never calls (it has no credentials of
+   * the callee's), and no terminated state follows. With them off
+   * (td-daemon.c) nua ends it like any failure (measured: the status-mapped
+   * flow test passes without this); the branch still ends here, so that its
+   * end never depends on that setting. */
   if ((status == 401 || status == 407) && b->nh)
     leg_terminated (call, b, status);
 }
