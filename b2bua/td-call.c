@@ -280,8 +280,10 @@ route_of (const TdBinding *binding)
   return g_strdup_printf ("sip:%s;transport=%s", slash + 1, transport);
 }
 
+/* session_expires: the Session-Expires to ask for (a retry after a 422), or 0
+ * for the configured one. */
 static gboolean
-start_branch (TdCall *call, const TdBinding *binding)
+start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
 {
   TdCallContext *ctx = call->ctx;
   g_autofree char *from = NULL, *to = NULL, *proxy = route_of (binding);
@@ -301,11 +303,15 @@ start_branch (TdCall *call, const TdBinding *binding)
                    TAG_IF (call->late_offer, NUTAG_AUTOACK (0)), TAG_END ());
   b = td_leg_new (call, &ctx->signal, TD_LEG_B, nh);
   b->target = g_strdup (binding->contact);
+  b->source = g_strdup (binding->source);
+  b->session_expires = session_expires;
   td_leg_set_signalling_source (b, binding->source);
   g_ptr_array_add (call->b_legs, b);
   if (call->late_offer) {
     td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
-                TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)), TAG_END ());
+                TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
+                TAG_IF (session_expires, NUTAG_SESSION_TIMER (session_expires)),
+                TAG_IF (session_expires, NUTAG_MIN_SE (session_expires)), TAG_END ());
     return TRUE;
   }
   if (!td_leg_ensure_ports (b, ctx->relay, call->a->remote_sdp, &error)) {
@@ -326,6 +332,8 @@ start_branch (TdCall *call, const TdBinding *binding)
               TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
               SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
               SIPTAG_PAYLOAD_STR (offer),
+              TAG_IF (session_expires, NUTAG_SESSION_TIMER (session_expires)),
+              TAG_IF (session_expires, NUTAG_MIN_SE (session_expires)),
               TAG_END ());
   g_debug ("call %s: branch to %s%s%s", call->call_id, binding->contact,
            proxy ? " via " : "", proxy ? proxy : "");
@@ -337,7 +345,7 @@ td_call_start_branches (TdCall *call, const TdRoute *route)
 {
   guint started = 0;
   for (guint i = 0; i < route->targets->len; i++)
-    started += start_branch (call, g_ptr_array_index (route->targets, i));
+    started += start_branch (call, g_ptr_array_index (route->targets, i), 0);
   return started;
 }
 
@@ -519,8 +527,10 @@ td_call_status_for_caller (int status)
 {
   /* A B-leg's failure is told to the caller as the B2BUA's own: nua's
    * internal codes (≥ 700) and a 503 (RFC 3261 §16.7) become 500; a redirect
-   * or the callee's own challenge means nothing to the caller: 480. */
-  if (status >= 700 || status == 503)
+   * or the callee's own challenge means nothing to the caller: 480. A 422
+   * refused tandem's session interval, not the caller's, and one without
+   * Min-SE breaks RFC 4028 §6: 500 too. */
+  if (status >= 700 || status == 503 || status == 422)
     return 500;
   if ((status >= 300 && status < 400) || status == 401 || status == 407)
     return 480;
@@ -544,6 +554,32 @@ td_call_fail (TdCall *call, int status, const char *reason)
 
 static void leg_terminated (TdCall *call, TdLeg *leg, int status);
 
+/* The callee refused the session interval tandem asked for as too small
+ * (422 with its Min-SE). nua would retry by itself, but tandem turns nua's
+ * retries off (they would also follow a callee's redirect, td-daemon.c), so
+ * tandem retries here as RFC 4028 §7.4 has a UAC do: the same contact once
+ * more, asking for the callee's Min-SE, as a new branch that takes this
+ * one's place. Once only, so that a callee raising its Min-SE every time
+ * cannot keep tandem calling it. TRUE if the successor is on its way. */
+static gboolean
+b_retry_session_interval (TdCall *call, TdLeg *b, const sip_t *sip)
+{
+  guint asked = call->ctx->config->session_timer;
+  guint min_se = sip && sip->sip_min_se ? (guint) sip->sip_min_se->min_delta : 0;
+  TdBinding binding = { .contact = b->target, .source = b->source };
+
+  if (b->session_expires || !asked || min_se <= asked || !b->source || !b->target ||
+      b->abandoned || b->cancelled || call->a->final || call->bridged || call->ended)
+    return FALSE;
+  g_info ("call %s: %s wants a session interval of at least %u s (422): calling it again",
+          call->call_id, b->target, min_se);
+  b->abandoned = TRUE;   /* its successor carries the branch */
+  if (start_branch (call, &binding, min_se))
+    return TRUE;
+  b->abandoned = FALSE;  /* the successor failed at once: this branch's 422 counts */
+  return FALSE;
+}
+
 static void
 b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t *sip)
 {
@@ -555,12 +591,14 @@ b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const
   b->status = status;
   if (status < 300)
     b_answered (call, b, sip);
-  else
+  else if (!(status == 422 && b_retry_session_interval (call, b, sip)))
     b_failed (call, b, status);
-  /* After a 401 or 407 nua keeps the session for nua_authenticate(), which
-   * tandem never calls (it has no credentials of the callee's): no
-   * terminated state follows, so the branch ends here, or the call (and
-   * its ports) would stay forever. */
+  /* With nua's retries on, it keeps the session after a 401 or 407 for
+   * nua_authenticate(), which tandem never calls (it has no credentials of
+   * the callee's), and no terminated state follows. With them off
+   * (td-daemon.c) nua ends it like any failure (measured: the status-mapped
+   * flow test passes without this); the branch still ends here, so that its
+   * end never depends on that setting. */
   if ((status == 401 || status == 407) && b->nh)
     leg_terminated (call, b, status);
 }

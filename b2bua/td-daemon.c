@@ -246,6 +246,15 @@ start_sip (TdDaemon *d, GError **error)
                   /* Tandem sends the refreshes (td-call-refresh.c) and sets
                    * this per leg from the endpoint's Allow. */
                   NUTAG_UPDATE_REFRESH (0),
+                  /* nua never retries a request on its own: with the default
+                   * (3) it follows a callee's 302 to whatever its Contact
+                   * names, and a 305 via the proxy it names, sending the
+                   * new INVITE before it reports anything, so any phone
+                   * could make tandem call any URI past routing and auth.
+                   * A failure is the callee's answer, and tandem's to map
+                   * (td_call_status_for_caller). Counted per request, so 0
+                   * leaves the first attempt alone. */
+                  NUTAG_RETRY_COUNT (0),
                   NUTAG_AUTOANSWER (0),
                   NUTAG_AUTOALERT (0),
                   NUTAG_MEDIA_ENABLE (0),

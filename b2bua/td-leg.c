@@ -49,6 +49,7 @@ td_leg_free (TdLeg *leg)
   g_free (leg->local_sdp);
   g_free (leg->accepted_local_sdp);
   g_free (leg->target);
+  g_free (leg->source);
   g_free (leg->signalling_host);
   g_free (leg);
 }

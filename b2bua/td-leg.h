@@ -47,6 +47,8 @@ struct _TdLeg {
   TdLegRole role;
   nua_handle_t *nh;         /* NULL once the dialog is gone */
   char *target;             /* B: the contact URI called; A: the caller's contact */
+  char *source;             /* B: where the binding's REGISTER came from (its route) */
+  guint session_expires;    /* B: Session-Expires asked for after a 422; 0 = configured */
 
   GPtrArray *ports;         /* TdRelayPort*, one per m= line; NULL for a stream
                              * rejected (port 0) when it was offered */

@@ -1236,6 +1236,157 @@ test_shutdown_with_call_up (void)
   assert_cdr (d, c.a, 200, "tandem", "shutdown");
 }
 
+/* ---- redirects ---------------------------------------------------------------------------- */
+
+/* bob answers alice's call with a redirect (`status`: 302, or 305 Use
+ * Proxy) naming carol's SIPp, a URI nobody routed to. A phone must not make
+ * tandem call whatever it names (toll fraud, reflection past routing, auth
+ * and the forwarding loop guard): the branch fails with the 3xx, alice gets
+ * 480, and carol never sees an INVITE. nua would send a redirected INVITE
+ * before reporting anything, so by alice's final answer it would have left:
+ * carol's short -timeout only bounds the wait for what already happened. */
+static void
+assert_redirect_not_followed (const char *status)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "call-uac-fail.xml", "a");
+  guint16 bob_port = flow_pick_port (), carol_port = flow_pick_port ();
+  g_autofree char *bob_text = g_strdup_printf ("%u", bob_port);
+  g_autofree char *carol_text = g_strdup_printf ("%u", carol_port);
+  g_autoptr (FlowRun) a = NULL, b = NULL, carol = NULL;
+  FlowSipp *sb, *sc;
+
+  sc = flow_sipp_start (d, "redirect-target.xml", "-p", carol_text, "-timeout", "3s", NULL);
+  flow_register (d, "bob", bob_port);
+  sb = flow_sipp_start (d, "redirect-uas.xml", "-p", bob_text, "-key", "status", status,
+                        "-key", "target", carol_text, "-key", "side", "b", NULL);
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  b = flow_sipp_finish (sb, "bob");
+  carol = flow_sipp_collect (sc);
+
+  flow_note ("bob answered %s, alice got %d, carol received %u messages", status,
+             flow_caller_final (a), carol->received->len);
+  g_assert_cmpuint (flow_count_msgs (carol->received, "INVITE "), ==, 0);
+  g_assert_cmpuint (carol->received->len, ==, 0);
+  g_assert_cmpuint (flow_count_msgs (b->received, "INVITE "), ==, 1);
+  flow_assert_error_acked (b);
+  g_assert_cmpint (flow_caller_final (a), ==, 480);
+  assert_cdr (d, a, 480, "callee", NULL);
+  flow_daemon_stop (d);
+}
+
+static void
+test_redirect_not_followed (void)
+{
+  assert_redirect_not_followed ("302");
+}
+
+static void
+test_use_proxy_not_followed (void)
+{
+  assert_redirect_not_followed ("305");
+}
+
+/* bob's Min-SE is above the session interval tandem asks for: his 422 makes
+ * tandem call him once more asking for his Min-SE (RFC 4028 §7.4; nua's own
+ * retries are off, see above), and alice's call goes through. */
+static void
+test_session_interval_retried (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  g_auto (Call) c = call ("call-uac.xml", "300", "retry-uas-422.xml", NULL);
+  const char *first, *second;
+  g_autofree char *se1 = NULL, *se2 = NULL, *min_se2 = NULL;
+
+  c.bob.calls = "2";
+  call_run (d, &c);
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "INVITE "), ==, 2);
+  first = flow_require_msg (c.b->received, "INVITE ", 0);
+  second = flow_require_msg (c.b->received, "INVITE ", 1);
+  se1 = flow_require_header (first, "Session-Expires");
+  se2 = flow_require_header (second, "Session-Expires");
+  min_se2 = flow_require_header (second, "Min-SE");
+  g_assert_true (g_str_has_prefix (se1, "1800"));
+  g_assert_true (g_str_has_prefix (se2, "3600"));
+  g_assert_true (g_str_has_prefix (min_se2, "3600"));
+  g_assert_cmpuint (flow_count_responses (c.a->received, 200, "INVITE"), >=, 1);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* Forking: bob's first phone redirects to carol at once, his second answers
+ * later. The redirect ends only its own branch: the other keeps ringing and
+ * answers, alice's call goes through, and carol is never called. */
+static void
+test_redirect_while_forking (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "call-uac.xml", "a");
+  FlowParty bob2 = flow_party ("bob", "call-uas.xml", "b2");
+  guint16 bob1_port = flow_pick_port (), carol_port = flow_pick_port ();
+  g_autofree char *bob1_text = g_strdup_printf ("%u", bob1_port);
+  g_autofree char *carol_text = g_strdup_printf ("%u", carol_port);
+  g_autoptr (FlowRun) a = NULL, b1 = NULL, b2 = NULL, carol = NULL;
+  FlowSipp *s1, *s2, *sc;
+
+  bob2.pause_ms = "700";
+  alice.pause_ms = "300";
+  sc = flow_sipp_start (d, "redirect-target.xml", "-p", carol_text, "-timeout", "3s", NULL);
+  flow_register (d, "bob", bob1_port);
+  s1 = flow_sipp_start (d, "redirect-uas.xml", "-p", bob1_text, "-key", "status", "302",
+                        "-key", "target", carol_text, "-key", "side", "b", NULL);
+  s2 = flow_callee_start (d, &bob2);
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  b1 = flow_sipp_finish (s1, "bob (phone 1)");
+  b2 = flow_sipp_finish (s2, "bob (phone 2)");
+  carol = flow_sipp_collect (sc);
+
+  g_assert_cmpuint (carol->received->len, ==, 0);
+  flow_assert_error_acked (b1);
+  flow_require_msg (b2->received, "ACK ", 0);
+  g_assert_cmpuint (flow_count_responses (a->received, 200, "INVITE"), >=, 1);
+  assert_cdr (d, a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* In a call, bob answers alice's relayed re-INVITE with a 302 to carol:
+ * tandem follows that no more than an initial one. alice hears 500 (a
+ * failed re-offer, td_call_status_for_offerer), the call stays up until she
+ * hangs up, bob gets the BYE, and carol is never called. (Measured with
+ * nua's retries on: nua did not call carol here, but its redirect handling
+ * had already dropped the B-leg's dialog state, so bob never got a BYE.) */
+static void
+test_redirect_reinvite_not_followed (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  FlowParty alice = flow_party ("alice", "redirect-uac-reinvite.xml", "a");
+  guint16 bob_port = flow_pick_port (), carol_port = flow_pick_port ();
+  guint16 bob_rtp = flow_pick_port ();
+  g_autofree char *bob_text = g_strdup_printf ("%u", bob_port);
+  g_autofree char *carol_text = g_strdup_printf ("%u", carol_port);
+  g_autofree char *rtp_text = g_strdup_printf ("%u", bob_rtp);
+  g_autoptr (FlowRun) a = NULL, b = NULL, carol = NULL;
+  FlowSipp *sb, *sc;
+
+  alice.pause_ms = "300";
+  sc = flow_sipp_start (d, "redirect-target.xml", "-p", carol_text, "-timeout", "3s", NULL);
+  flow_register (d, "bob", bob_port);
+  sb = flow_sipp_start (d, "redirect-uas-reinvite.xml", "-p", bob_text, "-key", "target",
+                        carol_text, "-key", "rtp_port", rtp_text, "-key", "pt", "8",
+                        "-key", "codec", "PCMA", "-key", "side", "b", "-d", "0", NULL);
+  a = flow_sipp_finish (flow_caller_start (d, &alice, "bob"), "alice");
+  b = flow_sipp_finish (sb, "bob");
+  carol = flow_sipp_collect (sc);
+
+  flow_note ("carol received %u messages", carol->received->len);
+  g_assert_cmpuint (carol->received->len, ==, 0);
+  g_assert_cmpuint (flow_count_msgs (b->received, "INVITE "), ==, 2);
+  flow_require_msg (b->received, "BYE ", 0);
+  flow_require_response (a->received, 500, "INVITE", 0);
+  assert_cdr (d, a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1276,5 +1427,10 @@ main (int argc, char **argv)
   flow_add_test ("/call/sighup-keeps-restart-only", test_sighup_keeps_restart_only);
   flow_add_test ("/call/shutdown-with-call-up", test_shutdown_with_call_up);
   flow_add_test ("/call/shutdown-while-ringing", test_shutdown_while_ringing);
+  flow_add_test ("/call/redirect/302-not-followed", test_redirect_not_followed);
+  flow_add_test ("/call/redirect/305-not-followed", test_use_proxy_not_followed);
+  flow_add_test ("/call/redirect/while-forking", test_redirect_while_forking);
+  flow_add_test ("/call/redirect/reinvite-not-followed", test_redirect_reinvite_not_followed);
+  flow_add_test ("/call/session-interval-retried", test_session_interval_retried);
   return g_test_run ();
 }

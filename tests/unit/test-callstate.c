@@ -27,6 +27,7 @@ typedef struct {
   char *sdp;            /* SIPTAG_PAYLOAD_STR, or NULL */
   char *session_expires;
   gboolean update_refresh_set, update_refresh;
+  guint session_timer, min_se;   /* NUTAG_SESSION_TIMER / NUTAG_MIN_SE, 0 if absent */
 } Op;
 
 typedef struct {
@@ -58,6 +59,10 @@ record (Fake *f, OpKind kind, nua_handle_t *nh, tagi_t const *tags)
       op->update_refresh_set = TRUE;
       op->update_refresh = t->t_value != 0;
     }
+    if ((t = tl_find (tags, nutag_session_timer)))
+      op->session_timer = (guint) t->t_value;
+    if ((t = tl_find (tags, nutag_min_se)))
+      op->min_se = (guint) t->t_value;
   }
   op->sdp = g_strdup (sdp);
   op->session_expires = g_strdup (se);
@@ -976,7 +981,7 @@ test_failure_status_for_caller (void)
 {
   static const struct { int b, a; } cases[] = {
     { 486, 486 }, { 503, 500 }, { 302, 480 }, { 401, 480 }, { 407, 480 }, { 900, 500 },
-    { 603, 603 },
+    { 603, 603 }, { 422, 500 },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -1010,6 +1015,70 @@ test_failure_status_for_offerer (void)
     g_assert_cmpint (td_call_status_for_offerer (cases[i].b), ==, cases[i].a);
 }
 
+/* ---- a callee's 422: tandem retries itself (nua's own retries are off) ---------------- */
+
+/* The B-leg bound to a handle other than those of `a` and `old`. */
+static TdLeg *
+successor_of (World *w, TdLeg *old)
+{
+  GHashTableIter it;
+  gpointer key, value;
+  TdLeg *found = NULL;
+  g_hash_table_iter_init (&it, w->fake.legs);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    if (value != w->a && value != old) {
+      g_assert_null (found);
+      found = value;
+    }
+  g_assert_nonnull (found);
+  return found;
+}
+
+/* bob finds tandem's Session-Expires (the configured 1800) too small: 422
+ * with Min-SE 3600. Tandem calls him once more asking for 3600 s
+ * (RFC 4028 §7.4), as a new branch, and alice gets that one's answer; a
+ * second 422 is final (no third INVITE), and alice hears 500 (a 422 of
+ * tandem's would need a Min-SE, and her interval was not the one refused). */
+static void
+test_422_retried_once (void)
+{
+  for (guint answered = 0; answered < 2; answered++) {
+    World w;
+    g_autofree char *offer = sdp_text (40000, "0 8", 1, "a=sendrecv");
+    g_autofree char *answer = sdp_text (40100, "8", 1, "a=sendrecv");
+    g_autoptr (GPtrArray) first = NULL, retried = NULL, last = NULL;
+    TdLeg *old;
+    Op *invite;
+
+    world_init (&w);
+    start_call (&w, offer, NULL);
+    first = new_ops (&w);
+    g_assert_cmpuint (only_op (first, OP_INVITE, w.b)->session_timer, ==, 0);
+    b_response (&w, nua_r_invite, 422, "INVITE", 1, "Min-SE: 3600\r\n", NULL);
+    retried = new_ops (&w);
+    g_assert_cmpuint (count_ops (retried, OP_RESPOND, w.a), ==, 0);
+    old = w.b;
+    w.b = successor_of (&w, old);
+    invite = only_op (retried, OP_INVITE, w.b);
+    g_assert_cmpuint (invite->session_timer, ==, 3600);
+    g_assert_cmpuint (invite->min_se, ==, 3600);
+    g_assert_nonnull (invite->sdp);
+    if (answered) {
+      b_response (&w, nua_r_invite, 200, "INVITE", 1, "Session-Expires: 3600;refresher=uac\r\n",
+                  answer);
+      last = new_ops (&w);
+      g_assert_cmpint (only_op (last, OP_RESPOND, w.a)->status, ==, 200);
+      g_assert_true (w.call->bridged == w.b);
+    } else {
+      b_response (&w, nua_r_invite, 422, "INVITE", 1, "Min-SE: 7200\r\n", NULL);
+      last = new_ops (&w);
+      g_assert_cmpuint (count_ops (last, OP_INVITE, NULL), ==, 0);
+      g_assert_cmpint (only_op (last, OP_RESPOND, w.a)->status, ==, 500);
+    }
+    world_clear (&w);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1036,5 +1105,6 @@ main (int argc, char **argv)
   g_test_add_func ("/callstate/ack/early-offer-answer", test_ack_answer_early_offer);
   g_test_add_func ("/callstate/status/for-caller", test_failure_status_for_caller);
   g_test_add_func ("/callstate/status/for-offerer", test_failure_status_for_offerer);
+  g_test_add_func ("/callstate/branch/422-retried-once", test_422_retried_once);
   return g_test_run ();
 }
