@@ -1,6 +1,8 @@
 /* Session refresh (RFC 4028) on each leg of a call.
  *
- * nua negotiates the session timer (Session-Expires, Min-SE, 422, Require)
+ * nua negotiates the session timer (Session-Expires, Min-SE, Require; a
+ * callee's 422 to the initial INVITE is retried by td-call.c, since nua
+ * retries nothing itself, NUTAG_RETRY_COUNT(0))
  * and ends a dialog whose endpoint stops refreshing. Tandem sends the
  * refreshes itself where it is the refresher, because nua's own would be
  * wrong for a B2BUA that owns its SDP (NUTAG_MEDIA_ENABLE(0)): toward a peer

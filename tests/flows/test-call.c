@@ -926,9 +926,9 @@ assert_status_for_caller (FlowDaemon *d, guint16 port, const char *status, int w
 /* A B-leg's failure reaches the caller as the B2BUA's own answer: a 503
  * would make her try another server for her own request (RFC 3261 §16.7
  * wants 500), and bob's redirect or challenge is not hers to follow or
- * answer (480); a plain refusal passes unchanged. (Not 302: nua follows
- * that one itself, to the Contact bob names.) After a 401 or 407 nua keeps
- * the B-leg open for authentication: tandem must end it itself. */
+ * answer (480); a plain refusal passes unchanged. (A 302 is here too: the
+ * redirect tests check that nobody follows it.) tandem ends a B-leg that got
+ * a 401 or 407 itself. */
 static void
 test_failure_status_mapped (void)
 {
@@ -937,6 +937,7 @@ test_failure_status_mapped (void)
 
   assert_status_for_caller (d, bob, "503", 500);
   assert_status_for_caller (d, bob, "301", 480);
+  assert_status_for_caller (d, bob, "302", 480);
   assert_status_for_caller (d, bob, "401", 480);
   assert_status_for_caller (d, bob, "407", 480);
   assert_status_for_caller (d, bob, "404", 404);
