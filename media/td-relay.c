@@ -575,7 +575,11 @@ ctx_switch (TxContext *c, guint8 source, guint32 in_ssrc, guint16 in_seq, guint3
     /* The new source's clock: a tune's is G.711's, a forwarded stream's the
      * rtpmap's (td_relay_port_set_clock_rate). */
     guint32 rate = source == SRC_TUNE ? TD_TUNE_RATE : c->clock_rate;
-    ts = c->last_ts + (guint32) ((now - c->last_us) * (gint64) rate / G_USEC_PER_SEC);
+    guint32 elapsed = (guint32) ((now - c->last_us) * (gint64) rate / G_USEC_PER_SEC);
+    /* The last packet's audio lasts a frame (20 ms): a source that starts
+     * sooner after it (the caller's packet a few µs after a tune frame) must
+     * not overlap it, or the receiver plays two frames at one instant. */
+    ts = c->last_ts + MAX (elapsed, rate / 50);
     if (c->new_ssrc_on_switch)
       c->ssrc = fresh_ssrc (c->ssrc);
   }

@@ -905,6 +905,12 @@ daemon_rss_kb (FlowDaemon *d)
 static void
 test_options_no_leak (void)
 {
+#ifdef __SANITIZE_ADDRESS__
+  /* AddressSanitizer's quarantine keeps freed memory resident (+240 MiB over
+   * this run), so RSS tells nothing here; the plain build runs this case. */
+  g_test_skip ("RSS is meaningless under AddressSanitizer");
+  return;
+#endif
   g_autoptr (FlowDaemon) d = flow_daemon_start (NULL);
   g_autoptr (FlowRun) warm = flow_sipp (d, "options.xml", "-t", "t1", "-m", "1000",
                                         "-r", "1000", "-l", "50", NULL);
