@@ -2238,6 +2238,56 @@ test_migrate_does_not_wait (void)
   phone_close (&pb);
 }
 
+/* td_relay_free() while a port is still on its way to another thread: the
+ * new thread must not quit before the port has reached it, or the port's
+ * sockets would stay open (and the old thread would queue onto a stopped
+ * one). The stall is released once the destination thread has quit (its
+ * own ports' sockets are closed), or after a second if it never does: the
+ * fixed relay drains the migration first, so it always passes; one that
+ * stops the threads at once leaks the port. */
+typedef struct {
+  Stall *stall;
+  guint16 dest_port;   /* a port of the destination thread's own */
+} FreeRace;
+
+static gpointer
+release_when_quit (gpointer data)
+{
+  FreeRace *fr = data;
+  gint64 deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
+
+  while (!port_free_to_bind (fr->dest_port) && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  stall_release (fr->stall);
+  return NULL;
+}
+
+static void
+test_migrate_free_relay (void)
+{
+  TdRelay *relay = relay_new (P (820), P (839));
+  TdRelayPort *ports[6];
+  guint16 numbers[6];
+  Stall stall;
+  FreeRace fr = { &stall, 0 };
+  GThread *releaser;
+
+  alloc_per_thread (relay, ports);
+  for (guint i = 0; i < 2 * n_threads; i++)
+    numbers[i] = td_relay_port_number (ports[i]);   /* the ports die with the relay */
+  fr.dest_port = td_relay_port_number (ports[0]);
+  stall_start (&stall, ports[3]);
+  connect_without_waiting (ports[0], ports[2], &stall);
+  releaser = g_thread_new ("release", release_when_quit, &fr);
+  td_relay_free (relay);
+  g_thread_join (releaser);
+  stall_close (&stall);
+  for (guint i = 0; i < 2 * n_threads; i++) {
+    g_assert_true (port_free_to_bind (numbers[i]));
+    g_assert_true (port_free_to_bind (numbers[i] + 1));
+  }
+}
+
 typedef struct {
   void (*fn) (void);
   guint threads;
@@ -2308,6 +2358,7 @@ main (int argc, char **argv)
     { "migrate/twice", test_migrate_twice },
     { "migrate/ping-pong", test_migrate_ping_pong },
     { "migrate/does-not-wait", test_migrate_does_not_wait },
+    { "migrate/free-relay", test_migrate_free_relay },
   };
 
   g_test_init (&argc, &argv, NULL);
