@@ -16,9 +16,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "td-leg.h"
@@ -1897,10 +1899,11 @@ stall_close (Stall *s)
  * releases the stall after MIGRATE_WAIT_MS if the call has not returned by
  * then (the code before the fix waited until the old thread had let go, so
  * it came back only thanks to the watchdog, and the test fails cleanly
- * instead of hanging). */
+ * instead of hanging). pthread, not GMutex: ThreadSanitizer cannot see
+ * GLib's futex (see td-relay.c). */
 typedef struct {
-  GMutex lock;
-  GCond cond;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
   gboolean returned, fired;
   Stall *stall;
 } Watchdog;
@@ -1909,13 +1912,15 @@ static gpointer
 watchdog_thread (gpointer data)
 {
   Watchdog *wd = data;
-  gint64 deadline = g_get_monotonic_time () + MIGRATE_WAIT_MS * 1000;
+  struct timespec deadline;
 
-  g_mutex_lock (&wd->lock);
+  clock_gettime (CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += MIGRATE_WAIT_MS / 1000;
+  pthread_mutex_lock (&wd->lock);
   while (!wd->returned && !wd->fired)
-    if (!g_cond_wait_until (&wd->cond, &wd->lock, deadline))
+    if (pthread_cond_timedwait (&wd->cond, &wd->lock, &deadline) == ETIMEDOUT)
       wd->fired = TRUE;
-  g_mutex_unlock (&wd->lock);
+  pthread_mutex_unlock (&wd->lock);
   if (wd->fired)
     stall_release (wd->stall);
   return NULL;
@@ -1927,17 +1932,17 @@ connect_without_waiting (TdRelayPort *a, TdRelayPort *b, Stall *stall)
   Watchdog wd = { .stall = stall };
   GThread *thread;
 
-  g_mutex_init (&wd.lock);
-  g_cond_init (&wd.cond);
+  pthread_mutex_init (&wd.lock, NULL);
+  pthread_cond_init (&wd.cond, NULL);
   thread = g_thread_new ("watchdog", watchdog_thread, &wd);
   td_relay_connect (a, b);
-  g_mutex_lock (&wd.lock);
+  pthread_mutex_lock (&wd.lock);
   wd.returned = TRUE;
-  g_cond_signal (&wd.cond);
-  g_mutex_unlock (&wd.lock);
+  pthread_cond_signal (&wd.cond);
+  pthread_mutex_unlock (&wd.lock);
   g_thread_join (thread);
-  g_mutex_clear (&wd.lock);
-  g_cond_clear (&wd.cond);
+  pthread_mutex_destroy (&wd.lock);
+  pthread_cond_destroy (&wd.cond);
   g_assert_false (wd.fired);   /* TRUE: td_relay_connect() waited for the stalled thread */
 }
 
