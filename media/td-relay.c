@@ -35,8 +35,9 @@
  *    commands take effect in the order the main thread issued them, however
  *    many migrations are in flight (A->B then B->C before A detached: B
  *    holds the DETACH to C until A's ADD reaches it). No cycle can hold
- *    forever: the oldest command not yet applied anywhere only ever waits
- *    for an older DETACH, which by then has been applied.
+ *    forever: the oldest command not yet applied anywhere (in the order
+ *    the main thread issued them, a connect's CONNECT counting right after
+ *    its DETACH) only ever waits for an older DETACH, applied by then.
  * The port's whole state (latching, outgoing context, playout) moves with
  * the struct itself, untouched.
  *
