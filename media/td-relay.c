@@ -20,9 +20,26 @@
  * ports always live on the same worker, so the packet path never touches
  * another thread's state. Both ports of a call usually land on one worker
  * (allocations are handed out in pairs); when td_relay_connect() joins ports
- * of two workers, one port migrates: its old worker lets go of it (the main
- * thread waits for that, once per such call set-up), then the new one adopts
- * it with its latching state.
+ * of two workers, one port migrates, and nobody waits for that (the main
+ * thread is the SIP thread, which never waits on another thread):
+ *  - the main thread queues CMD_DETACH(port, to) on the old worker and from
+ *    then on sends the port's commands to `to`;
+ *  - the old worker, on DETACH, takes the sockets out of its epoll set and
+ *    itself queues CMD_ADD(port) on `to` (packets arriving meanwhile wait in
+ *    the socket's kernel buffer, which epoll reports at once on `to`);
+ *  - `to` may see the port's later commands (connect, set_forward, play,
+ *    free...) before that ADD: a worker applies a command only when it owns
+ *    every port the command touches (TdRelayPort.owner) and no earlier
+ *    command held back touches them; otherwise it holds it in its backlog,
+ *    in order, and replays the backlog when an ADD arrives. So each port's
+ *    commands take effect in the order the main thread issued them, however
+ *    many migrations are in flight (A->B then B->C before A detached: B
+ *    holds the DETACH to C until A's ADD reaches it). No cycle can hold
+ *    forever: the oldest command not yet applied anywhere (in the order
+ *    the main thread issued them, a connect's CONNECT counting right after
+ *    its DETACH) only ever waits for an older DETACH, applied by then.
+ * The port's whole state (latching, outgoing context, playout) moves with
+ * the struct itself, untouched.
  *
  * Outgoing context and playout: each port stamps what leaves its RTP socket
  * with its own SSRC/seq/timestamp (TxContext), whether the packet was
@@ -39,6 +56,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -149,6 +167,10 @@ struct _TdRelayPort {
   guint16 number;         /* RTP port; immutable */
   guint pair;             /* index in the relay's pool; immutable */
   Worker *worker;         /* main thread only: where its commands go */
+  /* The worker that owns the port now, NULL while it is handed over.
+   * Written only by the owning worker (on ADD, and when it lets go); other
+   * workers read it only to see that it is not theirs. */
+  _Atomic (Worker *) owner;
   GList link;             /* in its worker's live_ports */
   RelaySock sock[2];
   TdRelayPort *peer;      /* worker; always on the same worker */
@@ -170,7 +192,7 @@ struct _TdRelayPort {
 typedef enum {
   CMD_ADD, CMD_DETACH, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
   CMD_SET_CLOCK_RATE, CMD_SET_NEW_SSRC, CMD_PLAY, CMD_STOP, CMD_FREE, CMD_SYNC, CMD_QUIT,
-  CMD_DROP_RTCP, CMD_SET_HOST,
+  CMD_DROP_RTCP, CMD_SET_HOST, CMD_TEST_STALL,
 } CmdType;
 
 typedef struct {
@@ -182,6 +204,8 @@ typedef struct {
   TdCodec codec;               /* CMD_PLAY */
   guint8 pt;                   /* CMD_PLAY */
   guint64 seq;                 /* CMD_SYNC */
+  Worker *to;                  /* CMD_DETACH: where the port goes */
+  int fd;                      /* CMD_TEST_STALL */
   socklen_t remote_len;        /* CMD_SET_REMOTE, CMD_SET_HOST; 0 = none */
   Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP; CMD_SET_HOST: [0] */
 } Cmd;
@@ -213,6 +237,7 @@ struct _Worker {
 
   /* the worker thread */
   GQueue live_ports;           /* TdRelayPort* via port->link */
+  GQueue backlog;              /* Cmd* held for ports not (yet) ours, in order */
   GQueue playing;              /* TdRelayPort* via port->play.link */
   gboolean ticking;            /* tfd armed */
   Buffers *buf;
@@ -892,6 +917,7 @@ adopt_port (Worker *w, TdRelayPort *port)
     if (port->sock[k].fd >= 0 && epoll_ctl (w->epfd, EPOLL_CTL_ADD, port->sock[k].fd, &ev) < 0)
       g_critical ("relay: epoll_ctl ADD port %u: %s", port->number, g_strerror (errno));
   }
+  atomic_store_explicit (&port->owner, w, memory_order_relaxed);
 }
 
 /* After this the worker holds no reference to the port: it may migrate or
@@ -907,6 +933,34 @@ let_go (Worker *w, TdRelayPort *port)
   for (guint k = RTP; k <= RTCP; k++)
     if (port->sock[k].fd >= 0)
       epoll_ctl (w->epfd, EPOLL_CTL_DEL, port->sock[k].fd, NULL);
+  /* Before the ADD that hands it on is queued: the next owner's store must
+   * come after this one. */
+  atomic_store_explicit (&port->owner, NULL, memory_order_relaxed);
+}
+
+/* Migration, the old worker's half: let go, then hand the port on. The
+ * queue's lock orders everything this thread wrote to the port before the
+ * new worker reads it. */
+static void
+detach_port (Worker *w, TdRelayPort *port, Worker *to)
+{
+  Cmd *add = g_new0 (Cmd, 1);
+
+  let_go (w, port);
+  add->type = CMD_ADD;
+  add->port = port;
+  push_command (to, add);
+}
+
+/* td_relay_port_test_stall(): block like a stalled thread, until `fd` is
+ * readable. */
+static void
+test_stall (int fd)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+  while (poll (&pfd, 1, -1) < 0 && errno == EINTR)
+    ;
 }
 
 /* rtcp-mux: RTCP comes on the RTP socket; the RTCP one goes. Runs between
@@ -1002,7 +1056,7 @@ apply_command (Worker *w, Cmd *cmd)
     adopt_port (w, port);
     break;
   case CMD_DETACH:
-    let_go (w, port);
+    detach_port (w, port, cmd->to);
     break;
   case CMD_SET_REMOTE:
     apply_set_remote (port, cmd);
@@ -1038,6 +1092,9 @@ apply_command (Worker *w, Cmd *cmd)
     port->host = cmd->remote[0];
     port->host_len = cmd->remote_len;
     break;
+  case CMD_TEST_STALL:
+    test_stall (cmd->fd);
+    break;
   case CMD_SYNC:
     pthread_mutex_lock (&w->lock);
     w->sync_done = cmd->seq;
@@ -1048,6 +1105,82 @@ apply_command (Worker *w, Cmd *cmd)
     return FALSE;
   }
   return TRUE;
+}
+
+static void
+cmd_free (Cmd *cmd)
+{
+  td_tune_unref (cmd->tune);   /* a CMD_PLAY not applied (none follow QUIT, but still) */
+  g_free (cmd);
+}
+
+static gboolean
+touches (const Cmd *cmd, const TdRelayPort *port)
+{
+  return port && (cmd->port == port || cmd->other == port);
+}
+
+/* Can `port`'s part of a command be applied by `w` now? Only if `w` owns it
+ * and none of the commands held before this one (the backlog from its head
+ * up to `upto`, exclusive) is for it: those come first. */
+static gboolean
+port_ready (Worker *w, const TdRelayPort *port, GList *upto)
+{
+  if (atomic_load_explicit (&port->owner, memory_order_relaxed) != w)
+    return FALSE;
+  for (GList *l = w->backlog.head; l != upto; l = l->next)
+    if (touches (l->data, port))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+cmd_ready (Worker *w, const Cmd *cmd, GList *upto)
+{
+  if (cmd->type == CMD_SYNC)   /* "all before me applied": nothing held before it */
+    return w->backlog.head == upto;
+  return (!cmd->port || port_ready (w, cmd->port, upto)) &&
+         (!cmd->other || port_ready (w, cmd->other, upto));
+}
+
+/* An ADD arrived: apply, in order, what was held for want of it. One pass is
+ * enough: only an ADD makes a held command ready. */
+static void
+replay_backlog (Worker *w)
+{
+  GList *l = w->backlog.head;
+
+  while (l) {
+    GList *next = l->next;
+    Cmd *cmd = l->data;
+
+    if (cmd_ready (w, cmd, l)) {
+      g_queue_delete_link (&w->backlog, l);
+      apply_command (w, cmd);
+      cmd_free (cmd);
+    }
+    l = next;
+  }
+}
+
+/* Returns FALSE on CMD_QUIT. */
+static gboolean
+deliver (Worker *w, Cmd *cmd)
+{
+  gboolean running = TRUE;
+
+  if (cmd->type == CMD_ADD) {
+    apply_command (w, cmd);
+    if (w->backlog.head)
+      replay_backlog (w);
+  } else if (cmd->type != CMD_QUIT && !cmd_ready (w, cmd, NULL)) {
+    g_queue_push_tail (&w->backlog, cmd);
+    return TRUE;
+  } else {
+    running = apply_command (w, cmd);
+  }
+  cmd_free (cmd);
+  return running;
 }
 
 static gboolean
@@ -1069,9 +1202,9 @@ process_commands (Worker *w)
 
   while ((cmd = g_queue_pop_head (&batch))) {
     if (running)
-      running = apply_command (w, cmd);
-    td_tune_unref (cmd->tune);   /* a CMD_PLAY not applied (none follow QUIT, but still) */
-    g_free (cmd);
+      running = deliver (w, cmd);
+    else
+      cmd_free (cmd);
   }
   return running;
 }
@@ -1108,6 +1241,8 @@ worker_thread (gpointer data)
   }
   while (w->live_ports.head)
     close_port (w, w->live_ports.head->data);
+  /* Empty: td_relay_free() drained every migration before QUIT. */
+  g_queue_clear_full (&w->backlog, (GDestroyNotify) cmd_free);
   return NULL;
 }
 
@@ -1165,6 +1300,7 @@ worker_start (TdRelay *relay, Worker *w, guint index, GError **error)
   pthread_cond_init (&w->cond, NULL);
   g_queue_init (&w->commands);
   g_queue_init (&w->live_ports);
+  g_queue_init (&w->backlog);
   g_queue_init (&w->playing);
   w->buf = g_new0 (Buffers, 1);
   init_buffers (w->buf);
@@ -1199,7 +1335,8 @@ worker_stop (Worker *w)
   quit->type = CMD_QUIT;
   push_command (w, quit);
   g_thread_join (w->thread);
-  /* Only the main thread pushes commands, and QUIT was its last. */
+  /* QUIT was the main thread's last command, and no worker pushes any more
+   * (relay_destroy drained the migrations first). */
   g_assert (g_queue_is_empty (&w->commands));
   close (w->epfd);
   close (w->evfd);
@@ -1212,6 +1349,11 @@ worker_stop (Worker *w)
 static void
 relay_destroy (TdRelay *relay, guint n_started)
 {
+  /* A worker may still have to hand a migrating port on to another, which
+   * must not have quit by then: let every command (and so every migration)
+   * take effect first. Shutdown may wait; only the call path must not. */
+  if (n_started == relay->n_workers)
+    td_relay_sync (relay);
   for (guint i = 0; i < n_started; i++)
     worker_stop (&relay->workers[i]);
   pthread_mutex_destroy (&relay->pool_lock);
@@ -1502,28 +1644,34 @@ td_relay_port_set_remote (TdRelayPort *port, const char *ip, guint16 rtp_port, g
   push_command (port->worker, cmd);
 }
 
-/* Moves `port` to worker `to`: the old worker lets go first (we wait for it),
- * so the port's state is never touched by two threads. */
+/* Moves `port` to worker `to` without waiting: the old worker lets go and
+ * hands it on itself; `to` holds the port's commands until then (see top). */
 static void
 migrate (TdRelayPort *port, Worker *to)
 {
-  Worker *from = port->worker;
+  Cmd *cmd = g_new0 (Cmd, 1);
 
-  send_command (from, CMD_DETACH, port, NULL, FALSE);
-  worker_sync (from);
-  from->n_ports--;
+  cmd->type = CMD_DETACH;
+  cmd->port = port;
+  cmd->to = to;
+  push_command (port->worker, cmd);
+  port->worker->n_ports--;
   to->n_ports++;
   port->worker = to;
-  send_command (to, CMD_ADD, port, NULL, FALSE);
 }
 
 void
 td_relay_connect (TdRelayPort *a, TdRelayPort *b)
 {
   g_return_if_fail (a && b && a->relay == b->relay);
+  /* The CONNECT goes first, so that it is already waiting on a's worker
+   * when b arrives there: b is connected as it is adopted, before that
+   * worker reads a single packet of b's (which an unconnected port would
+   * drop). b's commands still apply in order: the CONNECT is held until b's
+   * old worker has applied everything queued there before the DETACH. */
+  send_command (a->worker, CMD_CONNECT, a, b, FALSE);
   if (a->worker != b->worker)
     migrate (b, a->worker);
-  send_command (a->worker, CMD_CONNECT, a, b, FALSE);
 }
 
 void
@@ -1596,6 +1744,17 @@ void
 td_relay_port_drop_rtcp (TdRelayPort *port)
 {
   send_command (port->worker, CMD_DROP_RTCP, port, NULL, FALSE);
+}
+
+void
+td_relay_port_test_stall (TdRelayPort *port, int fd)
+{
+  Cmd *cmd = g_new0 (Cmd, 1);
+
+  cmd->type = CMD_TEST_STALL;
+  cmd->port = port;
+  cmd->fd = fd;
+  push_command (port->worker, cmd);
 }
 
 static const char *const latching_names[] = {

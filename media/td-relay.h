@@ -25,15 +25,17 @@
  *    port's media thread too, on a 20 ms timer of that thread.
  *  - td_relay_new_full() may start several media threads ("td-relay-N"):
  *    ports are sharded between them, connected ports always share one.
- *    td_relay_connect() of ports on two threads moves one of them, and that
- *    one call waits until the old thread has let go of it (microseconds; at
- *    worst one pass of that thread's loop). Nothing else ever waits for a
- *    media thread.
+ *    td_relay_connect() of ports on two threads moves one of them, without
+ *    waiting: the old thread hands the port over to the new one, which
+ *    applies the port's later commands only once it has it, in the order
+ *    they were issued. No call here waits for a media thread, except
+ *    td_relay_sync() and td_relay_free().
  *  - td_relay_port_free() is asynchronous: the media thread closes the
  *    sockets and frees the port; its port numbers go back to the pool once
  *    that is done. The caller must not touch the port after the call.
  *  - td_relay_sync() waits until every command queued so far has taken
- *    effect (tests; shutdown ordering).
+ *    effect, migrations included (tests; td_relay_free). Not for the SIP
+ *    path.
  *
  * `media/` knows nothing of SIP. */
 #pragma once
@@ -202,7 +204,13 @@ void td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out);
  * media thread (a freed port counts until the media thread has closed it,
  * which td_relay_sync() waits for). */
 guint td_relay_port_count (TdRelay *relay);
-/* Waits until the media thread has applied every command queued so far. */
+/* Waits until the media threads have applied every command queued so far
+ * (and completed the migrations they imply). */
 void td_relay_sync (TdRelay *relay);
+
+/* Tests only (tandem never calls it): the port's media thread blocks, as a
+ * stalled thread would, once it reaches this command, until `fd` is
+ * readable. Shows that nothing on the calling side waits for that thread. */
+void td_relay_port_test_stall (TdRelayPort *port, int fd);
 
 G_END_DECLS

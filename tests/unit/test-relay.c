@@ -16,9 +16,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "td-leg.h"
@@ -1850,6 +1852,447 @@ test_leg_clock_rate (void)
   leg_call_teardown (&c);
 }
 
+/* ---- migration between media threads (issue 8 item 4) ----
+ * These run with 2 and 3 threads. Allocations go in pairs to the least
+ * loaded thread, so on a fresh relay ports 2i and 2i+1 live on thread i.
+ * td_relay_port_test_stall() blocks a thread on a pipe: while it blocks,
+ * every command for a port migrating away from it is certainly held by the
+ * thread the port goes to, so the hold-and-replay path is what is tested. */
+
+#define MIGRATE_WAIT_MS 2000
+
+/* 2 ports per thread, in thread order. */
+static void
+alloc_per_thread (TdRelay *relay, TdRelayPort **ports)
+{
+  for (guint i = 0; i < 2 * n_threads; i++)
+    ports[i] = port_alloc (relay);
+}
+
+typedef struct {
+  int fds[2];
+} Stall;
+
+/* Blocks `port`'s thread once it gets there, until stall_release(). */
+static void
+stall_start (Stall *s, TdRelayPort *port)
+{
+  g_assert_cmpint (pipe2 (s->fds, O_CLOEXEC), ==, 0);
+  td_relay_port_test_stall (port, s->fds[0]);
+}
+
+static void
+stall_release (Stall *s)
+{
+  g_assert_cmpint (write (s->fds[1], "x", 1), ==, 1);
+}
+
+/* After a td_relay_sync(): the thread has passed the stall. */
+static void
+stall_close (Stall *s)
+{
+  close (s->fds[0]);
+  close (s->fds[1]);
+}
+
+/* Fails the test if td_relay_connect() waits for a media thread: a watchdog
+ * releases the stall after MIGRATE_WAIT_MS if the call has not returned by
+ * then (the code before the fix waited until the old thread had let go, so
+ * it came back only thanks to the watchdog, and the test fails cleanly
+ * instead of hanging). pthread, not GMutex: ThreadSanitizer cannot see
+ * GLib's futex (see td-relay.c). */
+typedef struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  gboolean returned, fired;
+  Stall *stall;
+} Watchdog;
+
+static gpointer
+watchdog_thread (gpointer data)
+{
+  Watchdog *wd = data;
+  struct timespec deadline;
+
+  clock_gettime (CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += MIGRATE_WAIT_MS / 1000;
+  pthread_mutex_lock (&wd->lock);
+  while (!wd->returned && !wd->fired)
+    if (pthread_cond_timedwait (&wd->cond, &wd->lock, &deadline) == ETIMEDOUT)
+      wd->fired = TRUE;
+  pthread_mutex_unlock (&wd->lock);
+  if (wd->fired)
+    stall_release (wd->stall);
+  return NULL;
+}
+
+static void
+connect_without_waiting (TdRelayPort *a, TdRelayPort *b, Stall *stall)
+{
+  Watchdog wd = { .stall = stall };
+  GThread *thread;
+
+  pthread_mutex_init (&wd.lock, NULL);
+  pthread_cond_init (&wd.cond, NULL);
+  thread = g_thread_new ("watchdog", watchdog_thread, &wd);
+  td_relay_connect (a, b);
+  pthread_mutex_lock (&wd.lock);
+  wd.returned = TRUE;
+  pthread_cond_signal (&wd.cond);
+  pthread_mutex_unlock (&wd.lock);
+  g_thread_join (thread);
+  pthread_mutex_destroy (&wd.lock);
+  pthread_cond_destroy (&wd.cond);
+  g_assert_false (wd.fired);   /* TRUE: td_relay_connect() waited for the stalled thread */
+}
+
+/* Until the relay has applied the commands just queued, a packet may still
+ * meet the old state: send `tag` again every 10 ms (bounded) until one gets
+ * through, then drop the copies still under way. */
+static void
+send_until_through (Phone *from, guint16 port, Phone *to, guint32 tag)
+{
+  guint32 got;
+
+  for (guint i = 0; i < MIGRATE_WAIT_MS / 10; i++) {
+    phone_send (from, port, tag);
+    if (phone_recv (to, 10, &got, NULL)) {
+      g_assert_cmphex (got, ==, tag);
+      while (phone_recv (to, 20, &got, NULL))
+        g_assert_cmphex (got, ==, tag);
+      return;
+    }
+  }
+  g_assert_not_reached ();
+}
+
+/* `n` packets each way between two connected phones, in order. */
+static void
+expect_flow (Phone *pa, TdRelayPort *a, Phone *pb, TdRelayPort *b, guint32 base)
+{
+  guint16 na = td_relay_port_number (a), nb = td_relay_port_number (b);
+
+  send_until_through (pa, na, pb, base);
+  send_until_through (pb, nb, pa, base + 1);
+  for (guint32 i = 0; i < 20; i++) {
+    phone_send (pa, na, base + 100 + i);
+    phone_send (pb, nb, base + 200 + i);
+  }
+  for (guint32 i = 0; i < 20; i++) {
+    expect_packet (pb, base + 100 + i, nb);
+    expect_packet (pa, base + 200 + i, na);
+  }
+}
+
+/* Connected across threads, packets flow both ways with no td_relay_sync()
+ * in between: thread 0's port moves to thread 1, then on to thread 2. */
+static void
+test_migrate_flows (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (700), P (719));
+  TdRelayPort *ports[6];
+  Phone phones[3];
+
+  alloc_per_thread (relay, ports);
+  for (guint i = 0; i < n_threads; i++) {
+    phones[i] = phone_new ();
+    td_relay_port_set_remote (ports[2 * i], "127.0.0.1", phones[i].port, 0);
+  }
+  for (guint i = 1; i < n_threads; i++) {
+    td_relay_connect (ports[2 * i], ports[0]);   /* ports[0] moves to thread i */
+    expect_flow (&phones[i], ports[2 * i], &phones[0], ports[0], i << 16);
+  }
+  for (guint i = 0; i < 2 * n_threads; i++)
+    td_relay_port_free (ports[i]);
+  td_relay_sync (relay);
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
+  for (guint i = 0; i < n_threads; i++)
+    phone_close (&phones[i]);
+}
+
+/* Commands issued right after a migration, while the old thread still holds
+ * the port, take effect once it arrives, in the order issued. */
+static void
+test_migrate_commands_in_order (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (720), P (739));
+  g_autoptr (TdTune) tune = test_tune ();
+  TdRelayPort *ports[6], *a, *b;
+  Phone pa = phone_new (), pc = phone_new (), pd = phone_new ();
+  Stall stall;
+  Rtp r;
+
+  alloc_per_thread (relay, ports);
+  a = ports[0];   /* thread 0 */
+  b = ports[2];   /* thread 1, moves to thread 0 */
+  td_relay_port_set_remote (a, "127.0.0.1", pa.port, 0);
+  td_relay_port_set_remote (b, "127.0.0.1", pc.port, 0);
+  td_relay_sync (relay);
+
+  stall_start (&stall, ports[3]);   /* b's old thread */
+  connect_without_waiting (a, b, &stall);
+  td_relay_port_set_forward (b, FALSE);
+  td_relay_port_set_forward (b, TRUE);
+  td_relay_port_set_forward (b, FALSE);          /* the last one counts */
+  td_relay_port_set_remote (b, "127.0.0.1", pd.port, 0);   /* c, then d */
+  td_relay_port_play (b, tune, TD_CODEC_PCMU, 0);
+  g_assert_true (td_relay_port_is_playing (b));
+  stall_release (&stall);
+
+  /* the tune goes to d (the later remote), from b */
+  recv_rtp (&pd, &r);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), >=, 0);
+  /* d latches on b; forwarding is off, so a hears nothing */
+  phone_send (&pd, td_relay_port_number (b), 0xd1);
+  wait_rx (b, 1);
+  expect_nothing (&pa, 50);
+  expect_nothing (&pc, 0);
+
+  /* and after them, more commands with no sync: forwarding on again */
+  td_relay_port_stop (b);
+  td_relay_port_set_forward (b, TRUE);
+  send_until_through (&pd, td_relay_port_number (b), &pa, 0xd2);
+  expect_nothing (&pc, 0);
+
+  td_relay_sync (relay);
+  stall_close (&stall);
+  for (guint i = 0; i < 2 * n_threads; i++)
+    td_relay_port_free (ports[i]);
+  phone_close (&pa);
+  phone_close (&pc);
+  phone_close (&pd);
+}
+
+/* A port freed (while playing) before it has reached its new thread is
+ * closed there once it arrives: its sockets are closed, its pair released. */
+static void
+test_migrate_then_free (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (740), P (759));
+  g_autoptr (TdTune) tune = test_tune ();
+  TdRelayPort *ports[6];
+  guint16 moved;
+  Stall stall;
+
+  alloc_per_thread (relay, ports);
+  moved = td_relay_port_number (ports[2]);
+  td_relay_port_play (ports[2], tune, TD_CODEC_PCMU, 0);
+  stall_start (&stall, ports[3]);
+  connect_without_waiting (ports[0], ports[2], &stall);
+  td_relay_port_free (ports[2]);
+  stall_release (&stall);
+  td_relay_sync (relay);
+  stall_close (&stall);
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 2 * n_threads - 1);
+  g_assert_true (port_free_to_bind (moved));
+  g_assert_true (port_free_to_bind (moved + 1));
+  for (guint i = 0; i < 2 * n_threads; i++)
+    if (i != 2)
+      td_relay_port_free (ports[i]);
+  td_relay_sync (relay);
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
+}
+
+/* Two migrations in a row before the first old thread has let go: thread 0
+ * -> 1 -> 2 with three threads, 0 -> 1 -> 0 with two. The port ends where
+ * the last connect put it, connected to that peer only. */
+static void
+test_migrate_twice (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (760), P (779));
+  TdRelayPort *ports[6], *p, *first, *second;
+  Phone pp = phone_new (), p1 = phone_new (), p2 = phone_new ();
+  Stall stall;
+
+  alloc_per_thread (relay, ports);
+  p = ports[0];                                  /* thread 0 */
+  first = ports[2];                              /* thread 1 */
+  second = ports[2 * (2 % n_threads) + 1];       /* thread 2, or 0 */
+  td_relay_port_set_remote (p, "127.0.0.1", pp.port, 0);
+  td_relay_port_set_remote (first, "127.0.0.1", p1.port, 0);
+  td_relay_port_set_remote (second, "127.0.0.1", p2.port, 0);
+  td_relay_sync (relay);
+
+  stall_start (&stall, ports[1]);                /* p's thread */
+  connect_without_waiting (first, p, &stall);
+  connect_without_waiting (second, p, &stall);
+  td_relay_port_set_forward (p, TRUE);           /* a command after both */
+  stall_release (&stall);
+  expect_flow (&pp, p, &p2, second, 0x20000);
+  expect_nothing (&p1, 20);
+
+  td_relay_sync (relay);
+  stall_close (&stall);
+  for (guint i = 0; i < 2 * n_threads; i++)
+    td_relay_port_free (ports[i]);
+  td_relay_sync (relay);
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
+  phone_close (&pp);
+  phone_close (&p1);
+  phone_close (&p2);
+}
+
+/* Ping-pong: one port moved between the threads 300 times, round-robin,
+ * while its phone sends: every packet reaches the peer of the moment exactly
+ * once and in order (while in transit the packets wait in the socket). The
+ * phone keeps at most PINGPONG_WINDOW packets under way, so that neither
+ * socket buffer can overflow however far the media threads fall behind on
+ * this shared machine; that still leaves several migrations in flight. */
+#define PINGPONG_ROUNDS 300
+#define PINGPONG_BURST 3
+#define PINGPONG_WINDOW 60
+
+typedef struct {
+  guint8 seen[PINGPONG_ROUNDS * PINGPONG_BURST];
+  guint32 sent, got;
+} PingPong;
+
+static void
+drain_counted (PingPong *pp, Phone *ph, guint32 *last, int ms)
+{
+  guint32 tag;
+
+  while (phone_recv (ph, ms, &tag, NULL)) {
+    g_assert_cmpuint (tag, <, pp->sent);
+    g_assert_cmpuint (pp->seen[tag], ==, 0);   /* once */
+    g_assert_true (*last == G_MAXUINT32 || tag > *last);   /* in order */
+    pp->seen[tag] = 1;
+    pp->got++;
+    *last = tag;
+  }
+}
+
+/* Bounded: until at most `outstanding` packets are under way. */
+static void
+pingpong_wait (PingPong *pp, Phone *sinks, guint32 *last, guint32 outstanding)
+{
+  gint64 deadline = g_get_monotonic_time () + MIGRATE_WAIT_MS * 1000;
+
+  for (guint i = 0; i < n_threads; i++)
+    drain_counted (pp, &sinks[i], &last[i], 0);
+  while (pp->sent - pp->got > outstanding && g_get_monotonic_time () < deadline)
+    for (guint i = 0; i < n_threads; i++)
+      drain_counted (pp, &sinks[i], &last[i], 1);
+}
+
+static void
+test_migrate_ping_pong (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (780), P (799));
+  TdRelayPort *ports[6], *p;
+  Phone source = phone_new (), sinks[3];
+  guint32 last[3];
+  g_autofree PingPong *pp = g_new0 (PingPong, 1);
+  TdRelayStats st;
+
+  alloc_per_thread (relay, ports);
+  p = ports[1];   /* thread 0 */
+  td_relay_port_set_remote (p, "127.0.0.1", source.port, 0);
+  for (guint i = 0; i < n_threads; i++) {
+    sinks[i] = phone_new ();
+    last[i] = G_MAXUINT32;
+    td_relay_port_set_remote (ports[2 * i], "127.0.0.1", sinks[i].port, 0);
+  }
+  td_relay_connect (ports[0], p);
+  td_relay_sync (relay);   /* the first packet must not meet an unconnected port */
+
+  for (guint round = 1; round <= PINGPONG_ROUNDS; round++) {
+    td_relay_connect (ports[2 * (round % n_threads)], p);
+    for (guint k = 0; k < PINGPONG_BURST; k++)
+      phone_send (&source, td_relay_port_number (p), pp->sent++);
+    pingpong_wait (pp, sinks, last, PINGPONG_WINDOW);
+  }
+  pingpong_wait (pp, sinks, last, 0);
+  g_assert_cmpuint (pp->got, ==, pp->sent);
+  td_relay_sync (relay);
+  td_relay_port_get_stats (p, &st);
+  g_assert_cmpuint (st.rx_packets, ==, pp->sent);
+  g_assert_cmpuint (st.dropped_foreign + st.dropped_other, ==, 0);
+
+  for (guint i = 0; i < 2 * n_threads; i++)
+    td_relay_port_free (ports[i]);
+  td_relay_sync (relay);
+  g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
+  phone_close (&source);
+  for (guint i = 0; i < n_threads; i++)
+    phone_close (&sinks[i]);
+}
+
+/* td_relay_connect() returns while the port's old thread is blocked, and
+ * the packets flow once that thread resumes. */
+static void
+test_migrate_does_not_wait (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (800), P (819));
+  TdRelayPort *ports[6];
+  Phone pa = phone_new (), pb = phone_new ();
+  Stall stall;
+
+  alloc_per_thread (relay, ports);
+  td_relay_port_set_remote (ports[0], "127.0.0.1", pa.port, 0);
+  td_relay_port_set_remote (ports[2], "127.0.0.1", pb.port, 0);
+  stall_start (&stall, ports[3]);
+  connect_without_waiting (ports[0], ports[2], &stall);
+  stall_release (&stall);
+  expect_flow (&pa, ports[0], &pb, ports[2], 0x30000);
+  td_relay_sync (relay);
+  stall_close (&stall);
+  for (guint i = 0; i < 2 * n_threads; i++)
+    td_relay_port_free (ports[i]);
+  phone_close (&pa);
+  phone_close (&pb);
+}
+
+/* td_relay_free() while a port is still on its way to another thread: the
+ * new thread must not quit before the port has reached it, or the port's
+ * sockets would stay open (and the old thread would queue onto a stopped
+ * one). The stall is released once the destination thread has quit (its
+ * own ports' sockets are closed), or after a second if it never does: the
+ * fixed relay drains the migration first, so it always passes; one that
+ * stops the threads at once leaks the port. */
+typedef struct {
+  Stall *stall;
+  guint16 dest_port;   /* a port of the destination thread's own */
+} FreeRace;
+
+static gpointer
+release_when_quit (gpointer data)
+{
+  FreeRace *fr = data;
+  gint64 deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
+
+  while (!port_free_to_bind (fr->dest_port) && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  stall_release (fr->stall);
+  return NULL;
+}
+
+static void
+test_migrate_free_relay (void)
+{
+  TdRelay *relay = relay_new (P (820), P (839));
+  TdRelayPort *ports[6];
+  guint16 numbers[6];
+  Stall stall;
+  FreeRace fr = { &stall, 0 };
+  GThread *releaser;
+
+  alloc_per_thread (relay, ports);
+  for (guint i = 0; i < 2 * n_threads; i++)
+    numbers[i] = td_relay_port_number (ports[i]);   /* the ports die with the relay */
+  fr.dest_port = td_relay_port_number (ports[0]);
+  stall_start (&stall, ports[3]);
+  connect_without_waiting (ports[0], ports[2], &stall);
+  releaser = g_thread_new ("release", release_when_quit, &fr);
+  td_relay_free (relay);
+  g_thread_join (releaser);
+  stall_close (&stall);
+  for (guint i = 0; i < 2 * n_threads; i++) {
+    g_assert_true (port_free_to_bind (numbers[i]));
+    g_assert_true (port_free_to_bind (numbers[i] + 1));
+  }
+}
+
 typedef struct {
   void (*fn) (void);
   guint threads;
@@ -1910,6 +2353,19 @@ main (int argc, char **argv)
     { "leg/clock-rate", test_leg_clock_rate },
   };
 
+  static const struct {
+    const char *name;
+    void (*fn) (void);
+  } migrations[] = {
+    { "migrate/flows", test_migrate_flows },
+    { "migrate/commands-in-order", test_migrate_commands_in_order },
+    { "migrate/then-free", test_migrate_then_free },
+    { "migrate/twice", test_migrate_twice },
+    { "migrate/ping-pong", test_migrate_ping_pong },
+    { "migrate/does-not-wait", test_migrate_does_not_wait },
+    { "migrate/free-relay", test_migrate_free_relay },
+  };
+
   g_test_init (&argc, &argv, NULL);
   claim_port_block ();
   for (guint threads = 1; threads <= 2; threads++) {
@@ -1917,6 +2373,16 @@ main (int argc, char **argv)
       Case *c = g_new (Case, 1);
       g_autofree char *path = g_strdup_printf ("/relay/%u-thread/%s", threads, tests[i].name);
       c->fn = tests[i].fn;
+      c->threads = threads;
+      g_test_add_data_func_full (path, c, run_case, g_free);
+    }
+  }
+  for (guint threads = 2; threads <= 3; threads++) {
+    for (guint i = 0; i < G_N_ELEMENTS (migrations); i++) {
+      Case *c = g_new (Case, 1);
+      g_autofree char *path = g_strdup_printf ("/relay/%u-thread/%s", threads,
+                                               migrations[i].name);
+      c->fn = migrations[i].fn;
       c->threads = threads;
       g_test_add_data_func_full (path, c, run_case, g_free);
     }
