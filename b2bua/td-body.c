@@ -163,6 +163,14 @@ take_header (const char *line, const char *header, char **value)
   *value = g_strstrip (g_strdup (after + 1));
 }
 
+static void
+take_headers (const char *line, char **ctype, char **disposition, char **cte)
+{
+  take_header (line, "Content-Type", ctype);
+  take_header (line, "Content-Disposition", disposition);
+  take_header (line, "Content-Transfer-Encoding", cte);
+}
+
 /* One part, [p, end): its headers up to the empty line, then its body. */
 static PartKind
 find_in_part (const char *p, const char *end, guint depth, const char **sdp, gsize *sdp_len,
@@ -173,36 +181,32 @@ find_in_part (const char *p, const char *end, guint depth, const char **sdp, gsi
 
   for (;;) {
     const char *eol = memchr (p, '\n', end - p);
-    gsize n;
-    if (!eol) {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "a body part has no empty line after its headers");
-      return PART_REFUSED;
-    }
-    n = eol - p;
+    /* A part may end among its headers: RFC 2046 §5.1.1 makes the body
+     * optional ("--b CRLF Content-Type: x CRLF --b", or no headers at all). */
+    gsize n = (eol ? eol : end) - p;
     if (n && p[n - 1] == '\r')
       n--;
     /* A folded line continues the header before it. */
     if (line->len && (n == 0 || (*p != ' ' && *p != '\t'))) {
-      take_header (line->str, "Content-Type", &ctype);
-      take_header (line->str, "Content-Disposition", &disposition);
-      take_header (line->str, "Content-Transfer-Encoding", &cte);
+      take_headers (line->str, &ctype, &disposition, &cte);
       g_string_truncate (line, 0);
     }
-    if (n == 0) {
-      p = eol + 1;
-      break;
-    }
     g_string_append_len (line, p, n);
-    p = eol + 1;
+    p = eol ? eol + 1 : end;
+    if (n == 0 || !eol)
+      break;
   }
+  if (line->len)
+    take_headers (line->str, &ctype, &disposition, &cte);
   /* RFC 2046 §5.1: a part without Content-Type is text/plain. */
   return find_in_entity (ctype ? ctype : "text/plain", disposition, cte, p, end - p, depth,
                          sdp, sdp_len, error);
 }
 
-/* Every part of a multipart body: the first SDP of the session counts, but
- * every part is looked at, since any one may forbid going on without it. */
+/* Every part of a multipart body: the first SDP of the session counts (of a
+ * multipart/alternative the last, the sender's preferred one: RFC 2046
+ * §5.1.4), but every part is looked at, since any one may forbid going on
+ * without it. */
 static PartKind
 find_in_multipart (const char *ctype, const char *body, gsize len, guint depth,
                    const char **sdp, gsize *sdp_len, GError **error)
@@ -213,6 +217,7 @@ find_in_multipart (const char *ctype, const char *body, gsize len, guint depth,
   const char *found = NULL;
   gsize found_len = 0, dlen;
   gboolean closing = FALSE;
+  gboolean last_wins = token_is (ctype, "multipart/alternative");
 
   if (depth >= MAX_NESTING) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
@@ -252,7 +257,7 @@ find_in_multipart (const char *ctype, const char *body, gsize len, guint depth,
     kind = find_in_part (part, part_end, depth + 1, &psdp, &psdp_len, error);
     if (kind == PART_REFUSED)
       return PART_REFUSED;
-    if (kind == PART_SDP && !found) {
+    if (kind == PART_SDP && (!found || last_wins)) {
       found = psdp;
       found_len = psdp_len;
     }
