@@ -21,7 +21,9 @@ requesting_user (const TdConfig *config, const sip_t *sip)
 
 /* user: whose digest-algorithms to offer; NULL (unknown, or none of its
  * own) gets [auth] algorithms — the same answer for both, so a challenge
- * does not tell which users exist. */
+ * does not tell an unknown user from one without a list of its own. (A user
+ * with its own list is told apart by its challenge: the price of offering
+ * that user what only its phone answers.) */
 static void
 challenge (TdAuth *auth, const TdUser *user, TdSipAuthKind kind, nua_t *nua, nua_handle_t *nh,
            gboolean stale)
