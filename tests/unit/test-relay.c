@@ -2028,6 +2028,54 @@ test_leg_clock_rate (void)
   leg_call_teardown (&c);
 }
 
+/* On `leg`'s port (toward `to`, fed from `from` through the other leg's
+ * port `in`): a forwarded stream, a tune, the stream again, whose first
+ * packet steps the timestamp by the time since the tune's last frame at
+ * `rate`. */
+static void
+expect_tune_switch_at (LegCall *c, TdLeg *leg, Phone *to, Phone *from, guint16 in, guint rate)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  TdRelayPort *port = g_ptr_array_index (leg->ports, 0);
+  Rtp r;
+  Last l;
+
+  phone_send_rtp (from, in, 0x5050, 1, 1000, 0xf0);
+  recv_rtp (to, &r);
+  last_set (&l, &r);
+  td_relay_port_play (port, tune, TD_CODEC_PCMU, 0);
+  recv_rtp (to, &r);
+  expect_switch (&l, &r, 8000);
+  td_relay_port_stop (port);
+  td_relay_sync (c->relay);
+  g_usleep (60 * 1000);
+  phone_send_rtp (from, in, 0x5050, 2, 1000 + 160, 0xe0);
+  for (;;) {
+    recv_rtp (to, &r);
+    if (tune_frame_of (tune, TD_CODEC_PCMU, &r) < 0)
+      break;
+    expect_continues (&l, &r, FRAME);
+  }
+  expect_switch (&l, &r, rate);
+}
+
+/* Both ports of a stream run at the codec the answer chose, not at the one
+ * the offerer put first: A offers opus then PCMU, B answers PCMU, so what
+ * leaves A's port is 8 kHz (and so is B's); the same with the roles the
+ * other way round (B's re-offer, A's answer). */
+static void
+test_leg_clock_rate_answer (void)
+{
+  LegCall c;
+
+  leg_call_setup (&c, P (900), P (919), "111 0", "a=rtpmap:111 opus/48000/2\r\n", "0", "", "");
+  expect_tune_switch_at (&c, c.a, &c.pa, &c.pb, leg_port (c.b, 0), 8000);
+  leg_call_teardown (&c);
+  leg_call_setup (&c, P (920), P (939), "0", "", "111 0", "a=rtpmap:111 opus/48000/2\r\n", "");
+  expect_tune_switch_at (&c, c.b, &c.pb, &c.pa, leg_port (c.a, 0), 8000);
+  leg_call_teardown (&c);
+}
+
 /* ---- migration between media threads (issue 8 item 4) ----
  * These run with 2 and 3 threads. Allocations go in pairs to the least
  * loaded thread, so on a fresh relay ports 2i and 2i+1 live on thread i.
@@ -2530,6 +2578,7 @@ main (int argc, char **argv)
     { "leg/rejected-stream", test_leg_rejected_stream },
     { "leg/rtcp-mux", test_leg_rtcp_mux },
     { "leg/clock-rate", test_leg_clock_rate },
+    { "leg/clock-rate-answer", test_leg_clock_rate_answer },
   };
 
   static const struct {
