@@ -237,15 +237,69 @@ rtcp_muxed (const TdLeg *a, const TdLeg *b, guint i)
          td_sdp_media_rtcp_mux (b->remote_sdp, i);
 }
 
-/* What leaves port i toward the leg's endpoint is in the codec its SDP put
- * first (in an answer: the one it chose). */
-static void
-set_clock_rate (const TdLeg *leg, TdRelayPort *port, guint i)
+/* A codec as an SDP names it: its rtpmap, else the static table's. */
+static const char *
+codec_name (const TdSdp *sdp, guint i, const char *pt)
 {
-  guint32 rate;
+  const char *map = td_sdp_media_rtpmap (sdp, i, pt);
+  guint64 n;
 
-  if (leg->remote_sdp && i < td_sdp_n_media (leg->remote_sdp) &&
-      (rate = td_sdp_media_clock_rate (leg->remote_sdp, i)))
+  if (map)
+    return map;
+  return g_ascii_string_to_unsigned (pt, 10, 0, 127, &n, NULL) ? td_sdp_static_rtpmap ((guint) n)
+                                                               : NULL;
+}
+
+/* Does `sup`'s stream i list every codec of `sub`'s? */
+static gboolean
+codecs_within (const TdSdp *sub, const TdSdp *sup, guint i)
+{
+  for (const char *const *f = td_sdp_media_formats (sub, i); f && *f; f++) {
+    const char *name = codec_name (sub, i, *f);
+    gboolean found = FALSE;
+
+    for (const char *const *g = td_sdp_media_formats (sup, i); g && *g && !found; g++) {
+      const char *other = codec_name (sup, i, *g);
+      found = name && other ? g_ascii_strcasecmp (name, other) == 0 : g_strcmp0 (*f, *g) == 0;
+    }
+    if (!found)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The clock of stream i in both directions is the codec the answer put
+ * first: the negotiated one (RFC 3264 §6.1, §7), whatever the offer listed
+ * first (A offers opus then PCMU, B answers PCMU: 8 kHz both ways). The leg
+ * does not know which SDP answered, but an answer lists only codecs of the
+ * offer: the SDP whose codecs the other lists all of, while it lacks one of
+ * the other's, is the answer. Where that does not tell (the same codecs,
+ * perhaps reordered; or neither within the other), each port keeps its own
+ * endpoint's first codec. 0: unknown. */
+static guint32
+negotiated_rate (const TdLeg *leg, const TdLeg *other, guint i)
+{
+  const TdSdp *mine = leg->remote_sdp, *theirs = other->remote_sdp;
+  gboolean mine_within, theirs_within;
+
+  if (!mine || i >= td_sdp_n_media (mine))
+    return 0;
+  if (!theirs || i >= td_sdp_n_media (theirs))
+    return td_sdp_media_clock_rate (mine, i);
+  mine_within = codecs_within (mine, theirs, i);
+  theirs_within = codecs_within (theirs, mine, i);
+  if (theirs_within && !mine_within)
+    return td_sdp_media_clock_rate (theirs, i);
+  return td_sdp_media_clock_rate (mine, i);
+}
+
+/* What leaves port i toward the leg's endpoint is in the negotiated codec. */
+static void
+set_clock_rate (const TdLeg *leg, const TdLeg *other, TdRelayPort *port, guint i)
+{
+  guint32 rate = negotiated_rate (leg, other, i);
+
+  if (rate)
     td_relay_port_set_clock_rate (port, rate);
 }
 
@@ -262,8 +316,8 @@ td_leg_connect_media (TdLeg *a, TdLeg *b)
      * what one side sends and the other wants to receive. */
     td_relay_port_set_forward (pa, leg_sends (a, i) && leg_receives (b, i));
     td_relay_port_set_forward (pb, leg_sends (b, i) && leg_receives (a, i));
-    set_clock_rate (a, pa, i);
-    set_clock_rate (b, pb, i);
+    set_clock_rate (a, b, pa, i);
+    set_clock_rate (b, a, pb, i);
     if (rtcp_muxed (a, b, i)) {
       td_relay_port_drop_rtcp (pa);
       td_relay_port_drop_rtcp (pb);

@@ -123,7 +123,8 @@ const char *td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char
 /* Bridge the media of two legs (port i to port i), forwarding each direction
  * only where the sender's SDP sends and the receiver's SDP receives (hold).
  * Call again whenever either leg's SDP changes. Also what the SDPs agreed
- * for the relay: each port's clock rate (its endpoint's codec) and, once
+ * for the relay: each port's clock rate (the codec the answer put first, on
+ * both ports of a stream) and, once
  * both endpoints' SDPs carry a=rtcp-mux on a stream (offer and answer, as
  * tandem relays one's to the other), no RTCP sockets for it. */
 void td_leg_connect_media (TdLeg *a, TdLeg *b);

@@ -127,7 +127,8 @@ typedef struct {
   socklen_t announced_len;   /* 0: nothing announced yet */
   Addr announced;         /* the SDP's address:port for this socket */
   gint64 silent_since;    /* PREFER_SDP: since when the announced address owes us a packet */
-  gint64 host_since;      /* PREFER_SDP: first packet from the signalling host */
+  gint64 host_since;      /* PREFER_SDP: first packet from the trusted host... */
+  gint64 host_last;       /* ...and the latest one */
   gint64 provisional_until;
   TdRelayPort *port;
 } RelaySock;
@@ -457,18 +458,62 @@ addr_same_host (const Addr *a, const Addr *b)
   return memcmp (&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof a->in6.sin6_addr) == 0;
 }
 
-/* PREFER_SDP: may this stranger be the phone behind NAT, learned now? */
+/* PREFER_SDP's order of sources, best last: a better one always takes a
+ * provisional latch over from a worse one. */
+typedef enum {
+  RANK_ANY,         /* anyone: learnable on RTP only, and only when nobody better speaks */
+  RANK_HOST,        /* the socket's trusted host (trusted_host), any port */
+  RANK_ANNOUNCED,   /* the SDP's address:port */
+} SourceRank;
+
+/* The host whose packets may be the phone behind NAT. RTP: where its SIP
+ * comes from (a NATed phone's RTP leaves by the router its SIP leaves by).
+ * RTCP: the host RTP latched to, once it has — phones send their first RTCP
+ * seconds into the call, long after a stranger spraying the RTCP port would
+ * have been learned by a clock; RTCP belongs to whoever owns the RTP. */
+static inline const Addr *
+trusted_host (const RelaySock *s)
+{
+  const TdRelayPort *port = s->port;
+  const RelaySock *rtp = &port->sock[RTP];
+
+  if (s->kind == RTCP && rtp->state != LATCH_OPEN && rtp->remote_len)
+    return &rtp->remote;
+  return port->host_len ? &port->host : NULL;
+}
+
+static inline SourceRank
+source_rank (const RelaySock *s, const Addr *src)
+{
+  const Addr *host;
+
+  if (s->announced_len && addr_equal (src, &s->announced))
+    return RANK_ANNOUNCED;
+  host = trusted_host (s);
+  return host && addr_same_host (src, host) ? RANK_HOST : RANK_ANY;
+}
+
+/* PREFER_SDP, learning: may this source be the phone behind NAT, learned
+ * now (provisionally)? */
 static inline gboolean
-nat_learnable (RelaySock *s, const Addr *src, gint64 now)
+nat_learnable (RelaySock *s, SourceRank rank, gint64 now)
 {
   TdRelayPort *port = s->port;
 
-  if (port->host_len && addr_same_host (src, &port->host)) {
+  if (rank == RANK_HOST) {
     if (!s->host_since)
       s->host_since = now;
-    if (now - s->host_since >= port->nat_delay_us)
-      return TRUE;
+    s->host_last = now;
+    /* RTCP's host is RTP's latch, which has already waited. */
+    return s->kind == RTCP || now - s->host_since >= port->nat_delay_us;
   }
+  if (s->kind == RTCP)
+    return FALSE;
+  /* Anyone, but never while the signalling host is speaking: it is the
+   * phone, and a stranger spraying since before the call would win the
+   * race to the first packet after the delay. */
+  if (s->host_last && now - s->host_last < port->nat_delay_us)
+    return FALSE;
   if (!s->announced_len && !s->silent_since)
     s->silent_since = now;   /* nothing to wait for: count from this packet */
   return s->silent_since && now - s->silent_since >= port->nat_delay_us;
@@ -481,7 +526,7 @@ accept_packet (RelaySock *s, const Addr *src, const guint8 *data, gsize len, int
                gint64 now)
 {
   TdRelayPort *port = s->port;
-  gboolean announced;
+  SourceRank rank;
 
   if (s->state == LATCH_PROVISIONAL && now >= s->provisional_until)
     s->state = LATCH_CLOSED;
@@ -494,22 +539,29 @@ accept_packet (RelaySock *s, const Addr *src, const guint8 *data, gsize len, int
   }
   if (!plausible (s->kind, data, len, flags))
     goto other;
-  announced = s->announced_len && addr_equal (src, &s->announced);
-  if (s->state == LATCH_PROVISIONAL) {
-    if (announced)
-      latch (s, src, LATCH_CLOSED);   /* the phone itself showed up after all */
-    else if (!addr_equal (src, &s->remote))
-      goto foreign;
+  if (port->latching == TD_RELAY_LATCH_FIRST_PACKET) {
+    latch (s, src, LATCH_CLOSED);
     return TRUE;
   }
-  /* LATCH_OPEN */
-  if (announced || port->latching == TD_RELAY_LATCH_FIRST_PACKET) {
-    latch (s, src, LATCH_CLOSED);
+  if (s->state == LATCH_PROVISIONAL && addr_equal (src, &s->remote))
+    return TRUE;
+  rank = source_rank (s, src);
+  if (rank == RANK_ANNOUNCED) {
+    latch (s, src, LATCH_CLOSED);   /* the phone itself, at once or after all */
     return TRUE;
   }
   if (port->latching == TD_RELAY_LATCH_SDP_ONLY)
     goto foreign;
-  if (nat_learnable (s, src, now)) {
+  if (s->state == LATCH_PROVISIONAL) {
+    /* A better source takes over, within the same window. */
+    if (rank > source_rank (s, &s->remote)) {
+      latch (s, src, LATCH_PROVISIONAL);
+      return TRUE;
+    }
+    goto foreign;
+  }
+  /* LATCH_OPEN */
+  if (nat_learnable (s, rank, now)) {
     latch (s, src, LATCH_PROVISIONAL);
     s->provisional_until = now + port->window_us;
     return TRUE;
@@ -523,15 +575,15 @@ other:
 }
 
 /* RTP left `port` for its announced address: from now on, that address owes
- * us packets (PREFER_SDP's NAT wait starts). */
+ * us packets (PREFER_SDP's NAT wait for "anyone" starts). RTP only: RTCP
+ * never learns "anyone" (trusted_host). */
 static inline void
 note_sending (TdRelayPort *port, gint64 now)
 {
-  for (guint k = RTP; k <= RTCP; k++) {
-    RelaySock *s = &port->sock[k];
-    if (G_UNLIKELY (s->state == LATCH_OPEN && s->announced_len && !s->silent_since))
-      s->silent_since = now;
-  }
+  RelaySock *s = &port->sock[RTP];
+
+  if (G_UNLIKELY (s->state == LATCH_OPEN && s->announced_len && !s->silent_since))
+    s->silent_since = now;
 }
 
 /* ---- the outgoing RTP context (worker thread) ---- */
@@ -1022,6 +1074,7 @@ apply_set_remote (TdRelayPort *port, const Cmd *cmd)
     s->state = LATCH_OPEN;
     s->silent_since = 0;
     s->host_since = 0;
+    s->host_last = 0;
   }
 }
 

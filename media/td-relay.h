@@ -97,15 +97,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRelay, td_relay_free)
  *       (td_relay_port_set_signalling_host): after nat_delay_ms counted
  *       from its first packet — a NATed phone's RTP leaves by the router its
  *       SIP leaves by, which a stranger elsewhere cannot fake and receive;
- *     - any source, once the relay has been sending to the announced
+ *     - any source, once the relay has been sending RTP to the announced
  *       address for nat_delay_ms without a word back (an endpoint whose
- *       media and signalling take different routes); with nothing announced
- *       (no SDP yet), counted from the first packet. This clock starts at
- *       the relay's own first packet, not at a stranger's: a port exists
- *       from the INVITE on, and a stranger spraying the range while the
- *       phone still rings must not be learned before the phone can speak.
- *    A source learned so is provisional for `window_ms`: a packet from the
- *    announced address still takes over; afterwards only it counts.
+ *       media and signalling take different routes), but not while packets
+ *       from the signalling host arrive (one came within nat_delay_ms): a
+ *       stranger spraying since before the call would win the race. With
+ *       nothing announced (no SDP yet), counted from the first packet. This
+ *       clock starts at the relay's own first packet, not at a stranger's: a
+ *       port exists from the INVITE on, and a stranger spraying the range
+ *       while the phone still rings must not be learned before the phone
+ *       can speak.
+ *    RTCP never learns "any source": only the host RTP has latched to (the
+ *    signalling host while RTP has latched nobody), at once, any port —
+ *    phones send their first RTCP seconds into the call, long after a
+ *    stranger spraying the RTCP port would have been learned by a clock.
+ *    A source learned so is provisional for `window_ms`: a better one takes
+ *    over (the announced address over all, the trusted host over any other
+ *    source); afterwards only it counts.
  *  - SDP_ONLY: only the announced address, ever (no NAT traversal).
  *  - FIRST_PACKET: the first plausible packet's source latches, from
  *    anywhere (the relay before issue 8; RTP hijack at call start). */

@@ -503,6 +503,182 @@ test_latching_nat_signalling_host (void)
   phone_close (&stranger);
 }
 
+/* Every packet waiting on `p` carries a tag in [lo, hi]; TRUE if any. */
+static gboolean
+drain_tags_in (Phone *p, guint32 lo, guint32 hi)
+{
+  guint32 tag;
+  gboolean any = FALSE;
+
+  while (phone_recv (p, 50, &tag, NULL)) {
+    g_assert_cmphex (tag, >=, lo);
+    g_assert_cmphex (tag, <=, hi);
+    any = TRUE;
+  }
+  return any;
+}
+
+/* A NATed phone (SDP address silent, RTP from the host its SIP comes from,
+ * on another port) against a stranger on another host who sprays the port
+ * from before the call: the stranger's packets become "anyone" learnable
+ * before the phone's are, but while the signalling host speaks nobody else
+ * is learned, and a learned stranger would yield to it. The phone's RTCP
+ * goes with its RTP; the stranger's RTCP is never learned. */
+static void
+test_latching_nat_vs_sprayer (void)
+{
+  Call c;
+  Phone nat = phone_new (), nat_rtcp = phone_new (), stranger = phone_new_at ("127.0.0.2");
+  guint16 a, b;
+  gint64 t0;
+  guint32 tag = 0x100;
+
+  c.relay = relay_new (P (840), P (859));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 300, 10000);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_port_set_signalling_host (c.a, "127.0.0.1");
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  phone_send (&stranger, a, 0xbad0);   /* spraying while the phone rings */
+  phone_send (&stranger, a + 1, 0xbad0);
+  phone_send (&c.b_rtp, b, 1);         /* B talks: "anyone" may be learned in 300 ms */
+  expect_packet (&c.a_rtp, 1, a);
+  t0 = g_get_monotonic_time ();
+  /* The stranger sprays every 10 ms; the phone starts talking 100 ms later,
+   * every 20 ms, so "anyone" is due 100 ms before the phone is (the old
+   * code learned the stranger then, for good). Bounded: 80 rounds. */
+  for (guint i = 0; i < 80 && g_get_monotonic_time () - t0 < 700 * 1000; i++) {
+    phone_send (&stranger, a, 0xbad1);
+    phone_send (&stranger, a + 1, 0xbad1);
+    if (g_get_monotonic_time () - t0 >= 100 * 1000 && i % 2 == 0)
+      phone_send (&nat, a, tag++);
+    g_usleep (10 * 1000);
+  }
+  g_assert_true (drain_tags_in (&c.b_rtp, 0x100, tag - 1));   /* the phone, never the stranger */
+  phone_send (&c.b_rtp, b, 2);
+  expect_packet (&nat, 2, a);
+  phone_send (&stranger, a, 0xbad2);
+  phone_send (&nat, a, 3);
+  expect_packet (&c.b_rtp, 3, b);
+  /* RTCP: the phone's, from the host RTP latched to, not the stranger's */
+  phone_send (&nat_rtcp, a + 1, 4);
+  expect_packet (&c.b_rtcp, 4, b + 1);
+  phone_send (&c.b_rtcp, b + 1, 5);
+  expect_packet (&nat_rtcp, 5, a + 1);
+  phone_send (&stranger, a + 1, 0xbad3);
+  expect_nothing (&c.b_rtcp, 20);
+  expect_nothing (&stranger, 20);
+  call_teardown (&c);
+  phone_close (&nat);
+  phone_close (&nat_rtcp);
+  phone_close (&stranger);
+}
+
+/* A stranger learned as "anyone" while the phone was still silent yields,
+ * within the window, to the first packet from the signalling host. */
+static void
+test_latching_host_replaces_stranger (void)
+{
+  Call c;
+  Phone nat = phone_new (), stranger = phone_new_at ("127.0.0.2");
+  guint16 a, b;
+
+  c.relay = relay_new (P (880), P (899));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 100, 10000);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_port_set_signalling_host (c.a, "127.0.0.1");
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  phone_send (&c.b_rtp, b, 1);
+  expect_packet (&c.a_rtp, 1, a);
+  g_usleep (150 * 1000);
+  phone_send (&stranger, a, 0x51);     /* nobody better has spoken: learned */
+  expect_packet (&c.b_rtp, 0x51, b);
+  phone_send (&nat, a, 2);             /* the signalling host takes over at once */
+  expect_packet (&c.b_rtp, 2, b);
+  phone_send (&stranger, a, 0xbad);
+  phone_send (&c.b_rtp, b, 3);
+  expect_packet (&nat, 3, a);
+  expect_nothing (&stranger, 20);
+  expect_nothing (&c.b_rtp, 20);
+  call_teardown (&c);
+  phone_close (&nat);
+  phone_close (&stranger);
+}
+
+/* RTCP is not learned by RTP's clock: phones send their first RTCP seconds
+ * into the call, long after a stranger spraying the RTCP port would be
+ * learned and locked in. The phone's RTCP, late, still gets through, and the
+ * other party's RTCP reaches the phone, never the stranger. */
+static void
+test_latching_rtcp_sprayer (void)
+{
+  Call c;
+  Phone stranger = phone_new_at ("127.0.0.2");
+  guint16 a, b;
+  gint64 t0;
+
+  c.relay = relay_new (P (860), P (879));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 100, 200);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_port_set_signalling_host (c.a, "127.0.0.1");
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  phone_send (&c.b_rtp, b, 1);         /* RTP flows both ways from the SDP addresses */
+  expect_packet (&c.a_rtp, 1, a);
+  phone_send (&c.a_rtp, a, 2);
+  expect_packet (&c.b_rtp, 2, b);
+  t0 = g_get_monotonic_time ();
+  /* past the NAT delay and the window, RTP going out all along (bounded) */
+  for (guint i = 0; i < 60 && g_get_monotonic_time () - t0 < 500 * 1000; i++) {
+    phone_send (&stranger, a + 1, 0xbad0 + i);
+    phone_send (&c.b_rtp, b, 0x100 + i);
+    g_usleep (10 * 1000);
+  }
+  g_assert_true (drain_tags_in (&c.a_rtp, 0x100, 0x100 + 59));
+  phone_send (&c.b_rtcp, b + 1, 3);    /* B's RTCP: to A's SDP address */
+  expect_packet (&c.a_rtcp, 3, a + 1);
+  phone_send (&c.a_rtcp, a + 1, 4);    /* A's first RTCP, late: heard */
+  expect_packet (&c.b_rtcp, 4, b + 1);
+  phone_send (&stranger, a + 1, 0xbad);
+  phone_send (&c.b_rtcp, b + 1, 5);
+  expect_packet (&c.a_rtcp, 5, a + 1);
+  expect_nothing (&c.b_rtcp, 20);
+  expect_nothing (&stranger, 20);
+  call_teardown (&c);
+  phone_close (&stranger);
+}
+
 /* After the window, a learned NAT source is the only one: not even the SDP
  * address takes it over any more (a spoofed one could cut the call). */
 static void
@@ -1852,6 +2028,54 @@ test_leg_clock_rate (void)
   leg_call_teardown (&c);
 }
 
+/* On `leg`'s port (toward `to`, fed from `from` through the other leg's
+ * port `in`): a forwarded stream, a tune, the stream again, whose first
+ * packet steps the timestamp by the time since the tune's last frame at
+ * `rate`. */
+static void
+expect_tune_switch_at (LegCall *c, TdLeg *leg, Phone *to, Phone *from, guint16 in, guint rate)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  TdRelayPort *port = g_ptr_array_index (leg->ports, 0);
+  Rtp r;
+  Last l;
+
+  phone_send_rtp (from, in, 0x5050, 1, 1000, 0xf0);
+  recv_rtp (to, &r);
+  last_set (&l, &r);
+  td_relay_port_play (port, tune, TD_CODEC_PCMU, 0);
+  recv_rtp (to, &r);
+  expect_switch (&l, &r, 8000);
+  td_relay_port_stop (port);
+  td_relay_sync (c->relay);
+  g_usleep (60 * 1000);
+  phone_send_rtp (from, in, 0x5050, 2, 1000 + 160, 0xe0);
+  for (;;) {
+    recv_rtp (to, &r);
+    if (tune_frame_of (tune, TD_CODEC_PCMU, &r) < 0)
+      break;
+    expect_continues (&l, &r, FRAME);
+  }
+  expect_switch (&l, &r, rate);
+}
+
+/* Both ports of a stream run at the codec the answer chose, not at the one
+ * the offerer put first: A offers opus then PCMU, B answers PCMU, so what
+ * leaves A's port is 8 kHz (and so is B's); the same with the roles the
+ * other way round (B's re-offer, A's answer). */
+static void
+test_leg_clock_rate_answer (void)
+{
+  LegCall c;
+
+  leg_call_setup (&c, P (900), P (919), "111 0", "a=rtpmap:111 opus/48000/2\r\n", "0", "", "");
+  expect_tune_switch_at (&c, c.a, &c.pa, &c.pb, leg_port (c.b, 0), 8000);
+  leg_call_teardown (&c);
+  leg_call_setup (&c, P (920), P (939), "0", "", "111 0", "a=rtpmap:111 opus/48000/2\r\n", "");
+  expect_tune_switch_at (&c, c.b, &c.pb, &c.pa, leg_port (c.a, 0), 8000);
+  leg_call_teardown (&c);
+}
+
 /* ---- migration between media threads (issue 8 item 4) ----
  * These run with 2 and 3 threads. Allocations go in pairs to the least
  * loaded thread, so on a fresh relay ports 2i and 2i+1 live on thread i.
@@ -2321,6 +2545,9 @@ main (int argc, char **argv)
     { "latching/announced-wins", test_latching_announced_wins },
     { "latching/nat", test_latching_nat },
     { "latching/nat-signalling-host", test_latching_nat_signalling_host },
+    { "latching/nat-vs-sprayer", test_latching_nat_vs_sprayer },
+    { "latching/rtcp-sprayer", test_latching_rtcp_sprayer },
+    { "latching/host-replaces-stranger", test_latching_host_replaces_stranger },
     { "latching/window-closes", test_latching_window_closes },
     { "latching/sdp-only", test_latching_sdp_only },
     { "latching/first-packet", test_latching_first_packet },
@@ -2351,6 +2578,7 @@ main (int argc, char **argv)
     { "leg/rejected-stream", test_leg_rejected_stream },
     { "leg/rtcp-mux", test_leg_rtcp_mux },
     { "leg/clock-rate", test_leg_clock_rate },
+    { "leg/clock-rate-answer", test_leg_clock_rate_answer },
   };
 
   static const struct {
