@@ -11,9 +11,6 @@
 #include "td-router.h"
 #include "td-sipauth.h"
 
-/* Seconds a caller refused for lack of media ports should wait (503). */
-#define TD_CALL_RETRY_AFTER "5"
-
 /* ---- small helpers ---------------------------------------------------------- */
 
 /* nua keeps the phrase pointer: relay statuses with static phrases only. */
@@ -111,17 +108,23 @@ td_call_media_address (const TdCall *call)
 
 /* Answer the A-leg's INVITE (once finally). A 503 comes from tandem itself
  * (a B-leg's 503 is mapped to 500): no media ports left for a new call,
- * which frees up as calls end, so the caller may retry (RFC 3261 §21.5.4). */
+ * which frees up as calls end, so the caller may retry (RFC 3261 §21.5.4)
+ * after the one Retry-After tandem gives for being short of capacity,
+ * `[sip] overload-retry-after`, as the overload 503s do. */
 void
 td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp)
 {
   TdLeg *a = call->a;
+  g_autofree char *retry_after = NULL;
+
   if (!a->nh || a->final)
     return;
+  if (status == 503)
+    retry_after = g_strdup_printf ("%u", call->ctx->config->overload_retry_after);
   td_signal_respond (a->signal, a->nh, TD_WITH_HANDLE, NULL, status, phrase,
                TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
                TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
-               TAG_IF (status == 503, SIPTAG_RETRY_AFTER_STR (TD_CALL_RETRY_AFTER)),
+               TAG_IF (retry_after, SIPTAG_RETRY_AFTER_STR (retry_after)),
                TAG_END ());
   if (status >= 200) {
     a->final = TRUE;

@@ -26,6 +26,7 @@ typedef struct {
   TdSignalWith with;
   char *sdp;            /* SIPTAG_PAYLOAD_STR, or NULL */
   char *session_expires;
+  char *retry_after;    /* SIPTAG_RETRY_AFTER_STR, or NULL */
   gboolean update_refresh_set, update_refresh;
   guint session_timer, min_se;   /* NUTAG_SESSION_TIMER / NUTAG_MIN_SE, 0 if absent */
 } Op;
@@ -42,6 +43,7 @@ op_free (gpointer data)
   Op *op = data;
   g_free (op->sdp);
   g_free (op->session_expires);
+  g_free (op->retry_after);
   g_free (op);
 }
 
@@ -49,12 +51,13 @@ static Op *
 record (Fake *f, OpKind kind, nua_handle_t *nh, tagi_t const *tags)
 {
   Op *op = g_new0 (Op, 1);
-  const char *sdp = NULL, *se = NULL;
+  const char *sdp = NULL, *se = NULL, *retry_after = NULL;
   op->kind = kind;
   op->nh = nh;
   if (tags) {
     tagi_t const *t;
-    tl_gets (tags, SIPTAG_PAYLOAD_STR_REF (sdp), SIPTAG_SESSION_EXPIRES_STR_REF (se), TAG_END ());
+    tl_gets (tags, SIPTAG_PAYLOAD_STR_REF (sdp), SIPTAG_SESSION_EXPIRES_STR_REF (se),
+             SIPTAG_RETRY_AFTER_STR_REF (retry_after), TAG_END ());
     if ((t = tl_find (tags, nutag_update_refresh))) {
       op->update_refresh_set = TRUE;
       op->update_refresh = t->t_value != 0;
@@ -66,6 +69,7 @@ record (Fake *f, OpKind kind, nua_handle_t *nh, tagi_t const *tags)
   }
   op->sdp = g_strdup (sdp);
   op->session_expires = g_strdup (se);
+  op->retry_after = g_strdup (retry_after);
   g_ptr_array_add (f->ops, op);
   return op;
 }
@@ -166,18 +170,21 @@ typedef struct {
   guint mark;           /* ops before this index are old news */
 } World;
 
+#define CONFIG_SIP "[sip]\ndomain = pbx.test\n"
 #define CONFIG \
-  "[sip]\ndomain = pbx.test\n[store]\npath = unused.db\n" \
+  "[store]\npath = unused.db\n" \
   "[media]\naddress = 127.0.0.1\nports = 34000-34199\n" \
   "[user alice]\npassword = a\n[user bob]\npassword = b\n"
 
 static const char *session_timer_config = "";   /* extra [calls] lines per test */
+static const char *sip_config = "";             /* extra [sip] lines per test */
 
 static void
 world_init (World *w)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *text = g_strconcat (CONFIG, session_timer_config, NULL);
+  g_autofree char *text = g_strconcat (CONFIG_SIP, sip_config, CONFIG, session_timer_config,
+                                        NULL);
   g_autofree char *db = NULL;
 
   memset (w, 0, sizeof *w);
@@ -1079,11 +1086,70 @@ test_422_retried_once (void)
   }
 }
 
+/* ---- media ports running out -------------------------------------------------------- */
+
+/* Take every port pair the relay has (returned, to be freed by the test). */
+static GPtrArray *
+drain_ports (World *w)
+{
+  GPtrArray *taken = g_ptr_array_new_with_free_func ((GDestroyNotify) td_relay_port_free);
+  TdRelayPort *port;
+  GError *error = NULL;
+
+  while ((port = td_relay_port_alloc (w->ctx.relay, &error)))
+    g_ptr_array_add (taken, port);
+  g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_EXHAUSTED);
+  g_error_free (error);
+  return taken;
+}
+
+/* A new call that finds no media ports hears 503 with the one Retry-After
+ * tandem gives for lack of capacity, [sip] overload-retry-after. */
+static void
+test_no_ports_retry_after (void)
+{
+  World w;
+  g_auto (Msg) m = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) taken = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+  g_autofree char *offer = sdp_text (40000, "0 8", 1, "a=sendrecv");
+  TdUser alice = { .name = (char *) "alice" };
+  g_autoptr (GPtrArray) targets = g_ptr_array_new ();
+  TdRoute route = { .callee = (char *) "bob", .targets = targets };
+  const sip_t *sip;
+  GLogLevelFlags fatal;
+  Op *answer;
+
+  sip_config = "overload-retry-after = 17\n";
+  world_init (&w);
+  sip_config = "";
+  taken = drain_ports (&w);
+  /* Running out is a g_warning for the operator here, not a test failure. */
+  fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  sip = parse (&m, "INVITE sip:bob@pbx.test SIP/2.0\r\n" VIA
+               "From: <sip:alice@pbx.test>;tag=at\r\nTo: <sip:bob@pbx.test>\r\n"
+               "Call-ID: a-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n", offer);
+  td_call_start (&w.ctx, fake_handle (&w.fake, NULL), sip, &alice, &route,
+                 td_sdp_parse (offer, strlen (offer), &error));
+  g_assert_no_error (error);
+  g_log_set_always_fatal (fatal);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_RESPOND, NULL), ==, 1);
+  answer = g_ptr_array_index (ops, ops->len - 1);
+  g_assert_cmpint (answer->kind, ==, OP_RESPOND);
+  g_assert_cmpint (answer->status, ==, 503);
+  g_assert_cmpstr (answer->retry_after, ==, "17");
+  g_clear_pointer (&taken, g_ptr_array_unref);
+  world_clear (&w);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/callstate/reoffer/200-crosses-cancel", test_200_crosses_cancel);
+  g_test_add_func ("/callstate/ports/retry-after", test_no_ports_retry_after);
   g_test_add_func ("/callstate/reoffer/no-common-codec", test_reoffer_no_common_codec);
   g_test_add_func ("/callstate/reoffer/9xx", test_reoffer_9xx);
   g_test_add_func ("/callstate/reoffer/481", test_reoffer_481);
