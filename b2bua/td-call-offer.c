@@ -155,12 +155,13 @@ td_call_status_ends_dialog (int status)
  * the offerer's CANCEL, an answer tandem refused for the offerer): offer it
  * the other party's current session again, so that both legs' sessions and
  * the relay agree. */
-static void
-realign (TdCall *call, TdLeg *leg, TdLeg *peer)
+void
+td_call_realign (TdCall *call, TdLeg *peer)
 {
+  TdLeg *leg = td_call_peer_of (call, peer);
   const char *offer;
 
-  if (call->ended || !peer->nh || !leg->remote_sdp)
+  if (!leg || call->ended || !peer->nh || !leg->remote_sdp)
     return;
   g_info ("call %s: the %s-leg took a session its other party does not have: offering it "
           "the current one again", call->call_id, td_leg_name (peer));
@@ -197,6 +198,14 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
     td_call_arm_refresh (call, peer);
   }
   sdp = status < 300 && td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
+  if (outgoing == TD_OUT_REALIGN && status == 491) {
+    /* The endpoint sent an offer of its own at the same time: without the
+     * realignment the sessions stay apart, so send it again (§14.1). */
+    td_call_retry_after_glare (peer, TD_OUT_REALIGN);
+    return;
+  }
+  if (outgoing == TD_OUT_REALIGN && status >= 300)
+    td_call_arm_refresh (call, peer);   /* its retry may have used the timer */
   if (outgoing == TD_OUT_REALIGN || !leg->has_pending) {
     /* A realignment answered, or the answer to an offer its sender withdrew
      * (the 200 crossed the CANCEL, or an UPDATE): whatever `peer` accepted
@@ -207,7 +216,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
     }
     g_clear_pointer (&peer->accepted_local_sdp, g_free);
     if (outgoing == TD_OUT_RELAYED && status < 300)
-      realign (call, leg, peer);
+      td_call_realign (call, peer);
     return;
   }
   if (sdp && leg->offered_sdp && !td_sdp_answer_matches_offer (leg->offered_sdp, sdp)) {
@@ -220,7 +229,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
     td_leg_set_remote_sdp (peer, sdp);
     td_leg_connect_media (leg, peer);
     respond_saved (leg, SIP_488_NOT_ACCEPTABLE, NULL);
-    realign (call, leg, peer);
+    td_call_realign (call, peer);
     return;
   }
   if (status >= 300) {

@@ -111,5 +111,14 @@ void td_call_arm_refresh (TdCall *call, TdLeg *leg);
 gboolean td_call_refresh_due (TdLeg *leg);
 /* The answer to tandem's refresh. */
 void td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip);
+/* RFC 3261 §14.1: how long to wait before resending a request on `leg`
+ * that was answered 491. */
+guint td_call_glare_delay_ms (const TdLeg *leg);
+/* Tandem's re-INVITE/UPDATE `what` (TD_OUT_REFRESH or TD_OUT_REALIGN) on
+ * `leg` met glare (491): send it again after td_call_glare_delay_ms, on
+ * the leg's refresh timer. */
+void td_call_retry_after_glare (TdLeg *leg, TdLegOutgoing what);
+/* Offer `peer` its other party's current session again (td-call-offer.c). */
+void td_call_realign (TdCall *call, TdLeg *peer);
 
 G_END_DECLS

@@ -32,8 +32,6 @@
 
 #define MIN_SE 90                   /* RFC 4028 §5: the lowest Min-SE on the wire */
 #define AHEAD_OF_NUA_MS 10000       /* before nua's window of interval/2 ± 5 s */
-#define GLARE_RETRY_OWNER_MS 1000   /* RFC 3261 §14.1: 0-2 s for the Call-ID's owner */
-#define GLARE_RETRY_OTHER_MS 3000   /* 2.1-4 s for the other side */
 #define BUSY_RETRY_MS 2000          /* an offer exchange is under way on the leg */
 
 static gboolean on_refresh_due (gpointer data);
@@ -132,7 +130,12 @@ td_call_arm_refresh (TdCall *call, TdLeg *leg)
 {
   guint half_ms;
 
+  /* A realignment waiting out glare refreshes the session when it goes
+   * through: its timer stays. */
+  if (leg->timer_sends == TD_OUT_REALIGN && leg->refresh_timer)
+    return;
   g_clear_handle_id (&leg->refresh_timer, g_source_remove);
+  leg->timer_sends = TD_OUT_NONE;
   if (call->ended || !leg->nh || leg->refresher != TD_REFRESHER_TANDEM || !leg->session_interval)
     return;
   half_ms = leg->session_interval * 1000 / 2;
@@ -162,7 +165,8 @@ td_call_refresh_due (TdLeg *leg)
   TdCall *call = leg->call;
   TdLeg *peer = td_call_peer_of (call, leg);
 
-  if (call->ended || !leg->nh || leg->refresher != TD_REFRESHER_TANDEM)
+  if (call->ended || !leg->nh ||
+      (leg->timer_sends != TD_OUT_REALIGN && leg->refresher != TD_REFRESHER_TANDEM))
     return FALSE;
   /* An offer exchange on this leg (or waiting for one) refreshes the
    * session when it succeeds; a second request now would only collide. */
@@ -170,8 +174,35 @@ td_call_refresh_due (TdLeg *leg)
     arm (leg, BUSY_RETRY_MS);
     return FALSE;
   }
+  if (leg->timer_sends == TD_OUT_REALIGN) {
+    leg->timer_sends = TD_OUT_NONE;
+    td_call_realign (call, leg);
+    return leg->outgoing == TD_OUT_REALIGN;
+  }
   send_refresh (call, leg);
   return TRUE;
+}
+
+guint
+td_call_glare_delay_ms (const TdLeg *leg)
+{
+  /* RFC 3261 §14.1, in units of 10 ms: the owner of the Call-ID (the UA
+   * that generated it: tandem on a B-leg) waits 2.1-4 s, the other side
+   * 0-2 s, so that the other side's retry goes first. */
+  if (leg->role == TD_LEG_B)
+    return 2100 + 10 * (guint) g_random_int_range (0, 191);
+  return 10 * (guint) g_random_int_range (0, 201);
+}
+
+void
+td_call_retry_after_glare (TdLeg *leg, TdLegOutgoing what)
+{
+  guint delay_ms = td_call_glare_delay_ms (leg);
+
+  g_debug ("call %s: glare on the %s-leg: trying again in %u ms", leg->call->call_id,
+           td_leg_name (leg), delay_ms);
+  arm (leg, delay_ms);
+  leg->timer_sends = what == TD_OUT_REALIGN ? TD_OUT_REALIGN : TD_OUT_NONE;
 }
 
 static gboolean
@@ -222,8 +253,7 @@ td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip)
     return;
   }
   if (status == 491) {
-    /* Glare (RFC 3261 §14.1): tandem owns the B-leg's Call-ID. */
-    arm (leg, leg->role == TD_LEG_B ? GLARE_RETRY_OWNER_MS : GLARE_RETRY_OTHER_MS);
+    td_call_retry_after_glare (leg, TD_OUT_REFRESH);
     return;
   }
   /* Refused, but the dialog lives on: so does the call. */

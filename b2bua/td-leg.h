@@ -86,6 +86,9 @@ struct _TdLeg {
   guint session_interval;        /* negotiated Session-Expires, s; 0 = none */
   guint refresh_timer;           /* tandem's next refresh (GLib source id) */
   guint refresh_delay_ms;        /* the delay it was armed with */
+  /* What that timer sends: TD_OUT_REALIGN when it retries a realignment the
+   * endpoint answered 491 (glare), else (TD_OUT_NONE) a refresh. */
+  TdLegOutgoing timer_sends;
 };
 
 TdLeg *td_leg_new (TdCall *call, const TdSignal *signal, TdLegRole role, nua_handle_t *nh);

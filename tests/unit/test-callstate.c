@@ -441,6 +441,16 @@ bridged_call (World *w, const char *b_headers)
   bridged_call_with (w, NULL, b_headers);
 }
 
+/* RFC 3261 §14.1: after a 491 the owner of the Call-ID waits 2.1-4 s, the
+ * other side 0-2 s, in units of 10 ms. */
+static void
+assert_glare_delay (guint delay_ms, gboolean owner)
+{
+  g_assert_cmpuint (delay_ms % 10, ==, 0);
+  g_assert_cmpuint (delay_ms, >=, owner ? 2100 : 0);
+  g_assert_cmpuint (delay_ms, <=, owner ? 4000 : 2000);
+}
+
 /* ---- item 8: the two sessions never drift apart ------------------------------------- */
 
 /* A holds (re-INVITE), then cancels it; B's 200 crosses tandem's CANCEL.
@@ -526,6 +536,52 @@ test_reoffer_no_common_codec (void)
   g_assert_cmpuint (g_strv_length ((GStrv) td_sdp_media_formats (w.a->remote_sdp, 0)), ==, 2);
   world_clear (&w);
   (void) accepted;
+}
+
+/* B answers the realignment 491 (it sent an offer of its own meanwhile):
+ * tandem offers it again after the §14.1 delay, or the sessions would stay
+ * apart. */
+static void
+test_realign_glare (void)
+{
+  World w;
+  g_autofree char *pcmu_only = sdp_text (40000, "0", 2, "a=sendrecv");
+  g_autofree char *pcma = sdp_text (40100, "8", 2, "a=sendrecv");
+  g_autofree char *realigned = sdp_text (40100, "0", 3, "a=sendrecv");
+  g_autofree char *first = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  a_request (&w, nua_i_invite, "INVITE", 2, pcmu_only);
+  g_ptr_array_unref (new_ops (&w));
+  b_response (&w, nua_r_invite, 200, "INVITE", 2, NULL, pcma);
+  ops = new_ops (&w);
+  first = g_strdup (only_op (ops, OP_INVITE, w.b)->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  b_response (&w, nua_r_invite, 491, "INVITE", 3, NULL, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpuint (ops->len, ==, 0);
+  g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
+  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  assert_glare_delay (w.b->refresh_delay_ms, TRUE);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  /* The timer fires: the same session, offered again. */
+  g_assert_true (td_call_refresh_due (w.b));
+  ops = new_ops (&w);
+  g_assert_nonnull (strstr (only_op (ops, OP_INVITE, w.b)->sdp, "RTP/AVP 0 8"));
+  g_assert_cmpuint (sdp_port (only_op (ops, OP_INVITE, w.b)->sdp), ==, sdp_port (first));
+  g_assert_cmpint (w.b->outgoing, ==, TD_OUT_REALIGN);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  b_response (&w, nua_r_invite, 200, "INVITE", 4, NULL, realigned);
+  g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
+  g_assert_cmpuint (g_strv_length ((GStrv) td_sdp_media_formats (w.b->remote_sdp, 0)), ==, 1);
+  g_assert_cmpstr (td_sdp_media_formats (w.b->remote_sdp, 0)[0], ==, "0");
+  g_assert_false (w.call->ended);
+  world_clear (&w);
 }
 
 /* ---- item 7: a failed re-offer as the offerer should hear it ------------------------- */
@@ -779,6 +835,39 @@ test_refresh_update_refused (void)
   world_clear (&w);
 }
 
+/* The delay is random (else both sides would collide again), within its
+ * range; tandem owns the B-leg's Call-ID, the caller the A-leg's. */
+static void
+test_glare_delay (void)
+{
+  World w;
+  guint b_min = G_MAXUINT, b_max = 0, a_min = G_MAXUINT, a_max = 0;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  for (guint i = 0; i < 2000; i++) {
+    guint b = td_call_glare_delay_ms (w.b), a = td_call_glare_delay_ms (w.a);
+    assert_glare_delay (b, TRUE);
+    assert_glare_delay (a, FALSE);
+    b_min = MIN (b_min, b), b_max = MAX (b_max, b);
+    a_min = MIN (a_min, a), a_max = MAX (a_max, a);
+  }
+  /* Spread over the range, not one fixed value (2000 draws of 191/201
+   * values: each end is missed by 200 ms with odds far below 1e-9). */
+  g_assert_cmpuint (b_min, <=, 2300);
+  g_assert_cmpuint (b_max, >=, 3800);
+  g_assert_cmpuint (a_min, <=, 200);
+  g_assert_cmpuint (a_max, >=, 1800);
+
+  /* The A-leg's refresh answered 491 waits the other side's delay. */
+  g_assert_true (td_call_refresh_due (w.a));
+  g_ptr_array_unref (new_ops (&w));
+  a_response (&w, nua_r_invite, 491, "INVITE", 2, NULL);
+  g_assert_cmpuint (w.a->refresh_timer, !=, 0);
+  assert_glare_delay (w.a->refresh_delay_ms, FALSE);
+  world_clear (&w);
+}
+
 /* Errors that refuse a refresh keep the call, and the next refresh comes. */
 static void
 test_refresh_errors_keep_call (void)
@@ -804,7 +893,7 @@ test_refresh_errors_keep_call (void)
     g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
     g_assert_cmpuint (w.b->refresh_timer, !=, 0);
     if (statuses[i] == 491)
-      g_assert_cmpuint (w.b->refresh_delay_ms, ==, 1000);   /* tandem owns B's Call-ID */
+      assert_glare_delay (w.b->refresh_delay_ms, TRUE);   /* tandem owns B's Call-ID */
     world_clear (&w);
   }
 }
@@ -1149,6 +1238,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/callstate/reoffer/200-crosses-cancel", test_200_crosses_cancel);
+  g_test_add_func ("/callstate/reoffer/realign-glare", test_realign_glare);
+  g_test_add_func ("/callstate/refresh/glare-delay", test_glare_delay);
   g_test_add_func ("/callstate/ports/retry-after", test_no_ports_retry_after);
   g_test_add_func ("/callstate/reoffer/no-common-codec", test_reoffer_no_common_codec);
   g_test_add_func ("/callstate/reoffer/9xx", test_reoffer_9xx);
