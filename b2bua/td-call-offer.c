@@ -54,6 +54,31 @@ offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
   return TRUE;
 }
 
+/* Ports for `sdp`'s streams on both legs, or none: if the peer's run out,
+ * what this offer got on `leg` goes back to the pool (td_leg_ensure_ports
+ * is all or nothing for one leg only). */
+static gboolean
+ensure_ports_both (TdCall *call, TdLeg *leg, TdLeg *peer, const TdSdp *sdp, GError **error)
+{
+  guint had = leg->ports->len;
+  g_autofree gboolean *held = g_new0 (gboolean, had + 1);
+
+  for (guint i = 0; i < had; i++)
+    held[i] = g_ptr_array_index (leg->ports, i) != NULL;
+  if (!td_leg_ensure_ports (leg, call->ctx->relay, sdp, error))
+    return FALSE;
+  if (td_leg_ensure_ports (peer, call->ctx->relay, sdp, error))
+    return TRUE;
+  /* Through the array, so that its free function closes each port. */
+  for (guint i = 0; i < had; i++)
+    if (!held[i] && g_ptr_array_index (leg->ports, i)) {
+      g_ptr_array_remove_index (leg->ports, i);
+      g_ptr_array_insert (leg->ports, i, NULL);
+    }
+  g_ptr_array_set_size (leg->ports, had);
+  return FALSE;
+}
+
 /* `leg`'s endpoint sent an offer: pass it to the other endpoint and answer
  * when the answer comes back (offer_answer_done). */
 void
@@ -96,12 +121,17 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
                        "Not Acceptable Here (bad SDP)", TAG_END ());
     return;
   }
-  if (!td_leg_ensure_ports (leg, call->ctx->relay, sdp, &error) ||
-      !td_leg_ensure_ports (peer, call->ctx->relay, sdp, &error)) {
+  if (!ensure_ports_both (call, leg, peer, sdp, &error)) {
+    /* Not 503, nor 500: by RFC 5057 the offerer may end the dialog on
+     * either (without Retry-After), and Sofia's nua does so even with one
+     * (sip_response_terminates_dialog leaves it "graceful", nua_client.c
+     * then BYEs); a call in progress must never be disturbed (issue 8
+     * item 6). 488 refuses this offer only, in RFC 5057 and in nua alike:
+     * the session stays as it was. */
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
-    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL,
-                       SIP_503_SERVICE_UNAVAILABLE, TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
+                       "Not Acceptable Here (no media ports)", TAG_END ());
     return;
   }
   if (offer_answered_by_plugin (call, leg, sdp))

@@ -1233,6 +1233,52 @@ test_no_ports_retry_after (void)
   world_clear (&w);
 }
 
+/* A re-offer adding a stream when the ports run out half way (A's new
+ * port found, B's not) is refused 488, which ends no dialog (RFC 5057, and
+ * nua), never 503; the port A got for it goes back; the call goes on. */
+static void
+test_reoffer_no_ports (void)
+{
+  World w;
+  g_autoptr (GPtrArray) taken = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+  g_autofree char *two = g_strconcat ("v=0\r\no=phone 42 2 IN IP4 127.0.0.1\r\ns=-\r\n"
+                                      "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                                      "m=audio 40000 RTP/AVP 0\r\na=sendrecv\r\n"
+                                      "m=audio 40002 RTP/AVP 0\r\na=sendrecv\r\n", NULL);
+  GLogLevelFlags fatal;
+  GError *error = NULL;
+  TdRelayPort *port;
+  Op *answer;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  g_assert_cmpuint (w.a->ports->len, ==, 1);
+  taken = drain_ports (&w);
+  /* One pair left: enough for A's second stream, not for B's. */
+  g_ptr_array_remove_index (taken, taken->len - 1);
+  td_relay_sync (w.ctx.relay);
+  fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  a_request (&w, nua_i_invite, "INVITE", 2, two);
+  g_log_set_always_fatal (fatal);
+  ops = new_ops (&w);
+  answer = only_op (ops, OP_RESPOND, w.a);
+  g_assert_cmpint (answer->status, ==, 488);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+  g_assert_false (w.call->ended);
+  g_assert_false (w.a->has_pending);
+  /* A's new port is back in the pool: it can be had again. */
+  g_assert_cmpuint (w.a->ports->len, ==, 1);
+  g_assert_cmpuint (w.b->ports->len, ==, 1);
+  td_relay_sync (w.ctx.relay);
+  port = td_relay_port_alloc (w.ctx.relay, &error);
+  g_assert_no_error (error);
+  g_ptr_array_add (taken, port);
+  g_clear_pointer (&taken, g_ptr_array_unref);
+  world_clear (&w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1241,6 +1287,7 @@ main (int argc, char **argv)
   g_test_add_func ("/callstate/reoffer/realign-glare", test_realign_glare);
   g_test_add_func ("/callstate/refresh/glare-delay", test_glare_delay);
   g_test_add_func ("/callstate/ports/retry-after", test_no_ports_retry_after);
+  g_test_add_func ("/callstate/ports/reoffer", test_reoffer_no_ports);
   g_test_add_func ("/callstate/reoffer/no-common-codec", test_reoffer_no_common_codec);
   g_test_add_func ("/callstate/reoffer/9xx", test_reoffer_9xx);
   g_test_add_func ("/callstate/reoffer/481", test_reoffer_481);
