@@ -69,8 +69,9 @@ void td_call_ack_received (TdCall *call, TdLeg *leg, const sip_t *sip);
 int td_call_status_for_offerer (int status);
 /* Does this response to an in-dialog request mean the dialog is gone? */
 gboolean td_call_status_ends_dialog (int status);
-/* End an established call from tandem's side: BYE every answered leg but
- * `gone` (whose dialog is over already; may be NULL). */
+/* End a call from tandem's side: CANCEL the branches still ringing, BYE
+ * every answered leg but `gone` (whose dialog is over already; may be
+ * NULL). Also what a leg's dialog ended by the stack does to the call. */
 void td_call_end (TdCall *call, const char *reason, TdLeg *gone);
 /* A B-leg's failure status as the caller should see it. */
 int td_call_status_for_caller (int status);

@@ -180,6 +180,7 @@ td_call_end (TdCall *call, const char *reason, TdLeg *gone)
   call->hangup = TD_HANGUP_TANDEM;
   call->reason = reason;
   g_info ("call %s: ending it: %s", call->call_id, reason);
+  td_call_cancel_branches (call, NULL);   /* if it ends before an answer */
   if (call->a != gone)
     bye (call->a);
   if (call->bridged != gone)
@@ -645,14 +646,10 @@ leg_terminated (TdCall *call, TdLeg *leg, int status)
    * that ends the A-leg or the bridged B-leg is the SIP stack's doing (no
    * ACK, session timer expiry, transport error), so tandem ends the other side. */
   if (!call->ended && (leg == call->a || leg == call->bridged)) {
-    call->ended = TRUE;
-    call->hangup = TD_HANGUP_TANDEM;
-    call->reason = leg == call->a ? "A-leg dialog failed (no ACK, timeout or transport error)"
-                                  : "B-leg dialog failed (timeout or transport error)";
     g_info ("call %s: %s-leg dialog ended by the stack (%d)", call->call_id,
             td_leg_name (leg), status);
-    td_call_cancel_branches (call, NULL);
-    bye (td_call_peer_of (call, leg));
+    td_call_end (call, leg == call->a ? "A-leg dialog failed (no ACK, timeout or transport error)"
+                                      : "B-leg dialog failed (timeout or transport error)", leg);
   }
   td_signal_bind (leg->signal, leg->nh, NULL);
   td_signal_destroy (leg->signal, leg->nh);

@@ -1279,6 +1279,56 @@ test_reoffer_no_ports (void)
   world_clear (&w);
 }
 
+/* ---- a dialog ended by the stack ---------------------------------------------------- */
+
+static void
+stack_terminates (TdLeg *leg)
+{
+  tagi_t tags[] = { { NUTAG_CALLSTATE (nua_callstate_terminated) }, { TAG_END () } };
+  td_call_leg_event (leg, nua_i_state, 408, "Request Timeout", NULL, tags);
+}
+
+/* The bridged B-leg's dialog ends without a BYE (session timer, transport):
+ * tandem ends the call as td_call_end does, BYE to A, hangup by tandem. */
+static void
+test_stack_ends_b_leg (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  nua_handle_t *a_nh = w.a->nh;
+  stack_terminates (w.b);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 1);
+  g_assert_true (((Op *) g_ptr_array_index (ops, 0))->nh == a_nh);
+  g_assert_true (w.call->ended);
+  g_assert_cmpint (w.call->hangup, ==, TD_HANGUP_TANDEM);
+  g_assert_cmpstr (w.call->reason, ==, "B-leg dialog failed (timeout or transport error)");
+  world_clear (&w);
+}
+
+/* The A-leg's dialog ends while B still rings: B is CANCELled, no BYE. */
+static void
+test_stack_ends_a_leg_ringing (void)
+{
+  World w;
+  g_autofree char *offer = sdp_text (40000, "0 8", 1, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  start_call (&w, offer, NULL);
+  g_ptr_array_unref (new_ops (&w));
+  stack_terminates (w.a);
+  ops = new_ops (&w);
+  only_op (ops, OP_CANCEL, w.b);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+  g_assert_true (w.call->ended);
+  g_assert_cmpint (w.call->hangup, ==, TD_HANGUP_TANDEM);
+  world_clear (&w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1287,6 +1337,8 @@ main (int argc, char **argv)
   g_test_add_func ("/callstate/reoffer/realign-glare", test_realign_glare);
   g_test_add_func ("/callstate/refresh/glare-delay", test_glare_delay);
   g_test_add_func ("/callstate/ports/retry-after", test_no_ports_retry_after);
+  g_test_add_func ("/callstate/end/stack-ends-b-leg", test_stack_ends_b_leg);
+  g_test_add_func ("/callstate/end/stack-ends-a-leg-ringing", test_stack_ends_a_leg_ringing);
   g_test_add_func ("/callstate/ports/reoffer", test_reoffer_no_ports);
   g_test_add_func ("/callstate/reoffer/no-common-codec", test_reoffer_no_common_codec);
   g_test_add_func ("/callstate/reoffer/9xx", test_reoffer_9xx);
