@@ -94,7 +94,9 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
                        "Not Acceptable Here (no established session)", TAG_END ());
     return;
   }
-  /* One offer at a time across the bridge: glare is answered 491 (RFC 3261 §14.2). */
+  /* One offer at a time across the bridge: glare is answered 491 (RFC 3261
+   * §14.2, RFC 3311 §5.2). Tandem's refresh UPDATE is no offer
+   * (update_refresh_out): it does not count. */
   if (leg->has_pending || leg->outgoing || peer->has_pending || peer->outgoing) {
     td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_491_REQUEST_PENDING,
                        TAG_END ());
@@ -122,12 +124,12 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
     return;
   }
   if (!ensure_ports_both (call, leg, peer, sdp, &error)) {
-    /* Not 503, nor 500: by RFC 5057 the offerer may end the dialog on
-     * either (without Retry-After), and Sofia's nua does so even with one
-     * (sip_response_terminates_dialog leaves it "graceful", nua_client.c
-     * then BYEs); a call in progress must never be disturbed (issue 8
-     * item 6). 488 refuses this offer only, in RFC 5057 and in nua alike:
-     * the session stays as it was. */
+    /* Not 503, nor 500: without Retry-After, RFC 5057 lets the offerer
+     * end the dialog on either, and Sofia's nua does (cr_graceful: BYE);
+     * with Retry-After, nua resends the re-INVITE by itself after the
+     * delay, an offer its user never made again. A call in progress must
+     * never be disturbed (issue 8 item 6). 488 refuses this offer only, in
+     * RFC 5057 and in nua alike: the session stays as it was. */
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
     td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
@@ -146,9 +148,12 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
   leg->has_pending = TRUE;
   leg->pending_is_update = is_update;
   peer->outgoing = TD_OUT_RELAYED;
-  peer->pending_is_update_out = is_update;
+  /* Beside tandem's refresh UPDATE, the offer goes as a re-INVITE: never
+   * two UPDATEs out on one dialog, and each answer's method says which
+   * request it answers. */
+  peer->pending_is_update_out = is_update && !peer->update_refresh_out;
   offer = td_leg_local_sdp (peer, sdp, td_call_media_address (call));
-  if (is_update)
+  if (peer->pending_is_update_out)
     td_signal_update (peer->signal, peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
                 SIPTAG_PAYLOAD_STR (offer), TAG_END ());
   else
@@ -211,7 +216,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
   TdSdp *sdp;
 
   if (outgoing == TD_OUT_REFRESH) {
-    td_call_refresh_done (call, peer, status, sip);
+    td_call_refresh_done (call, peer, status, sip, FALSE);
     return;
   }
   if (status < 200 || outgoing == TD_OUT_NONE)

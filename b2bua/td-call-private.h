@@ -110,8 +110,9 @@ void td_call_arm_refresh (TdCall *call, TdLeg *leg);
 /* The refresh timer fired: send the refresh, or wait for the offer exchange
  * under way. TRUE if a refresh went out. */
 gboolean td_call_refresh_due (TdLeg *leg);
-/* The answer to tandem's refresh. */
-void td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip);
+/* The answer to tandem's refresh (`was_update`: its UPDATE, else its re-INVITE). */
+void td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip,
+                           gboolean was_update);
 /* RFC 3261 §14.1: how long to wait before resending a request on `leg`
  * that was answered 491. */
 guint td_call_glare_delay_ms (const TdLeg *leg);

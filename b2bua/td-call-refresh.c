@@ -16,11 +16,17 @@
  *
  * A refresh answered with an error does not end the call: only 408 or 481
  * (or no answer, which nua reports as 408) say the dialog is gone (RFC 4028
- * §10, RFC 5057). One limit stays nua's and no tag lifts it: after most
- * 5xx (500, 501, 503, 504 without Retry-After), a 405 to a re-INVITE, most
- * 6xx and its own 9xx, nua ends the dialog with a BYE by itself, for any
- * re-INVITE or UPDATE on the handle (nua_client.c: cr_graceful). Measured:
- * a 500 to tandem's refresh re-INVITE is followed by nua's BYE at once. */
+ * §10, RFC 5057). One limit stays nua's and no tag lifts it: after a 5xx
+ * (500 and 503 only without Retry-After: with one, nua resends the request
+ * itself after the delay), a 405 to a re-INVITE, most 6xx and its own 9xx,
+ * nua ends the session with a BYE by itself, for a re-INVITE and an UPDATE
+ * alike: an UPDATE is a request of the session's usage (nua_client.c
+ * cr_graceful, which sip_response_terminates_dialog leaves set for those).
+ * Measured: a 500 to tandem's refresh re-INVITE, and a 501 to its refresh
+ * UPDATE, are followed by nua's BYE within a millisecond, before tandem
+ * hears of the response (tests/flows/test-refresh.c /refresh/update-501).
+ * A 405 to an UPDATE leaves the session alone (RFC 5057 §5.1.5): tandem
+ * refreshes with a re-INVITE from then on. */
 #define G_LOG_DOMAIN "tandem-call"
 
 #include <string.h>
@@ -145,15 +151,19 @@ td_call_arm_refresh (TdCall *call, TdLeg *leg)
 static void
 send_refresh (TdCall *call, TdLeg *leg)
 {
-  leg->outgoing = TD_OUT_REFRESH;
-  leg->pending_is_update_out = leg->peer_allows_update;
   g_debug ("call %s: refreshing the %s-leg's session with %s", call->call_id, td_leg_name (leg),
-           leg->pending_is_update_out ? "UPDATE" : "re-INVITE");
-  /* nua adds Session-Expires and Supported as negotiated. */
-  if (leg->pending_is_update_out)
+           leg->peer_allows_update ? "UPDATE" : "re-INVITE");
+  /* nua adds Session-Expires and Supported as negotiated. The UPDATE has
+   * no SDP (and nua, without media, adds none): no offer, so an offer
+   * arriving meanwhile is no glare. The re-INVITE is an offer. */
+  if (leg->peer_allows_update) {
+    leg->update_refresh_out = TRUE;
     td_signal_update (leg->signal, leg->nh, TAG_END ());
-  else
-    td_signal_invite (leg->signal, leg->nh,
+    return;
+  }
+  leg->outgoing = TD_OUT_REFRESH;
+  leg->pending_is_update_out = FALSE;
+  td_signal_invite (leg->signal, leg->nh,
                       TAG_IF (leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
                       TAG_IF (leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
                       TAG_END ());
@@ -170,7 +180,8 @@ td_call_refresh_due (TdLeg *leg)
     return FALSE;
   /* An offer exchange on this leg (or waiting for one) refreshes the
    * session when it succeeds; a second request now would only collide. */
-  if (leg->outgoing || leg->has_pending || (peer && (peer->outgoing || peer->has_pending))) {
+  if (leg->outgoing || leg->update_refresh_out || leg->has_pending ||
+      (peer && (peer->outgoing || peer->has_pending))) {
     arm (leg, BUSY_RETRY_MS);
     return FALSE;
   }
@@ -215,15 +226,18 @@ on_refresh_due (gpointer data)
 }
 
 void
-td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip)
+td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip,
+                      gboolean was_update)
 {
-  gboolean was_update = leg->pending_is_update_out;
   TdLeg *peer = td_call_peer_of (call, leg);
   TdSdp *sdp;
 
   if (status < 200)
     return;
-  leg->outgoing = TD_OUT_NONE;
+  if (was_update)
+    leg->update_refresh_out = FALSE;
+  else
+    leg->outgoing = TD_OUT_NONE;
   if (status < 300) {
     if (call->late_offer && leg->role == TD_LEG_B && !was_update)
       td_call_ack_b (leg, NULL);
@@ -243,8 +257,9 @@ td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip)
     td_call_end (call, "session refresh failed: the dialog is gone", leg);
     return;
   }
-  if (was_update && (status == 405 || status == 501)) {
-    /* Its Allow said otherwise, or it changed its mind: re-INVITE now. */
+  if (was_update && status == 405) {
+    /* Its Allow said otherwise, or it changed its mind: re-INVITE now (a
+     * 501 would come too late for that: nua has sent its BYE already). */
     g_info ("call %s: the %s-leg refused UPDATE (%d): refreshing with re-INVITE",
             call->call_id, td_leg_name (leg), status);
     leg->peer_allows_update = FALSE;

@@ -674,7 +674,11 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
       td_call_offer_answer_done (call, leg, status, sip);
     break;
   case nua_r_update:
-    td_call_offer_answer_done (call, leg, status, sip);
+    /* A relayed offer never goes as an UPDATE beside the refresh UPDATE. */
+    if (leg->update_refresh_out)
+      td_call_refresh_done (call, leg, status, sip, TRUE);
+    else
+      td_call_offer_answer_done (call, leg, status, sip);
     break;
   case nua_i_invite:
     td_call_offer_received (call, leg, sip, FALSE);

@@ -74,6 +74,9 @@ struct _TdLeg {
   gboolean pending_is_update;
   TdLegOutgoing outgoing;   /* tandem's re-INVITE/UPDATE to this leg is out */
   gboolean pending_is_update_out;  /* ... and it is an UPDATE */
+  /* Tandem's refresh UPDATE is out: it carries no SDP, so it is no offer
+   * (RFC 3311 §5.2: no reason for a 491) and leaves `outgoing` free. */
+  gboolean update_refresh_out;
   gboolean ack_answer_due;  /* tandem's 200 to an offerless re-INVITE carried an
                              * offer: the ACK brings the answer */
   int local_answer;         /* a plugin answers this leg's offer itself with this

@@ -815,7 +815,10 @@ test_refresh_b_with_update (void)
   world_clear (&w);
 }
 
-/* An UPDATE refused as unknown: the next try is a re-INVITE, at once. */
+/* An UPDATE refused with 405 (the session lives on, RFC 5057 §5.1.5, in
+ * nua too): the next try is a re-INVITE, at once. A 501 gets none: nua has
+ * BYEd the session by itself by then (measured: /refresh/update-501), and
+ * a re-INVITE would only race its BYE; tandem ends nothing itself. */
 static void
 test_refresh_update_refused (void)
 {
@@ -826,12 +829,24 @@ test_refresh_update_refused (void)
   bridged_call (&w, ALLOW_ALL);
   g_assert_true (td_call_refresh_due (w.b));
   g_ptr_array_unref (new_ops (&w));
-  b_response (&w, nua_r_update, 501, "UPDATE", 2, NULL, NULL);
+  b_response (&w, nua_r_update, 405, "UPDATE", 2, NULL, NULL);
   ops = new_ops (&w);
   g_assert_cmpstr (only_op (ops, OP_INVITE, w.b)->sdp, ==, w.b->local_sdp);
   g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
   assert_update_refresh (&w, w.b, FALSE);
   g_assert_false (w.call->ended);
+  world_clear (&w);
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL);
+  g_assert_true (td_call_refresh_due (w.b));
+  g_ptr_array_unref (new_ops (&w));
+  b_response (&w, nua_r_update, 501, "UPDATE", 2, NULL, NULL);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+  g_assert_false (w.b->update_refresh_out);
   world_clear (&w);
 }
 
@@ -842,6 +857,7 @@ test_glare_delay (void)
 {
   World w;
   guint b_min = G_MAXUINT, b_max = 0, a_min = G_MAXUINT, a_max = 0;
+  g_autoptr (GPtrArray) ops = NULL;
 
   world_init_timer (&w);
   bridged_call (&w, ALLOW_NO_UPDATE);
@@ -859,10 +875,12 @@ test_glare_delay (void)
   g_assert_cmpuint (a_min, <=, 200);
   g_assert_cmpuint (a_max, >=, 1800);
 
-  /* The A-leg's refresh answered 491 waits the other side's delay. */
+  /* The A-leg's refresh (an UPDATE: alice allows it) answered 491 waits
+   * the other side's delay. */
   g_assert_true (td_call_refresh_due (w.a));
-  g_ptr_array_unref (new_ops (&w));
-  a_response (&w, nua_r_invite, 491, "INVITE", 2, NULL);
+  ops = new_ops (&w);
+  only_op (ops, OP_UPDATE, w.a);
+  a_response (&w, nua_r_update, 491, "UPDATE", 2, NULL);
   g_assert_cmpuint (w.a->refresh_timer, !=, 0);
   assert_glare_delay (w.a->refresh_delay_ms, FALSE);
   world_clear (&w);
@@ -1175,6 +1193,78 @@ test_422_retried_once (void)
   }
 }
 
+/* ---- tandem's refresh UPDATE is no offer ------------------------------------------- */
+
+/* While tandem's offerless refresh UPDATE to B is out, an offer from A is
+ * no glare (RFC 3311 §5.2): it goes to B, as a re-INVITE (never two
+ * UPDATEs out at once), and each answer finds its request. */
+static void
+test_offer_beside_refresh_update (void)
+{
+  static const gboolean a_sends_update[] = { FALSE, TRUE };
+
+  for (guint i = 0; i < G_N_ELEMENTS (a_sends_update); i++) {
+    World w;
+    g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+    g_autofree char *held = sdp_text (40102, "8", 2, "a=recvonly");
+    g_autoptr (GPtrArray) ops = NULL;
+    Op *relayed;
+
+    world_init_timer (&w);
+    bridged_call (&w, ALLOW_ALL);
+    g_assert_true (td_call_refresh_due (w.b));
+    ops = new_ops (&w);
+    g_assert_null (only_op (ops, OP_UPDATE, w.b)->sdp);
+    g_clear_pointer (&ops, g_ptr_array_unref);
+
+    if (a_sends_update[i])
+      a_request (&w, nua_i_update, "UPDATE", 2, hold);
+    else
+      a_request (&w, nua_i_invite, "INVITE", 2, hold);
+    ops = new_ops (&w);
+    g_assert_cmpuint (count_ops (ops, OP_RESPOND, w.a), ==, 0);   /* no 491 */
+    relayed = only_op (ops, OP_INVITE, w.b);
+    g_assert_nonnull (strstr (relayed->sdp, "a=sendonly"));
+    g_assert_cmpuint (count_ops (ops, OP_UPDATE, NULL), ==, 0);
+    g_clear_pointer (&ops, g_ptr_array_unref);
+
+    /* The refresh's 200, then the offer's. */
+    b_response (&w, nua_r_update, 200, "UPDATE", 2, NULL, NULL);
+    ops = new_ops (&w);
+    g_assert_cmpuint (count_ops (ops, OP_RESPOND, w.a), ==, 0);
+    g_assert_cmpint (w.b->outgoing, ==, TD_OUT_RELAYED);
+    g_assert_false (w.b->update_refresh_out);
+    g_clear_pointer (&ops, g_ptr_array_unref);
+    b_response (&w, nua_r_invite, 200, "INVITE", 3, NULL, held);
+    ops = new_ops (&w);
+    g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, 200);
+    g_assert_cmpuint (td_sdp_media_port (w.b->remote_sdp, 0), ==, 40102);
+    g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
+    g_assert_false (w.call->ended);
+    world_clear (&w);
+  }
+}
+
+/* A refresh re-INVITE carries the SDP unchanged, an offer: an offer from
+ * the other side meanwhile is glare, 491. */
+static void
+test_offer_beside_refresh_reinvite (void)
+{
+  World w;
+  g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  g_assert_true (td_call_refresh_due (w.b));
+  g_ptr_array_unref (new_ops (&w));
+  a_request (&w, nua_i_invite, "INVITE", 2, hold);
+  ops = new_ops (&w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, 491);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
+  world_clear (&w);
+}
+
 /* ---- media ports running out -------------------------------------------------------- */
 
 /* Take every port pair the relay has (returned, to be freed by the test). */
@@ -1337,6 +1427,8 @@ main (int argc, char **argv)
   g_test_add_func ("/callstate/reoffer/realign-glare", test_realign_glare);
   g_test_add_func ("/callstate/refresh/glare-delay", test_glare_delay);
   g_test_add_func ("/callstate/ports/retry-after", test_no_ports_retry_after);
+  g_test_add_func ("/callstate/refresh/offer-beside-update", test_offer_beside_refresh_update);
+  g_test_add_func ("/callstate/refresh/offer-beside-reinvite", test_offer_beside_refresh_reinvite);
   g_test_add_func ("/callstate/end/stack-ends-b-leg", test_stack_ends_b_leg);
   g_test_add_func ("/callstate/end/stack-ends-a-leg-ringing", test_stack_ends_a_leg_ringing);
   g_test_add_func ("/callstate/ports/reoffer", test_reoffer_no_ports);
