@@ -264,7 +264,11 @@ td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip,
             call->call_id, td_leg_name (leg), status);
     leg->peer_allows_update = FALSE;
     td_signal_set_params (leg->signal, leg->nh, NUTAG_UPDATE_REFRESH (0), TAG_END ());
-    send_refresh (call, leg);
+    /* An offer relayed meanwhile refreshes the session when answered. */
+    if (leg->outgoing)
+      td_call_arm_refresh (call, leg);
+    else
+      send_refresh (call, leg);
     return;
   }
   if (status == 491) {
