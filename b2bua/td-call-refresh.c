@@ -25,7 +25,7 @@
  * Measured: a 500 to tandem's refresh re-INVITE, and a 501 to its refresh
  * UPDATE, are followed by nua's BYE within a millisecond, before tandem
  * hears of the response (tests/flows/test-refresh.c /refresh/update-501).
- * A 405 to an UPDATE leaves the session alone (RFC 5057 §5.1.5): tandem
+ * A 405 to an UPDATE leaves the session alone (RFC 5057; in nua too): tandem
  * refreshes with a re-INVITE from then on. */
 #define G_LOG_DOMAIN "tandem-call"
 
@@ -164,9 +164,9 @@ send_refresh (TdCall *call, TdLeg *leg)
   leg->outgoing = TD_OUT_REFRESH;
   leg->pending_is_update_out = FALSE;
   td_signal_invite (leg->signal, leg->nh,
-                      TAG_IF (leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
-                      TAG_IF (leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
-                      TAG_END ());
+                    TAG_IF (leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+                    TAG_IF (leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
+                    TAG_END ());
 }
 
 gboolean

@@ -815,7 +815,7 @@ test_refresh_b_with_update (void)
   world_clear (&w);
 }
 
-/* An UPDATE refused with 405 (the session lives on, RFC 5057 §5.1.5, in
+/* An UPDATE refused with 405 (the session lives on, RFC 5057, in
  * nua too): the next try is a re-INVITE, at once. A 501 gets none: nua has
  * BYEd the session by itself by then (measured: /refresh/update-501), and
  * a re-INVITE would only race its BYE; tandem ends nothing itself. */
