@@ -54,6 +54,31 @@ offer_answered_by_plugin (TdCall *call, TdLeg *leg, TdSdp *sdp)
   return TRUE;
 }
 
+/* Ports for `sdp`'s streams on both legs, or none: if the peer's run out,
+ * what this offer got on `leg` goes back to the pool (td_leg_ensure_ports
+ * is all or nothing for one leg only). */
+static gboolean
+ensure_ports_both (TdCall *call, TdLeg *leg, TdLeg *peer, const TdSdp *sdp, GError **error)
+{
+  guint had = leg->ports->len;
+  g_autofree gboolean *held = g_new0 (gboolean, had + 1);
+
+  for (guint i = 0; i < had; i++)
+    held[i] = g_ptr_array_index (leg->ports, i) != NULL;
+  if (!td_leg_ensure_ports (leg, call->ctx->relay, sdp, error))
+    return FALSE;
+  if (td_leg_ensure_ports (peer, call->ctx->relay, sdp, error))
+    return TRUE;
+  /* Through the array, so that its free function closes each port. */
+  for (guint i = 0; i < had; i++)
+    if (!held[i] && g_ptr_array_index (leg->ports, i)) {
+      g_ptr_array_remove_index (leg->ports, i);
+      g_ptr_array_insert (leg->ports, i, NULL);
+    }
+  g_ptr_array_set_size (leg->ports, had);
+  return FALSE;
+}
+
 /* `leg`'s endpoint sent an offer: pass it to the other endpoint and answer
  * when the answer comes back (offer_answer_done). */
 void
@@ -69,7 +94,9 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
                        "Not Acceptable Here (no established session)", TAG_END ());
     return;
   }
-  /* One offer at a time across the bridge: glare is answered 491 (RFC 3261 §14.2). */
+  /* One offer at a time across the bridge: glare is answered 491 (RFC 3261
+   * §14.2, RFC 3311 §5.2). Tandem's refresh UPDATE is no offer
+   * (update_refresh_out): it does not count. */
   if (leg->has_pending || leg->outgoing || peer->has_pending || peer->outgoing) {
     td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_491_REQUEST_PENDING,
                        TAG_END ());
@@ -96,12 +123,17 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
                        "Not Acceptable Here (bad SDP)", TAG_END ());
     return;
   }
-  if (!td_leg_ensure_ports (leg, call->ctx->relay, sdp, &error) ||
-      !td_leg_ensure_ports (peer, call->ctx->relay, sdp, &error)) {
+  if (!ensure_ports_both (call, leg, peer, sdp, &error)) {
+    /* Not 503, nor 500: without Retry-After, RFC 5057 lets the offerer
+     * end the dialog on either, and Sofia's nua does (cr_graceful: BYE);
+     * with Retry-After, nua resends the re-INVITE by itself after the
+     * delay, an offer its user never made again. A call in progress must
+     * never be disturbed (issue 8 item 6). 488 refuses this offer only, in
+     * RFC 5057 and in nua alike: the session stays as it was. */
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
-    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL,
-                       SIP_503_SERVICE_UNAVAILABLE, TAG_END ());
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
+                       "Not Acceptable Here (no media ports)", TAG_END ());
     return;
   }
   if (offer_answered_by_plugin (call, leg, sdp))
@@ -116,9 +148,12 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
   leg->has_pending = TRUE;
   leg->pending_is_update = is_update;
   peer->outgoing = TD_OUT_RELAYED;
-  peer->pending_is_update_out = is_update;
+  /* Beside tandem's refresh UPDATE, the offer goes as a re-INVITE: never
+   * two UPDATEs out on one dialog, and each answer's method says which
+   * request it answers. */
+  peer->pending_is_update_out = is_update && !peer->update_refresh_out;
   offer = td_leg_local_sdp (peer, sdp, td_call_media_address (call));
-  if (is_update)
+  if (peer->pending_is_update_out)
     td_signal_update (peer->signal, peer->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
                 SIPTAG_PAYLOAD_STR (offer), TAG_END ());
   else
@@ -155,12 +190,13 @@ td_call_status_ends_dialog (int status)
  * the offerer's CANCEL, an answer tandem refused for the offerer): offer it
  * the other party's current session again, so that both legs' sessions and
  * the relay agree. */
-static void
-realign (TdCall *call, TdLeg *leg, TdLeg *peer)
+void
+td_call_realign (TdCall *call, TdLeg *peer)
 {
+  TdLeg *leg = td_call_peer_of (call, peer);
   const char *offer;
 
-  if (call->ended || !peer->nh || !leg->remote_sdp)
+  if (!leg || call->ended || !peer->nh || !leg->remote_sdp)
     return;
   g_info ("call %s: the %s-leg took a session its other party does not have: offering it "
           "the current one again", call->call_id, td_leg_name (peer));
@@ -180,7 +216,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
   TdSdp *sdp;
 
   if (outgoing == TD_OUT_REFRESH) {
-    td_call_refresh_done (call, peer, status, sip);
+    td_call_refresh_done (call, peer, status, sip, FALSE);
     return;
   }
   if (status < 200 || outgoing == TD_OUT_NONE)
@@ -197,6 +233,14 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
     td_call_arm_refresh (call, peer);
   }
   sdp = status < 300 && td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
+  if (outgoing == TD_OUT_REALIGN && status == 491) {
+    /* The endpoint sent an offer of its own at the same time: without the
+     * realignment the sessions stay apart, so send it again (§14.1). */
+    td_call_retry_after_glare (peer, TD_OUT_REALIGN);
+    return;
+  }
+  if (outgoing == TD_OUT_REALIGN && status >= 300)
+    td_call_arm_refresh (call, peer);   /* its retry may have used the timer */
   if (outgoing == TD_OUT_REALIGN || !leg->has_pending) {
     /* A realignment answered, or the answer to an offer its sender withdrew
      * (the 200 crossed the CANCEL, or an UPDATE): whatever `peer` accepted
@@ -207,7 +251,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
     }
     g_clear_pointer (&peer->accepted_local_sdp, g_free);
     if (outgoing == TD_OUT_RELAYED && status < 300)
-      realign (call, leg, peer);
+      td_call_realign (call, peer);
     return;
   }
   if (sdp && leg->offered_sdp && !td_sdp_answer_matches_offer (leg->offered_sdp, sdp)) {
@@ -220,7 +264,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
     td_leg_set_remote_sdp (peer, sdp);
     td_leg_connect_media (leg, peer);
     respond_saved (leg, SIP_488_NOT_ACCEPTABLE, NULL);
-    realign (call, leg, peer);
+    td_call_realign (call, peer);
     return;
   }
   if (status >= 300) {

@@ -69,8 +69,9 @@ void td_call_ack_received (TdCall *call, TdLeg *leg, const sip_t *sip);
 int td_call_status_for_offerer (int status);
 /* Does this response to an in-dialog request mean the dialog is gone? */
 gboolean td_call_status_ends_dialog (int status);
-/* End an established call from tandem's side: BYE every answered leg but
- * `gone` (whose dialog is over already; may be NULL). */
+/* End a call from tandem's side: CANCEL the branches still ringing, BYE
+ * every answered leg but `gone` (whose dialog is over already; may be
+ * NULL). Also what a leg's dialog ended by the stack does to the call. */
 void td_call_end (TdCall *call, const char *reason, TdLeg *gone);
 /* A B-leg's failure status as the caller should see it. */
 int td_call_status_for_caller (int status);
@@ -109,7 +110,17 @@ void td_call_arm_refresh (TdCall *call, TdLeg *leg);
 /* The refresh timer fired: send the refresh, or wait for the offer exchange
  * under way. TRUE if a refresh went out. */
 gboolean td_call_refresh_due (TdLeg *leg);
-/* The answer to tandem's refresh. */
-void td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip);
+/* The answer to tandem's refresh (`was_update`: its UPDATE, else its re-INVITE). */
+void td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip,
+                           gboolean was_update);
+/* RFC 3261 §14.1: how long to wait before resending a request on `leg`
+ * that was answered 491. */
+guint td_call_glare_delay_ms (const TdLeg *leg);
+/* Tandem's re-INVITE/UPDATE `what` (TD_OUT_REFRESH or TD_OUT_REALIGN) on
+ * `leg` met glare (491): send it again after td_call_glare_delay_ms, on
+ * the leg's refresh timer. */
+void td_call_retry_after_glare (TdLeg *leg, TdLegOutgoing what);
+/* Offer `peer` its other party's current session again (td-call-offer.c). */
+void td_call_realign (TdCall *call, TdLeg *peer);
 
 G_END_DECLS

@@ -16,11 +16,17 @@
  *
  * A refresh answered with an error does not end the call: only 408 or 481
  * (or no answer, which nua reports as 408) say the dialog is gone (RFC 4028
- * §10, RFC 5057). One limit stays nua's and no tag lifts it: after most
- * 5xx (500, 501, 503, 504 without Retry-After), a 405 to a re-INVITE, most
- * 6xx and its own 9xx, nua ends the dialog with a BYE by itself, for any
- * re-INVITE or UPDATE on the handle (nua_client.c: cr_graceful). Measured:
- * a 500 to tandem's refresh re-INVITE is followed by nua's BYE at once. */
+ * §10, RFC 5057). One limit stays nua's and no tag lifts it: after a 5xx
+ * (500 and 503 only without Retry-After: with one, nua resends the request
+ * itself after the delay), a 405 to a re-INVITE, most 6xx and its own 9xx,
+ * nua ends the session with a BYE by itself, for a re-INVITE and an UPDATE
+ * alike: an UPDATE is a request of the session's usage (nua_client.c
+ * cr_graceful, which sip_response_terminates_dialog leaves set for those).
+ * Measured: a 500 to tandem's refresh re-INVITE, and a 501 to its refresh
+ * UPDATE, are followed by nua's BYE within a millisecond, before tandem
+ * hears of the response (tests/flows/test-refresh.c /refresh/update-501).
+ * A 405 to an UPDATE leaves the session alone (RFC 5057; in nua too): tandem
+ * refreshes with a re-INVITE from then on. */
 #define G_LOG_DOMAIN "tandem-call"
 
 #include <string.h>
@@ -32,8 +38,6 @@
 
 #define MIN_SE 90                   /* RFC 4028 §5: the lowest Min-SE on the wire */
 #define AHEAD_OF_NUA_MS 10000       /* before nua's window of interval/2 ± 5 s */
-#define GLARE_RETRY_OWNER_MS 1000   /* RFC 3261 §14.1: 0-2 s for the Call-ID's owner */
-#define GLARE_RETRY_OTHER_MS 3000   /* 2.1-4 s for the other side */
 #define BUSY_RETRY_MS 2000          /* an offer exchange is under way on the leg */
 
 static gboolean on_refresh_due (gpointer data);
@@ -132,7 +136,12 @@ td_call_arm_refresh (TdCall *call, TdLeg *leg)
 {
   guint half_ms;
 
+  /* A realignment waiting out glare refreshes the session when it goes
+   * through: its timer stays. */
+  if (leg->timer_sends == TD_OUT_REALIGN && leg->refresh_timer)
+    return;
   g_clear_handle_id (&leg->refresh_timer, g_source_remove);
+  leg->timer_sends = TD_OUT_NONE;
   if (call->ended || !leg->nh || leg->refresher != TD_REFRESHER_TANDEM || !leg->session_interval)
     return;
   half_ms = leg->session_interval * 1000 / 2;
@@ -142,18 +151,22 @@ td_call_arm_refresh (TdCall *call, TdLeg *leg)
 static void
 send_refresh (TdCall *call, TdLeg *leg)
 {
-  leg->outgoing = TD_OUT_REFRESH;
-  leg->pending_is_update_out = leg->peer_allows_update;
   g_debug ("call %s: refreshing the %s-leg's session with %s", call->call_id, td_leg_name (leg),
-           leg->pending_is_update_out ? "UPDATE" : "re-INVITE");
-  /* nua adds Session-Expires and Supported as negotiated. */
-  if (leg->pending_is_update_out)
+           leg->peer_allows_update ? "UPDATE" : "re-INVITE");
+  /* nua adds Session-Expires and Supported as negotiated. The UPDATE has
+   * no SDP (and nua, without media, adds none): no offer, so an offer
+   * arriving meanwhile is no glare. The re-INVITE is an offer. */
+  if (leg->peer_allows_update) {
+    leg->update_refresh_out = TRUE;
     td_signal_update (leg->signal, leg->nh, TAG_END ());
-  else
-    td_signal_invite (leg->signal, leg->nh,
-                      TAG_IF (leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
-                      TAG_IF (leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
-                      TAG_END ());
+    return;
+  }
+  leg->outgoing = TD_OUT_REFRESH;
+  leg->pending_is_update_out = FALSE;
+  td_signal_invite (leg->signal, leg->nh,
+                    TAG_IF (leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+                    TAG_IF (leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
+                    TAG_END ());
 }
 
 gboolean
@@ -162,16 +175,45 @@ td_call_refresh_due (TdLeg *leg)
   TdCall *call = leg->call;
   TdLeg *peer = td_call_peer_of (call, leg);
 
-  if (call->ended || !leg->nh || leg->refresher != TD_REFRESHER_TANDEM)
+  if (call->ended || !leg->nh ||
+      (leg->timer_sends != TD_OUT_REALIGN && leg->refresher != TD_REFRESHER_TANDEM))
     return FALSE;
   /* An offer exchange on this leg (or waiting for one) refreshes the
    * session when it succeeds; a second request now would only collide. */
-  if (leg->outgoing || leg->has_pending || (peer && (peer->outgoing || peer->has_pending))) {
+  if (leg->outgoing || leg->update_refresh_out || leg->has_pending ||
+      (peer && (peer->outgoing || peer->has_pending))) {
     arm (leg, BUSY_RETRY_MS);
     return FALSE;
   }
+  if (leg->timer_sends == TD_OUT_REALIGN) {
+    leg->timer_sends = TD_OUT_NONE;
+    td_call_realign (call, leg);
+    return leg->outgoing == TD_OUT_REALIGN;
+  }
   send_refresh (call, leg);
   return TRUE;
+}
+
+guint
+td_call_glare_delay_ms (const TdLeg *leg)
+{
+  /* RFC 3261 §14.1, in units of 10 ms: the owner of the Call-ID (the UA
+   * that generated it: tandem on a B-leg) waits 2.1-4 s, the other side
+   * 0-2 s, so that the other side's retry goes first. */
+  if (leg->role == TD_LEG_B)
+    return 2100 + 10 * (guint) g_random_int_range (0, 191);
+  return 10 * (guint) g_random_int_range (0, 201);
+}
+
+void
+td_call_retry_after_glare (TdLeg *leg, TdLegOutgoing what)
+{
+  guint delay_ms = td_call_glare_delay_ms (leg);
+
+  g_debug ("call %s: glare on the %s-leg: trying again in %u ms", leg->call->call_id,
+           td_leg_name (leg), delay_ms);
+  arm (leg, delay_ms);
+  leg->timer_sends = what == TD_OUT_REALIGN ? TD_OUT_REALIGN : TD_OUT_NONE;
 }
 
 static gboolean
@@ -184,15 +226,18 @@ on_refresh_due (gpointer data)
 }
 
 void
-td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip)
+td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip,
+                      gboolean was_update)
 {
-  gboolean was_update = leg->pending_is_update_out;
   TdLeg *peer = td_call_peer_of (call, leg);
   TdSdp *sdp;
 
   if (status < 200)
     return;
-  leg->outgoing = TD_OUT_NONE;
+  if (was_update)
+    leg->update_refresh_out = FALSE;
+  else
+    leg->outgoing = TD_OUT_NONE;
   if (status < 300) {
     if (call->late_offer && leg->role == TD_LEG_B && !was_update)
       td_call_ack_b (leg, NULL);
@@ -212,18 +257,22 @@ td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip)
     td_call_end (call, "session refresh failed: the dialog is gone", leg);
     return;
   }
-  if (was_update && (status == 405 || status == 501)) {
-    /* Its Allow said otherwise, or it changed its mind: re-INVITE now. */
+  if (was_update && status == 405) {
+    /* Its Allow said otherwise, or it changed its mind: re-INVITE now (a
+     * 501 would come too late for that: nua has sent its BYE already). */
     g_info ("call %s: the %s-leg refused UPDATE (%d): refreshing with re-INVITE",
             call->call_id, td_leg_name (leg), status);
     leg->peer_allows_update = FALSE;
     td_signal_set_params (leg->signal, leg->nh, NUTAG_UPDATE_REFRESH (0), TAG_END ());
-    send_refresh (call, leg);
+    /* An offer relayed meanwhile refreshes the session when answered. */
+    if (leg->outgoing)
+      td_call_arm_refresh (call, leg);
+    else
+      send_refresh (call, leg);
     return;
   }
   if (status == 491) {
-    /* Glare (RFC 3261 §14.1): tandem owns the B-leg's Call-ID. */
-    arm (leg, leg->role == TD_LEG_B ? GLARE_RETRY_OWNER_MS : GLARE_RETRY_OTHER_MS);
+    td_call_retry_after_glare (leg, TD_OUT_REFRESH);
     return;
   }
   /* Refused, but the dialog lives on: so does the call. */

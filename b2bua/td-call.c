@@ -11,9 +11,6 @@
 #include "td-router.h"
 #include "td-sipauth.h"
 
-/* Seconds a caller refused for lack of media ports should wait (503). */
-#define TD_CALL_RETRY_AFTER "5"
-
 /* ---- small helpers ---------------------------------------------------------- */
 
 /* nua keeps the phrase pointer: relay statuses with static phrases only. */
@@ -111,17 +108,23 @@ td_call_media_address (const TdCall *call)
 
 /* Answer the A-leg's INVITE (once finally). A 503 comes from tandem itself
  * (a B-leg's 503 is mapped to 500): no media ports left for a new call,
- * which frees up as calls end, so the caller may retry (RFC 3261 §21.5.4). */
+ * which frees up as calls end, so the caller may retry (RFC 3261 §21.5.4)
+ * after the one Retry-After tandem gives for being short of capacity,
+ * `[sip] overload-retry-after`, as the overload 503s do. */
 void
 td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp)
 {
   TdLeg *a = call->a;
+  g_autofree char *retry_after = NULL;
+
   if (!a->nh || a->final)
     return;
+  if (status == 503)
+    retry_after = g_strdup_printf ("%u", call->ctx->config->overload_retry_after);
   td_signal_respond (a->signal, a->nh, TD_WITH_HANDLE, NULL, status, phrase,
                TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
                TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
-               TAG_IF (status == 503, SIPTAG_RETRY_AFTER_STR (TD_CALL_RETRY_AFTER)),
+               TAG_IF (retry_after, SIPTAG_RETRY_AFTER_STR (retry_after)),
                TAG_END ());
   if (status >= 200) {
     a->final = TRUE;
@@ -177,6 +180,7 @@ td_call_end (TdCall *call, const char *reason, TdLeg *gone)
   call->hangup = TD_HANGUP_TANDEM;
   call->reason = reason;
   g_info ("call %s: ending it: %s", call->call_id, reason);
+  td_call_cancel_branches (call, NULL);   /* if it ends before an answer */
   if (call->a != gone)
     bye (call->a);
   if (call->bridged != gone)
@@ -642,14 +646,10 @@ leg_terminated (TdCall *call, TdLeg *leg, int status)
    * that ends the A-leg or the bridged B-leg is the SIP stack's doing (no
    * ACK, session timer expiry, transport error), so tandem ends the other side. */
   if (!call->ended && (leg == call->a || leg == call->bridged)) {
-    call->ended = TRUE;
-    call->hangup = TD_HANGUP_TANDEM;
-    call->reason = leg == call->a ? "A-leg dialog failed (no ACK, timeout or transport error)"
-                                  : "B-leg dialog failed (timeout or transport error)";
     g_info ("call %s: %s-leg dialog ended by the stack (%d)", call->call_id,
             td_leg_name (leg), status);
-    td_call_cancel_branches (call, NULL);
-    bye (td_call_peer_of (call, leg));
+    td_call_end (call, leg == call->a ? "A-leg dialog failed (no ACK, timeout or transport error)"
+                                      : "B-leg dialog failed (timeout or transport error)", leg);
   }
   td_signal_bind (leg->signal, leg->nh, NULL);
   td_signal_destroy (leg->signal, leg->nh);
@@ -674,7 +674,11 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
       td_call_offer_answer_done (call, leg, status, sip);
     break;
   case nua_r_update:
-    td_call_offer_answer_done (call, leg, status, sip);
+    /* A relayed offer never goes as an UPDATE beside the refresh UPDATE. */
+    if (leg->update_refresh_out)
+      td_call_refresh_done (call, leg, status, sip, TRUE);
+    else
+      td_call_offer_answer_done (call, leg, status, sip);
     break;
   case nua_i_invite:
     td_call_offer_received (call, leg, sip, FALSE);

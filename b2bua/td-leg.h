@@ -74,6 +74,9 @@ struct _TdLeg {
   gboolean pending_is_update;
   TdLegOutgoing outgoing;   /* tandem's re-INVITE/UPDATE to this leg is out */
   gboolean pending_is_update_out;  /* ... and it is an UPDATE */
+  /* Tandem's refresh UPDATE is out: it carries no SDP, so it is no offer
+   * (RFC 3311 §5.2: no reason for a 491) and leaves `outgoing` free. */
+  gboolean update_refresh_out;
   gboolean ack_answer_due;  /* tandem's 200 to an offerless re-INVITE carried an
                              * offer: the ACK brings the answer */
   int local_answer;         /* a plugin answers this leg's offer itself with this
@@ -86,6 +89,9 @@ struct _TdLeg {
   guint session_interval;        /* negotiated Session-Expires, s; 0 = none */
   guint refresh_timer;           /* tandem's next refresh (GLib source id) */
   guint refresh_delay_ms;        /* the delay it was armed with */
+  /* What that timer sends: TD_OUT_REALIGN when it retries a realignment the
+   * endpoint answered 491 (glare), else (TD_OUT_NONE) a refresh. */
+  TdLegOutgoing timer_sends;
 };
 
 TdLeg *td_leg_new (TdCall *call, const TdSignal *signal, TdLegRole role, nua_handle_t *nh);

@@ -143,6 +143,32 @@ test_tandem_refreshes_caller (void)
   flow_daemon_stop (d);
 }
 
+/* bob allows UPDATE but answers tandem's refresh UPDATE 501. nua ends the
+ * session usage on a 501 to an UPDATE as to a re-INVITE (cr_graceful) and
+ * BYEs bob at once, before tandem hears of the 501: no re-INVITE can save
+ * the call, tandem sends none, and hangs up alice. What nua does here is
+ * out of tandem's hands; the test says what happens, so that a change in
+ * Sofia shows. */
+static void
+test_update_501 (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem ();
+  g_auto (Call) c = call ("refresh-uac-update-wait.xml", "0", "refresh-uas-update-501.xml");
+  const char *update, *bye;
+  gint64 ms;
+
+  call_run (d, &c);
+  update = flow_require_msg (c.b->received, "UPDATE ", 0);
+  bye = flow_require_msg (c.b->received, "BYE ", 0);
+  ms = flow_run_ms_between (c.b, update, bye);
+  flow_note ("nua's BYE to bob %" G_GINT64_FORMAT " ms after the UPDATE", ms);
+  g_assert_cmpint (ms, <, 1000);
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "INVITE "), ==, 1);
+  flow_require_response (c.a->received, 200, "UPDATE", 0);
+  flow_require_msg (c.a->received, "BYE ", 0);
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -151,5 +177,6 @@ main (int argc, char **argv)
   flow_add_test ("/refresh/callee-refreshes", test_callee_refreshes);
   flow_add_test ("/refresh/tandem-refreshes-callee-without-update", test_tandem_refreshes_callee);
   flow_add_test ("/refresh/tandem-refreshes-caller-without-update", test_tandem_refreshes_caller);
+  flow_add_test ("/refresh/update-501", test_update_501);
   return g_test_run ();
 }

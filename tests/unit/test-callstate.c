@@ -26,6 +26,7 @@ typedef struct {
   TdSignalWith with;
   char *sdp;            /* SIPTAG_PAYLOAD_STR, or NULL */
   char *session_expires;
+  char *retry_after;    /* SIPTAG_RETRY_AFTER_STR, or NULL */
   gboolean update_refresh_set, update_refresh;
   guint session_timer, min_se;   /* NUTAG_SESSION_TIMER / NUTAG_MIN_SE, 0 if absent */
 } Op;
@@ -42,6 +43,7 @@ op_free (gpointer data)
   Op *op = data;
   g_free (op->sdp);
   g_free (op->session_expires);
+  g_free (op->retry_after);
   g_free (op);
 }
 
@@ -49,12 +51,13 @@ static Op *
 record (Fake *f, OpKind kind, nua_handle_t *nh, tagi_t const *tags)
 {
   Op *op = g_new0 (Op, 1);
-  const char *sdp = NULL, *se = NULL;
+  const char *sdp = NULL, *se = NULL, *retry_after = NULL;
   op->kind = kind;
   op->nh = nh;
   if (tags) {
     tagi_t const *t;
-    tl_gets (tags, SIPTAG_PAYLOAD_STR_REF (sdp), SIPTAG_SESSION_EXPIRES_STR_REF (se), TAG_END ());
+    tl_gets (tags, SIPTAG_PAYLOAD_STR_REF (sdp), SIPTAG_SESSION_EXPIRES_STR_REF (se),
+             SIPTAG_RETRY_AFTER_STR_REF (retry_after), TAG_END ());
     if ((t = tl_find (tags, nutag_update_refresh))) {
       op->update_refresh_set = TRUE;
       op->update_refresh = t->t_value != 0;
@@ -66,6 +69,7 @@ record (Fake *f, OpKind kind, nua_handle_t *nh, tagi_t const *tags)
   }
   op->sdp = g_strdup (sdp);
   op->session_expires = g_strdup (se);
+  op->retry_after = g_strdup (retry_after);
   g_ptr_array_add (f->ops, op);
   return op;
 }
@@ -166,18 +170,21 @@ typedef struct {
   guint mark;           /* ops before this index are old news */
 } World;
 
+#define CONFIG_SIP "[sip]\ndomain = pbx.test\n"
 #define CONFIG \
-  "[sip]\ndomain = pbx.test\n[store]\npath = unused.db\n" \
+  "[store]\npath = unused.db\n" \
   "[media]\naddress = 127.0.0.1\nports = 34000-34199\n" \
   "[user alice]\npassword = a\n[user bob]\npassword = b\n"
 
 static const char *session_timer_config = "";   /* extra [calls] lines per test */
+static const char *sip_config = "";             /* extra [sip] lines per test */
 
 static void
 world_init (World *w)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *text = g_strconcat (CONFIG, session_timer_config, NULL);
+  g_autofree char *text = g_strconcat (CONFIG_SIP, sip_config, CONFIG, session_timer_config,
+                                        NULL);
   g_autofree char *db = NULL;
 
   memset (w, 0, sizeof *w);
@@ -434,6 +441,16 @@ bridged_call (World *w, const char *b_headers)
   bridged_call_with (w, NULL, b_headers);
 }
 
+/* RFC 3261 §14.1: after a 491 the owner of the Call-ID waits 2.1-4 s, the
+ * other side 0-2 s, in units of 10 ms. */
+static void
+assert_glare_delay (guint delay_ms, gboolean owner)
+{
+  g_assert_cmpuint (delay_ms % 10, ==, 0);
+  g_assert_cmpuint (delay_ms, >=, owner ? 2100 : 0);
+  g_assert_cmpuint (delay_ms, <=, owner ? 4000 : 2000);
+}
+
 /* ---- item 8: the two sessions never drift apart ------------------------------------- */
 
 /* A holds (re-INVITE), then cancels it; B's 200 crosses tandem's CANCEL.
@@ -519,6 +536,52 @@ test_reoffer_no_common_codec (void)
   g_assert_cmpuint (g_strv_length ((GStrv) td_sdp_media_formats (w.a->remote_sdp, 0)), ==, 2);
   world_clear (&w);
   (void) accepted;
+}
+
+/* B answers the realignment 491 (it sent an offer of its own meanwhile):
+ * tandem offers it again after the §14.1 delay, or the sessions would stay
+ * apart. */
+static void
+test_realign_glare (void)
+{
+  World w;
+  g_autofree char *pcmu_only = sdp_text (40000, "0", 2, "a=sendrecv");
+  g_autofree char *pcma = sdp_text (40100, "8", 2, "a=sendrecv");
+  g_autofree char *realigned = sdp_text (40100, "0", 3, "a=sendrecv");
+  g_autofree char *first = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  a_request (&w, nua_i_invite, "INVITE", 2, pcmu_only);
+  g_ptr_array_unref (new_ops (&w));
+  b_response (&w, nua_r_invite, 200, "INVITE", 2, NULL, pcma);
+  ops = new_ops (&w);
+  first = g_strdup (only_op (ops, OP_INVITE, w.b)->sdp);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  b_response (&w, nua_r_invite, 491, "INVITE", 3, NULL, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpuint (ops->len, ==, 0);
+  g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
+  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  assert_glare_delay (w.b->refresh_delay_ms, TRUE);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  /* The timer fires: the same session, offered again. */
+  g_assert_true (td_call_refresh_due (w.b));
+  ops = new_ops (&w);
+  g_assert_nonnull (strstr (only_op (ops, OP_INVITE, w.b)->sdp, "RTP/AVP 0 8"));
+  g_assert_cmpuint (sdp_port (only_op (ops, OP_INVITE, w.b)->sdp), ==, sdp_port (first));
+  g_assert_cmpint (w.b->outgoing, ==, TD_OUT_REALIGN);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  b_response (&w, nua_r_invite, 200, "INVITE", 4, NULL, realigned);
+  g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
+  g_assert_cmpuint (g_strv_length ((GStrv) td_sdp_media_formats (w.b->remote_sdp, 0)), ==, 1);
+  g_assert_cmpstr (td_sdp_media_formats (w.b->remote_sdp, 0)[0], ==, "0");
+  g_assert_false (w.call->ended);
+  world_clear (&w);
 }
 
 /* ---- item 7: a failed re-offer as the offerer should hear it ------------------------- */
@@ -752,7 +815,10 @@ test_refresh_b_with_update (void)
   world_clear (&w);
 }
 
-/* An UPDATE refused as unknown: the next try is a re-INVITE, at once. */
+/* An UPDATE refused with 405 (the session lives on, RFC 5057, in
+ * nua too): the next try is a re-INVITE, at once. A 501 gets none: nua has
+ * BYEd the session by itself by then (measured: /refresh/update-501), and
+ * a re-INVITE would only race its BYE; tandem ends nothing itself. */
 static void
 test_refresh_update_refused (void)
 {
@@ -763,12 +829,60 @@ test_refresh_update_refused (void)
   bridged_call (&w, ALLOW_ALL);
   g_assert_true (td_call_refresh_due (w.b));
   g_ptr_array_unref (new_ops (&w));
-  b_response (&w, nua_r_update, 501, "UPDATE", 2, NULL, NULL);
+  b_response (&w, nua_r_update, 405, "UPDATE", 2, NULL, NULL);
   ops = new_ops (&w);
   g_assert_cmpstr (only_op (ops, OP_INVITE, w.b)->sdp, ==, w.b->local_sdp);
   g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
   assert_update_refresh (&w, w.b, FALSE);
   g_assert_false (w.call->ended);
+  world_clear (&w);
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_ALL);
+  g_assert_true (td_call_refresh_due (w.b));
+  g_ptr_array_unref (new_ops (&w));
+  b_response (&w, nua_r_update, 501, "UPDATE", 2, NULL, NULL);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+  g_assert_false (w.b->update_refresh_out);
+  world_clear (&w);
+}
+
+/* The delay is random (else both sides would collide again), within its
+ * range; tandem owns the B-leg's Call-ID, the caller the A-leg's. */
+static void
+test_glare_delay (void)
+{
+  World w;
+  guint b_min = G_MAXUINT, b_max = 0, a_min = G_MAXUINT, a_max = 0;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  for (guint i = 0; i < 2000; i++) {
+    guint b = td_call_glare_delay_ms (w.b), a = td_call_glare_delay_ms (w.a);
+    assert_glare_delay (b, TRUE);
+    assert_glare_delay (a, FALSE);
+    b_min = MIN (b_min, b), b_max = MAX (b_max, b);
+    a_min = MIN (a_min, a), a_max = MAX (a_max, a);
+  }
+  /* Spread over the range, not one fixed value (2000 draws of 191/201
+   * values: each end is missed by 200 ms with odds far below 1e-9). */
+  g_assert_cmpuint (b_min, <=, 2300);
+  g_assert_cmpuint (b_max, >=, 3800);
+  g_assert_cmpuint (a_min, <=, 200);
+  g_assert_cmpuint (a_max, >=, 1800);
+
+  /* The A-leg's refresh (an UPDATE: alice allows it) answered 491 waits
+   * the other side's delay. */
+  g_assert_true (td_call_refresh_due (w.a));
+  ops = new_ops (&w);
+  only_op (ops, OP_UPDATE, w.a);
+  a_response (&w, nua_r_update, 491, "UPDATE", 2, NULL);
+  g_assert_cmpuint (w.a->refresh_timer, !=, 0);
+  assert_glare_delay (w.a->refresh_delay_ms, FALSE);
   world_clear (&w);
 }
 
@@ -797,7 +911,7 @@ test_refresh_errors_keep_call (void)
     g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
     g_assert_cmpuint (w.b->refresh_timer, !=, 0);
     if (statuses[i] == 491)
-      g_assert_cmpuint (w.b->refresh_delay_ms, ==, 1000);   /* tandem owns B's Call-ID */
+      assert_glare_delay (w.b->refresh_delay_ms, TRUE);   /* tandem owns B's Call-ID */
     world_clear (&w);
   }
 }
@@ -1079,11 +1193,248 @@ test_422_retried_once (void)
   }
 }
 
+/* ---- tandem's refresh UPDATE is no offer ------------------------------------------- */
+
+/* While tandem's offerless refresh UPDATE to B is out, an offer from A is
+ * no glare (RFC 3311 §5.2): it goes to B, as a re-INVITE (never two
+ * UPDATEs out at once), and each answer finds its request. */
+static void
+test_offer_beside_refresh_update (void)
+{
+  static const gboolean a_sends_update[] = { FALSE, TRUE };
+
+  for (guint i = 0; i < G_N_ELEMENTS (a_sends_update); i++) {
+    World w;
+    g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+    g_autofree char *held = sdp_text (40102, "8", 2, "a=recvonly");
+    g_autoptr (GPtrArray) ops = NULL;
+    Op *relayed;
+
+    world_init_timer (&w);
+    bridged_call (&w, ALLOW_ALL);
+    g_assert_true (td_call_refresh_due (w.b));
+    ops = new_ops (&w);
+    g_assert_null (only_op (ops, OP_UPDATE, w.b)->sdp);
+    g_clear_pointer (&ops, g_ptr_array_unref);
+
+    if (a_sends_update[i])
+      a_request (&w, nua_i_update, "UPDATE", 2, hold);
+    else
+      a_request (&w, nua_i_invite, "INVITE", 2, hold);
+    ops = new_ops (&w);
+    g_assert_cmpuint (count_ops (ops, OP_RESPOND, w.a), ==, 0);   /* no 491 */
+    relayed = only_op (ops, OP_INVITE, w.b);
+    g_assert_nonnull (strstr (relayed->sdp, "a=sendonly"));
+    g_assert_cmpuint (count_ops (ops, OP_UPDATE, NULL), ==, 0);
+    g_clear_pointer (&ops, g_ptr_array_unref);
+
+    /* The refresh's answer, then the offer's. A 405 would have tandem
+     * re-INVITE to refresh, but the relayed re-INVITE is out already and
+     * refreshes the session: it must not be overwritten. */
+    b_response (&w, nua_r_update, a_sends_update[i] ? 405 : 200, "UPDATE", 2, NULL, NULL);
+    ops = new_ops (&w);
+    g_assert_cmpuint (count_ops (ops, OP_RESPOND, w.a), ==, 0);
+    g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
+    g_assert_cmpint (w.b->outgoing, ==, TD_OUT_RELAYED);
+    g_assert_false (w.b->update_refresh_out);
+    g_clear_pointer (&ops, g_ptr_array_unref);
+    b_response (&w, nua_r_invite, 200, "INVITE", 3, NULL, held);
+    ops = new_ops (&w);
+    g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, 200);
+    g_assert_cmpuint (td_sdp_media_port (w.b->remote_sdp, 0), ==, 40102);
+    g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
+    g_assert_false (w.call->ended);
+    world_clear (&w);
+  }
+}
+
+/* A refresh re-INVITE carries the SDP unchanged, an offer: an offer from
+ * the other side meanwhile is glare, 491. */
+static void
+test_offer_beside_refresh_reinvite (void)
+{
+  World w;
+  g_autofree char *hold = sdp_text (40000, "0 8", 2, "a=sendonly");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init_timer (&w);
+  bridged_call (&w, ALLOW_NO_UPDATE);
+  g_assert_true (td_call_refresh_due (w.b));
+  g_ptr_array_unref (new_ops (&w));
+  a_request (&w, nua_i_invite, "INVITE", 2, hold);
+  ops = new_ops (&w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.a)->status, ==, 491);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
+  world_clear (&w);
+}
+
+/* ---- media ports running out -------------------------------------------------------- */
+
+/* Take every port pair the relay has (returned, to be freed by the test). */
+static GPtrArray *
+drain_ports (World *w)
+{
+  GPtrArray *taken = g_ptr_array_new_with_free_func ((GDestroyNotify) td_relay_port_free);
+  TdRelayPort *port;
+  GError *error = NULL;
+
+  while ((port = td_relay_port_alloc (w->ctx.relay, &error)))
+    g_ptr_array_add (taken, port);
+  g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_EXHAUSTED);
+  g_error_free (error);
+  return taken;
+}
+
+/* A new call that finds no media ports hears 503 with the one Retry-After
+ * tandem gives for lack of capacity, [sip] overload-retry-after. */
+static void
+test_no_ports_retry_after (void)
+{
+  World w;
+  g_auto (Msg) m = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) taken = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+  g_autofree char *offer = sdp_text (40000, "0 8", 1, "a=sendrecv");
+  TdUser alice = { .name = (char *) "alice" };
+  g_autoptr (GPtrArray) targets = g_ptr_array_new ();
+  TdRoute route = { .callee = (char *) "bob", .targets = targets };
+  const sip_t *sip;
+  GLogLevelFlags fatal;
+  Op *answer;
+
+  sip_config = "overload-retry-after = 17\n";
+  world_init (&w);
+  sip_config = "";
+  taken = drain_ports (&w);
+  /* Running out is a g_warning for the operator here, not a test failure. */
+  fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  sip = parse (&m, "INVITE sip:bob@pbx.test SIP/2.0\r\n" VIA
+               "From: <sip:alice@pbx.test>;tag=at\r\nTo: <sip:bob@pbx.test>\r\n"
+               "Call-ID: a-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n", offer);
+  td_call_start (&w.ctx, fake_handle (&w.fake, NULL), sip, &alice, &route,
+                 td_sdp_parse (offer, strlen (offer), &error));
+  g_assert_no_error (error);
+  g_log_set_always_fatal (fatal);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_RESPOND, NULL), ==, 1);
+  answer = g_ptr_array_index (ops, ops->len - 1);
+  g_assert_cmpint (answer->kind, ==, OP_RESPOND);
+  g_assert_cmpint (answer->status, ==, 503);
+  g_assert_cmpstr (answer->retry_after, ==, "17");
+  g_clear_pointer (&taken, g_ptr_array_unref);
+  world_clear (&w);
+}
+
+/* A re-offer adding a stream when the ports run out half way (A's new
+ * port found, B's not) is refused 488, which ends no dialog (RFC 5057, and
+ * nua), never 503; the port A got for it goes back; the call goes on. */
+static void
+test_reoffer_no_ports (void)
+{
+  World w;
+  g_autoptr (GPtrArray) taken = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+  g_autofree char *two = g_strconcat ("v=0\r\no=phone 42 2 IN IP4 127.0.0.1\r\ns=-\r\n"
+                                      "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                                      "m=audio 40000 RTP/AVP 0\r\na=sendrecv\r\n"
+                                      "m=audio 40002 RTP/AVP 0\r\na=sendrecv\r\n", NULL);
+  GLogLevelFlags fatal;
+  GError *error = NULL;
+  TdRelayPort *port;
+  Op *answer;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  g_assert_cmpuint (w.a->ports->len, ==, 1);
+  taken = drain_ports (&w);
+  /* One pair left: enough for A's second stream, not for B's. */
+  g_ptr_array_remove_index (taken, taken->len - 1);
+  td_relay_sync (w.ctx.relay);
+  fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  a_request (&w, nua_i_invite, "INVITE", 2, two);
+  g_log_set_always_fatal (fatal);
+  ops = new_ops (&w);
+  answer = only_op (ops, OP_RESPOND, w.a);
+  g_assert_cmpint (answer->status, ==, 488);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+  g_assert_false (w.call->ended);
+  g_assert_false (w.a->has_pending);
+  /* A's new port is back in the pool: it can be had again. */
+  g_assert_cmpuint (w.a->ports->len, ==, 1);
+  g_assert_cmpuint (w.b->ports->len, ==, 1);
+  td_relay_sync (w.ctx.relay);
+  port = td_relay_port_alloc (w.ctx.relay, &error);
+  g_assert_no_error (error);
+  g_ptr_array_add (taken, port);
+  g_clear_pointer (&taken, g_ptr_array_unref);
+  world_clear (&w);
+}
+
+/* ---- a dialog ended by the stack ---------------------------------------------------- */
+
+static void
+stack_terminates (TdLeg *leg)
+{
+  tagi_t tags[] = { { NUTAG_CALLSTATE (nua_callstate_terminated) }, { TAG_END () } };
+  td_call_leg_event (leg, nua_i_state, 408, "Request Timeout", NULL, tags);
+}
+
+/* The bridged B-leg's dialog ends without a BYE (session timer, transport):
+ * tandem ends the call as td_call_end does, BYE to A, hangup by tandem. */
+static void
+test_stack_ends_b_leg (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  nua_handle_t *a_nh = w.a->nh;
+  stack_terminates (w.b);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 1);
+  g_assert_true (((Op *) g_ptr_array_index (ops, 0))->nh == a_nh);
+  g_assert_true (w.call->ended);
+  g_assert_cmpint (w.call->hangup, ==, TD_HANGUP_TANDEM);
+  g_assert_cmpstr (w.call->reason, ==, "B-leg dialog failed (timeout or transport error)");
+  world_clear (&w);
+}
+
+/* The A-leg's dialog ends while B still rings: B is CANCELled, no BYE. */
+static void
+test_stack_ends_a_leg_ringing (void)
+{
+  World w;
+  g_autofree char *offer = sdp_text (40000, "0 8", 1, "a=sendrecv");
+  g_autoptr (GPtrArray) ops = NULL;
+
+  world_init (&w);
+  start_call (&w, offer, NULL);
+  g_ptr_array_unref (new_ops (&w));
+  stack_terminates (w.a);
+  ops = new_ops (&w);
+  only_op (ops, OP_CANCEL, w.b);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
+  g_assert_true (w.call->ended);
+  g_assert_cmpint (w.call->hangup, ==, TD_HANGUP_TANDEM);
+  world_clear (&w);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/callstate/reoffer/200-crosses-cancel", test_200_crosses_cancel);
+  g_test_add_func ("/callstate/reoffer/realign-glare", test_realign_glare);
+  g_test_add_func ("/callstate/refresh/glare-delay", test_glare_delay);
+  g_test_add_func ("/callstate/ports/retry-after", test_no_ports_retry_after);
+  g_test_add_func ("/callstate/refresh/offer-beside-update", test_offer_beside_refresh_update);
+  g_test_add_func ("/callstate/refresh/offer-beside-reinvite", test_offer_beside_refresh_reinvite);
+  g_test_add_func ("/callstate/end/stack-ends-b-leg", test_stack_ends_b_leg);
+  g_test_add_func ("/callstate/end/stack-ends-a-leg-ringing", test_stack_ends_a_leg_ringing);
+  g_test_add_func ("/callstate/ports/reoffer", test_reoffer_no_ports);
   g_test_add_func ("/callstate/reoffer/no-common-codec", test_reoffer_no_common_codec);
   g_test_add_func ("/callstate/reoffer/9xx", test_reoffer_9xx);
   g_test_add_func ("/callstate/reoffer/481", test_reoffer_481);
