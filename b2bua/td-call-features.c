@@ -170,8 +170,10 @@ td_call_forward (TdCall *call, const char *target, const char *reason)
 
 /* ---- who is busy -------------------------------------------------------------- */
 
-guint
-td_calls_count_user (TdCallContext *ctx, const char *user)
+/* Calls in progress for which `counts` holds. */
+static guint
+count_calls (TdCallContext *ctx, gboolean (*counts) (const TdCall *, const char *),
+             const char *user)
 {
   GHashTableIter it;
   TdCall *call;
@@ -179,23 +181,31 @@ td_calls_count_user (TdCallContext *ctx, const char *user)
 
   g_hash_table_iter_init (&it, ctx->calls);
   while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL))
-    if (call->bridged && !call->ended &&
-        (strcmp (call->caller, user) == 0 || strcmp (call->callee, user) == 0))
-      n++;
+    n += !call->ended && counts (call, user);
   return n;
+}
+
+static gboolean
+talking (const TdCall *call, const char *user)
+{
+  return call->bridged && (strcmp (call->caller, user) == 0 || strcmp (call->callee, user) == 0);
+}
+
+/* Ringing calls count too: each holds media ports for every branch. */
+static gboolean
+calling (const TdCall *call, const char *user)
+{
+  return strcmp (call->caller, user) == 0;
+}
+
+guint
+td_calls_count_user (TdCallContext *ctx, const char *user)
+{
+  return count_calls (ctx, talking, user);
 }
 
 guint
 td_calls_count_caller (TdCallContext *ctx, const char *user)
 {
-  GHashTableIter it;
-  TdCall *call;
-  guint n = 0;
-
-  /* Ringing calls count too: each holds media ports for every branch. */
-  g_hash_table_iter_init (&it, ctx->calls);
-  while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL))
-    if (!call->ended && strcmp (call->caller, user) == 0)
-      n++;
-  return n;
+  return count_calls (ctx, calling, user);
 }

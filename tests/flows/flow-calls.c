@@ -584,3 +584,19 @@ flow_assert_cdr (FlowDaemon *d, const FlowRun *caller, const char *from, const c
     cdr = (FlowCdr) { 0 };
   }
 }
+
+void
+flow_call_clear (FlowCall *c)
+{
+  g_clear_pointer (&c->a, flow_run_free);
+  g_clear_pointer (&c->b, flow_run_free);
+}
+
+void
+flow_call_run (FlowDaemon *d, FlowCall *c)
+{
+  FlowSipp *sb = flow_callee_start (d, &c->bob);
+  FlowSipp *sa = flow_caller_start (d, &c->alice, "bob");
+  c->a = flow_sipp_finish (sa, "alice");
+  c->b = flow_sipp_finish (sb, "bob");
+}

@@ -174,4 +174,15 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (FlowCdr, flow_cdr_clear)
 void flow_assert_cdr (FlowDaemon *d, const FlowRun *caller, const char *from, const char *dialled,
                       int status, const char *hangup, FlowCdr *out);
 
+/* alice calls bob through tandem, both ends SIPp: what each saw. */
+typedef struct {
+  FlowParty alice, bob;
+  FlowRun *a, *b;
+} FlowCall;
+
+void flow_call_clear (FlowCall *c);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (FlowCall, flow_call_clear)
+/* Starts bob (registered), then alice calling him, and waits for both. */
+void flow_call_run (FlowDaemon *d, FlowCall *c);
+
 G_END_DECLS

@@ -8,28 +8,6 @@
 
 #define MEDIA_CONFIG "[media]\naddress = 127.0.0.1\nports = 33500-33999\n"
 
-typedef struct {
-  FlowParty alice, bob;
-  FlowRun *a, *b;
-} Call;
-
-static void
-call_clear (Call *c)
-{
-  g_clear_pointer (&c->a, flow_run_free);
-  g_clear_pointer (&c->b, flow_run_free);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Call, call_clear)
-
-static void
-call_run (FlowDaemon *d, Call *c)
-{
-  FlowSipp *sb = flow_callee_start (d, &c->bob);
-  FlowSipp *sa = flow_caller_start (d, &c->alice, "bob");
-  c->a = flow_sipp_finish (sa, "alice");
-  c->b = flow_sipp_finish (sb, "bob");
-}
-
 /* bob's dialog is gone (481 to the relayed re-INVITE): alice hears 500,
  * which keeps her dialog (RFC 3261 §12.2.1.2), and then tandem's BYE; bob,
  * whose dialog is over, gets nothing more. */
@@ -37,10 +15,10 @@ static void
 test_peer_dialog_gone (void)
 {
   g_autoptr (FlowDaemon) d = flow_daemon_start (MEDIA_CONFIG);
-  g_auto (Call) c = { .alice = flow_party ("alice", "offer-uac-500.xml", "a"),
+  g_auto (FlowCall) c = { .alice = flow_party ("alice", "offer-uac-500.xml", "a"),
                       .bob = flow_party ("bob", "offer-uas-481.xml", "b") };
 
-  call_run (d, &c);
+  flow_call_run (d, &c);
   flow_require_response (c.a->received, 500, "INVITE", 0);
   g_assert_cmpuint (flow_count_responses (c.a->received, 481, "INVITE"), ==, 0);
   flow_require_msg (c.a->received, "BYE ", 0);
@@ -55,7 +33,7 @@ static void
 test_answer_without_common_codec (void)
 {
   g_autoptr (FlowDaemon) d = flow_daemon_start (MEDIA_CONFIG);
-  g_auto (Call) c = { .alice = flow_party ("alice", "offer-uac-488.xml", "a"),
+  g_auto (FlowCall) c = { .alice = flow_party ("alice", "offer-uac-488.xml", "a"),
                       .bob = flow_party ("bob", "offer-uas-other-codec.xml", "b") };
   const char *first, *relayed, *realign;
   g_autofree char *first_formats = NULL, *relayed_formats = NULL, *realign_formats = NULL;
@@ -63,7 +41,7 @@ test_answer_without_common_codec (void)
   c.alice.hold_formats = "0 101";
   c.alice.hold_attr = "a=sendrecv";
   c.alice.pause_ms = "1000";
-  call_run (d, &c);
+  flow_call_run (d, &c);
   flow_require_response (c.a->received, 488, "INVITE", 0);
   first = flow_require_msg (c.b->received, "INVITE ", 0);
   relayed = flow_require_msg (c.b->received, "INVITE ", 1);
@@ -86,7 +64,7 @@ static void
 test_late_offer_reinvite_ack_answer (void)
 {
   g_autoptr (FlowDaemon) d = flow_daemon_start (MEDIA_CONFIG);
-  g_auto (Call) c = { .alice = flow_party ("alice", "offer-uac-late-ack.xml", "a"),
+  g_auto (FlowCall) c = { .alice = flow_party ("alice", "offer-uac-late-ack.xml", "a"),
                       .bob = flow_party ("bob", "call-uas-late.xml", "b") };
   FlowSipp *sa, *sb;
   g_auto (GStrv) report = NULL;

@@ -25,32 +25,10 @@ start_tandem (void)
   return flow_daemon_start (MEDIA_CONFIG TIMER_CONFIG);
 }
 
-typedef struct {
-  FlowParty alice, bob;
-  FlowRun *a, *b;
-} Call;
-
-static void
-call_clear (Call *c)
-{
-  g_clear_pointer (&c->a, flow_run_free);
-  g_clear_pointer (&c->b, flow_run_free);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Call, call_clear)
-
-static void
-call_run (FlowDaemon *d, Call *c)
-{
-  FlowSipp *sb = flow_callee_start (d, &c->bob);
-  FlowSipp *sa = flow_caller_start (d, &c->alice, "bob");
-  c->a = flow_sipp_finish (sa, "alice");
-  c->b = flow_sipp_finish (sb, "bob");
-}
-
-static Call
+static FlowCall
 call (const char *alice_scenario, const char *alice_pause, const char *bob_scenario)
 {
-  Call c = { .alice = flow_party ("alice", alice_scenario, "a"),
+  FlowCall c = { .alice = flow_party ("alice", alice_scenario, "a"),
              .bob = flow_party ("bob", bob_scenario, "b") };
   c.alice.pause_ms = alice_pause;
   c.alice.timeout = c.bob.timeout = "75s";
@@ -71,9 +49,9 @@ static void
 test_caller_refreshes (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem ();
-  g_auto (Call) c = call ("refresh-uac-update.xml", "500", "call-uas.xml");
+  g_auto (FlowCall) c = call ("refresh-uac-update.xml", "500", "call-uas.xml");
 
-  call_run (d, &c);
+  flow_call_run (d, &c);
   flow_require_response (c.a->received, 200, "UPDATE", 0);
   assert_no_midcall_request (c.b, 1);
   flow_daemon_stop (d);
@@ -84,9 +62,9 @@ static void
 test_callee_refreshes (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem ();
-  g_auto (Call) c = call ("refresh-uac-update.xml", "3000", "refresh-uas-update.xml");
+  g_auto (FlowCall) c = call ("refresh-uac-update.xml", "3000", "refresh-uas-update.xml");
 
-  call_run (d, &c);
+  flow_call_run (d, &c);
   flow_require_response (c.b->received, 200, "UPDATE", 0);
   g_assert_cmpuint (flow_count_msgs (c.a->received, "UPDATE "), ==, 0);
   flow_daemon_stop (d);
@@ -117,9 +95,9 @@ static void
 test_tandem_refreshes_callee (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem ();
-  g_auto (Call) c = call ("refresh-uac-update.xml", "40000", "refresh-uas-no-update.xml");
+  g_auto (FlowCall) c = call ("refresh-uac-update.xml", "40000", "refresh-uas-no-update.xml");
 
-  call_run (d, &c);
+  flow_call_run (d, &c);
   assert_tandem_refresh (c.b, 1, flow_require_msg (c.b->received, "INVITE ", 0),
                          flow_require_msg (c.b->received, "ACK ", 0));
   flow_require_response (c.a->received, 200, "BYE", 0);
@@ -133,9 +111,9 @@ static void
 test_tandem_refreshes_caller (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem ();
-  g_auto (Call) c = call ("refresh-uac-wait.xml", "500", "refresh-uas-update.xml");
+  g_auto (FlowCall) c = call ("refresh-uac-wait.xml", "500", "refresh-uas-update.xml");
 
-  call_run (d, &c);
+  flow_call_run (d, &c);
   assert_tandem_refresh (c.a, 0, flow_require_response (c.a->received, 200, "INVITE", 0),
                          flow_require_response (c.a->received, 200, "INVITE", 0));
   flow_require_response (c.a->received, 200, "BYE", 0);
@@ -153,11 +131,11 @@ static void
 test_update_501 (void)
 {
   g_autoptr (FlowDaemon) d = start_tandem ();
-  g_auto (Call) c = call ("refresh-uac-update-wait.xml", "0", "refresh-uas-update-501.xml");
+  g_auto (FlowCall) c = call ("refresh-uac-update-wait.xml", "0", "refresh-uas-update-501.xml");
   const char *update, *bye;
   gint64 ms;
 
-  call_run (d, &c);
+  flow_call_run (d, &c);
   update = flow_require_msg (c.b->received, "UPDATE ", 0);
   bye = flow_require_msg (c.b->received, "BYE ", 0);
   ms = flow_run_ms_between (c.b, update, bye);
