@@ -57,6 +57,31 @@ test_check_sample (void)
   g_assert_nonnull (strstr (out, sample));
 }
 
+/* Every pthread key tandem's libraries delete at exit is their own
+ * (keyguard.c): the sample configuration loads the hold music, so
+ * GStreamer's streaming threads are still about while exit() runs Sofia's
+ * destructor, which once deleted GLib's key and aborted the process. */
+static void
+test_check_sample_keys (void)
+{
+  const char *keyguard = g_getenv ("TANDEM_KEYGUARD");
+  const char *sample = g_getenv ("TANDEM_SAMPLE_CONFIG");
+  const char *argv[] = { tandem_bin (), "--check-config", sample, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int status;
+
+  if (!keyguard) {
+    g_test_skip ("keyguard is not preloaded into a sanitizer build");
+    return;
+  }
+  g_setenv ("LD_PRELOAD", keyguard, TRUE);
+  status = flow_command (argv, COMMAND_TIMEOUT_MS, &out, &err);
+  g_unsetenv ("LD_PRELOAD");
+  flow_note ("stdout: %s\nstderr: %s", out, err);
+  g_assert_null (strstr (err, "keyguard:"));
+  g_assert_cmpint (status, ==, 0);
+}
+
 /* A broken file and the line the message must name. */
 typedef struct {
   const char *what;
@@ -332,6 +357,7 @@ main (int argc, char **argv)
   flow_init (&argc, &argv);
   flow_add_test ("/cli/version", test_version);
   flow_add_test ("/cli/check-config/sample", test_check_sample);
+  flow_add_test ("/cli/check-config/exit-keys", test_check_sample_keys);
   flow_add_test ("/cli/check-config/broken", test_check_broken);
   flow_add_test ("/cli/check-config/missing-file", test_check_missing_file);
   flow_add_test ("/cli/run/broken-config", test_run_broken);
