@@ -70,10 +70,7 @@ test_check_sample_keys (void)
   g_autofree char *out = NULL, *err = NULL;
   int status;
 
-  if (!keyguard) {
-    g_test_skip ("keyguard is not preloaded into a sanitizer build");
-    return;
-  }
+  g_assert_nonnull (keyguard);
   g_setenv ("LD_PRELOAD", keyguard, TRUE);
   status = flow_command (argv, COMMAND_TIMEOUT_MS, &out, &err);
   g_unsetenv ("LD_PRELOAD");
@@ -357,7 +354,10 @@ main (int argc, char **argv)
   flow_init (&argc, &argv);
   flow_add_test ("/cli/version", test_version);
   flow_add_test ("/cli/check-config/sample", test_check_sample);
-  flow_add_test ("/cli/check-config/exit-keys", test_check_sample_keys);
+  /* Not in sanitizer builds (meson gives no keyguard there): the
+   * sanitizer's runtime must be the first library in the process. */
+  if (g_getenv ("TANDEM_KEYGUARD"))
+    flow_add_test ("/cli/check-config/exit-keys", test_check_sample_keys);
   flow_add_test ("/cli/check-config/broken", test_check_broken);
   flow_add_test ("/cli/check-config/missing-file", test_check_missing_file);
   flow_add_test ("/cli/run/broken-config", test_run_broken);
