@@ -198,8 +198,8 @@ td_call_realign (TdCall *call, TdLeg *peer)
 
   if (!leg || call->ended || !peer->nh || !leg->remote_sdp)
     return;
-  g_info ("call %s: the %s-leg took a session its other party does not have: offering it "
-          "the current one again", call->call_id, td_leg_name (peer));
+  g_info ("call %s: offering the %s-leg its other party's current session", call->call_id,
+          td_leg_name (peer));
   offer = td_leg_local_sdp (peer, leg->remote_sdp, td_call_media_address (call));
   peer->outgoing = TD_OUT_REALIGN;
   peer->pending_is_update_out = FALSE;

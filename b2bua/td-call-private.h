@@ -10,23 +10,36 @@
 G_BEGIN_DECLS
 
 struct _TdCall {
+  grefcount ref;          /* SIP thread only; ctx->calls holds one until the end */
   TdCallContext *ctx;
-  char *call_id;          /* the A-leg's, for logs and the CDR */
+  char *call_id;          /* the A-leg's (or tandem's first B-leg's), for logs and the CDR */
+  /* CDR: one row per segment (the parties changed: a transfer); every
+   * segment of one conversation shares `session`. */
+  char *session;
+  guint segment;
+  char *transferred_by;   /* who moved this segment's party here, or NULL */
+  gboolean segment_written;   /* its CDR row is in: a leg moved out */
   char *caller;           /* authenticated user */
   char *caller_display;   /* may be NULL */
   char *dialed;           /* the user the caller dialled (CDR) */
   char *callee;           /* the user now being called (changes when forwarded) */
   guint max_forwards;     /* for the B-legs: the A-leg's minus one (RFC 7332 §5) */
 
-  TdLeg *a;
+  TdLeg *a;               /* owned; NULL while an originated call rings */
   GPtrArray *b_legs;      /* TdLeg*, owned: every branch while forking */
-  TdLeg *bridged;         /* the B-leg that answered */
+  TdLeg *bridged;         /* the B-leg that answered (or a leg moved in) */
+  /* An originated call (td_call_originate): the leg it rings for, in
+   * another call until this one is answered (a reference), and whether the
+   * originator has had its final answer. */
+  TdLeg *origin;
+  gboolean origin_final;
 
   guint no_answer_timer;
   GPtrArray *ring_timers; /* plugins' timers while ringing (RingTimer*, owned) */
   GHashTable *visited;    /* users this call has rung: forwarding loop guard */
   guint diversions;       /* how often it was forwarded */
   char *diversion;        /* Diversion header value(s) for new branches, or NULL */
+  char *branch_headers;   /* more header lines for new branches (Referred-By), or NULL */
 
   gint64 started_us, answered_us;     /* wall clock, for the CDR */
   gint64 answered_mono;               /* monotonic, for the RTP timeout */
@@ -38,6 +51,26 @@ struct _TdCall {
    * caller's ACK the answer, and tandem ACKs the B-leg itself with it. */
   gboolean late_offer;
 };
+
+/* Has the caller (or an originated call's originator) had a final answer? */
+static inline gboolean
+td_call_caller_final (const TdCall *call)
+{
+  return call->a ? call->a->final : call->origin_final;
+}
+
+/* A new call in ctx->calls (which holds its one reference). */
+TdCall *td_call_new (TdCallContext *ctx, const char *call_id, const char *caller,
+                     const char *caller_display, const char *callee, guint max_forwards);
+/* Free the call if none of its legs' dialogs is left: the last thing an
+ * event handler on one of its legs does. */
+void td_call_maybe_finish (TdCall *call);
+/* Write the CDR of the segment so far (a leg moved in or out ends one). */
+void td_call_write_cdr (TdCall *call, const char *default_reason);
+/* The SDP branches are offered: the A-leg's, or the origin's. */
+const TdSdp *td_call_branch_offer (const TdCall *call);
+/* Put a new leg in the daemon's registry. */
+void td_call_register_leg (TdCallContext *ctx, TdLeg *leg);
 
 typedef struct _RingTimer RingTimer;
 void td_ring_timer_free (gpointer timer);
@@ -95,6 +128,22 @@ TdHookResult td_call_run_hook (TdCall *call, TdHook hook, TdLeg *leg, const TdSd
 /* The callee's attempt failed with `status`: hooks first (forwarding), else
  * the caller gets it. */
 void td_call_fail (TdCall *call, int status, const char *reason);
+
+/* ---- REFER (td-call-refer.c) ---- */
+/* An in-dialog REFER arrived on `leg` (nua_i_refer). */
+void td_call_refer_received (TdCall *call, TdLeg *leg, const sip_t *sip, tagi_t tags[]);
+
+/* ---- legs that move (td-call-move.c) ---- */
+/* An INVITE with Replaces from authenticated `caller`: take the named
+ * leg's place, or answer 481/486. */
+void td_call_incoming_replaces (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip,
+                                const TdUser *caller);
+/* An event on a leg that left its call (a replaced leg being hung up). */
+void td_call_loose_leg_event (TdCallContext *ctx, TdLeg *leg, nua_event_t event,
+                              const sip_t *sip, tagi_t tags[]);
+/* Detach `leg` from its call (the call keeps the rest). Returns the
+ * reference the call held. */
+TdLeg *td_call_detach_leg (TdCall *call, TdLeg *leg);
 
 /* ---- session refresh (td-call-refresh.c) ---- */
 /* Learn whether the leg's endpoint allows UPDATE from `sip` (its INVITE or

@@ -117,6 +117,18 @@ td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp
   TdLeg *a = call->a;
   g_autofree char *retry_after = NULL;
 
+  if (!a) {
+    /* An originated call: its final answer is for the originator, who
+     * learns it from the hooks (TD_HOOK_CALL_ANSWERED, _ENDED). */
+    if (status >= 200 && !call->origin_final) {
+      call->origin_final = TRUE;
+      if (status >= 300) {
+        call->final_status = status;
+        call->ended = TRUE;
+      }
+    }
+    return;
+  }
   if (!a->nh || a->final)
     return;
   if (status == 503)
@@ -181,29 +193,32 @@ td_call_end (TdCall *call, const char *reason, TdLeg *gone)
   call->reason = reason;
   g_info ("call %s: ending it: %s", call->call_id, reason);
   td_call_cancel_branches (call, NULL);   /* if it ends before an answer */
-  if (call->a != gone)
+  if (call->a != gone && !(call->a && call->a->stays))
     bye (call->a);
-  if (call->bridged != gone)
+  if (call->bridged != gone && !(call->bridged && call->bridged->stays))
     bye (call->bridged);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
 
-static TdCall *
-call_new (TdCallContext *ctx, const sip_t *sip, const TdUser *caller, const char *callee)
+TdCall *
+td_call_new (TdCallContext *ctx, const char *call_id, const char *caller,
+             const char *caller_display, const char *callee, guint max_forwards)
 {
   TdCall *call = g_new0 (TdCall, 1);
+  g_ref_count_init (&call->ref);
   call->ctx = ctx;
-  call->call_id = g_strdup (sip->sip_call_id->i_id);
-  call->caller = g_strdup (caller->name);
-  call->caller_display = g_strdup (caller->display_name);
+  call->call_id = g_strdup (call_id);
+  call->segment = 1;
+  call->caller = g_strdup (caller);
+  call->caller_display = g_strdup (caller_display);
   call->callee = g_strdup (callee);
   call->dialed = g_strdup (callee);
   call->visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_hash_table_add (call->visited, g_strdup (callee));
   call->ring_timers = g_ptr_array_new_with_free_func (td_ring_timer_free);
-  call->max_forwards = sip->sip_max_forwards ? sip->sip_max_forwards->mf_count - 1 : 69;
-  call->b_legs = g_ptr_array_new_with_free_func ((GDestroyNotify) td_leg_free);
+  call->max_forwards = max_forwards;
+  call->b_legs = g_ptr_array_new_with_free_func ((GDestroyNotify) td_leg_unref);
   call->started_us = g_get_real_time ();
   call->final_status = 500;
   call->hangup = TD_HANGUP_TANDEM;
@@ -211,12 +226,46 @@ call_new (TdCallContext *ctx, const sip_t *sip, const TdUser *caller, const char
   return call;
 }
 
-static void
-call_free (TdCall *call)
+static TdCall *
+call_new (TdCallContext *ctx, const sip_t *sip, const TdUser *caller, const char *callee)
 {
+  return td_call_new (ctx, sip->sip_call_id->i_id, caller->name, caller->display_name, callee,
+                      sip->sip_max_forwards ? sip->sip_max_forwards->mf_count - 1 : 69);
+}
+
+TdCall *
+td_call_ref (TdCall *call)
+{
+  g_ref_count_inc (&call->ref);
+  return call;
+}
+
+/* Each leg still pointing at the call forgets it: a plugin may keep a leg
+ * alive (a reference) beyond its call. */
+static void
+release_leg (TdCall *call, TdLeg **slot)
+{
+  if (*slot && (*slot)->call == call)
+    (*slot)->call = NULL;
+  g_clear_pointer (slot, td_leg_unref);
+}
+
+void
+td_call_unref (TdCall *call)
+{
+  if (!call || !g_ref_count_dec (&call->ref))
+    return;
   td_call_stop_ring_timers (call);
-  g_clear_pointer (&call->a, td_leg_free);
+  release_leg (call, &call->a);
+  release_leg (call, &call->origin);
+  call->bridged = NULL;
+  for (guint i = 0; i < call->b_legs->len; i++)
+    if (((TdLeg *) g_ptr_array_index (call->b_legs, i))->call == call)
+      ((TdLeg *) g_ptr_array_index (call->b_legs, i))->call = NULL;
   g_ptr_array_unref (call->b_legs);
+  g_free (call->session);
+  g_free (call->branch_headers);
+  g_free (call->transferred_by);
   g_free (call->call_id);
   g_free (call->caller);
   g_free (call->caller_display);
@@ -228,12 +277,47 @@ call_free (TdCall *call)
   g_free (call);
 }
 
-static void
-write_cdr (TdCall *call, const char *default_reason)
+void
+td_call_register_leg (TdCallContext *ctx, TdLeg *leg)
+{
+  td_leg_register (leg, ctx);
+}
+
+void
+td_call_context_init (TdCallContext *ctx)
+{
+  ctx->calls = g_hash_table_new (NULL, NULL);
+  ctx->legs = g_hash_table_new (g_int64_hash, g_int64_equal);
+  ctx->loose_legs = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) td_leg_unref, NULL);
+}
+
+void
+td_call_context_clear (TdCallContext *ctx)
+{
+  g_clear_pointer (&ctx->loose_legs, g_hash_table_unref);
+  g_clear_pointer (&ctx->calls, g_hash_table_unref);
+  g_clear_pointer (&ctx->legs, g_hash_table_unref);
+}
+
+const TdSdp *
+td_call_branch_offer (const TdCall *call)
+{
+  if (call->a)
+    return call->a->remote_sdp;
+  return call->origin ? call->origin->remote_sdp : NULL;
+}
+
+void
+td_call_write_cdr (TdCall *call, const char *default_reason)
 {
   g_autoptr (GError) error = NULL;
+  /* After a transfer, the segment's parties are the legs' users. */
+  gboolean later = call->segment > 1;
+  const char *caller = later && call->a && call->a->user ? call->a->user : call->caller;
+  const char *callee = later && call->bridged && call->bridged->user ? call->bridged->user
+                                                                    : call->dialed;
   TdCdrRecord rec = {
-    .call_id = call->call_id, .caller = call->caller, .callee = call->dialed,
+    .call_id = call->call_id, .caller = caller, .callee = callee,
     .started_us = call->started_us, .answered_us = call->answered_us,
     .ended_us = g_get_real_time (),
     .status = call->answered_us ? 200 : call->final_status,
@@ -241,8 +325,8 @@ write_cdr (TdCall *call, const char *default_reason)
   };
   if (!td_cdr_write (call->ctx->cdr, &rec, &error))
     g_warning ("call %s: %s", call->call_id, error->message);
-  g_info ("call %s %s → %s ended: %d, hung up by %s%s%s", call->call_id, call->caller,
-          call->dialed, rec.status, td_hangup_name (rec.hangup), rec.reason ? ", " : "",
+  g_info ("call %s %s → %s ended: %d, hung up by %s%s%s", call->call_id, caller,
+          callee, rec.status, td_hangup_name (rec.hangup), rec.reason ? ", " : "",
           rec.reason ? rec.reason : "");
 }
 
@@ -257,16 +341,17 @@ all_legs_gone (const TdCall *call)
   return TRUE;
 }
 
-/* The last thing an event handler does: free the call if nothing is left. */
-static void
-maybe_finish (TdCall *call)
+void
+td_call_maybe_finish (TdCall *call)
 {
-  if (!all_legs_gone (call))
+  if (!all_legs_gone (call) || !g_hash_table_contains (call->ctx->calls, call))
     return;
-  td_call_run_hook (call, TD_HOOK_CALL_ENDED, NULL, NULL, 0, NULL);
-  write_cdr (call, NULL);
+  td_call_run_hook (call, TD_HOOK_CALL_ENDED, NULL, NULL,
+                    call->answered_us ? 200 : call->final_status, NULL);
+  if (!call->segment_written)
+    td_call_write_cdr (call, NULL);
   g_hash_table_remove (call->ctx->calls, call);
-  call_free (call);
+  td_call_unref (call);
 }
 
 /* ---- the B side: branches ----------------------------------------------------- */
@@ -306,6 +391,8 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
                    TAG_IF (proxy, NUTAG_PROXY (proxy)),
                    TAG_IF (call->late_offer, NUTAG_AUTOACK (0)), TAG_END ());
   b = td_leg_new (call, &ctx->signal, TD_LEG_B, nh);
+  td_call_register_leg (ctx, b);
+  b->user = g_strdup (call->callee);
   b->target = g_strdup (binding->contact);
   b->source = g_strdup (binding->source);
   b->session_expires = session_expires;
@@ -314,11 +401,12 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
   if (call->late_offer) {
     td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
                 TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
+                TAG_IF (call->branch_headers, SIPTAG_HEADER_STR (call->branch_headers)),
                 TAG_IF (session_expires, NUTAG_SESSION_TIMER (session_expires)),
                 TAG_IF (session_expires, NUTAG_MIN_SE (session_expires)), TAG_END ());
     return TRUE;
   }
-  if (!td_leg_ensure_ports (b, ctx->relay, call->a->remote_sdp, &error)) {
+  if (!td_leg_ensure_ports (b, ctx->relay, td_call_branch_offer (call), &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
     /* Nothing was sent on this handle, so nua will never report it ended:
      * drop it (and the ports it got) now, or the call would never finish. */
@@ -330,10 +418,11 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
     b->status = 503;
     return FALSE;
   }
-  offer = td_leg_local_sdp (b, call->a->remote_sdp, td_call_media_address (call));
+  offer = td_leg_local_sdp (b, td_call_branch_offer (call), td_call_media_address (call));
   td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact),
               SIPTAG_MAX_FORWARDS_STR (mf),
               TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
+                TAG_IF (call->branch_headers, SIPTAG_HEADER_STR (call->branch_headers)),
               SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
               SIPTAG_PAYLOAD_STR (offer),
               TAG_IF (session_expires, NUTAG_SESSION_TIMER (session_expires)),
@@ -385,7 +474,12 @@ b_progress (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t 
 {
   TdSdp *sdp;
 
-  if (status == 100 || call->a->final || call->ended || b->abandoned)
+  if (status == 100 || td_call_caller_final (call) || call->ended || b->abandoned)
+    return;
+  /* An originated call rings for a party still talking in another call:
+   * nothing to relay until it is answered (the transfer target's early
+   * media is not heard). */
+  if (!call->a)
     return;
   /* In a late-offer call an SDP here would be B's offer, which only the
    * caller's ACK can answer: relay the progress without it. */
@@ -406,10 +500,12 @@ bridge_answered (TdCall *call, TdLeg *b, const char *sdp_for_a)
   call->bridged = b;
   td_call_stop_ring_timers (call);
   td_call_cancel_branches (call, b);
-  td_leg_connect_media (call->a, b);
   td_call_respond_a (call, SIP_200_OK, sdp_for_a);
-  call->a->answered = TRUE;
-  td_call_arm_refresh (call, call->a);
+  if (call->a) {
+    td_leg_connect_media (call->a, b);
+    call->a->answered = TRUE;
+    td_call_arm_refresh (call, call->a);
+  }
   td_call_arm_refresh (call, b);
   call->answered_us = g_get_real_time ();
   call->answered_mono = g_get_monotonic_time ();
@@ -486,7 +582,7 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
   b->answered = TRUE;
   td_call_learn_allow (b, sip, TRUE);
   td_call_session_from_response (call, b, sip);
-  if (call->bridged || call->a->final || call->ended || b->abandoned) {
+  if (call->bridged || td_call_caller_final (call) || call->ended || b->abandoned) {
     /* Another branch won, or the caller gave up: ACK this late 200, then end it. */
     td_sdp_free (sdp);
     if (call->late_offer)
@@ -500,7 +596,7 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
   }
   if (sdp)
     td_leg_set_remote_sdp (b, sdp);
-  if (!b->remote_sdp || !td_sdp_answer_matches_offer (call->a->remote_sdp, b->remote_sdp)) {
+  if (!b->remote_sdp || !td_sdp_answer_matches_offer (td_call_branch_offer (call), b->remote_sdp)) {
     g_info ("call %s: answer shares no codec with the offer", call->call_id);
     bye (b);
     call->reason = "no common codec";
@@ -508,14 +604,16 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
     td_call_cancel_branches (call, NULL);
     return;
   }
-  bridge_answered (call, b, td_leg_local_sdp (call->a, b->remote_sdp, td_call_media_address (call)));
+  bridge_answered (call, b, call->a ? td_leg_local_sdp (call->a, b->remote_sdp,
+                                                      td_call_media_address (call))
+                                    : NULL);
 }
 
 static void
 b_failed (TdCall *call, TdLeg *b, int status)
 {
   b->status = status;
-  if (b->abandoned || call->a->final || call->bridged)
+  if (b->abandoned || td_call_caller_final (call) || call->bridged)
     return;
   /* RFC 3261 §16.7: a 6xx (Decline, Busy Everywhere) ends every branch now. */
   if (status >= 600 && status < 700)
@@ -544,7 +642,7 @@ td_call_status_for_caller (int status)
 void
 td_call_fail (TdCall *call, int status, const char *reason)
 {
-  if (call->a->final || call->bridged || call->ended)
+  if (td_call_caller_final (call) || call->bridged || call->ended)
     return;
   td_call_stop_ring_timers (call);
   /* Forwarding on busy / no answer takes it from here if configured. */
@@ -573,7 +671,8 @@ b_retry_session_interval (TdCall *call, TdLeg *b, const sip_t *sip)
   TdBinding binding = { .contact = b->target, .source = b->source };
 
   if (b->session_expires || !asked || min_se <= asked || !b->source || !b->target ||
-      b->abandoned || b->cancelled || call->a->final || call->bridged || call->ended)
+      b->abandoned || b->cancelled || td_call_caller_final (call) || call->bridged ||
+      call->ended)
     return FALSE;
   g_info ("call %s: %s wants a session interval of at least %u s (422): calling it again",
           call->call_id, b->target, min_se);
@@ -588,9 +687,13 @@ static void
 b_invite_response (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t *sip)
 {
   if (status < 200) {
+    if (status > 100)
+      td_call_run_hook (call, TD_HOOK_LEG_RINGING, b, NULL, status, NULL);
     b_progress (call, b, status, phrase, sip);
     return;
   }
+  td_call_run_hook (call, status < 300 ? TD_HOOK_LEG_ANSWERED : TD_HOOK_LEG_FAILED, b, NULL,
+                    status, NULL);
   b->final = TRUE;
   b->status = status;
   if (status < 300)
@@ -620,7 +723,10 @@ bye_received (TdCall *call, TdLeg *leg)
     call->ended = TRUE;
     call->hangup = leg == call->a ? TD_HANGUP_CALLER : TD_HANGUP_CALLEE;
   }
-  bye (peer);
+  if (peer && peer->stays)
+    g_info ("call %s: the %s-leg stays up for its transfer", call->call_id, td_leg_name (peer));
+  else
+    bye (peer);
 }
 
 static void
@@ -655,6 +761,7 @@ leg_terminated (TdCall *call, TdLeg *leg, int status)
   td_signal_destroy (leg->signal, leg->nh);
   leg->nh = NULL;
   g_ptr_array_set_size (leg->ports, 0);
+  td_call_run_hook (call, TD_HOOK_LEG_ENDED, leg, NULL, status, NULL);
 }
 
 /* ---- entry points ------------------------------------------------------------------ */
@@ -663,9 +770,15 @@ void
 td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase,
                    const sip_t *sip, tagi_t tags[])
 {
-  TdCall *call = leg->call;
+  /* Hooks may move legs and end calls: both stay valid to the end. */
+  g_autoptr (TdLeg) held = td_leg_ref (leg);
+  g_autoptr (TdCall) call = leg->call ? td_call_ref (leg->call) : NULL;
   int state = nua_callstate_init;
 
+  if (!call) {
+    td_call_loose_leg_event (leg->ctx, leg, event, sip, tags);
+    return;
+  }
   switch (event) {
   case nua_r_invite:
     if (leg->role == TD_LEG_B && !leg->answered && !leg->final)
@@ -687,7 +800,7 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
     td_call_offer_received (call, leg, sip, TRUE);
     break;
   case nua_i_cancel:
-    if (leg == call->a && !call->a->final)
+    if (leg == call->a && !call->a->final && leg->role == TD_LEG_A)
       cancel_received (call);
     else
       td_call_offer_cancelled (call, leg);   /* a re-INVITE was cancelled */
@@ -703,6 +816,9 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
   case nua_i_bye:
     bye_received (call, leg);
     break;
+  case nua_i_refer:
+    td_call_refer_received (call, leg, sip, tags);
+    break;
   case nua_i_state:
     tl_gets (tags, NUTAG_CALLSTATE_REF (state), TAG_END ());
     if (state == nua_callstate_terminated && leg->nh)
@@ -711,7 +827,7 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
   default:
     break;
   }
-  maybe_finish (call);
+  td_call_maybe_finish (call);
 }
 
 static gboolean
@@ -719,7 +835,7 @@ on_no_answer (gpointer data)
 {
   TdCall *call = data;
   call->no_answer_timer = 0;
-  if (call->a->final || call->ended)
+  if (td_call_caller_final (call) || call->ended)
     return G_SOURCE_REMOVE;
   g_info ("call %s: no answer within %u s", call->call_id,
           call->ctx->config->no_answer_timeout);
@@ -782,6 +898,14 @@ td_call_incoming (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip)
     reject (ctx, nh, SIP_400_BAD_REQUEST);
     return;
   }
+  if (sip->sip_replaces) {
+    /* RFC 3891: it takes an existing leg's place, if its user may. */
+    if (!(caller = td_sipauth_check (ctx->auth, ctx->config, TD_SIPAUTH_PROXY, ctx->nua, nh, sip)))
+      td_signal_destroy (&ctx->signal, nh);
+    else
+      td_call_incoming_replaces (ctx, nh, sip, caller);
+    return;
+  }
   if (!(route = admit (ctx, nh, sip, &caller)))
     return;
   if (td_call_refuse_body (&ctx->signal, nh, sip)) {
@@ -813,6 +937,9 @@ td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdU
   guint started = 0;
 
   call->a = td_leg_new (call, &ctx->signal, TD_LEG_A, nh);
+  td_call_register_leg (ctx, call->a);
+  call->a->user = g_strdup (caller->name);
+  call->a->display = g_strdup (caller->display_name);
   td_leg_set_signalling_from_request (call->a, ctx->nua);
   td_call_learn_allow (call->a, sip, TRUE);
   td_call_session_from_request (call, call->a, sip);
@@ -830,7 +957,7 @@ td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdU
           route->targets->len, call->late_offer ? ", late offer" : "");
   if (td_call_run_hook (call, TD_HOOK_CALL_ROUTING, NULL, NULL, 0, NULL) == TD_HOOK_HANDLED) {
     /* A plugin forwarded or rejected the call; if it did neither, say so. */
-    if (!call->a->final && call->b_legs->len == 0)
+    if (!td_call_caller_final (call) && call->b_legs->len == 0)
       td_call_respond_a (call, SIP_500_INTERNAL_SERVER_ERROR, NULL);
     return;
   }
@@ -933,8 +1060,9 @@ td_calls_free_all (TdCallContext *ctx)
 
   g_hash_table_iter_init (&it, ctx->calls);
   while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL)) {
-    write_cdr (call, "shutdown");
+    if (!call->segment_written)
+      td_call_write_cdr (call, "shutdown");
     g_hash_table_iter_remove (&it);
-    call_free (call);
+    td_call_unref (call);
   }
 }

@@ -1,5 +1,6 @@
-/* TdCall: one call — an A-leg, its B-legs while forking, and the bridge
- * between them once answered.
+/* TdCall: one call — the legs it connects: an A-leg (the caller's, or the
+ * party a call was originated for), its B-legs while forking, and the bridge
+ * between the A-leg and the B-leg that answered.
  *
  * The call relays what one dialog says to the other: provisional and final
  * responses, re-INVITE/UPDATE offers and answers (SDP rewritten onto the
@@ -31,9 +32,17 @@ typedef struct _TdCallContext {
   TdLocation *location;
   TdRelay *relay;
   TdCdr *cdr;
-  GHashTable *calls;        /* TdCall* set: every live call */
+  GHashTable *calls;        /* TdCall* set: every live call (one reference each) */
+  GHashTable *legs;         /* guint64 id -> TdLeg*: every leg alive (weak) */
+  GHashTable *loose_legs;   /* TdLeg* set (a reference each): legs that left
+                             * their call and are being hung up */
+  guint64 next_leg_id;
   TdPluginHost *plugins;    /* feature hooks; may be NULL */
 } TdCallContext;
+
+/* The tables of calls and legs (empty), and their end. */
+void td_call_context_init (TdCallContext *ctx);
+void td_call_context_clear (TdCallContext *ctx);
 
 /* A new INVITE on a fresh handle (nua's current request). Authenticates,
  * routes and starts the B-legs, or answers with an error. */

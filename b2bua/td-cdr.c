@@ -31,6 +31,7 @@ td_hangup_name (TdHangup hangup)
   switch (hangup) {
   case TD_HANGUP_CALLER: return "caller";
   case TD_HANGUP_CALLEE: return "callee";
+  case TD_HANGUP_TRANSFER: return "transfer";
   case TD_HANGUP_TANDEM:
   default: return "tandem";
   }

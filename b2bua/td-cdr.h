@@ -10,6 +10,7 @@ typedef enum {
   TD_HANGUP_CALLER,
   TD_HANGUP_CALLEE,
   TD_HANGUP_TANDEM,   /* timers, errors, shutdown */
+  TD_HANGUP_TRANSFER, /* the segment ended: a party was transferred away */
 } TdHangup;
 
 typedef struct {

@@ -175,6 +175,11 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
     else if (!shed (d, nua, nh))
       td_call_incoming (&d->calls, nh, sip);
     break;
+  case nua_i_refer:
+    /* Outside any dialog (RFC 3515 allows it): tandem transfers only the
+     * calls it carries, on a REFER in the referrer's own dialog. */
+    refuse (nua, nh, 403, "Forbidden (REFER only within a call)");
+    break;
   case nua_i_error:
     g_warning ("SIP stack error %d %s", status, phrase);
     break;
@@ -235,11 +240,14 @@ start_sip (TdDaemon *d, GError **error)
   }
   nua_set_params (d->nua,
                   /* Requests tandem answers itself instead of nua. */
-                  NUTAG_APPL_METHOD ("INVITE, REGISTER, UPDATE"),
+                  NUTAG_APPL_METHOD ("INVITE, REGISTER, UPDATE, REFER"),
                   /* Advertise only what tandem really serves; nua refuses
-                   * other methods with 405. */
-                  SIPTAG_ALLOW_STR ("INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, PRACK"),
-                  SIPTAG_SUPPORTED_STR (c->session_timer ? "timer" : ""),
+                   * other methods with 405. REFER goes to the plugin that
+                   * handles TD_HOOK_REFER (501 without one). */
+                  SIPTAG_ALLOW_STR ("INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, PRACK, "
+                                    "REFER"),
+                  /* Set once: a second SIPTAG_SUPPORTED replaces the first. */
+                  SIPTAG_SUPPORTED_STR (c->session_timer ? "timer, replaces" : "replaces"),
                   NUTAG_SESSION_TIMER (c->session_timer),
                   NUTAG_MIN_SE (90),
                   NUTAG_SESSION_REFRESHER (nua_any_refresher),
@@ -291,8 +299,9 @@ open_services (TdDaemon *d, GError **error)
   d->plugins = td_plugin_host_new ();
   d->calls = (TdCallContext) {
     .config = d->config, .auth = d->auth, .location = d->location, .relay = d->relay,
-    .cdr = d->cdr, .calls = g_hash_table_new (NULL, NULL), .plugins = d->plugins,
+    .cdr = d->cdr, .plugins = d->plugins,
   };
+  td_call_context_init (&d->calls);
   td_plugin_host_set_context (d->plugins, &d->calls);
   return td_plugin_host_load (d->plugins, c, error);
 }
@@ -451,7 +460,7 @@ td_daemon_free (TdDaemon *d)
   g_clear_handle_id (&d->call_ticker, g_source_remove);
   if (d->calls.calls) {
     td_calls_free_all (&d->calls);
-    g_hash_table_unref (d->calls.calls);
+    td_call_context_clear (&d->calls);
   }
   g_clear_handle_id (&d->shutdown_timeout, g_source_remove);
   /* nua_destroy() aborts unless nua_shutdown() completed; after a timed-out

@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "tandem-call"
 
 #include "td-leg.h"
+#include "td-call.h"
 
 #include <sofia-sip/msg_addr.h>
 #include <string.h>
@@ -17,6 +18,7 @@ td_leg_new (TdCall *call, const TdSignal *signal, TdLegRole role, nua_handle_t *
 {
   TdLeg *leg = g_new0 (TdLeg, 1);
 
+  g_ref_count_init (&leg->ref);
   leg->call = call;
   leg->signal = signal;
   leg->role = role;
@@ -31,11 +33,40 @@ td_leg_new (TdCall *call, const TdSignal *signal, TdLegRole role, nua_handle_t *
   return leg;
 }
 
-void
-td_leg_free (TdLeg *leg)
+TdLeg *
+td_leg_ref (TdLeg *leg)
 {
-  if (!leg)
+  g_ref_count_inc (&leg->ref);
+  return leg;
+}
+
+void
+td_leg_register (TdLeg *leg, TdCallContext *ctx)
+{
+  leg->id = ++ctx->next_leg_id;
+  leg->ctx = ctx;
+  g_hash_table_insert (ctx->legs, &leg->id, leg);
+}
+
+TdLeg *
+td_leg_lookup (TdCallContext *ctx, guint64 id)
+{
+  return g_hash_table_lookup (ctx->legs, &id);
+}
+
+gboolean
+td_leg_is_up (const TdLeg *leg)
+{
+  return leg && leg->nh && leg->answered;
+}
+
+void
+td_leg_unref (TdLeg *leg)
+{
+  if (!leg || !g_ref_count_dec (&leg->ref))
     return;
+  if (leg->ctx && leg->ctx->legs)
+    g_hash_table_remove (leg->ctx->legs, &leg->id);
   g_clear_handle_id (&leg->refresh_timer, g_source_remove);
   if (leg->has_pending)
     td_signal_destroy_event (leg->signal, leg->pending);
@@ -51,6 +82,9 @@ td_leg_free (TdLeg *leg)
   g_free (leg->target);
   g_free (leg->source);
   g_free (leg->signalling_host);
+  g_free (leg->user);
+  g_free (leg->display);
+  g_free (leg->refer_event);
   g_free (leg);
 }
 
@@ -201,6 +235,37 @@ td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char *address, i
   g_free (leg->local_sdp);
   leg->local_sdp = g_steal_pointer (&text);
   return leg->local_sdp;
+}
+
+/* The SDP minus its o= line: what tells two sessions apart for the endpoint. */
+static char *
+without_origin (const char *sdp)
+{
+  g_auto (GStrv) lines = g_strsplit (sdp ? sdp : "", "\n", -1);
+  GString *out = g_string_new (NULL);
+  for (guint i = 0; lines[i]; i++)
+    if (!g_str_has_prefix (lines[i], "o="))
+      g_string_append (out, lines[i]);
+  return g_string_free (out, FALSE);
+}
+
+gboolean
+td_leg_media_differs (TdLeg *leg, const TdSdp *from, const char *address)
+{
+  g_autofree char *before = g_strdup (leg->local_sdp);
+  guint64 version = leg->sdp_version;
+  g_autofree char *then = NULL, *now = NULL;
+
+  if (!before)
+    return TRUE;
+  td_leg_local_sdp (leg, from, address);
+  then = without_origin (before);
+  now = without_origin (leg->local_sdp);
+  /* Leave the leg as it was: the caller decides whether to send it. */
+  g_free (leg->local_sdp);
+  leg->local_sdp = g_steal_pointer (&before);
+  leg->sdp_version = version;
+  return strcmp (then, now) != 0;
 }
 
 /* Does this leg's endpoint send (or receive) on media line i, by its SDP? */

@@ -1,8 +1,12 @@
-/* TdLeg: one SIP dialog of a call — one nua handle — and its media.
+/* TdLeg: one SIP dialog — one nua handle — and its media.
  *
- * A call has one A-leg (the caller's INVITE, which tandem answers) and one or
- * more B-legs (INVITEs tandem sends, one per callee contact while forking).
- * Each leg is its own dialog: own Call-ID, tags, CSeq space, Via branches.
+ * A leg is an A-leg (an INVITE tandem answered) or a B-leg (an INVITE tandem
+ * sent: to a callee's contact while forking, or to a transfer target). Each
+ * leg is its own dialog: own Call-ID, tags, CSeq space, Via branches. A leg
+ * stands alone: a call holds references to the legs it connects, and a leg
+ * that stays up can move from one call to another (td-call-move.c) with its
+ * dialog, its relay ports and so its outgoing RTP context (one SSRC and
+ * sequence toward its endpoint for its whole life).
  * A leg owns one relay port pair per m= line of its SDP, remembers the last
  * SDP its endpoint sent (remote) and the o= identity tandem uses toward it,
  * so that the SDP it receives always reads as one continuous session. */
@@ -42,7 +46,14 @@ typedef enum {
 } TdLegOutgoing;
 
 struct _TdLeg {
-  TdCall *call;             /* owner */
+  grefcount ref;            /* SIP thread only */
+  guint64 id;               /* stable, unique in the daemon's life (td_leg_lookup) */
+  struct _TdCallContext *ctx;   /* the daemon's calls, where it is registered */
+  TdCall *call;             /* the call it is in now (weak: the call holds the
+                             * leg); NULL once detached from every call */
+  char *user;               /* the party's user of the domain (caller, callee),
+                             * or NULL for someone else */
+  char *display;            /* their display name, or NULL */
   const TdSignal *signal;   /* how it speaks SIP (the call context's) */
   TdLegRole role;
   nua_handle_t *nh;         /* NULL once the dialog is gone */
@@ -79,6 +90,13 @@ struct _TdLeg {
   gboolean update_refresh_out;
   gboolean ack_answer_due;  /* tandem's 200 to an offerless re-INVITE carried an
                              * offer: the ACK brings the answer */
+  /* The Event of the refer subscription this leg's endpoint holds (RFC
+   * 3515: "refer", or "refer;id=CSEQ"), while its transfer runs; NULL when
+   * none does. */
+  char *refer_event;
+  /* Its dialog stays up when its peer's ends (a party being transferred,
+   * whose transferor may hang up first): see td_leg_set_stays. */
+  gboolean stays;
   int local_answer;         /* a plugin answers this leg's offer itself with this
                              * direction (td_call_answer_offer); -1 = no */
 
@@ -95,8 +113,20 @@ struct _TdLeg {
 };
 
 TdLeg *td_leg_new (TdCall *call, const TdSignal *signal, TdLegRole role, nua_handle_t *nh);
-/* Drops the handle (destroyed), the ports and saved events. */
-void td_leg_free (TdLeg *leg);
+TdLeg *td_leg_ref (TdLeg *leg);
+/* The last reference drops the handle (destroyed), the ports, saved events
+ * and the registration. */
+void td_leg_unref (TdLeg *leg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdLeg, td_leg_unref)
+
+/* Register the leg under a fresh id (ctx->legs: id -> leg, weak). */
+void td_leg_register (TdLeg *leg, struct _TdCallContext *ctx);
+TdLeg *td_leg_lookup (struct _TdCallContext *ctx, guint64 id);   /* borrowed, or NULL */
+/* The dialog is up: an answered leg whose handle is alive. */
+gboolean td_leg_is_up (const TdLeg *leg);
+/* Would the SDP tandem sends this leg's endpoint change in anything but its
+ * o= version if built from `from` now (codecs, addresses, directions)? */
+gboolean td_leg_media_differs (TdLeg *leg, const TdSdp *from, const char *address);
 
 const char *td_leg_name (const TdLeg *leg);   /* "A" or "B" for logs */
 

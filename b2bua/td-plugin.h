@@ -47,17 +47,39 @@ typedef enum {
   /* An established leg's endpoint sent a new offer (re-INVITE or UPDATE);
    * args->leg, args->sdp. HANDLED: the plugin answered it (td_call_answer_offer). */
   TD_HOOK_OFFER,
-  /* The call is over (its CDR is being written). */
+  /* The call is over (its CDR is being written); args->status: 200 if it
+   * was answered, else the final status its caller (or originator) got. */
   TD_HOOK_CALL_ENDED,
+  /* A leg's endpoint sent REFER in its dialog (RFC 3515); args->leg,
+   * args->refer. The handler answers it, synchronously: td_leg_accept_refer
+   * (202, then NOTIFYs with td_leg_notify_refer) or td_leg_refuse_refer.
+   * Unhandled: 501. A second REFER on a leg whose transfer is still under
+   * way never gets here (491). */
+  TD_HOOK_REFER,
+  /* Per-leg progress of a B-leg (an INVITE tandem sent), args->leg and
+   * args->status: it rings (18x), it answered (2xx), it failed (>= 300). */
+  TD_HOOK_LEG_RINGING,
+  TD_HOOK_LEG_ANSWERED,
+  TD_HOOK_LEG_FAILED,
+  /* Any leg's dialog is gone (BYE, CANCEL, failure, timeout). */
+  TD_HOOK_LEG_ENDED,
   TD_HOOK_COUNT
 } TdHook;
+
+/* What a REFER asks (TD_HOOK_REFER), from its headers. */
+typedef struct {
+  const char *refer_to;     /* the Refer-To URI, without its header part */
+  const char *replaces;     /* the Replaces its ?Replaces= names (RFC 3891, unescaped), or NULL */
+  const char *referred_by;  /* the Referred-By header value (RFC 3892), or NULL */
+} TdRefer;
 
 typedef struct {
   TdHook hook;
   TdCall *call;
-  TdLeg *leg;          /* TD_HOOK_OFFER */
+  TdLeg *leg;          /* TD_HOOK_OFFER, TD_HOOK_REFER, TD_HOOK_LEG_* */
+  const TdRefer *refer;  /* TD_HOOK_REFER */
   const TdSdp *sdp;    /* TD_HOOK_OFFER: the new offer */
-  int status;          /* TD_HOOK_CALL_FAILED */
+  int status;          /* TD_HOOK_CALL_FAILED, _CALL_ENDED, TD_HOOK_LEG_* */
   const char *reason;  /* TD_HOOK_CALL_FAILED: "no answer" when tandem's own
                         * no-answer timer ended the ringing, else NULL */
 } TdHookArgs;
@@ -73,7 +95,7 @@ typedef struct {
   void (*close) (TdPluginHost *host, gpointer state);   /* may be NULL */
 } TdPluginDescriptor;
 
-#define TD_PLUGIN_ABI 2
+#define TD_PLUGIN_ABI 3
 #define TD_PLUGIN_SYMBOL "td_plugin_descriptor"
 #define TD_PLUGIN_DEFINE(name, init, close) \
   G_MODULE_EXPORT const TdPluginDescriptor td_plugin_descriptor = { TD_PLUGIN_ABI, name, init, close };
@@ -129,6 +151,78 @@ void td_call_answer_offer (TdCall *call, TdLeg *leg, int direction);
 gboolean td_call_play_to_peer (TdCall *call, TdLeg *leg, TdTune *tune);
 void td_call_stop_playing_to_peer (TdCall *call, TdLeg *leg);
 gboolean td_call_is_playing_to_peer (TdCall *call, TdLeg *leg);
+
+/* ---- legs: one dialog each; they may move between calls ---------------- */
+
+TdLeg *td_leg_ref (TdLeg *leg);
+void td_leg_unref (TdLeg *leg);
+/* Stable for the daemon's life: a control tool may name a leg by it. */
+guint64 td_leg_get_id (const TdLeg *leg);
+/* The call the leg is in now; NULL once it has left every call. */
+TdCall *td_leg_get_call (const TdLeg *leg);
+/* The party's user of the domain, or NULL (an outside party). */
+const char *td_leg_get_user (const TdLeg *leg);
+/* Its dialog is established and alive. */
+gboolean td_leg_is_up (const TdLeg *leg);
+/* The leg bridged to it in its call, or NULL. */
+TdLeg *td_leg_get_peer (const TdLeg *leg);
+/* Keep the leg up when its peer hangs up (TRUE), or end it with its peer
+ * as usual (FALSE, the default): a party being transferred outlives its
+ * transferor. The plugin that sets it hangs the leg up if nothing comes of it. */
+void td_leg_set_stays (TdLeg *leg, gboolean stays);
+/* BYE an established leg (a leg still ringing is cancelled). */
+void td_leg_hangup (TdLeg *leg);
+/* Among all of tandem's legs (`any` is one of them): the leg of that id,
+ * or the leg whose dialog a Replaces header value names
+ * ("call-id;to-tag=...;from-tag=...", RFC 3891 §3: to-tag is tandem's);
+ * NULL if none. Borrowed. */
+TdLeg *td_leg_find (const TdLeg *any, guint64 id);
+TdLeg *td_leg_find_replaced (const TdLeg *any, const char *replaces);
+
+/* ---- REFER (RFC 3515), from a TD_HOOK_REFER handler --------------------- */
+
+/* 202 Accepted, and the first NOTIFY: "SIP/2.0 100 Trying", active. */
+void td_leg_accept_refer (TdLeg *leg);
+void td_leg_refuse_refer (TdLeg *leg, int status);
+/* Later NOTIFYs of an accepted REFER: the status line of the transfer's
+ * progress (message/sipfrag); a final status (>= 200) ends the
+ * subscription and the transfer: the leg may be referred again. */
+void td_leg_notify_refer (TdLeg *leg, int status);
+
+/* ---- moving legs --------------------------------------------------------- */
+
+/* Errors of the operations below: the code is the SIP status that says why. */
+#define TD_CALL_ERROR (td_call_error_quark ())
+GQuark td_call_error_quark (void);
+
+/* A new call from tandem to `target` (a user of the domain, or a sip: URI)
+ * on behalf of `party`, which stays in its own call meanwhile: From is the
+ * party's user, the offer the party's current SDP, `headers` (raw header
+ * lines such as "Referred-By: <sip:bob@pbx.test>\r\n", or NULL) go on the
+ * INVITEs. Routing hooks apply (forwarding, call waiting) like for any call.
+ * The new call's CDR continues the party's call's session, and
+ * `transferred_by` (a user, or NULL) is noted in it. Its progress shows in
+ * the call hooks (TD_HOOK_CALL_ANSWERED, TD_HOOK_CALL_ENDED with the
+ * status); once answered, td_call_take_leg brings the party in. Borrowed
+ * (td_call_ref to keep it); NULL and `error` if it cannot be routed. */
+TdCall *td_call_originate (TdLeg *party, const char *target, const char *headers,
+                           const char *transferred_by, GError **error);
+/* Move `leg` (up, in another call or in none) into answered `call`: in
+ * place of `replacing` (a leg of `call`, which leaves it and is hung up), or
+ * as the party an originated call rang for (replacing NULL). Its old call
+ * loses it (that call's segment ends, hung up by TD_HANGUP_TRANSFER). The
+ * relay is re-pointed; a leg gets a re-INVITE only if what tandem tells it
+ * changes (codec, hold). `call` starts a new CDR segment. */
+gboolean td_call_take_leg (TdCall *call, TdLeg *leg, TdLeg *replacing, const char *transferred_by,
+                           GError **error);
+
+TdCall *td_call_ref (TdCall *call);
+void td_call_unref (TdCall *call);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdCall, td_call_unref)
+/* End the call from tandem's side: cancel what rings, BYE who talks. */
+void td_call_hangup (TdCall *call, const char *reason);
+/* Has the call ended (or is it ending)? Nothing new starts on it. */
+gboolean td_call_is_ended (const TdCall *call);
 
 /* How many answered calls `user` is in right now (call waiting, busy). */
 guint td_plugin_host_user_calls (TdPluginHost *host, const char *user);

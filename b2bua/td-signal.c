@@ -77,6 +77,23 @@ nua_cancel_op (gpointer self, nua_handle_t *nh)
 }
 
 static void
+nua_notify_op (gpointer self, nua_handle_t *nh, tagi_t const *tags)
+{
+  nua_notify (nh, TAG_NEXT (tags));
+}
+
+static gpointer
+nua_by_replaces_op (gpointer self, const sip_replaces_t *replaces)
+{
+  nua_handle_t *nh = nua_handle_by_replaces (self, replaces);
+  gpointer leg = nh ? nua_handle_magic (nh) : NULL;
+
+  if (nh)
+    nua_handle_unref (nh);
+  return leg;
+}
+
+static void
 nua_save_event_op (gpointer self, nua_saved_event_t *saved)
 {
   nua_save_event (self, saved);
@@ -93,6 +110,7 @@ static const TdSignalOps nua_ops = {
   .set_params = nua_set_params_op, .respond = nua_respond_op, .invite = nua_invite_op,
   .update = nua_update_op, .ack = nua_ack_op, .bye = nua_bye_op, .cancel = nua_cancel_op,
   .save_event = nua_save_event_op, .destroy_event = nua_destroy_event_op,
+  .notify = nua_notify_op, .by_replaces = nua_by_replaces_op,
 };
 
 TdSignal
@@ -158,7 +176,14 @@ td_signal_respond (const TdSignal *s, nua_handle_t *nh, TdSignalWith with,
 FORWARD_TAGS (invite)
 FORWARD_TAGS (update)
 FORWARD_TAGS (ack)
+FORWARD_TAGS (notify)
 #undef FORWARD_TAGS
+
+gpointer
+td_signal_by_replaces (const TdSignal *s, const sip_replaces_t *replaces)
+{
+  return s->ops->by_replaces (s->self, replaces);
+}
 
 void
 td_signal_bye (const TdSignal *s, nua_handle_t *nh)

@@ -13,6 +13,7 @@
 
 #include <glib.h>
 #include <sofia-sip/nua.h>
+#include <sofia-sip/sip.h>
 
 G_BEGIN_DECLS
 
@@ -37,6 +38,11 @@ typedef struct _TdSignalOps {
   void (*ack) (gpointer self, nua_handle_t *nh, tagi_t const *tags);
   void (*bye) (gpointer self, nua_handle_t *nh);
   void (*cancel) (gpointer self, nua_handle_t *nh);
+  /* A NOTIFY in the handle's dialog (nua_notify): the refer subscription. */
+  void (*notify) (gpointer self, nua_handle_t *nh, tagi_t const *tags);
+  /* The leg (handle magic) whose dialog a Replaces names, matched as RFC
+   * 3891 §3 says (to-tag = our local tag), or NULL (nua_handle_by_replaces). */
+  gpointer (*by_replaces) (gpointer self, const sip_replaces_t *replaces);
   /* Keep the event being handled for a later answer (nua_save_event). */
   void (*save_event) (gpointer self, nua_saved_event_t *saved);
   void (*destroy_event) (gpointer self, nua_saved_event_t *saved);
@@ -63,6 +69,8 @@ void td_signal_update (const TdSignal *s, nua_handle_t *nh, tag_type_t tag, tag_
 void td_signal_ack (const TdSignal *s, nua_handle_t *nh, tag_type_t tag, tag_value_t value, ...);
 void td_signal_bye (const TdSignal *s, nua_handle_t *nh);
 void td_signal_cancel (const TdSignal *s, nua_handle_t *nh);
+void td_signal_notify (const TdSignal *s, nua_handle_t *nh, tag_type_t tag, tag_value_t value, ...);
+gpointer td_signal_by_replaces (const TdSignal *s, const sip_replaces_t *replaces);
 void td_signal_save_event (const TdSignal *s, nua_saved_event_t *saved);
 void td_signal_destroy_event (const TdSignal *s, nua_saved_event_t *saved);
 

@@ -12,12 +12,15 @@
 #include <sofia-sip/su_tag.h>
 
 #include "td-call-private.h"
+#include "td-plugins.h"
 #include "td-cdr.h"
 #include "td-store.h"
 
 /* ---- the fake signal --------------------------------------------------------- */
 
-typedef enum { OP_RESPOND, OP_INVITE, OP_UPDATE, OP_ACK, OP_BYE, OP_CANCEL, OP_PARAMS } OpKind;
+typedef enum {
+  OP_RESPOND, OP_INVITE, OP_UPDATE, OP_ACK, OP_BYE, OP_CANCEL, OP_PARAMS, OP_NOTIFY
+} OpKind;
 
 typedef struct {
   OpKind kind;
@@ -142,6 +145,22 @@ fake_cancel (gpointer self, nua_handle_t *nh)
 }
 
 static void
+fake_notify (gpointer self, nua_handle_t *nh, tagi_t const *tags)
+{
+  record (self, OP_NOTIFY, nh, tags);
+}
+
+/* Dialogs are named by their handle's address in these tests:
+ * "0x1010;to-tag=t;from-tag=f". */
+static gpointer
+fake_by_replaces (gpointer self, const sip_replaces_t *replaces)
+{
+  Fake *f = self;
+  guint64 nh = g_ascii_strtoull (replaces->rp_call_id, NULL, 16);
+  return g_hash_table_lookup (f->legs, (gpointer) (guintptr) nh);
+}
+
+static void
 fake_save_event (gpointer self, nua_saved_event_t *saved)
 {
 }
@@ -156,6 +175,7 @@ static const TdSignalOps fake_ops = {
   .set_params = fake_set_params, .respond = fake_respond, .invite = fake_invite,
   .update = fake_update, .ack = fake_ack, .bye = fake_bye, .cancel = fake_cancel,
   .save_event = fake_save_event, .destroy_event = fake_destroy_event,
+  .notify = fake_notify, .by_replaces = fake_by_replaces,
 };
 
 /* ---- a test's world: config, relay, CDR store, the fake ---------------------------- */
@@ -202,7 +222,7 @@ world_init (World *w)
   g_assert_no_error (error);
   w->ctx.relay = td_relay_new ("127.0.0.1", 34000, 34199, &error);
   g_assert_no_error (error);
-  w->ctx.calls = g_hash_table_new (NULL, NULL);
+  td_call_context_init (&w->ctx);
   w->ctx.signal = (TdSignal) { .ops = &fake_ops, .self = &w->fake };
 }
 
@@ -211,7 +231,7 @@ world_clear (World *w)
 {
   g_autofree char *db = g_build_filename (w->dir, "tandem.db", NULL);
   td_calls_free_all (&w->ctx);
-  g_hash_table_unref (w->ctx.calls);
+  td_call_context_clear (&w->ctx);
   td_relay_free (w->ctx.relay);
   td_cdr_free (w->ctx.cdr);
   td_store_free (w->store);
@@ -365,6 +385,15 @@ sdp_port (const char *text)
   port = td_sdp_media_port (sdp, 0);
   td_sdp_free (sdp);
   return port;
+}
+
+/* "0 8" of "m=audio 40000 RTP/AVP 0 8". */
+static char *
+sdp_formats (const char *text)
+{
+  const char *m = strstr (text, "RTP/AVP ");
+  g_assert_nonnull (m);
+  return g_strndup (m + 8, strcspn (m + 8, "\r\n"));
 }
 
 static guint64
@@ -1422,11 +1451,240 @@ test_stack_ends_a_leg_ringing (void)
   world_clear (&w);
 }
 
+/* ---- legs that move (td-call-move.c) and REFER (td-call-refer.c) ---------------- */
+
+/* carol calls dave, who answers `codec` ("8" PCMA, "0" PCMU) on 40300: a
+ * second bridged call in the same world. */
+static TdCall *
+second_call (World *w, const char *codec, TdLeg **c, TdLeg **d)
+{
+  g_auto (Msg) m = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *offer = sdp_text (40200, "0 8", 1, "a=sendrecv");
+  g_autofree char *answer = sdp_text (40300, codec, 1, "a=sendrecv");
+  TdUser carol = { .name = (char *) "carol" };
+  TdBinding binding = { .aor = (char *) "dave", .contact = (char *) "sip:dave@127.0.0.1:5090",
+                        .source = (char *) "udp/127.0.0.1:5090" };
+  g_autoptr (GPtrArray) targets = g_ptr_array_new ();
+  TdRoute route = { .callee = (char *) "dave", .targets = targets };
+  const sip_t *sip = parse (&m, "INVITE sip:dave@pbx.test SIP/2.0\r\n" VIA
+                                "From: <sip:carol@pbx.test>;tag=ct\r\nTo: <sip:dave@pbx.test>\r\n"
+                                "Call-ID: c-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+                                "Contact: <sip:carol@127.0.0.1:5071>\r\n" ALLOW_ALL, offer);
+  nua_handle_t *nh = fake_handle (&w->fake, NULL);
+  TdCall *call;
+
+  g_ptr_array_add (targets, &binding);
+  td_call_start (&w->ctx, nh, sip, &carol, &route,
+                 td_sdp_parse (offer, strlen (offer), &error));
+  g_assert_no_error (error);
+  *c = g_hash_table_lookup (w->fake.legs, nh);
+  call = (*c)->call;
+  g_assert_cmpuint (call->b_legs->len, ==, 1);
+  *d = g_ptr_array_index (call->b_legs, 0);
+  event (*d, nua_r_invite, 200,
+         "SIP/2.0 200 OK\r\n" VIA "From: <sip:carol@pbx.test>;tag=td\r\n"
+         "To: <sip:dave@pbx.test>;tag=dt\r\nCall-ID: d-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+         "Contact: <sip:dave@127.0.0.1:5090>\r\n" ALLOW_ALL, answer);
+  g_assert_true (call->bridged == *d);
+  return call;
+}
+
+static void
+terminated (TdLeg *leg)
+{
+  tagi_t tags[] = { { NUTAG_CALLSTATE (nua_callstate_terminated) }, { TAG_END () } };
+  td_call_leg_event (leg, nua_i_state, 200, "OK", NULL, tags);
+}
+
+static guint16
+first_port (const TdLeg *leg)
+{
+  return td_relay_port_number (g_ptr_array_index (leg->ports, 0));
+}
+
+/* alice (talking to bob) takes carol's place in carol's call with dave:
+ * her leg keeps its dialog and relay port, needs no re-INVITE (dave's
+ * session reads as bob's did), carol's leg leaves and is hung up, and each
+ * call writes the segment that ended. bob hanging up then ends his call,
+ * not alice. */
+static void
+test_move_leg (void)
+{
+  World w;
+  TdLeg *c, *d;
+  TdCall *call2;
+  g_autoptr (GPtrArray) ops = NULL;
+  g_autoptr (GError) error = NULL;
+  TdCall *call1;
+  guint16 port;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  call1 = w.call;
+  call2 = second_call (&w, "8", &c, &d);
+  port = first_port (w.a);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  ops = new_ops (&w);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  g_assert_true (td_call_take_leg (call2, w.a, c, "bob", &error));
+  g_assert_no_error (error);
+  ops = new_ops (&w);
+  g_assert_true (w.a->call == call2 && call2->a == w.a && call2->bridged == d);
+  g_assert_null (c->call);
+  g_assert_true (g_hash_table_contains (w.ctx.loose_legs, c));
+  only_op (ops, OP_BYE, c);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, w.a), ==, 0);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, w.a) + count_ops (ops, OP_BYE, d), ==, 0);
+  g_assert_cmpuint (first_port (w.a), ==, port);
+  g_assert_true (call1->ended && call1->segment_written);
+  g_assert_cmpuint (call2->segment, ==, 2);
+  g_assert_cmpstr (call2->session, ==, "a-call@127.0.0.1");
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  /* carol's dialog ends: tandem lets her leg go. */
+  terminated (c);
+  g_assert_cmpuint (g_hash_table_size (w.ctx.loose_legs), ==, 0);
+
+  /* bob hangs up: his call ends (its last leg leaves), alice stays. */
+  b_response (&w, nua_i_bye, 0, "BYE", 2, NULL, NULL);
+  terminated (w.b);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_BYE, w.a), ==, 0);
+  g_assert_false (g_hash_table_contains (w.ctx.calls, call1));
+  g_assert_true (g_hash_table_contains (w.ctx.calls, call2));
+  g_assert_true (w.a->call == call2);
+  world_clear (&w);
+}
+
+/* dave talks PCMU where bob talked PCMA: alice is told dave's session in a
+ * re-INVITE, on her same relay port. */
+static void
+test_move_leg_reinvite (void)
+{
+  World w;
+  TdLeg *c, *d;
+  TdCall *call2;
+  g_autoptr (GPtrArray) ops = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *formats = NULL;
+  Op *invite;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  call2 = second_call (&w, "0", &c, &d);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  ops = new_ops (&w);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+  g_assert_true (td_call_take_leg (call2, w.a, c, NULL, &error));
+  ops = new_ops (&w);
+  invite = only_op (ops, OP_INVITE, w.a);
+  formats = sdp_formats (invite->sdp);
+  g_assert_cmpstr (formats, ==, "0");
+  g_assert_cmpuint (sdp_port (invite->sdp), ==, first_port (w.a));
+  world_clear (&w);
+}
+
+/* A leg cannot move into a call it is in, or one not answered. */
+static void
+test_move_leg_refused (void)
+{
+  World w;
+  g_autoptr (GError) error = NULL;
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  g_assert_false (td_call_take_leg (w.call, w.a, w.b, NULL, &error));
+  g_assert_error (error, TD_CALL_ERROR, 481);
+  g_assert_true (w.a->call == w.call && w.call->bridged == w.b);
+  world_clear (&w);
+}
+
+static TdHookResult
+accept_refer (const TdHookArgs *args, gpointer data)
+{
+  const TdRefer **seen = data;
+  *seen = args->refer;
+  g_assert_cmpstr (args->refer->refer_to, ==, "sip:carol@pbx.test");
+  g_assert_cmpstr (args->refer->replaces, ==, "x@h;to-tag=1;from-tag=2");
+  td_leg_accept_refer (args->leg);
+  return TD_HOOK_HANDLED;
+}
+
+static void
+bob_refers (World *w, guint cseq, const char *refer_to)
+{
+  g_autofree char *head = g_strdup_printf (
+    "REFER sip:tandem@127.0.0.1 SIP/2.0\r\n" VIA
+    "From: <sip:bob@pbx.test>;tag=bt\r\nTo: <sip:alice@pbx.test>;tag=tb\r\n"
+    "Call-ID: b-call@127.0.0.1\r\nCSeq: %u REFER\r\nContact: <sip:bob@127.0.0.1:5080>\r\n%s",
+    cseq, refer_to ? refer_to : "");
+  event (w->b, nua_i_refer, 0, head, NULL);
+}
+
+/* REFER (RFC 3515): 400 without Refer-To, 501 with nobody to handle it,
+ * 202 and a 100 Trying NOTIFY from a handler, 491 while that transfer runs,
+ * and again accepted once its final NOTIFY is out. */
+static void
+test_refer (void)
+{
+  World w;
+  g_autoptr (GPtrArray) ops = NULL;
+  const TdRefer *seen = NULL;
+  const char *refer_to =
+    "Refer-To: <sip:carol@pbx.test?Replaces=x%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>\r\n";
+
+  world_init (&w);
+  bridged_call (&w, ALLOW_ALL);
+  new_ops (&w);
+  bob_refers (&w, 2, NULL);
+  ops = new_ops (&w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 400);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  bob_refers (&w, 3, "Refer-To: <sip:carol@pbx.test>\r\n");
+  ops = new_ops (&w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 501);
+  g_assert_null (w.b->refer_event);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  w.ctx.plugins = td_plugin_host_new ();
+  td_plugin_host_add_hook (w.ctx.plugins, TD_HOOK_REFER, accept_refer, &seen);
+  bob_refers (&w, 4, refer_to);
+  ops = new_ops (&w);
+  g_assert_nonnull (seen);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 202);
+  g_assert_cmpstr (only_op (ops, OP_NOTIFY, w.b)->sdp, ==, "SIP/2.0 100 Trying\r\n");
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  bob_refers (&w, 5, refer_to);
+  ops = new_ops (&w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 491);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  td_leg_notify_refer (w.b, 486);
+  ops = new_ops (&w);
+  g_assert_cmpstr (only_op (ops, OP_NOTIFY, w.b)->sdp, ==, "SIP/2.0 486 Busy Here\r\n");
+  g_assert_null (w.b->refer_event);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  bob_refers (&w, 6, refer_to);
+  ops = new_ops (&w);
+  g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 202);
+  g_clear_pointer (&w.ctx.plugins, td_plugin_host_free);
+  world_clear (&w);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/callstate/reoffer/200-crosses-cancel", test_200_crosses_cancel);
+  g_test_add_func ("/callstate/move/leg", test_move_leg);
+  g_test_add_func ("/callstate/move/reinvite", test_move_leg_reinvite);
+  g_test_add_func ("/callstate/move/refused", test_move_leg_refused);
+  g_test_add_func ("/callstate/refer", test_refer);
   g_test_add_func ("/callstate/reoffer/realign-glare", test_realign_glare);
   g_test_add_func ("/callstate/refresh/glare-delay", test_glare_delay);
   g_test_add_func ("/callstate/ports/retry-after", test_no_ports_retry_after);

@@ -1943,8 +1943,8 @@ leg_call_setup (LegCall *c, guint16 min, guint16 max, const char *a_formats,
 static void
 leg_call_teardown (LegCall *c)
 {
-  td_leg_free (c->a);
-  td_leg_free (c->b);
+  td_leg_unref (c->a);
+  td_leg_unref (c->b);
   td_relay_free (c->relay);
   phone_close (&c->pa);
   phone_close (&c->pb);
