@@ -154,12 +154,16 @@ td_call_loose_leg_event (TdCallContext *ctx, TdLeg *leg, nua_event_t event, cons
   }
 }
 
-/* The call `leg` is leaving: its segment ends here (its CDR row is written),
+/* A leg is leaving `old`: its segment ends here (its CDR row is written),
  * and it starts nothing new. */
 static void
-leave (TdCall *old, TdLeg *leg)
+leave (TdCall *old, const char *transferred_by)
 {
   if (!old->segment_written) {
+    if (transferred_by) {
+      g_free (old->transferred_by);
+      old->transferred_by = g_strdup (transferred_by);
+    }
     old->hangup = TD_HANGUP_TRANSFER;
     old->reason = "transferred";
     td_call_write_cdr (old, NULL);
@@ -177,6 +181,10 @@ new_segment (TdCall *call, const TdCall *from, const char *transferred_by)
 {
   if (call->a || call->segment_written) {
     if (!call->segment_written) {
+      if (transferred_by) {
+        g_free (call->transferred_by);
+        call->transferred_by = g_strdup (transferred_by);
+      }
       call->hangup = TD_HANGUP_TRANSFER;
       call->reason = "transferred";
       td_call_write_cdr (call, NULL);
@@ -241,7 +249,7 @@ td_call_take_leg (TdCall *call, TdLeg *leg, TdLeg *replacing, const char *transf
   }
   ref = old ? td_call_detach_leg (old, leg) : td_leg_ref (leg);
   if (old)
-    leave (old, leg);
+    leave (old, transferred_by);
   new_segment (call, old, transferred_by);
   attach (call, leg, ref, replacing);
   peer = td_call_peer_of (call, leg);

@@ -322,6 +322,7 @@ td_call_write_cdr (TdCall *call, const char *default_reason)
     .ended_us = g_get_real_time (),
     .status = call->answered_us ? 200 : call->final_status,
     .hangup = call->hangup, .reason = call->reason ? call->reason : default_reason,
+    .session = call->session, .segment = call->segment, .transferred_by = call->transferred_by,
   };
   if (!td_cdr_write (call->ctx->cdr, &rec, &error))
     g_warning ("call %s: %s", call->call_id, error->message);

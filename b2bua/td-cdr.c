@@ -15,7 +15,8 @@ td_cdr_new (TdStore *store, GError **error)
   cdr->store = store;
   cdr->insert = td_store_prepare (store,
       "INSERT INTO cdrs (call_id, caller, callee, started_at, answered_at, ended_at,"
-      " status, hangup, reason) VALUES (?,?,?,?,?,?,?,?,?)", error);
+      " status, hangup, reason, session, segment, transferred_by)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", error);
   return cdr->insert ? g_steal_pointer (&cdr) : NULL;
 }
 
@@ -55,6 +56,9 @@ td_cdr_write (TdCdr *cdr, const TdCdrRecord *rec, GError **error)
   sqlite3_bind_int (st, 7, rec->status);
   sqlite3_bind_text (st, 8, td_hangup_name (rec->hangup), -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 9, rec->reason, -1, SQLITE_STATIC);
+  sqlite3_bind_text (st, 10, rec->session ? rec->session : rec->call_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (st, 11, MAX (rec->segment, 1));
+  sqlite3_bind_text (st, 12, rec->transferred_by, -1, SQLITE_STATIC);
   rc = sqlite3_step (st);
   sqlite3_reset (st);
   sqlite3_clear_bindings (st);

@@ -1,4 +1,6 @@
-/* TdCdr: call detail records, one row per call in the TdStore. */
+/* TdCdr: call detail records in the TdStore, one row per segment of a call:
+ * a call that is never transferred is one segment; each transfer ends one
+ * segment and begins the next, all under the first segment's session. */
 #pragma once
 
 #include <glib.h>
@@ -10,7 +12,7 @@ typedef enum {
   TD_HANGUP_CALLER,
   TD_HANGUP_CALLEE,
   TD_HANGUP_TANDEM,   /* timers, errors, shutdown */
-  TD_HANGUP_TRANSFER, /* the segment ended: a party was transferred away */
+  TD_HANGUP_TRANSFER, /* the segment ended because its party was transferred away */
 } TdHangup;
 
 typedef struct {
@@ -23,6 +25,11 @@ typedef struct {
   int status;
   TdHangup hangup;
   const char *reason;       /* may be NULL */
+  const char *session;      /* shared by every segment of one conversation: the
+                             * first segment's call_id; NULL = this call_id */
+  guint segment;            /* 1 for the first part, 2 after the first transfer...; 0 = 1 */
+  const char *transferred_by; /* the user whose transfer ended or began this
+                               * segment; NULL if none */
 } TdCdrRecord;
 
 typedef struct _TdCdr TdCdr;

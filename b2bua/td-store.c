@@ -50,6 +50,45 @@ static const char *const schema_steps[] = {
   "  hangup TEXT NOT NULL,"            /* caller, callee or tandem */
   "  reason TEXT);"
   "CREATE INDEX cdrs_started ON cdrs (started_at);",
+  /* Version 3: a transferred call is one conversation in several segments.
+   * The table is rebuilt (SQLite's documented way to change a table) rather
+   * than ALTERed so session can be NOT NULL like the other keys, and an old
+   * file ends with the same schema as a new one; old rows become segment 1
+   * of a session named by their own call_id. */
+  "CREATE TABLE cdrs_v3 ("
+  "  id INTEGER PRIMARY KEY,"
+  "  call_id TEXT NOT NULL,"           /* the A-leg's Call-ID */
+  "  session TEXT NOT NULL,"           /* shared by a conversation's segments: the first's call_id */
+  "  segment INTEGER NOT NULL DEFAULT 1," /* 1, then 2 after the first transfer, ... */
+  "  caller TEXT NOT NULL,"
+  "  callee TEXT NOT NULL,"
+  "  started_at REAL NOT NULL,"        /* Unix seconds with fraction */
+  "  answered_at REAL,"                /* NULL: never answered */
+  "  ended_at REAL NOT NULL,"
+  "  status INTEGER NOT NULL,"         /* final SIP status of the segment (200 if answered) */
+  "  hangup TEXT NOT NULL,"            /* caller, callee, tandem or transfer */
+  "  reason TEXT,"
+  "  transferred_by TEXT);"            /* the user whose transfer ended or began the segment */
+  "INSERT INTO cdrs_v3 (id, call_id, session, segment, caller, callee, started_at,"
+  "  answered_at, ended_at, status, hangup, reason)"
+  "  SELECT id, call_id, call_id, 1, caller, callee, started_at, answered_at, ended_at,"
+  "  status, hangup, reason FROM cdrs;"
+  "DROP TABLE cdrs;"
+  "ALTER TABLE cdrs_v3 RENAME TO cdrs;"
+  "CREATE INDEX cdrs_started ON cdrs (started_at);"
+  "CREATE INDEX cdrs_session ON cdrs (session, segment);"
+  /* One row per conversation: who called, who was last talked to, from the
+   * first start to the last end, and how the last segment ended. */
+  "CREATE VIEW cdr_sessions AS SELECT"
+  "  s.session, s.segments, f.caller, l.callee, s.started_at, s.answered_at, s.ended_at,"
+  "  l.status, l.hangup, l.reason"
+  "  FROM (SELECT session, count(*) AS segments, min(started_at) AS started_at,"
+  "        min(answered_at) AS answered_at, max(ended_at) AS ended_at"
+  "        FROM cdrs GROUP BY session) s"
+  "  JOIN cdrs f ON f.id = (SELECT id FROM cdrs WHERE session = s.session"
+  "                         ORDER BY segment, id LIMIT 1)"
+  "  JOIN cdrs l ON l.id = (SELECT id FROM cdrs WHERE session = s.session"
+  "                         ORDER BY segment DESC, id DESC LIMIT 1);",
 };
 
 static void

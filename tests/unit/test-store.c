@@ -34,8 +34,8 @@ test_checkpoints_off_the_sip_thread (void)
   before = file_size (path);
   for (guint i = 0; i < 1200; i++) {
     g_autofree char *sql = g_strdup_printf (
-      "INSERT INTO cdrs (call_id, caller, callee, started_at, ended_at, status, hangup) "
-      "VALUES ('c%u', 'alice', 'bob', %u, %u, 200, 'caller')", i, i, i);
+      "INSERT INTO cdrs (call_id, session, caller, callee, started_at, ended_at, status, hangup) "
+      "VALUES ('c%u', 'c%u', 'alice', 'bob', %u, %u, 200, 'caller')", i, i, i, i);
     g_assert_true (td_store_exec (store, sql, &error));
   }
   deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
