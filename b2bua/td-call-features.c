@@ -77,7 +77,7 @@ on_ring_timer (gpointer data)
   TdCallTimeoutFunc func = t->func;
   gpointer user_data = t->data;
   g_ptr_array_remove (call->ring_timers, t);
-  if (!call->bridged && !call->ended && !call->a->final)
+  if (!call->bridged && !call->ended && !td_call_caller_final (call))
     func (call, user_data);
   return G_SOURCE_REMOVE;
 }
@@ -121,7 +121,7 @@ td_call_forward (TdCall *call, const char *target, const char *reason)
   g_autofree char *user = td_router_target_user (config, target);
   g_autoptr (TdRoute) route = NULL;
 
-  if (call->bridged || call->ended || call->a->final)
+  if (call->bridged || call->ended || td_call_caller_final (call))
     return FALSE;
   if (!user) {
     g_info ("call %s: cannot forward to \"%s\": not a user of %s", call->call_id, target,

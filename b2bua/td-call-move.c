@@ -118,6 +118,7 @@ td_call_detach_leg (TdCall *call, TdLeg *leg)
 static void
 let_go (TdCallContext *ctx, TdLeg *ref)
 {
+  g_clear_handle_id (&ref->refresh_timer, g_source_remove);
   td_leg_hangup (ref);
   if (ref->nh)
     g_hash_table_add (ctx->loose_legs, ref);

@@ -173,9 +173,9 @@ gboolean
 td_call_refresh_due (TdLeg *leg)
 {
   TdCall *call = leg->call;
-  TdLeg *peer = td_call_peer_of (call, leg);
+  TdLeg *peer = call ? td_call_peer_of (call, leg) : NULL;
 
-  if (call->ended || !leg->nh ||
+  if (!call || call->ended || !leg->nh ||
       (leg->timer_sends != TD_OUT_REALIGN && leg->refresher != TD_REFRESHER_TANDEM))
     return FALSE;
   /* An offer exchange on this leg (or waiting for one) refreshes the

@@ -1005,7 +1005,7 @@ static void
 check_rtp_timeout (TdCall *call, gint64 now, gint64 timeout_us)
 {
   gint64 last;
-  if (!call->bridged || call->ended || on_hold (call->a) || on_hold (call->bridged))
+  if (!call->a || !call->bridged || call->ended || on_hold (call->a) || on_hold (call->bridged))
     return;
   last = MAX (call->answered_mono,
               MAX (td_leg_last_media (call->a), td_leg_last_media (call->bridged)));
