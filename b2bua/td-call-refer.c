@@ -11,6 +11,7 @@
 #include <sofia-sip/su_tagarg.h>
 
 #include "td-call-private.h"
+#include "td-plugins.h"
 
 /* The value of the `name` header in a URI's header part ("a=1&Replaces=x"),
  * unescaped, or NULL. */
@@ -66,6 +67,9 @@ td_call_refer_received (TdCall *call, TdLeg *leg, const sip_t *sip, tagi_t tags[
   TdHookArgs args;
   TdHookResult handled;
 
+  /* Without a handler REFER is no application method: nua has answered. */
+  if (!td_plugin_host_handles (call->ctx->plugins, TD_HOOK_REFER))
+    return;
   /* RFC 3515 §2.4.1: one REFER at a time, so that each NOTIFY is clear. */
   if (leg->refer_event) {
     respond (leg, SIP_491_REQUEST_PENDING);
@@ -88,10 +92,10 @@ td_call_refer_received (TdCall *call, TdLeg *leg, const sip_t *sip, tagi_t tags[
   g_info ("call %s: the %s-leg (%s) refers %s%s", call->call_id, td_leg_name (leg),
           leg->user ? leg->user : "?", target, replaces ? " (with Replaces)" : "");
   args = (TdHookArgs) { .hook = TD_HOOK_REFER, .call = call, .leg = leg, .refer = &refer };
-  handled = call->ctx->plugins ? td_plugin_host_run (call->ctx->plugins, &args) : TD_HOOK_CONTINUE;
+  handled = td_plugin_host_run (call->ctx->plugins, &args);
   if (handled != TD_HOOK_HANDLED && leg->refer_event) {
     g_clear_pointer (&leg->refer_event, g_free);
-    respond (leg, 501, "Not Implemented (no transfer plugin)");
+    respond (leg, 501, "Not Implemented (no plugin took the transfer)");
   }
   su_home_deinit (home);
 }

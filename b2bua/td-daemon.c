@@ -177,8 +177,12 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
     break;
   case nua_i_refer:
     /* Outside any dialog (RFC 3515 allows it): tandem transfers only the
-     * calls it carries, on a REFER in the referrer's own dialog. */
-    refuse (nua, nh, 403, "Forbidden (REFER only within a call)");
+     * calls it carries, on a REFER in the referrer's own dialog. Without
+     * a transfer plugin nua has answered it (405). */
+    if (td_plugin_host_handles (d->plugins, TD_HOOK_REFER))
+      refuse (nua, nh, 403, "Forbidden (REFER only within a call)");
+    else
+      nua_handle_destroy (nh);
     break;
   case nua_i_error:
     g_warning ("SIP stack error %d %s", status, phrase);
@@ -201,11 +205,14 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
 
 /* ---- start-up ------------------------------------------------------------ */
 
+#define ALLOW "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, PRACK"
+
 static gboolean
 start_sip (TdDaemon *d, GError **error)
 {
   const TdConfig *c = d->config;
   g_autofree char *url = NULL;
+  gboolean refer = td_plugin_host_handles (d->plugins, TD_HOOK_REFER);
 
   /* Sofia's transports must never look a name up on this thread. */
   if (!td_numeric_only_active ()) {
@@ -239,13 +246,13 @@ start_sip (TdDaemon *d, GError **error)
     return FALSE;
   }
   nua_set_params (d->nua,
-                  /* Requests tandem answers itself instead of nua. */
-                  NUTAG_APPL_METHOD ("INVITE, REGISTER, UPDATE, REFER"),
+                  /* Requests tandem answers itself instead of nua; REFER
+                   * only with a plugin to carry transfers out. */
+                  NUTAG_APPL_METHOD (refer ? "INVITE, REGISTER, UPDATE, REFER"
+                                           : "INVITE, REGISTER, UPDATE"),
                   /* Advertise only what tandem really serves; nua refuses
-                   * other methods with 405. REFER goes to the plugin that
-                   * handles TD_HOOK_REFER (501 without one). */
-                  SIPTAG_ALLOW_STR ("INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, PRACK, "
-                                    "REFER"),
+                   * other methods with 405. */
+                  SIPTAG_ALLOW_STR (refer ? ALLOW ", REFER" : ALLOW),
                   /* Set once: a second SIPTAG_SUPPORTED replaces the first. */
                   SIPTAG_SUPPORTED_STR (c->session_timer ? "timer, replaces" : "replaces"),
                   NUTAG_SESSION_TIMER (c->session_timer),

@@ -207,6 +207,12 @@ td_plugin_host_set_context (TdPluginHost *host, TdCallContext *ctx)
   host->ctx = ctx;
 }
 
+gboolean
+td_plugin_host_handles (TdPluginHost *host, TdHook hook)
+{
+  return host && host->handlers[hook]->len > 0;
+}
+
 TdHookResult
 td_plugin_host_run (TdPluginHost *host, const TdHookArgs *args)
 {

@@ -23,6 +23,8 @@ gboolean td_plugin_host_check_config (TdPluginHost *host, const TdConfig *config
 void td_plugin_host_set_context (TdPluginHost *host, TdCallContext *ctx);
 
 /* Run `args->hook`'s handlers in load order until one returns HANDLED. */
+/* Has any plugin registered a handler for `hook`? */
+gboolean td_plugin_host_handles (TdPluginHost *host, TdHook hook);
 TdHookResult td_plugin_host_run (TdPluginHost *host, const TdHookArgs *args);
 
 G_END_DECLS

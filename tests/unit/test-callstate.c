@@ -1612,6 +1612,12 @@ accept_refer (const TdHookArgs *args, gpointer data)
   return TD_HOOK_HANDLED;
 }
 
+static TdHookResult
+decline_refer (const TdHookArgs *args, gpointer data)
+{
+  return TD_HOOK_CONTINUE;
+}
+
 static void
 bob_refers (World *w, guint cseq, const char *refer_to)
 {
@@ -1623,9 +1629,10 @@ bob_refers (World *w, guint cseq, const char *refer_to)
   event (w->b, nua_i_refer, 0, head, NULL);
 }
 
-/* REFER (RFC 3515): 400 without Refer-To, 501 with nobody to handle it,
- * 202 and a 100 Trying NOTIFY from a handler, 491 while that transfer runs,
- * and again accepted once its final NOTIFY is out. */
+/* REFER (RFC 3515): no answer from tandem without a handler (nua answers
+ * then), 400 without Refer-To, 501 from a handler that does not take it,
+ * 202 and a 100 Trying NOTIFY from one that does, 491 while that transfer
+ * runs, and again accepted once its final NOTIFY is out. */
 static void
 test_refer (void)
 {
@@ -1637,28 +1644,36 @@ test_refer (void)
 
   world_init (&w);
   bridged_call (&w, ALLOW_ALL);
-  new_ops (&w);
-  bob_refers (&w, 2, NULL);
+  g_ptr_array_unref (new_ops (&w));
+  bob_refers (&w, 2, "Refer-To: <sip:carol@pbx.test>\r\n");
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_RESPOND, w.b), ==, 0);
+  g_clear_pointer (&ops, g_ptr_array_unref);
+
+  w.ctx.plugins = td_plugin_host_new ();
+  td_plugin_host_add_hook (w.ctx.plugins, TD_HOOK_REFER, decline_refer, NULL);
+  bob_refers (&w, 3, NULL);
   ops = new_ops (&w);
   g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 400);
   g_clear_pointer (&ops, g_ptr_array_unref);
 
-  bob_refers (&w, 3, "Refer-To: <sip:carol@pbx.test>\r\n");
+  bob_refers (&w, 4, "Refer-To: <sip:carol@pbx.test>\r\n");
   ops = new_ops (&w);
   g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 501);
   g_assert_null (w.b->refer_event);
   g_clear_pointer (&ops, g_ptr_array_unref);
+  g_clear_pointer (&w.ctx.plugins, td_plugin_host_free);
 
   w.ctx.plugins = td_plugin_host_new ();
   td_plugin_host_add_hook (w.ctx.plugins, TD_HOOK_REFER, accept_refer, &seen);
-  bob_refers (&w, 4, refer_to);
+  bob_refers (&w, 5, refer_to);
   ops = new_ops (&w);
   g_assert_nonnull (seen);
   g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 202);
   g_assert_cmpstr (only_op (ops, OP_NOTIFY, w.b)->sdp, ==, "SIP/2.0 100 Trying\r\n");
   g_clear_pointer (&ops, g_ptr_array_unref);
 
-  bob_refers (&w, 5, refer_to);
+  bob_refers (&w, 6, refer_to);
   ops = new_ops (&w);
   g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 491);
   g_clear_pointer (&ops, g_ptr_array_unref);
@@ -1669,7 +1684,7 @@ test_refer (void)
   g_assert_null (w.b->refer_event);
   g_clear_pointer (&ops, g_ptr_array_unref);
 
-  bob_refers (&w, 6, refer_to);
+  bob_refers (&w, 7, refer_to);
   ops = new_ops (&w);
   g_assert_cmpint (only_op (ops, OP_RESPOND, w.b)->status, ==, 202);
   g_clear_pointer (&w.ctx.plugins, td_plugin_host_free);
