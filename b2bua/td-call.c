@@ -199,8 +199,6 @@ call_new (TdCallContext *ctx, const sip_t *sip, const TdUser *caller, const char
   call->caller_display = g_strdup (caller->display_name);
   call->callee = g_strdup (callee);
   call->dialed = g_strdup (callee);
-  call->visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_hash_table_add (call->visited, g_strdup (callee));
   call->ring_timers = g_ptr_array_new_with_free_func (td_ring_timer_free);
   call->max_forwards = sip->sip_max_forwards ? sip->sip_max_forwards->mf_count - 1 : 69;
   call->b_legs = g_ptr_array_new_with_free_func ((GDestroyNotify) td_leg_free);
@@ -222,9 +220,9 @@ call_free (TdCall *call)
   g_free (call->caller_display);
   g_free (call->callee);
   g_free (call->dialed);
-  g_free (call->diversion);
+  g_free (call->branch_headers);
   g_ptr_array_unref (call->ring_timers);
-  g_hash_table_unref (call->visited);
+  g_datalist_clear (&call->plugin_data);
   g_free (call);
 }
 
@@ -313,7 +311,7 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
   g_ptr_array_add (call->b_legs, b);
   if (call->late_offer) {
     td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
-                TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
+                TAG_IF (call->branch_headers, SIPTAG_HEADER_STR (call->branch_headers)),
                 TAG_IF (session_expires, NUTAG_SESSION_TIMER (session_expires)),
                 TAG_IF (session_expires, NUTAG_MIN_SE (session_expires)), TAG_END ());
     return TRUE;
@@ -333,7 +331,7 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
   offer = td_leg_local_sdp (b, call->a->remote_sdp, td_call_media_address (call));
   td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact),
               SIPTAG_MAX_FORWARDS_STR (mf),
-              TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
+              TAG_IF (call->branch_headers, SIPTAG_HEADER_STR (call->branch_headers)),
               SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
               SIPTAG_PAYLOAD_STR (offer),
               TAG_IF (session_expires, NUTAG_SESSION_TIMER (session_expires)),
