@@ -1,5 +1,6 @@
-/* The operations plugins perform on calls (td-plugin.h): forwarding,
- * rejecting, ring timers, and what they may read of a call. */
+/* The operations plugins perform on calls (td-plugin.h): redirecting,
+ * rejecting, ring timers, their own per-call data, and what they may read
+ * of a call. */
 #define G_LOG_DOMAIN "tandem-call"
 
 #include <string.h>
@@ -93,17 +94,49 @@ td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc func, g
   g_ptr_array_add (call->ring_timers, t);
 }
 
-/* ---- forwarding --------------------------------------------------------------- */
+/* ---- redirecting ---------------------------------------------------------------- */
 
-/* Diversion (RFC 5806): who diverted the call, why, and how often so far;
- * the newest diversion first. */
-static void
-add_diversion (TdCall *call, const char *reason)
+static gboolean
+may_redirect (const TdCall *call, GError **error)
 {
-  g_autofree char *old = call->diversion;
-  call->diversion = g_strdup_printf ("Diversion: <sip:%s@%s>;reason=%s;counter=%u\r\n%s",
-                                     call->callee, call->ctx->config->domain, reason,
-                                     call->diversions, old ? old : "");
+  if (call->bridged || call->ended || td_call_caller_final (call)) {
+    g_set_error (error, TD_CALL_ERROR, 481, "the call is %s",
+                 call->bridged ? "answered" : "over");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The user `target` names and where its phones are, or NULL. */
+static TdRoute *
+route_target (TdCall *call, const char *target, GError **error)
+{
+  const TdConfig *config = call->ctx->config;
+  g_autofree char *user = NULL;
+  g_autoptr (TdRoute) route = NULL;
+
+  if (!may_redirect (call, error))
+    return NULL;
+  if (!(user = td_router_target_user (config, target))) {
+    g_set_error (error, TD_CALL_ERROR, 404, "\"%s\" is not a user of %s",
+                 target, config->domain);
+    return NULL;
+  }
+  route = td_router_route (config, call->ctx->location, user, config->domain,
+                           g_get_real_time () / G_USEC_PER_SEC);
+  if (route->status) {
+    g_set_error (error, TD_CALL_ERROR, route->status, "%s: %d %s", user,
+                 route->status, route->phrase);
+    return NULL;
+  }
+  return g_steal_pointer (&route);
+}
+
+char *
+td_call_resolve_target (TdCall *call, const char *target, GError **error)
+{
+  g_autoptr (TdRoute) route = route_target (call, target, error);
+  return route ? g_strdup (route->callee) : NULL;
 }
 
 static void
@@ -115,47 +148,19 @@ abandon_branches (TdCall *call)
 }
 
 gboolean
-td_call_forward (TdCall *call, const char *target, const char *reason)
+td_call_redirect (TdCall *call, const char *target, const char *extra_headers, GError **error)
 {
-  const TdConfig *config = call->ctx->config;
-  g_autofree char *user = td_router_target_user (config, target);
-  g_autoptr (TdRoute) route = NULL;
+  g_autoptr (TdRoute) route = route_target (call, target, error);
 
-  if (call->bridged || call->ended || td_call_caller_final (call))
+  if (!route)
     return FALSE;
-  if (!user) {
-    g_info ("call %s: cannot forward to \"%s\": not a user of %s", call->call_id, target,
-            config->domain);
-    return FALSE;
-  }
-  switch (td_router_may_divert (call->visited, call->diversions, config->max_diversions, user)) {
-  case TD_DIVERT_LOOP:
-    g_info ("call %s: not forwarding %s → %s: it would loop", call->call_id, call->callee, user);
-    return FALSE;
-  case TD_DIVERT_TOO_MANY:
-    g_info ("call %s: not forwarding %s → %s: %u diversions already", call->call_id,
-            call->callee, user, call->diversions);
-    return FALSE;
-  case TD_DIVERT_OK:
-  default:
-    break;
-  }
-  route = td_router_route (config, call->ctx->location, user, config->domain,
-                           g_get_real_time () / G_USEC_PER_SEC);
-  if (route->status) {
-    g_info ("call %s: cannot forward to %s: %d %s", call->call_id, user, route->status,
-            route->phrase);
-    return FALSE;
-  }
-  g_info ("call %s: forwarding %s → %s (%s)", call->call_id, call->callee, user, reason);
-  call->diversions++;
-  add_diversion (call, reason);
-  g_hash_table_add (call->visited, g_strdup (user));
+  g_debug ("call %s: redirected %s → %s", call->call_id, call->callee, route->callee);
   td_call_stop_ring_timers (call);
   abandon_branches (call);
   g_free (call->callee);
-  call->callee = g_steal_pointer (&user);
-  td_call_respond_a (call, 181, "Call Is Being Forwarded", NULL);
+  call->callee = g_strdup (route->callee);
+  g_free (call->branch_headers);
+  call->branch_headers = extra_headers && *extra_headers ? g_strdup (extra_headers) : NULL;
   /* The new callee may itself refuse (busy, do-not-disturb...). */
   if (td_call_run_hook (call, TD_HOOK_CALL_ROUTING, NULL, NULL, 0, NULL) == TD_HOOK_HANDLED)
     return TRUE;
@@ -166,6 +171,28 @@ td_call_forward (TdCall *call, const char *target, const char *reason)
   td_call_start_ring_timer (call);
   td_call_run_hook (call, TD_HOOK_CALL_RINGING, NULL, NULL, 0, NULL);
   return TRUE;
+}
+
+void
+td_call_send_provisional (TdCall *call, int status)
+{
+  g_return_if_fail (status > 100 && status < 200);
+  if (!call->ended)
+    td_call_respond_a (call, status, td_call_phrase (status), NULL);
+}
+
+/* ---- plugins' data ------------------------------------------------------------------ */
+
+void
+td_call_set_data (TdCall *call, const char *key, gpointer data, GDestroyNotify destroy)
+{
+  g_datalist_set_data_full (&call->plugin_data, key, data, destroy);
+}
+
+gpointer
+td_call_get_data (TdCall *call, const char *key)
+{
+  return g_datalist_get_data (&call->plugin_data, key);
 }
 
 /* ---- who is busy -------------------------------------------------------------- */

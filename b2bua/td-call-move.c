@@ -315,7 +315,7 @@ td_call_originate (TdLeg *party, const char *target, const char *headers,
   call = td_call_new (ctx, call_id, party->user ? party->user : "anonymous", party->display,
                       user, 69);
   call->origin = td_leg_ref (party);
-  call->branch_headers = g_strdup (headers);
+  call->origin_headers = g_strdup (headers);
   new_segment (call, from, transferred_by);
   g_info ("call %s: originated for the %s-leg (%s) of call %s → %s: %u branch(es)", call->call_id,
           td_leg_name (party), call->caller, from->call_id, user, route->targets->len);

@@ -36,10 +36,10 @@ struct _TdCall {
 
   guint no_answer_timer;
   GPtrArray *ring_timers; /* plugins' timers while ringing (RingTimer*, owned) */
-  GHashTable *visited;    /* users this call has rung: forwarding loop guard */
-  guint diversions;       /* how often it was forwarded */
-  char *diversion;        /* Diversion header value(s) for new branches, or NULL */
-  char *branch_headers;   /* more header lines for new branches (Referred-By), or NULL */
+  char *branch_headers;   /* header lines for new branches' INVITEs (td_call_redirect), or NULL */
+  char *origin_headers;   /* an originated call's own header lines on every
+                           * branch (Referred-By), whatever redirects add */
+  GData *plugin_data;     /* td_call_set_data: plugins' own per-call state */
 
   gint64 started_us, answered_us;     /* wall clock, for the CDR */
   gint64 answered_mono;               /* monotonic, for the RTP timeout */

@@ -214,8 +214,6 @@ td_call_new (TdCallContext *ctx, const char *call_id, const char *caller,
   call->caller_display = g_strdup (caller_display);
   call->callee = g_strdup (callee);
   call->dialed = g_strdup (callee);
-  call->visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_hash_table_add (call->visited, g_strdup (callee));
   call->ring_timers = g_ptr_array_new_with_free_func (td_ring_timer_free);
   call->max_forwards = max_forwards;
   call->b_legs = g_ptr_array_new_with_free_func ((GDestroyNotify) td_leg_unref);
@@ -264,16 +262,16 @@ td_call_unref (TdCall *call)
       ((TdLeg *) g_ptr_array_index (call->b_legs, i))->call = NULL;
   g_ptr_array_unref (call->b_legs);
   g_free (call->session);
-  g_free (call->branch_headers);
+  g_free (call->origin_headers);
   g_free (call->transferred_by);
   g_free (call->call_id);
   g_free (call->caller);
   g_free (call->caller_display);
   g_free (call->callee);
   g_free (call->dialed);
-  g_free (call->diversion);
+  g_free (call->branch_headers);
   g_ptr_array_unref (call->ring_timers);
-  g_hash_table_unref (call->visited);
+  g_datalist_clear (&call->plugin_data);
   g_free (call);
 }
 
@@ -401,7 +399,7 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
   g_ptr_array_add (call->b_legs, b);
   if (call->late_offer) {
     td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
-                TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
+                TAG_IF (call->origin_headers, SIPTAG_HEADER_STR (call->origin_headers)),
                 TAG_IF (call->branch_headers, SIPTAG_HEADER_STR (call->branch_headers)),
                 TAG_IF (session_expires, NUTAG_SESSION_TIMER (session_expires)),
                 TAG_IF (session_expires, NUTAG_MIN_SE (session_expires)), TAG_END ());
@@ -422,8 +420,8 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
   offer = td_leg_local_sdp (b, td_call_branch_offer (call), td_call_media_address (call));
   td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact),
               SIPTAG_MAX_FORWARDS_STR (mf),
-              TAG_IF (call->diversion, SIPTAG_HEADER_STR (call->diversion)),
-                TAG_IF (call->branch_headers, SIPTAG_HEADER_STR (call->branch_headers)),
+              TAG_IF (call->origin_headers, SIPTAG_HEADER_STR (call->origin_headers)),
+              TAG_IF (call->branch_headers, SIPTAG_HEADER_STR (call->branch_headers)),
               SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
               SIPTAG_PAYLOAD_STR (offer),
               TAG_IF (session_expires, NUTAG_SESSION_TIMER (session_expires)),

@@ -13,6 +13,33 @@
 
 G_DEFINE_QUARK (td-config-error-quark, td_config_error)
 
+/* A plugin's [NAME] group. */
+typedef struct {
+  char *name;
+  guint line;           /* its header; 0 if only moved keys (below) made it */
+  GHashTable *values;   /* key → value */
+  GHashTable *lines;    /* key → GUINT_TO_POINTER (line) */
+} PluginGroup;
+
+/* Keys that were the core's before their features became plugins: read
+ * where old files have them, as their plugin's key. Kept so that an
+ * operator's configuration (kept over upgrades, never overwritten) still
+ * starts the daemon; a warning names the file, line and new spelling. */
+typedef struct {
+  const char *group, *key;
+  const char *plugin, *plugin_key;
+} MovedKey;
+
+static const MovedKey moved_keys[] = {
+  { "media", "hold-music", "hold", "music" },
+  { "calls", "max-diversions", "forward", "max-diversions" },
+};
+
+typedef struct {
+  const MovedKey *moved;
+  guint line;
+} MovedUse;
+
 /* Parsing state: where we are, for messages that name the spot. */
 typedef struct {
   TdConfig *config;
@@ -20,7 +47,9 @@ typedef struct {
   guint line;
   const char *group;     /* current group header, e.g. "sip" or "user alice" */
   TdUser *user;          /* set inside a [user NAME] group */
+  PluginGroup *plugin;   /* set inside a plugin's group */
   GHashTable *seen;      /* "group\nkey" → line, to refuse duplicates */
+  GArray *moved;         /* MovedUse: old spellings met, warned about at the end */
 } Parser;
 
 typedef gboolean (*KeySetter) (Parser *p, const char *value, GError **error);
@@ -49,6 +78,19 @@ resolve_path (Parser *p, const char *value)
   if (g_path_is_absolute (value) || !p->base_dir)
     return g_strdup (value);
   return g_build_filename (p->base_dir, value, NULL);
+}
+
+static gboolean known_group (const char *group);
+
+static gboolean
+valid_plugin_name (const char *s)
+{
+  if (!*s)
+    return FALSE;
+  for (; *s; s++)
+    if (!g_ascii_isalnum (*s) && *s != '-' && *s != '_')
+      return FALSE;
+  return TRUE;
 }
 
 /* ---- value parsers ------------------------------------------------------ */
@@ -259,14 +301,6 @@ set_media_relay_threads (Parser *p, const char *value, GError **error)
 }
 
 static gboolean
-set_media_hold_music (Parser *p, const char *value, GError **error)
-{
-  g_free (p->config->hold_music);
-  p->config->hold_music = *value ? resolve_path (p, value) : NULL;
-  return TRUE;
-}
-
-static gboolean
 set_media_latching (Parser *p, const char *value, GError **error)
 {
   if (!td_relay_latching_from_string (value, &p->config->latching))
@@ -324,12 +358,6 @@ set_calls_session_timer (Parser *p, const char *value, GError **error)
 }
 
 static gboolean
-set_calls_max_diversions (Parser *p, const char *value, GError **error)
-{
-  return parse_uint (p, "max-diversions", value, 0, 20, &p->config->max_diversions, error);
-}
-
-static gboolean
 set_calls_max_per_user (Parser *p, const char *value, GError **error)
 {
   return parse_uint (p, "max-calls-per-user", value, 1, 1000,
@@ -346,10 +374,13 @@ set_plugins_enabled (Parser *p, const char *value, GError **error)
     const char *name = g_strstrip (names[i]);
     if (!*name)
       continue;
-    for (const char *c = name; *c; c++)
-      if (!g_ascii_isalnum (*c) && *c != '-' && *c != '_')
-        return fail (p, error, TD_CONFIG_ERROR_VALUE,
-                     "[plugins] enabled: \"%s\" is not a plugin name", name);
+    if (!valid_plugin_name (name))
+      return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                   "[plugins] enabled: \"%s\" is not a plugin name", name);
+    /* Its settings are its [NAME] group: that must not be a core group. */
+    if (known_group (name) || strcmp (name, "user") == 0)
+      return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                   "[plugins] enabled: \"%s\" is the name of a core group", name);
     g_ptr_array_add (list, g_strdup (name));
   }
   g_ptr_array_add (list, NULL);
@@ -433,14 +464,12 @@ static const KeySpec key_specs[] = {
   { "media", "address", set_media_address },
   { "media", "ports", set_media_ports },
   { "media", "relay-threads", set_media_relay_threads },
-  { "media", "hold-music", set_media_hold_music },
   { "media", "latching", set_media_latching },
   { "store", "path", set_store_path },
   { "store", "synchronous", set_store_sync },
   { "calls", "no-answer-timeout", set_calls_no_answer },
   { "calls", "rtp-timeout", set_calls_rtp_timeout },
   { "calls", "session-timer", set_calls_session_timer },
-  { "calls", "max-diversions", set_calls_max_diversions },
   { "calls", "max-calls-per-user", set_calls_max_per_user },
   { "plugins", "enabled", set_plugins_enabled },
   { "plugins", "path", set_plugins_path },
@@ -476,6 +505,37 @@ valid_user_name (const char *s)
   return TRUE;
 }
 
+static void
+plugin_group_free (PluginGroup *g)
+{
+  g_free (g->name);
+  g_hash_table_unref (g->values);
+  g_hash_table_unref (g->lines);
+  g_free (g);
+}
+
+static PluginGroup *
+plugin_group_get (TdConfig *config, const char *name)
+{
+  PluginGroup *g = g_hash_table_lookup (config->plugin_groups, name);
+
+  if (g)
+    return g;
+  g = g_new0 (PluginGroup, 1);
+  g->name = g_strdup (name);
+  g->values = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g->lines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_insert (config->plugin_groups, g->name, g);
+  return g;
+}
+
+static void
+plugin_group_set (PluginGroup *g, const char *key, const char *value, guint line)
+{
+  g_hash_table_insert (g->values, g_strdup (key), g_strdup (value));
+  g_hash_table_insert (g->lines, g_strdup (key), GUINT_TO_POINTER (line));
+}
+
 static gboolean
 known_group (const char *group)
 {
@@ -485,13 +545,34 @@ known_group (const char *group)
   return FALSE;
 }
 
+/* Note `what` ("group\nkey", "[group]"; taken) as met on this line; FALSE,
+ * with *first the line it was met on before, if it was. */
+static gboolean
+note_seen (Parser *p, char *what, guint *first)
+{
+  gpointer line;
+
+  if (g_hash_table_lookup_extended (p->seen, what, NULL, &line)) {
+    *first = GPOINTER_TO_UINT (line);
+    g_free (what);
+    return FALSE;
+  }
+  g_hash_table_insert (p->seen, what, GUINT_TO_POINTER (p->line));
+  return TRUE;
+}
+
+#define KNOWN_GROUPS \
+  "sip, auth, registrar, media, store, calls, log, plugins, user NAME, and [NAME] for each " \
+  "plugin in [plugins] enabled"
+
 static gboolean
 start_group (Parser *p, char *header, GError **error)
 {
   char *name = g_strstrip (header);
-  g_autofree char *dup_key = NULL;
+  guint first;
 
   p->user = NULL;
+  p->plugin = NULL;
   if (g_str_has_prefix (name, "user ")) {
     const char *uname = g_strstrip (name + 5);
     if (!valid_user_name (uname))
@@ -508,15 +589,36 @@ start_group (Parser *p, char *header, GError **error)
     p->group = g_intern_string (name);
     return TRUE;
   }
-  if (strcmp (name, "user") == 0 || !known_group (name))
-    return fail (p, error, TD_CONFIG_ERROR_UNKNOWN,
-                 "unknown group [%s] (known: sip, auth, registrar, media, store, calls, log, plugins, user NAME)",
-                 name);
-  dup_key = g_strconcat ("[", name, "]", NULL);
-  if (g_hash_table_contains (p->seen, dup_key))
-    return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "group [%s] appears twice", name);
-  g_hash_table_add (p->seen, g_steal_pointer (&dup_key));
+  if (strcmp (name, "user") == 0 || (!known_group (name) && !valid_plugin_name (name)))
+    return fail (p, error, TD_CONFIG_ERROR_UNKNOWN, "unknown group [%s] (known: %s)", name,
+                 KNOWN_GROUPS);
+  if (!note_seen (p, g_strconcat ("[", name, "]", NULL), &first))
+    return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "group [%s] appears twice (first on line %u)",
+                 name, first);
   p->group = g_intern_string (name);
+  if (!known_group (name)) {
+    /* A plugin's, if [plugins] enables it: known at the end of the file. */
+    p->plugin = plugin_group_get (p->config, name);
+    p->plugin->line = p->line;
+  }
+  return TRUE;
+}
+
+/* An old spelling: the value goes to its plugin's group (as if written
+ * there), once; the warning waits for the end of the file, when it is known
+ * whether that plugin is enabled. */
+static gboolean
+set_moved_key (Parser *p, const MovedKey *m, const char *value, GError **error)
+{
+  MovedUse use = { m, p->line };
+  guint first;
+
+  if (!note_seen (p, g_strconcat (m->plugin, "\n", m->plugin_key, NULL), &first))
+    return fail (p, error, TD_CONFIG_ERROR_SYNTAX,
+                 "[%s] %s is [%s] %s, which is set already (on line %u)", m->group, m->key,
+                 m->plugin, m->plugin_key, first);
+  plugin_group_set (plugin_group_get (p->config, m->plugin), m->plugin_key, value, p->line);
+  g_array_append_val (p->moved, use);
   return TRUE;
 }
 
@@ -524,18 +626,25 @@ static gboolean
 set_key (Parser *p, const char *key, const char *value, GError **error)
 {
   const char *kind = p->user ? "user" : p->group;
-  g_autofree char *seen_key = NULL;
+  guint first;
 
   if (!p->group)
     return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "\"%s\" comes before any [group]", key);
-  seen_key = g_strconcat (p->group, "\n", key, NULL);
-  if (g_hash_table_contains (p->seen, seen_key))
-    return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "[%s] %s is set twice", p->group, key);
-  g_hash_table_add (p->seen, g_steal_pointer (&seen_key));
+  if (!note_seen (p, g_strconcat (p->group, "\n", key, NULL), &first))
+    return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "[%s] %s is set twice (first on line %u)",
+                 p->group, key, first);
 
+  if (p->plugin) {
+    /* A plugin's key: checked once plugins are known. */
+    plugin_group_set (p->plugin, key, value, p->line);
+    return TRUE;
+  }
   for (guint i = 0; i < G_N_ELEMENTS (key_specs); i++)
     if (strcmp (key_specs[i].group, kind) == 0 && strcmp (key_specs[i].key, key) == 0)
       return key_specs[i].set (p, value, error);
+  for (guint i = 0; i < G_N_ELEMENTS (moved_keys); i++)
+    if (strcmp (moved_keys[i].group, kind) == 0 && strcmp (moved_keys[i].key, key) == 0)
+      return set_moved_key (p, &moved_keys[i], value, error);
   if (p->user) {
     /* Maybe a plugin's key: checked once plugins are known. */
     g_hash_table_insert (p->user->settings, g_strdup (key), g_strdup (value));
@@ -610,12 +719,74 @@ set_defaults (TdConfig *c)
   c->no_answer_timeout = 30;
   c->rtp_timeout = 60;
   c->session_timer = 1800;
-  c->max_diversions = 5;
   c->max_calls_per_user = 8;
   c->plugins = g_new0 (char *, 1);
   c->plugin_dir = NULL;           /* td-plugins.c looks for them */
   c->log_level = G_LOG_LEVEL_INFO;
   c->local_addresses = g_new0 (char *, 1);
+  c->warnings = g_new0 (char *, 1);
+}
+
+static gboolean
+plugin_enabled (const TdConfig *c, const char *name)
+{
+  return g_strv_contains ((const char *const *) c->plugins, name);
+}
+
+/* The old spellings, now that it is known whether their plugins are on. */
+static void
+warn_moved (const Parser *p)
+{
+  TdConfig *c = p->config;
+  GPtrArray *w = g_ptr_array_new ();
+
+  for (guint i = 0; i < p->moved->len; i++) {
+    const MovedUse *u = &g_array_index (p->moved, MovedUse, i);
+    const MovedKey *m = u->moved;
+    if (plugin_enabled (c, m->plugin))
+      g_ptr_array_add (w, g_strdup_printf ("%s:%u: [%s] %s is deprecated: write it as [%s] %s",
+                                           c->path, u->line, m->group, m->key, m->plugin,
+                                           m->plugin_key));
+    else
+      g_ptr_array_add (w, g_strdup_printf ("%s:%u: [%s] %s is deprecated (now [%s] %s), and "
+                                           "unused: plugin %s is not enabled", c->path, u->line,
+                                           m->group, m->key, m->plugin, m->plugin_key,
+                                           m->plugin));
+  }
+  g_ptr_array_add (w, NULL);
+  g_strfreev (c->warnings);
+  c->warnings = (char **) g_ptr_array_free (w, FALSE);
+}
+
+/* Every plugin group is an enabled plugin's (the first that is not, by
+ * line, is the error); a group only old spellings made for a plugin that
+ * is not enabled goes, as those keys were unused then. */
+static gboolean
+check_plugin_groups (Parser *p, GError **error)
+{
+  TdConfig *c = p->config;
+  GHashTableIter it;
+  PluginGroup *g, *first = NULL;
+  g_autofree char *enabled = NULL;
+
+  warn_moved (p);
+  g_hash_table_iter_init (&it, c->plugin_groups);
+  while (g_hash_table_iter_next (&it, NULL, (gpointer *) &g)) {
+    if (plugin_enabled (c, g->name))
+      continue;
+    if (!g->line)
+      g_hash_table_iter_remove (&it);
+    else if (!first || g->line < first->line)
+      first = g;
+  }
+  if (!first)
+    return TRUE;
+  p->line = first->line;
+  enabled = g_strjoinv (", ", c->plugins);
+  return fail (p, error, TD_CONFIG_ERROR_UNKNOWN,
+               "unknown group [%s]: neither a core group (sip, auth, registrar, media, store, "
+               "calls, log, plugins, user NAME) nor the group of a plugin in [plugins] enabled "
+               "(%s)", first->name, *enabled ? enabled : "none");
 }
 
 static gboolean
@@ -625,6 +796,8 @@ check_whole (Parser *p, GError **error)
   GHashTableIter it;
   TdUser *u;
 
+  if (!check_plugin_groups (p, error))
+    return FALSE;
   if (!c->domain)
     return fail (p, error, TD_CONFIG_ERROR_MISSING, "[sip] domain is required");
   if (!c->store_path)
@@ -652,11 +825,15 @@ td_config_parse (const char *data, const char *name, const char *base_dir, GErro
   g_autoptr (TdConfig) c = g_new0 (TdConfig, 1);
   g_auto (GStrv) lines = NULL;
   g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  Parser p = { .config = c, .base_dir = base_dir, .seen = seen };
+  g_autoptr (GArray) moved = g_array_new (FALSE, FALSE, sizeof (MovedUse));
+  Parser p = { .config = c, .base_dir = base_dir, .seen = seen, .moved = moved };
 
   g_atomic_ref_count_init (&c->ref);
   c->path = g_strdup (name);
+  c->dir = g_strdup (base_dir);
   c->users = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) user_free);
+  c->plugin_groups = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                            (GDestroyNotify) plugin_group_free);
   set_defaults (c);
 
   if (!g_utf8_validate (data, -1, NULL)) {
@@ -723,6 +900,8 @@ td_config_load (const char *path, GError **error)
     return NULL;
   g_strfreev (c->local_addresses);
   c->local_addresses = read_local_addresses ();
+  for (guint i = 0; c->warnings[i]; i++)
+    g_warning ("%s", c->warnings[i]);
   return c;
 }
 
@@ -743,9 +922,11 @@ td_config_unref (TdConfig *c)
   g_free (c->domain);
   g_free (c->user_agent);
   g_strfreev (c->local_addresses);
+  g_strfreev (c->warnings);
   g_free (c->media_address);
   g_free (c->store_path);
-  g_free (c->hold_music);
+  g_free (c->dir);
+  g_clear_pointer (&c->plugin_groups, g_hash_table_unref);
   g_strfreev (c->plugins);
   g_free (c->plugin_dir);
   g_clear_pointer (&c->users, g_hash_table_unref);
@@ -785,4 +966,68 @@ td_config_check_user_keys (const TdConfig *config, GHashTable *known, GError **e
       }
   }
   return TRUE;
+}
+
+/* ---- plugin groups --------------------------------------------------------- */
+
+const char *
+td_config_plugin_value (const TdConfig *config, const char *plugin, const char *key, guint *line)
+{
+  const PluginGroup *g = g_hash_table_lookup (config->plugin_groups, plugin);
+  const char *value = g ? g_hash_table_lookup (g->values, key) : NULL;
+
+  if (line)
+    *line = value ? GPOINTER_TO_UINT (g_hash_table_lookup (g->lines, key)) : 0;
+  return value;
+}
+
+char *
+td_config_plugin_path (const TdConfig *config, const char *plugin, const char *key, guint *line)
+{
+  const char *value = td_config_plugin_value (config, plugin, key, line);
+
+  if (!value || !*value)
+    return NULL;
+  if (g_path_is_absolute (value) || !config->dir)
+    return g_strdup (value);
+  return g_build_filename (config->dir, value, NULL);
+}
+
+gboolean
+td_config_check_plugin_keys (const TdConfig *config, GHashTable *known, GError **error)
+{
+  GHashTableIter groups, keys;
+  PluginGroup *g;
+  const char *key;
+
+  g_hash_table_iter_init (&groups, config->plugin_groups);
+  while (g_hash_table_iter_next (&groups, NULL, (gpointer *) &g)) {
+    GHashTable *reads = known ? g_hash_table_lookup (known, g->name) : NULL;
+    g_hash_table_iter_init (&keys, g->values);
+    while (g_hash_table_iter_next (&keys, (gpointer *) &key, NULL))
+      if (!reads || !g_hash_table_contains (reads, key)) {
+        g_set_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_UNKNOWN,
+                     "%s:%u: [%s] unknown key \"%s\" (not one plugin %s reads)", config->path,
+                     GPOINTER_TO_UINT (g_hash_table_lookup (g->lines, key)), g->name, key,
+                     g->name);
+        return FALSE;
+      }
+  }
+  return TRUE;
+}
+
+void
+td_config_keep_plugin_value (TdConfig *fresh, const TdConfig *running, const char *plugin,
+                             const char *key)
+{
+  guint line;
+  const char *value = td_config_plugin_value (running, plugin, key, &line);
+  PluginGroup *g = plugin_group_get (fresh, plugin);
+
+  if (value)
+    plugin_group_set (g, key, value, line);
+  else {
+    g_hash_table_remove (g->values, key);
+    g_hash_table_remove (g->lines, key);
+  }
 }

@@ -42,6 +42,10 @@ typedef struct {
 typedef struct {
   gatomicrefcount ref;
   char *path;             /* the file it came from ("<data>" for strings) */
+  char *dir;              /* relative paths in it are relative to this; NULL: as written */
+  /* What is wrong with the file but no error (old spellings), naming file
+   * and line; td_config_load() logs them as warnings. NULL-terminated. */
+  char **warnings;
 
   /* [sip] */
   char *listen_host;      /* "127.0.0.1", "::1", "0.0.0.0" */
@@ -69,7 +73,6 @@ typedef struct {
   char *media_address;
   guint16 port_min, port_max;
   guint relay_threads;    /* RTP relay threads (media ports are spread over them) */
-  char *hold_music;       /* audio file played to held parties (hold plugin), or NULL */
   TdRelayLatching latching;  /* whose RTP a relay port accepts (td-relay.h) */
 
   /* [store] */
@@ -88,9 +91,12 @@ typedef struct {
   /* [plugins] */
   char **plugins;         /* enabled plugin names, in order; NULL-terminated */
   char *plugin_dir;       /* [plugins] path, or NULL: found next to the binary (td-plugins.c) */
-  guint max_diversions;   /* [calls] max-diversions: forwarding hops per call */
 
   GHashTable *users;      /* name → TdUser* */
+  /* [NAME] groups of enabled plugins (td_config_plugin_value): name → its
+   * settings (td-config.c). Which keys exist is known only once the plugins
+   * are loaded: td_config_check_plugin_keys(). */
+  GHashTable *plugin_groups;
 } TdConfig;
 
 TdConfig *td_config_load (const char *path, GError **error);
@@ -109,5 +115,29 @@ const char *td_user_get (const TdUser *user, const char *key);
 /* Every [user] key must be one the enabled plugins read (`known`: a set of
  * key strings); else an error naming file, line, user and key. */
 gboolean td_config_check_user_keys (const TdConfig *config, GHashTable *known, GError **error);
+
+/* A plugin's own settings: `[hold] music = FILE` is ("hold", "music").
+ *
+ * A group that is no core group is the group of the plugin of that name,
+ * which must be in [plugins] enabled (else an error naming its line). Two
+ * keys that were core keys before their features became plugins are still
+ * read in their old places, with a warning naming file and line: [media]
+ * hold-music as [hold] music, [calls] max-diversions as [forward]
+ * max-diversions (ignored, as before, when that plugin is not enabled). */
+
+/* The value of `key` in [plugin], or NULL; *line (may be NULL): where it was set. */
+const char *td_config_plugin_value (const TdConfig *config, const char *plugin, const char *key,
+                                    guint *line);
+/* The same for a file name, relative to the configuration file's folder;
+ * NULL if unset or empty. */
+char *td_config_plugin_path (const TdConfig *config, const char *plugin, const char *key,
+                             guint *line);
+/* Every key of a plugin group must be one its plugin reads (`known`: plugin
+ * name → a table whose keys are its key names); else an error naming file,
+ * line, group and key. */
+gboolean td_config_check_plugin_keys (const TdConfig *config, GHashTable *known, GError **error);
+/* Reload: `fresh` takes `running`'s value of the key (or its absence). */
+void td_config_keep_plugin_value (TdConfig *fresh, const TdConfig *running, const char *plugin,
+                                  const char *key);
 
 G_END_DECLS

@@ -351,7 +351,6 @@ keep_restart_only (TdConfig *fresh, const TdConfig *running)
     strcmp (fresh->media_address, running->media_address) != 0 ||
     fresh->port_min != running->port_min || fresh->port_max != running->port_max ||
     fresh->relay_threads != running->relay_threads ||
-    g_strcmp0 (fresh->hold_music, running->hold_music) != 0 ||
     fresh->session_timer != running->session_timer ||
     strcmp (fresh->user_agent, running->user_agent) != 0;
 
@@ -363,7 +362,6 @@ keep_restart_only (TdConfig *fresh, const TdConfig *running)
   KEEP_STR (domain);
   KEEP_STR (store_path);
   KEEP_STR (media_address);
-  KEEP_STR (hold_music);
   KEEP_STR (user_agent);
 #undef KEEP_STR
   fresh->listen_port = running->listen_port;
@@ -389,6 +387,7 @@ on_reload (gpointer data)
   if (!g_strv_equal ((const char *const *) fresh->plugins, (const char *const *) d->config->plugins))
     g_warning ("reload: [plugins] enabled takes effect only on restart");
   keep_restart_only (fresh, d->config);
+  td_plugin_host_keep_restart_only (d->plugins, fresh, d->config);
   td_auth_set_algorithms (d->auth, fresh->algorithms, fresh->n_algorithms);
   td_registrar_set_config (d->registrar, fresh);
   td_relay_set_latching (d->relay, fresh->latching, TD_RELAY_NAT_DELAY_MS,

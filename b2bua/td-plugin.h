@@ -6,12 +6,13 @@
  *     static gboolean my_init (TdPluginHost *host, gpointer *state, GError **error) { ... }
  *     TD_PLUGIN_DEFINE ("forward", my_init, NULL)
  *
- * In init it registers the per-user configuration keys it reads and the
- * hooks it reacts to. A hook gets the call (and, for offers, the leg) and
- * returns TD_HOOK_CONTINUE to let the core (and later plugins) go on, or
- * TD_HOOK_HANDLED when it took over — then it must act through the
- * operations below (forward the call, reject it, answer the offer...).
- * Plugins never see TdCall's fields: only these functions. */
+ * In init it registers the configuration keys it reads (its own [NAME]
+ * group's, per-user ones) and the hooks it reacts to. A hook gets the call
+ * (and, for offers, the leg) and returns TD_HOOK_CONTINUE to let the core
+ * (and later plugins) go on, or TD_HOOK_HANDLED when it took over — then it
+ * must act through the operations below (redirect the call, reject it,
+ * answer the offer...). Plugins never see TdCall's fields: only these
+ * functions; what a plugin keeps per call, it keeps in td_call_set_data. */
 #pragma once
 
 #include <glib.h>
@@ -34,12 +35,12 @@ typedef enum {
 
 typedef enum {
   /* An authenticated call is about to ring its callee's contacts. A plugin
-   * may reject it (td_call_reject) or send it elsewhere (td_call_forward). */
+   * may reject it (td_call_reject) or send it elsewhere (td_call_redirect). */
   TD_HOOK_CALL_ROUTING,
   /* The callee's phones are ringing (the B-legs are out). */
   TD_HOOK_CALL_RINGING,
   /* Every branch failed; args->status is the final status the caller would
-   * get (486 busy, 480, 408, 603...). HANDLED: the plugin forwarded or
+   * get (486 busy, 480, 408, 603...). HANDLED: the plugin redirected or
    * rejected the call itself. */
   TD_HOOK_CALL_FAILED,
   /* The call was answered and both legs are bridged. */
@@ -107,6 +108,26 @@ void td_plugin_host_add_hook (TdPluginHost *host, TdHook hook, TdHookFunc func,
 /* A [user NAME] key this plugin reads (e.g. "forward-busy"); unknown keys
  * stay configuration errors. */
 void td_plugin_host_add_user_key (TdPluginHost *host, const char *key);
+
+/* When a key of the plugin's own group takes effect. */
+typedef enum {
+  TD_PLUGIN_KEY_RELOADABLE,   /* read when used: a reload (SIGHUP) applies a new value */
+  TD_PLUGIN_KEY_RESTART_ONLY, /* read once, in init: a reload keeps the running value
+                               * (td_config_plugin_value gives it) and warns */
+} TdPluginKeyReload;
+
+/* Checks a value: FALSE with an error saying what is wrong with it (the
+ * host adds file, line, group and key). */
+typedef gboolean (*TdPluginKeyCheck) (const char *value, GError **error);
+
+/* A key of this plugin's own group: [NAME] for the plugin enabled as NAME
+ * (the hold plugin's "music" is `[hold] music = FILE`). Other keys in the
+ * group are configuration errors; `check` (may be NULL) runs on the value
+ * at start and at each reload, which a bad value fails. Read it with
+ * td_config_plugin_value (config, NAME, key, &line), or
+ * td_config_plugin_path for a file (relative to the configuration's folder). */
+void td_plugin_host_add_key (TdPluginHost *host, const char *key, TdPluginKeyReload reload,
+                             TdPluginKeyCheck check);
 /* The running configuration (changes on SIGHUP: do not keep it). During
  * init, the configuration being loaded (also for --check-config). */
 const TdConfig *td_plugin_host_config (TdPluginHost *host);
@@ -119,15 +140,41 @@ const char *td_call_get_callee (const TdCall *call);    /* the user now being ca
 gboolean td_call_is_answered (const TdCall *call);
 TdPluginHost *td_call_get_host (const TdCall *call);
 
-/* Stop ringing the current callee and call `target` instead: a user of the
- * domain ("carol") or a SIP URI. The caller hears 181 Call Is Being
- * Forwarded; the new INVITE carries a Diversion header (RFC 5806) naming the
- * diverting user and `reason` ("user-busy", "no-answer", "unconditional").
- * Loops are refused: a call never visits a user twice and is diverted at
- * most [calls] max-diversions times. FALSE (nothing changed) if refused
- * or the target cannot be reached; the caller then still gets a final answer
- * from the core. */
-gboolean td_call_forward (TdCall *call, const char *target, const char *reason);
+/* Why the operations on calls refuse (td_call_resolve_target,
+ * td_call_redirect, td_call_originate, td_call_take_leg): the code is the
+ * SIP status that says it — 481 the call is answered or over (or the leg
+ * cannot move there), 404 the target is no user of the domain, 480 (or the
+ * router's status) that user cannot be rung now, 486 busy... */
+#define TD_CALL_ERROR (td_call_error_quark ())
+GQuark td_call_error_quark (void);
+
+/* The user `target` names — a user of the domain ("carol") or a SIP URI in
+ * it ("sip:carol@pbx.test") — if the call could ring that user now (it is
+ * unanswered and not over, and the user has a phone registered); else NULL
+ * and an error saying why. What td_call_redirect would ring: a plugin asks
+ * first when it must tell the caller before the new branches go out. */
+char *td_call_resolve_target (TdCall *call, const char *target, GError **error);
+
+/* Stop ringing the current callee and ring `target` (as in
+ * td_call_resolve_target) instead: the branches still ringing are
+ * cancelled, the callee becomes that user, and the new callee's
+ * TD_HOOK_CALL_ROUTING (which may refuse or redirect it again) then
+ * TD_HOOK_CALL_RINGING run before this returns. `extra_headers`, raw header
+ * lines each ending in CRLF (or NULL), go on every new branch's INVITE,
+ * instead of those of an earlier redirect. The caller is told nothing (see
+ * td_call_send_provisional). FALSE, nothing changed, if it cannot be rung. */
+gboolean td_call_redirect (TdCall *call, const char *target, const char *extra_headers,
+                           GError **error);
+
+/* A provisional response to the caller (101-199, with its standard phrase:
+ * 181 Call Is Being Forwarded); nothing once the caller had a final one. */
+void td_call_send_provisional (TdCall *call, int status);
+
+/* A plugin's own state for one call, under a key of its own ("forward"):
+ * `destroy` (may be NULL) frees it when it is replaced or when the call is
+ * freed (after TD_HOOK_CALL_ENDED). NULL if none was set. */
+void td_call_set_data (TdCall *call, const char *key, gpointer data, GDestroyNotify destroy);
+gpointer td_call_get_data (TdCall *call, const char *key);
 
 /* The current callee cannot take the call (e.g. busy: 486). The
  * TD_HOOK_CALL_FAILED handlers run (so forwarding on busy still applies),
@@ -191,9 +238,7 @@ void td_leg_notify_refer (TdLeg *leg, int status);
 
 /* ---- moving legs --------------------------------------------------------- */
 
-/* Errors of the operations below: the code is the SIP status that says why. */
-#define TD_CALL_ERROR (td_call_error_quark ())
-GQuark td_call_error_quark (void);
+/* (Their errors: TD_CALL_ERROR, the code a SIP status.) */
 
 /* A new call from tandem to `target` (a user of the domain, or a sip: URI)
  * on behalf of `party`, which stays in its own call meanwhile: From is the

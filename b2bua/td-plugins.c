@@ -5,6 +5,7 @@
 
 #include <gio/gio.h>
 #include <gmodule.h>
+#include <string.h>
 
 #include "td-build-config.h"
 #include "td-call.h"
@@ -13,6 +14,12 @@ typedef struct {
   TdHookFunc func;
   gpointer data;
 } Handler;
+
+/* A key of a plugin's own group. */
+typedef struct {
+  TdPluginKeyReload reload;
+  TdPluginKeyCheck check;
+} PluginKey;
 
 typedef struct {
   GModule *module;
@@ -24,8 +31,10 @@ struct _TdPluginHost {
   GArray *handlers[TD_HOOK_COUNT];   /* Handler, in registration order */
   GArray *plugins;                   /* Plugin, in load order */
   GHashTable *user_keys;             /* set of keys plugins read */
+  GHashTable *group_keys;            /* plugin name → (key → PluginKey*): their groups' keys */
   TdCallContext *ctx;
   const TdConfig *loading;           /* the configuration, while plugins initialise */
+  const char *loading_name;          /* the plugin whose init runs, as enabled */
 };
 
 TdPluginHost *
@@ -36,6 +45,8 @@ td_plugin_host_new (void)
     host->handlers[i] = g_array_new (FALSE, FALSE, sizeof (Handler));
   host->plugins = g_array_new (FALSE, FALSE, sizeof (Plugin));
   host->user_keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  host->group_keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify) g_hash_table_unref);
   return host;
 }
 
@@ -56,6 +67,7 @@ td_plugin_host_free (TdPluginHost *host)
     g_array_unref (host->handlers[i]);
   g_array_unref (host->plugins);
   g_hash_table_unref (host->user_keys);
+  g_hash_table_unref (host->group_keys);
   g_free (host);
 }
 
@@ -148,6 +160,7 @@ load_one (TdPluginHost *host, const TdConfig *config, const char *dir, PluginDir
   g_autofree char *path = g_build_filename (dir, file, NULL);
   Plugin p = { 0 };
   gpointer symbol = NULL;
+  gboolean ok;
   g_autoptr (GError) local = NULL;
 
   p.module = g_module_open (path, G_MODULE_BIND_LOCAL);
@@ -166,9 +179,20 @@ load_one (TdPluginHost *host, const TdConfig *config, const char *dir, PluginDir
     return FALSE;
   }
   p.desc = symbol;
+  /* Its settings are the [NAME] group of the name it is enabled as. */
+  if (strcmp (p.desc->name, name) != 0) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                 "%s: [plugins] enabled names \"%s\", but the plugin calls itself \"%s\"",
+                 path, name, p.desc->name);
+    g_module_close (p.module);
+    return FALSE;
+  }
   g_array_append_val (host->plugins, p);
-  if (!p.desc->init (host, &g_array_index (host->plugins, Plugin, host->plugins->len - 1).state,
-                     &local)) {
+  host->loading_name = name;
+  ok = p.desc->init (host, &g_array_index (host->plugins, Plugin, host->plugins->len - 1).state,
+                     &local);
+  host->loading_name = NULL;
+  if (!ok) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "plugin %s: %s", name,
                  local ? local->message : "initialisation failed");
     return FALSE;
@@ -185,20 +209,72 @@ td_plugin_host_load (TdPluginHost *host, const TdConfig *config, GError **error)
   g_autofree char *dir = NULL;
 
   if (!config->plugins[0])
-    return td_config_check_user_keys (config, host->user_keys, error);
+    return td_plugin_host_check_config (host, config, error);
   dir = find_plugin_dir (config, &source);
   g_info ("plugins from %s (%s)", dir, plugin_dir_source_names[source]);
   host->loading = config;
   for (guint i = 0; ok && config->plugins[i]; i++)
     ok = load_one (host, config, dir, source, config->plugins[i], error);
   host->loading = NULL;
-  return ok && td_config_check_user_keys (config, host->user_keys, error);
+  return ok && td_plugin_host_check_config (host, config, error);
+}
+
+/* Each value of a plugin's group passes the plugin's check. */
+static gboolean
+check_values (TdPluginHost *host, const TdConfig *config, GError **error)
+{
+  GHashTableIter plugins, keys;
+  const char *plugin, *key;
+  GHashTable *specs;
+  PluginKey *spec;
+
+  g_hash_table_iter_init (&plugins, host->group_keys);
+  while (g_hash_table_iter_next (&plugins, (gpointer *) &plugin, (gpointer *) &specs)) {
+    g_hash_table_iter_init (&keys, specs);
+    while (g_hash_table_iter_next (&keys, (gpointer *) &key, (gpointer *) &spec)) {
+      guint line;
+      const char *value = td_config_plugin_value (config, plugin, key, &line);
+      g_autoptr (GError) local = NULL;
+      if (!value || !spec->check || spec->check (value, &local))
+        continue;
+      g_set_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_VALUE, "%s:%u: [%s] %s: %s",
+                   config->path, line, plugin, key,
+                   local ? local->message : "not a valid value");
+      return FALSE;
+    }
+  }
+  return TRUE;
 }
 
 gboolean
 td_plugin_host_check_config (TdPluginHost *host, const TdConfig *config, GError **error)
 {
-  return td_config_check_user_keys (config, host->user_keys, error);
+  return td_config_check_user_keys (config, host->user_keys, error) &&
+         td_config_check_plugin_keys (config, host->group_keys, error) &&
+         check_values (host, config, error);
+}
+
+void
+td_plugin_host_keep_restart_only (TdPluginHost *host, TdConfig *fresh, const TdConfig *running)
+{
+  GHashTableIter plugins, keys;
+  const char *plugin, *key;
+  GHashTable *specs;
+  PluginKey *spec;
+
+  g_hash_table_iter_init (&plugins, host->group_keys);
+  while (g_hash_table_iter_next (&plugins, (gpointer *) &plugin, (gpointer *) &specs)) {
+    g_hash_table_iter_init (&keys, specs);
+    while (g_hash_table_iter_next (&keys, (gpointer *) &key, (gpointer *) &spec)) {
+      if (spec->reload != TD_PLUGIN_KEY_RESTART_ONLY ||
+          g_strcmp0 (td_config_plugin_value (fresh, plugin, key, NULL),
+                     td_config_plugin_value (running, plugin, key, NULL)) == 0)
+        continue;
+      g_warning ("reload: [%s] %s takes effect only on restart; the running value stays",
+                 plugin, key);
+      td_config_keep_plugin_value (fresh, running, plugin, key);
+    }
+  }
 }
 
 void
@@ -239,6 +315,26 @@ void
 td_plugin_host_add_user_key (TdPluginHost *host, const char *key)
 {
   g_hash_table_add (host->user_keys, g_strdup (key));
+}
+
+void
+td_plugin_host_add_key (TdPluginHost *host, const char *key, TdPluginKeyReload reload,
+                        TdPluginKeyCheck check)
+{
+  GHashTable *specs;
+  PluginKey *spec;
+
+  /* The group is the plugin's own: known only while its init runs. */
+  g_return_if_fail (host->loading_name != NULL);
+  specs = g_hash_table_lookup (host->group_keys, host->loading_name);
+  if (!specs) {
+    specs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_insert (host->group_keys, g_strdup (host->loading_name), specs);
+  }
+  spec = g_new0 (PluginKey, 1);
+  spec->reload = reload;
+  spec->check = check;
+  g_hash_table_insert (specs, g_strdup (key), spec);
 }
 
 const TdConfig *

@@ -12,12 +12,19 @@ TdPluginHost *td_plugin_host_new (void);
 void td_plugin_host_free (TdPluginHost *host);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdPluginHost, td_plugin_host_free)
 
-/* Load and initialise every enabled plugin, then check that each [user] key
- * is one a plugin reads. Errors name the plugin file, or the file and line. */
+/* Load and initialise every enabled plugin, then check the configuration
+ * against them (td_plugin_host_check_config). Errors name the plugin file,
+ * or the file and line. */
 gboolean td_plugin_host_load (TdPluginHost *host, const TdConfig *config, GError **error);
 
-/* A reloaded configuration's [user] keys against the loaded plugins. */
+/* Each [user] key and each key of a plugin's group is one a loaded plugin
+ * reads, and passes its check; for a reloaded configuration too. */
 gboolean td_plugin_host_check_config (TdPluginHost *host, const TdConfig *config, GError **error);
+
+/* Reload: the plugins' restart-only keys (TD_PLUGIN_KEY_RESTART_ONLY) keep
+ * their running values in `fresh`, with a warning for each that changed. */
+void td_plugin_host_keep_restart_only (TdPluginHost *host, TdConfig *fresh,
+                                       const TdConfig *running);
 
 /* The calls the hooks act on (not set for --check-config). */
 void td_plugin_host_set_context (TdPluginHost *host, TdCallContext *ctx);

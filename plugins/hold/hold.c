@@ -1,13 +1,14 @@
-/* hold: music on hold (flow 12, with [media] hold-music).
+/* hold: music on hold (flow 12, with [hold] music).
  *
  * Without hold music a hold needs no plugin: the core relays the holder's
  * re-INVITE (a=sendonly / inactive / c=0.0.0.0) to the other party and stops
- * forwarding audio the held party should not hear. With `[media] hold-music =
- * FILE`, tandem answers the hold itself instead — the held party's dialog
- * does not change — and plays the music to the held party from the relay in
- * its G.711 codec; the resume (a=sendrecv) stops it. The file is decoded
- * once, when the plugin loads: with the plugin enabled, a missing or broken
- * file is a start-up error (without it, [media] hold-music is not used). */
+ * forwarding audio the held party should not hear. With `[hold] music =
+ * FILE` (relative to the configuration's folder), tandem answers the hold
+ * itself instead — the held party's dialog does not change — and plays the
+ * music to the held party from the relay in its G.711 codec; the resume
+ * (a=sendrecv) stops it. The file is decoded once, when the plugin loads:
+ * a missing or broken file is a start-up error naming the file and line,
+ * and a reload (SIGHUP) keeps the music playing (a restart takes a new one). */
 #define G_LOG_DOMAIN "tandem-hold"
 
 #include "td-plugin.h"
@@ -59,13 +60,20 @@ hold_init (TdPluginHost *host, gpointer *state, GError **error)
 {
   const TdConfig *config = td_plugin_host_config (host);
   Hold *hold = g_new0 (Hold, 1);
+  guint line = 0;
+  g_autofree char *path = config ? td_config_plugin_path (config, "hold", "music", &line) : NULL;
+  g_autoptr (GError) local = NULL;
 
   *state = hold;
-  if (config && config->hold_music) {
-    hold->music = td_tune_load (config->hold_music, error);
-    if (!hold->music)
+  td_plugin_host_add_key (host, "music", TD_PLUGIN_KEY_RESTART_ONLY, NULL);
+  if (path) {
+    hold->music = td_tune_load (path, &local);
+    if (!hold->music) {
+      g_set_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_VALUE, "%s:%u: [hold] music: %s",
+                   config->path, line, local->message);
       return FALSE;
-    g_info ("music on hold: %s, %u s", config->hold_music, td_tune_n_frames (hold->music) / 50);
+    }
+    g_info ("music on hold: %s, %u s", path, td_tune_n_frames (hold->music) / 50);
   }
   td_plugin_host_add_hook (host, TD_HOOK_OFFER, on_offer, hold);
   return TRUE;

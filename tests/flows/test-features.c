@@ -10,6 +10,7 @@
  * phase of a hold, and the CDR each call leaves in the store.
  * Each case starts its own daemon (see flow-harness.h); the parties, SDP,
  * probe and CDR helpers are flow-calls.h's. */
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -36,8 +37,9 @@
 
 static const char *const users[] = { "alice", "bob", "carol", "dave" };
 
-/* tandem with our relay range, both plugins, the given [calls] lines and
- * users alice, bob, carol and dave (password NAME-secret). The variable
+/* tandem with our relay range, both plugins, the given [calls] lines (and
+ * any groups after them) and users alice, bob, carol and dave (password
+ * NAME-secret). The variable
  * arguments are pairs of a user and extra [user] lines for it
  * ("bob", "forward-busy = carol"), ended by NULL. */
 static FlowDaemon *start_tandem (const char *calls, ...) G_GNUC_NULL_TERMINATED;
@@ -498,12 +500,13 @@ test_forward_chain (void)
   flow_daemon_stop (d);
 }
 
-/* The same chain with max-diversions = 1: it stops at carol, whose 486
- * alice gets; dave is never rung (his SIPp waits 2 s in vain). */
+/* The same chain with max-diversions = 1 (`calls`: the [calls] lines and
+ * the [forward] group saying so): it stops at carol, whose 486 alice gets;
+ * dave is never rung (his SIPp waits 2 s in vain). */
 static void
-test_forward_max_diversions (void)
+run_forward_max_diversions (const char *calls)
 {
-  g_autoptr (FlowDaemon) d = start_tandem ("max-diversions = 1", "bob", "forward-busy = carol",
+  g_autoptr (FlowDaemon) d = start_tandem (calls, "bob", "forward-busy = carol",
                                            "carol", "forward-busy = dave", NULL);
   g_auto (Forward) f = forward ("feat-uac-fail.xml", "call-uas-busy.xml", "call-uas-busy.xml",
                                 "call-uas.xml");
@@ -519,6 +522,52 @@ test_forward_max_diversions (void)
   flow_assert_error_acked (f.c);
   g_assert_cmpuint (f.dv->received->len, ==, 0);
   flow_assert_cdr (d, f.a, "alice", "bob", 486, "callee", NULL);
+  flow_daemon_stop (d);
+}
+
+static void
+test_forward_max_diversions (void)
+{
+  run_forward_max_diversions ("\n[forward]\nmax-diversions = 1");
+}
+
+/* Its old spelling, [calls] max-diversions, still works. */
+static void
+test_forward_max_diversions_old_spelling (void)
+{
+  run_forward_max_diversions ("max-diversions = 1");
+}
+
+/* A max-diversions the plugin cannot use is refused naming the file and
+ * line: by --check-config (exit 2), and by a reload, which keeps the
+ * running configuration. */
+static void
+test_forward_bad_max_diversions (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL, NULL);
+  g_autofree char *conf = g_build_filename (flow_daemon_dir (d), "tandem.conf", NULL);
+  const char *check[] = { g_getenv ("TANDEM_BIN"), "--check-config", conf, NULL };
+  g_autofree char *text = NULL, *err = NULL, *want = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint line = 0;
+  int status;
+
+  flow_daemon_write_config (d, MEDIA_CONFIG PLUGINS_CONFIG "[forward]\nmax-diversions = 50\n");
+  g_assert_true (g_file_get_contents (conf, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] && !line; i++)
+    if (g_str_has_prefix (lines[i], "max-diversions = 50"))
+      line = i + 1;
+  want = g_strdup_printf ("%s:%u: [forward] max-diversions: \"50\" is not a whole number from 0 "
+                          "to 20", conf, line);
+  status = flow_command (check, 20000, NULL, &err);
+  flow_note ("--check-config: exit %d, stderr:\n%s", status, err);
+  g_assert_cmpint (status, ==, 2);
+  g_assert_nonnull (strstr (err, want));
+
+  flow_daemon_signal (d, SIGHUP);
+  g_assert_true (flow_daemon_wait_log (d, "reload refused", 5000));
+  g_assert_true (flow_daemon_wait_log (d, want, 0));
   flow_daemon_stop (d);
 }
 
@@ -809,6 +858,9 @@ main (int argc, char **argv)
   flow_add_test ("/features/forward/loop", test_forward_loop);
   flow_add_test ("/features/forward/chain", test_forward_chain);
   flow_add_test ("/features/forward/max-diversions", test_forward_max_diversions);
+  flow_add_test ("/features/forward/max-diversions/old-spelling",
+                 test_forward_max_diversions_old_spelling);
+  flow_add_test ("/features/forward/max-diversions/bad", test_forward_bad_max_diversions);
   flow_add_test ("/features/waiting/hold-and-answer", test_waiting_hold_and_answer);
   flow_add_test ("/features/waiting/off-busy", test_waiting_off_busy);
   flow_add_test ("/features/waiting/off-forward-busy", test_waiting_off_forward_busy);

@@ -1,4 +1,4 @@
-/* Music on hold (flow 12 with the hold plugin and [media] hold-music): when
+/* Music on hold (flow 12 with the hold plugin and [hold] music): when
  * alice holds bob, tandem answers her re-INVITE itself and plays the music
  * file to bob from his relay port, in his G.711 codec, under the port's one
  * outgoing RTP context (same SSRC as alice's audio before, sequence going on
@@ -13,6 +13,7 @@
  * the codec's quantiser). SIPp's message times place the switches.
  * Parties, SDP, probe and CDR helpers are flow-calls.h's. */
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 #include "flow-calls.h"
@@ -165,8 +166,8 @@ music_find_frame (const Music *m, const FlowRtpPacket *p, guint8 pt)
 static FlowDaemon *
 start_tandem (const Music *music)
 {
-  g_autofree char *conf = g_strdup_printf (MEDIA_CONFIG "%s%s%s\n" PLUGINS_CONFIG,
-                                           music ? "hold-music = " : "",
+  g_autofree char *conf = g_strdup_printf (MEDIA_CONFIG "\n" PLUGINS_CONFIG "%s%s%s",
+                                           music ? "[hold]\nmusic = " : "",
                                            music ? music->path : "", music ? "\n" : "");
   return flow_daemon_start (conf);
 }
@@ -757,7 +758,7 @@ test_music_resume_offer_other_codec (void)
 
 /* ---- the hold plugin without music ------------------------------------------------------ */
 
-/* No hold-music configured: the hold plugin leaves holds to the core, which
+/* No [hold] music configured: the hold plugin leaves holds to the core, which
  * relays alice's re-INVITEs to bob; alice's audio (sendonly) goes on
  * reaching bob during the hold, one stream, and never any music. */
 static void
@@ -814,22 +815,32 @@ test_no_music_relays_hold (void)
 
 #define COMMAND_TIMEOUT_MS 20000
 
-/* A configuration for `tandem -c` naming `music` (relative to the case
- * directory) as the hold music; returns its path. */
+/* A configuration for `tandem -c` with `music_lines` after its [media]
+ * lines ("[hold]\nmusic = FILE\n", FILE relative to the case directory);
+ * returns its path. */
 static char *
-write_music_config (const char *music)
+write_config (const char *music_lines)
 {
   g_autofree char *text = g_strdup_printf ("[sip]\nlisten = 127.0.0.1:%u\ndomain = pbx.test\n"
                                            "[store]\npath = tandem.db\n"
-                                           MEDIA_CONFIG "hold-music = %s\n" PLUGINS_CONFIG
+                                           MEDIA_CONFIG "%s" PLUGINS_CONFIG
                                            "[user alice]\npassword = alice-secret\n",
-                                           flow_pick_port (), music);
+                                           flow_pick_port (), music_lines);
   g_autoptr (GError) error = NULL;
   char *path = g_build_filename (flow_case_dir (), "tandem.conf", NULL);
 
   g_file_set_contents (path, text, -1, &error);
   g_assert_no_error (error);
   return path;
+}
+
+/* The same with `music` as [hold] music, on this line. */
+#define MUSIC_LINE 10
+static char *
+write_music_config (const char *music)
+{
+  g_autofree char *lines = g_strdup_printf ("[hold]\nmusic = %s\n", music);
+  return write_config (lines);
 }
 
 /* A sanitizer build reports leaks and undefined behaviour on stderr; tandem
@@ -855,6 +866,8 @@ static void
 assert_music_refused (const char *music)
 {
   g_autofree char *conf = write_music_config (music);
+  /* The line of [hold] music in write_config's file. */
+  g_autofree char *where = g_strdup_printf ("%s:%u: [hold] music: ", conf, MUSIC_LINE);
   const char *run[] = { g_getenv ("TANDEM_BIN"), "-c", conf, NULL };
   const char *check[] = { g_getenv ("TANDEM_BIN"), "--check-config", conf, NULL };
   g_autofree char *run_err = NULL, *check_out = NULL, *check_err = NULL;
@@ -863,22 +876,24 @@ assert_music_refused (const char *music)
   g_assert_nonnull (run[0]);
   status = flow_command (run, COMMAND_TIMEOUT_MS, NULL, &run_err);
   flow_note ("tandem -c: exit %d, stderr:\n%s", status, run_err);
-  if (status <= 0 || !strstr (run_err, music))
-    g_printerr ("flow: tandem -c with hold-music = %s: exit %d, stderr:\n%s(want a non-zero exit "
-                "and the file named)\n", music, status, run_err);
+  if (status <= 0 || !strstr (run_err, music) || !strstr (run_err, where))
+    g_printerr ("flow: tandem -c with [hold] music = %s: exit %d, stderr:\n%s(want a non-zero "
+                "exit, the file and \"%s\")\n", music, status, run_err, where);
   g_assert_cmpint (status, >, 0);
   g_assert_nonnull (strstr (run_err, music));
+  g_assert_nonnull (strstr (run_err, where));
   assert_no_sanitizer_report (run_err);
 
   status = flow_command (check, COMMAND_TIMEOUT_MS, &check_out, &check_err);
   flow_note ("tandem --check-config: exit %d, stdout:\n%s\nstderr:\n%s", status, check_out,
              check_err);
-  if (status != 2 || !strstr (check_err, music))
-    g_printerr ("flow: tandem --check-config with hold-music = %s: exit %d, stdout: %s, "
-                "stderr:\n%s(want exit 2 and the file named)\n", music, status, check_out,
-                check_err);
+  if (status != 2 || !strstr (check_err, music) || !strstr (check_err, where))
+    g_printerr ("flow: tandem --check-config with [hold] music = %s: exit %d, stdout: %s, "
+                "stderr:\n%s(want exit 2, the file and \"%s\")\n", music, status, check_out,
+                check_err, where);
   g_assert_cmpint (status, ==, 2);
   g_assert_nonnull (strstr (check_err, music));
+  g_assert_nonnull (strstr (check_err, where));
   assert_no_sanitizer_report (check_err);
 }
 
@@ -919,6 +934,90 @@ test_check_good_file (void)
     g_printerr ("flow: --check-config: exit %d, stderr:\n%s\n", status, err);
   g_assert_cmpint (status, ==, 0);
   assert_no_sanitizer_report (err);
+}
+
+/* `tandem --check-config` on a file with `music_lines` (write_config),
+ * the hold plugin's messages on: its exit status and both streams. */
+static int
+check_config (const char *music_lines, char **conf, char **output)
+{
+  const char *check[] = { g_getenv ("TANDEM_BIN"), "--check-config", NULL, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int status;
+
+  *conf = write_config (music_lines);
+  check[2] = *conf;
+  g_setenv ("G_MESSAGES_DEBUG", "tandem-hold", TRUE);
+  status = flow_command (check, COMMAND_TIMEOUT_MS, &out, &err);
+  g_unsetenv ("G_MESSAGES_DEBUG");
+  *output = g_strconcat (out, err, NULL);
+  flow_note ("--check-config: exit %d, output:\n%s", status, *output);
+  assert_no_sanitizer_report (err);
+  return status;
+}
+
+/* The old spelling, [media] hold-music (line 9, in [media]), still plays
+ * its file (relative to the configuration's folder), with a warning
+ * naming file, line and the new spelling. */
+static void
+test_check_old_spelling (void)
+{
+  g_auto (Music) music = { 0 };
+  g_autofree char *conf = NULL, *output = NULL, *warning = NULL, *loaded = NULL;
+  int status;
+
+  music_write (&music);
+  status = check_config ("hold-music = hold-music.wav\n", &conf, &output);
+  warning = g_strdup_printf ("%s:9: [media] hold-music is deprecated: write it as [hold] music",
+                             conf);
+  loaded = g_strdup_printf ("music on hold: %s, ", music.path);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (output, warning));
+  g_assert_nonnull (strstr (output, loaded));
+}
+
+/* A key the hold plugin does not read, in its group: refused, naming it. */
+static void
+test_check_unknown_key (void)
+{
+  g_autofree char *conf = NULL, *output = NULL, *want = NULL;
+  int status = check_config ("[hold]\nmusik = hold-music.wav\n", &conf, &output);
+
+  want = g_strdup_printf ("%s:%u: [hold] unknown key \"musik\"", conf, MUSIC_LINE);
+  g_assert_cmpint (status, ==, 2);
+  g_assert_nonnull (strstr (output, want));
+}
+
+/* SIGHUP with another [hold] music: the file was decoded at start, so the
+ * reload says it takes a restart, keeps the running music (even though
+ * the new file does not exist: a reload decodes nothing) and applies the
+ * rest; the music still plays. */
+static void
+test_reload_keeps_music (void)
+{
+  static const HoldCallSpec spec = {
+    .alice_scenario = "feat-uac-hold.xml", .reinvites = 2,
+    .hold_addr = "127.0.0.1", .hold_attr = "a=sendonly",
+    .bob_scenario = "feat-uas-music.xml",
+  };
+  g_auto (Music) music = { 0 };
+  g_autoptr (FlowDaemon) d = NULL;
+  g_auto (HoldCall) c = { 0 };
+  g_autofree char *want_play = NULL;
+
+  music_write (&music);
+  d = start_tandem (&music);
+  flow_daemon_write_config (d, MEDIA_CONFIG "\n" PLUGINS_CONFIG "[hold]\nmusic = other.wav\n");
+  flow_daemon_signal (d, SIGHUP);
+  g_assert_true (flow_daemon_wait_log (d, "configuration reloaded", 5000));
+  g_assert_true (flow_daemon_wait_log (d, "reload: [hold] music takes effect only on restart", 0));
+  hold_call_run (d, &c, &spec);
+  assert_run_ok (c.a, "alice");
+  assert_run_ok (c.b, "bob");
+  assert_bob_stream (&c, "AMA", &music, PCMA);
+  want_play = g_strdup_printf ("playing %s to the", music.path);
+  g_assert_true (flow_daemon_wait_log (d, want_play, 0));
+  flow_daemon_stop (d);
 }
 
 /* bob maps PCMU to payload type 96 (a=rtpmap:96 PCMU/8000): the music goes
@@ -984,5 +1083,8 @@ main (int argc, char **argv)
   flow_add_test ("/hold-music/config/good-file", test_check_good_file);
   flow_add_test ("/hold-music/config/missing-file", test_missing_file);
   flow_add_test ("/hold-music/config/not-audio", test_not_audio);
+  flow_add_test ("/hold-music/config/old-spelling", test_check_old_spelling);
+  flow_add_test ("/hold-music/config/unknown-key", test_check_unknown_key);
+  flow_add_test ("/hold-music/reload/keeps-music", test_reload_keeps_music);
   return g_test_run ();
 }

@@ -57,6 +57,21 @@ echo "# edited by the operator" >> "$dest$CONFDIR/tandem.conf"
 tail -n 1 "$dest$CONFDIR/tandem.conf" | grep -q "edited by the operator" \
   || fail "a reinstall overwrote the configuration"
 
+# A configuration from before plugins had groups of their own, as an
+# upgrade keeps it: its [media] hold-music still plays, with a warning that
+# names the file and line and the new spelling, [hold] music.
+old="$dest$CONFDIR/old.conf"
+sed -e '/^\[hold\]/,/^music = /d' -e 's|^\[media\]$|[media]\nhold-music = tunes/hold-music.wav|' \
+  "$dest$CONFDIR/tandem.conf" > "$old"
+line=$(grep -n '^hold-music = ' "$old" | cut -d: -f1)
+(cd / && G_MESSAGES_DEBUG=tandem-hold "$dest$BINDIR/tandem" --check-config "$old") > "$tmp/old.out" 2>&1 \
+  || { cat "$tmp/old.out"; fail "--check-config of an old-style configuration"; }
+grep -q "music on hold: $dest$CONFDIR/tunes/hold-music.wav" "$tmp/old.out" \
+  || { cat "$tmp/old.out"; fail "old-style [media] hold-music not loaded"; }
+grep -qF "$old:$line: [media] hold-music is deprecated: write it as [hold] music" "$tmp/old.out" \
+  || { cat "$tmp/old.out"; fail "no deprecation warning naming $old:$line"; }
+rm -f "$old"
+
 # The tree moved elsewhere as a whole still finds its plugins.
 mv "$dest" "$tmp/moved"
 check_installed "$tmp/moved" "$PREFIX"

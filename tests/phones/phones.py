@@ -170,6 +170,19 @@ def write_tandem_config(src, dst, sip_port, overrides):
         f.writelines(out)
 
 
+def configured_hold_music(path):
+    """[hold] music (or its old spelling, [media] hold-music) names a file."""
+    group = None
+    for line in open(path):
+        m = re.match(r"\s*\[([^\]]+)\]", line)
+        if m:
+            group = m.group(1).strip()
+        m = re.match(r"\s*([a-z-]+)\s*=\s*[^\s#]", line)
+        if m and (group, m.group(1)) in (("hold", "music"), ("media", "hold-music")):
+            return True
+    return False
+
+
 def sample_passwords(path):
     users, user = {}, None
     for line in open(path):
@@ -193,7 +206,7 @@ class Tandem:
         shutil.copytree(os.path.join(SOURCE_ROOT, "config", "tunes"), os.path.join(work, "tunes"))
         self.db = os.path.join(work, "tandem.db")
         self.port = sip_port
-        self.hold_music = any(re.match(r"\s*hold-music\s*=\s*[^\s#]", line) for line in open(self.conf))
+        self.hold_music = configured_hold_music(self.conf)
         binary = os.path.join(build, "b2bua", "tandem")
         env = dict(os.environ)
         env.pop("TANDEM_PLUGIN_DIR", None)   # the build tree's plugins, found by tandem itself
@@ -583,7 +596,7 @@ def write_tone(path, seconds):
 
 
 def check_music(tandem, tsince, what, held_leg):
-    """With [media] hold-music, tandem answers a hold itself and plays the
+    """With [hold] music, tandem answers a hold itself and plays the
     tune to the held party."""
     if what in ("hold", "pause") and tandem.hold_music:
         if not tandem.log.wait(r"playing .* to the %s-leg" % held_leg, WAIT, tsince):

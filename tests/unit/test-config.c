@@ -168,6 +168,27 @@ static const struct {
     TD_CONFIG_ERROR_VALUE, "bad.conf:6: [registrar] max-contacts: 0 is out of range" },
   { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[calls]\nmax-calls-per-user = many\n",
     TD_CONFIG_ERROR_VALUE, "bad.conf:6: [calls] max-calls-per-user: \"many\" is not a whole number" },
+  /* A plugin's group needs the plugin enabled, wherever [plugins] comes. */
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[hold]\nmusic = m.wav\n"
+    "[plugins]\nenabled = forward\n",
+    TD_CONFIG_ERROR_UNKNOWN, "bad.conf:5: unknown group [hold]: neither a core group" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[hold]\n",
+    TD_CONFIG_ERROR_UNKNOWN, "bad.conf:5: unknown group [hold]" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[plugins]\nenabled = hold\n"
+    "[hold]\nmusic = a.wav\n[hold]\n",
+    TD_CONFIG_ERROR_SYNTAX, "bad.conf:9: group [hold] appears twice (first on line 7)" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[plugins]\nenabled = hold\n"
+    "[hold]\nmusic = a.wav\nmusic = b.wav\n",
+    TD_CONFIG_ERROR_SYNTAX, "bad.conf:9: [hold] music is set twice (first on line 8)" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[plugins]\nenabled = forward;media\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:6: [plugins] enabled: \"media\" is the name of a core group" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[plugins]\nenabled = hold\n"
+    "[hold]\nmusic = a.wav\n[media]\nhold-music = b.wav\n",
+    TD_CONFIG_ERROR_SYNTAX,
+    "bad.conf:10: [media] hold-music is [hold] music, which is set already (on line 8)" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[plugins]\nenabled = hold\n"
+    "[media]\nhold-music = b.wav\n[hold]\nmusic = a.wav\n",
+    TD_CONFIG_ERROR_SYNTAX, "bad.conf:10: [hold] music is set twice (first on line 8)" },
 };
 
 static void
@@ -205,6 +226,9 @@ test_sample_config (void)
   g_assert_cmpint (c->algorithms[0], ==, TD_DIGEST_MD5);
   g_assert_cmpuint (c->max_contacts, >=, 1);
   g_assert_cmpuint (c->max_calls_per_user, >=, 1);
+  /* The sample spells every key as it is spelt now. */
+  g_assert_cmpuint (g_strv_length (c->warnings), ==, 0);
+  g_assert_nonnull (td_config_plugin_value (c, "hold", "music", NULL));
   /* td_config_load() read this host's addresses: loopback at least. */
   g_assert_true (g_strv_contains ((const char *const *) c->local_addresses, "127.0.0.1"));
 }
@@ -248,6 +272,132 @@ test_user_keys (void)
   g_assert_no_error (error);
 }
 
+/* [NAME] groups: the settings of the plugin enabled as NAME, read with
+ * their lines; paths relative to the file's folder; keys checked once the
+ * plugins are known. */
+static void
+test_plugin_groups (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_parse (
+      "[sip]\ndomain = pbx.test\n[store]\npath = x\n"
+      "[hold]\nmusic = tunes/m.wav   # comment\n"
+      "[forward]\nmax-diversions = 2\nmax-diversion = 3\n"
+      "[plugins]\nenabled = forward;hold\n", "groups.conf", "/etc/tandem", &error);
+  g_autoptr (GHashTable) known = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                        (GDestroyNotify) g_hash_table_unref);
+  GHashTable *hold = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTable *forward = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree char *path = NULL;
+  guint line = 99;
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (td_config_plugin_value (c, "hold", "music", &line), ==, "tunes/m.wav");
+  g_assert_cmpuint (line, ==, 6);
+  path = td_config_plugin_path (c, "hold", "music", NULL);
+  g_assert_cmpstr (path, ==, "/etc/tandem/tunes/m.wav");
+  g_assert_cmpstr (td_config_plugin_value (c, "forward", "max-diversions", NULL), ==, "2");
+  g_assert_null (td_config_plugin_value (c, "hold", "volume", &line));
+  g_assert_cmpuint (line, ==, 0);
+  g_assert_null (td_config_plugin_value (c, "waiting", "music", NULL));
+  g_assert_null (td_config_plugin_path (c, "hold", "volume", NULL));
+
+  g_hash_table_add (hold, "music");
+  g_hash_table_add (forward, "max-diversions");
+  g_hash_table_insert (known, "hold", hold);
+  g_hash_table_insert (known, "forward", forward);
+  g_assert_false (td_config_check_plugin_keys (c, known, &error));
+  g_assert_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_UNKNOWN);
+  g_assert_nonnull (strstr (error->message,
+                            "groups.conf:9: [forward] unknown key \"max-diversion\""));
+  g_clear_error (&error);
+  g_hash_table_add (forward, "max-diversion");
+  g_assert_true (td_config_check_plugin_keys (c, known, &error));
+  g_assert_no_error (error);
+  /* No plugin loaded reads any of it. */
+  g_assert_false (td_config_check_plugin_keys (c, NULL, &error));
+  g_assert_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_UNKNOWN);
+}
+
+/* An empty value is no file; an absolute one stays as it is. */
+static void
+test_plugin_paths (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_parse (
+      "[sip]\ndomain = pbx.test\n[store]\npath = x\n[plugins]\nenabled = hold;forward\n"
+      "[hold]\nmusic =\n[forward]\nlog = /var/log/f\n", "paths.conf", "/etc/tandem", &error);
+  g_autofree char *abs = NULL;
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (td_config_plugin_value (c, "hold", "music", NULL), ==, "");
+  g_assert_null (td_config_plugin_path (c, "hold", "music", NULL));
+  abs = td_config_plugin_path (c, "forward", "log", NULL);
+  g_assert_cmpstr (abs, ==, "/var/log/f");
+}
+
+/* The old spellings of keys that moved to a plugin's group still work,
+ * with a warning naming file, line and the new spelling. */
+static void
+test_moved_keys (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = NULL;
+  guint line = 0;
+
+  c = td_config_parse ("[sip]\ndomain = pbx.test\n[store]\npath = x\n"
+                       "[media]\nhold-music = tunes/m.wav\n[calls]\nmax-diversions = 1\n"
+                       "[plugins]\nenabled = forward;hold\n", "old.conf", "/etc/tandem", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (c->warnings), ==, 2);
+  g_assert_cmpstr (c->warnings[0], ==,
+                   "old.conf:6: [media] hold-music is deprecated: write it as [hold] music");
+  g_assert_cmpstr (c->warnings[1], ==, "old.conf:8: [calls] max-diversions is deprecated: "
+                                       "write it as [forward] max-diversions");
+  g_assert_cmpstr (td_config_plugin_value (c, "hold", "music", &line), ==, "tunes/m.wav");
+  g_assert_cmpuint (line, ==, 6);
+  g_assert_cmpstr (td_config_plugin_value (c, "forward", "max-diversions", NULL), ==, "1");
+}
+
+/* As before, they are unused when their plugin is not enabled: no error. */
+static void
+test_moved_keys_unused (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = NULL;
+
+  c = td_config_parse ("[sip]\ndomain = pbx.test\n[store]\npath = x\n"
+                       "[media]\nhold-music = tunes/m.wav\n", "old.conf", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (c->warnings), ==, 1);
+  g_assert_cmpstr (c->warnings[0], ==, "old.conf:6: [media] hold-music is deprecated (now "
+                                       "[hold] music), and unused: plugin hold is not enabled");
+  g_assert_null (td_config_plugin_value (c, "hold", "music", NULL));
+  g_assert_true (td_config_check_plugin_keys (c, NULL, &error));
+}
+
+/* A reload keeps a restart-only key's running value, or its absence. */
+static void
+test_keep_plugin_value (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) running = td_config_parse (
+      "[sip]\ndomain = pbx.test\n[store]\npath = x\n[plugins]\nenabled = hold\n"
+      "[hold]\nmusic = old.wav\n", "r.conf", NULL, &error);
+  g_autoptr (TdConfig) fresh = td_config_parse (
+      "[sip]\ndomain = pbx.test\n[store]\npath = x\n[plugins]\nenabled = hold\n",
+      "r.conf", NULL, &error);
+  guint line = 0;
+
+  g_assert_no_error (error);
+  g_assert_null (td_config_plugin_value (fresh, "hold", "music", NULL));
+  td_config_keep_plugin_value (fresh, running, "hold", "music");
+  g_assert_cmpstr (td_config_plugin_value (fresh, "hold", "music", &line), ==, "old.wav");
+  g_assert_cmpuint (line, ==, 8);
+  td_config_keep_plugin_value (running, fresh, "hold", "volume");
+  g_assert_null (td_config_plugin_value (running, "hold", "volume", NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -260,6 +410,11 @@ main (int argc, char **argv)
   g_test_add_func ("/config/missing-file", test_missing_file);
   g_test_add_func ("/config/sample", test_sample_config);
   g_test_add_func ("/config/user-keys", test_user_keys);
+  g_test_add_func ("/config/plugin-groups", test_plugin_groups);
+  g_test_add_func ("/config/plugin-paths", test_plugin_paths);
+  g_test_add_func ("/config/moved-keys", test_moved_keys);
+  g_test_add_func ("/config/moved-keys-unused", test_moved_keys_unused);
+  g_test_add_func ("/config/keep-plugin-value", test_keep_plugin_value);
   g_test_add_func ("/siplog/summary", test_siplog_summary);
   return g_test_run ();
 }
