@@ -72,14 +72,3 @@ td_router_target_user (const TdConfig *config, const char *target)
     return NULL;
   return g_strdup (user);
 }
-
-TdDivertDecision
-td_router_may_divert (GHashTable *visited, guint diversions, guint max_diversions,
-                      const char *user)
-{
-  if (g_hash_table_contains (visited, user))
-    return TD_DIVERT_LOOP;
-  if (diversions >= max_diversions)
-    return TD_DIVERT_TOO_MANY;
-  return TD_DIVERT_OK;
-}

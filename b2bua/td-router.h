@@ -30,15 +30,4 @@ TdRoute *td_router_route (const TdConfig *config, TdLocation *location,
  * names anything else (tandem routes no other domains yet). */
 char *td_router_target_user (const TdConfig *config, const char *target);
 
-typedef enum {
-  TD_DIVERT_OK,
-  TD_DIVERT_LOOP,        /* the call has already rung that user */
-  TD_DIVERT_TOO_MANY,    /* [calls] max-diversions reached */
-} TdDivertDecision;
-
-/* May a call that has rung the users in `visited` (a set of names) and been
- * diverted `diversions` times be diverted to `user`? */
-TdDivertDecision td_router_may_divert (GHashTable *visited, guint diversions,
-                                       guint max_diversions, const char *user);
-
 G_END_DECLS

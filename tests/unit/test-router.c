@@ -100,24 +100,6 @@ test_target_user (Fixture *f, gconstpointer data)
   }
 }
 
-/* bob → carol → bob must stop at the second bob; chains stop at the limit. */
-static void
-test_divert (void)
-{
-  g_autoptr (GHashTable) visited = g_hash_table_new (g_str_hash, g_str_equal);
-
-  g_hash_table_add (visited, "bob");
-  g_assert_cmpint (td_router_may_divert (visited, 0, 5, "carol"), ==, TD_DIVERT_OK);
-  g_hash_table_add (visited, "carol");
-  g_assert_cmpint (td_router_may_divert (visited, 1, 5, "bob"), ==, TD_DIVERT_LOOP);
-  g_assert_cmpint (td_router_may_divert (visited, 1, 5, "carol"), ==, TD_DIVERT_LOOP);
-  g_assert_cmpint (td_router_may_divert (visited, 1, 5, "dave"), ==, TD_DIVERT_OK);
-  g_assert_cmpint (td_router_may_divert (visited, 5, 5, "dave"), ==, TD_DIVERT_TOO_MANY);
-  g_assert_cmpint (td_router_may_divert (visited, 0, 0, "dave"), ==, TD_DIVERT_TOO_MANY);
-  /* A loop is a loop whatever the count. */
-  g_assert_cmpint (td_router_may_divert (visited, 9, 5, "bob"), ==, TD_DIVERT_LOOP);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -125,6 +107,5 @@ main (int argc, char **argv)
   g_test_add ("/router/route", Fixture, NULL, fixture_set_up, test_route, fixture_tear_down);
   g_test_add ("/router/target-user", Fixture, NULL, fixture_set_up, test_target_user,
               fixture_tear_down);
-  g_test_add_func ("/router/divert", test_divert);
   return g_test_run ();
 }
