@@ -185,6 +185,17 @@ is_ice_attribute (const char *line)
   return FALSE;
 }
 
+/* RFC 5576 source attributes name the SSRCs the other endpoint sends; the
+ * relay sends each endpoint its own port's outgoing context instead (one
+ * SSRC per leg, kept when its peer changes), so they would be wrong, and
+ * they would make a leg moved to a new peer read as a changed session
+ * (measured with linphone and baresip: a re-INVITE after every transfer). */
+static gboolean
+is_source_attribute (const char *line)
+{
+  return attr_is (line, "ssrc", NULL) || attr_is (line, "ssrc-group", NULL);
+}
+
 /* The address of a c= value "<nettype> <addrtype> <address>[/ttl[/n]]",
  * newly allocated, or NULL if malformed. */
 static char *
@@ -663,8 +674,8 @@ emit_session (Writer *w, const TdSdp *sdp)
         case 'a':
           /* a=rtcp is media-level only; a stray session-level one would
            * name an address past the relay. */
-          if (!is_ice_attribute (line) && !attr_is (line, "rtcp", NULL) &&
-              !replaced_direction (w, line))
+          if (!is_ice_attribute (line) && !is_source_attribute (line) &&
+              !attr_is (line, "rtcp", NULL) && !replaced_direction (w, line))
             emit (w, line);
           break;
         default:
@@ -707,7 +718,8 @@ emit_media (Writer *w, const Media *m, guint16 relay_port)
             emit_connection (w, line);
           connection_done = TRUE;
         }
-      else if (is_ice_attribute (line) || replaced_direction (w, line))
+      else if (is_ice_attribute (line) || is_source_attribute (line) ||
+               replaced_direction (w, line))
         continue;
       else if (attr_is (line, "rtcp", NULL))
         {
