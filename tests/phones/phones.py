@@ -235,8 +235,10 @@ class Baresip:
     netstrings; it answers {"response":true,...} and reports
     {"event":true,"type":...}."""
 
-    def __init__(self, work, user, password, sip_port, rtp_ports, ctrl_port, tandem_port, audio):
-        self.dir = os.path.join(work, "baresip")
+    def __init__(self, work, user, password, sip_port, rtp_ports, ctrl_port, tandem_port, audio,
+                 name="baresip"):
+        """name: its config folder and log files in work (a second baresip needs another)."""
+        self.dir = os.path.join(work, name)
         os.makedirs(self.dir)
         self.user = user
         with open(os.path.join(self.dir, "config"), "w") as f:
@@ -260,7 +262,7 @@ class Baresip:
                     'regint=600;answermode=auto;audio_codecs=PCMU/8000/1,PCMA/8000/1\n'
                     % (user, DOMAIN, password, tandem_port))
         self.proc, self.log = start(["baresip", "-4", "-f", self.dir],
-                                    os.path.join(work, "baresip.log"), stdin=subprocess.DEVNULL)
+                                    os.path.join(work, name + ".log"), stdin=subprocess.DEVNULL)
         self.events = []
         self.cond = threading.Condition()
         self.responses = queue.Queue()
@@ -271,10 +273,10 @@ class Baresip:
                 self.sock = socket.create_connection(("127.0.0.1", ctrl_port), timeout=1)
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise StepFailed("baresip's ctrl_tcp did not open, see baresip.log")
+                    raise StepFailed("baresip's ctrl_tcp did not open, see %s.log" % name)
                 time.sleep(0.1)
         self.sock.settimeout(None)
-        self.log_file = open(os.path.join(work, "baresip-events.log"), "w", buffering=1)
+        self.log_file = open(os.path.join(work, name + "-events.log"), "w", buffering=1)
         threading.Thread(target=self._read, daemon=True).start()
         self.token = 0
 
@@ -345,6 +347,7 @@ class Linphone:
     """linphonec 5.1: commands on stdin, HOME in the work folder."""
 
     def __init__(self, work, user, password, sip_port, rtp_ports, tandem_port, audio, session_expires):
+        self.user = user
         home = os.path.join(work, "linphone-home")
         os.makedirs(os.path.join(home, ".local", "share", "linphone"))   # its call-log database
         self.rc = os.path.join(home, "linphonerc")
@@ -452,7 +455,12 @@ def main():
         overrides.append((("calls", "session-timer"), "90"))
     args.set = overrides
     args.build = os.path.abspath(args.build)
+    return drive(args, scenario)
 
+
+def drive(args, scenario):
+    """Runs scenario(run, args, work, procs) in a work folder, stops every
+    process it appended to procs, prints the summary: the exit status."""
     for tool in ("baresip", "linphonec"):
         if not shutil.which(tool):
             print("SKIP: %s is not installed (apt-get install baresip linphone-cli)" % tool)
@@ -513,6 +521,33 @@ def file_size(path):
         return 0
 
 
+def baresip_registers(b):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        info = ANSI.sub("", b.command("reginfo").get("data", ""))
+        if re.search(r"sip:%s@\S+\s+OK" % b.user, info):
+            return "REGISTER 200"
+        if re.search(r"sip:%s@\S+\s+ERR" % b.user, info):
+            reasons = b.log.find(r"reg: ")
+            raise StepFailed("baresip: %s" % (ANSI.sub("", reasons[-1]).strip() if reasons
+                                              else info.strip()))
+        time.sleep(0.3)
+    raise StepFailed("baresip did not register within %d s" % WAIT)
+
+
+def linphone_registers(l):
+    deadline = time.monotonic() + WAIT
+    line = None
+    while time.monotonic() < deadline:
+        since = l.log.mark()
+        l.send("status register")
+        line = l.log.wait(r"registered", 2, since)
+        if line and re.search(r"registered, identity=sip:%s@" % l.user, line):
+            return "REGISTER 200"
+        time.sleep(0.3)
+    raise StepFailed("linphone did not register within %d s (last: %s)" % (WAIT, line))
+
+
 def scenario(run, args, work, procs):
     sip_port, bs_port, lp_port = pick_ports(3, span=2)
     audio = os.path.join(work, "voice.wav")
@@ -542,32 +577,8 @@ def scenario(run, args, work, procs):
                  audio, 90)
     procs.append(l)
 
-    def baresip_registers():
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            info = ANSI.sub("", b.command("reginfo").get("data", ""))
-            if re.search(r"sip:alice@\S+\s+OK", info):
-                return "REGISTER 200"
-            if re.search(r"sip:alice@\S+\s+ERR", info):
-                reasons = b.log.find(r"reg: ")
-                raise StepFailed("baresip: %s" % (ANSI.sub("", reasons[-1]).strip() if reasons
-                                                  else info.strip()))
-            time.sleep(0.3)
-        raise StepFailed("baresip did not register within %d s" % WAIT)
-
-    def linphone_registers():
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            since = l.log.mark()
-            l.send("status register")
-            line = l.log.wait(r"registered", 2, since)
-            if line and re.search(r"registered, identity=sip:bob@", line):
-                return "REGISTER 200"
-            time.sleep(0.3)
-        raise StepFailed("linphone did not register within %d s (last: %s)" % (WAIT, line))
-
-    registered = [run.step("baresip 1.0 (alice) registers", baresip_registers),
-                  run.step("linphone 5.1 (bob) registers", linphone_registers)]
+    registered = [run.step("baresip 1.0 (alice) registers", lambda: baresip_registers(b)),
+                  run.step("linphone 5.1 (bob) registers", lambda: linphone_registers(l))]
     if not all(registered):
         print("calls not attempted: a phone is not registered")
         return False
