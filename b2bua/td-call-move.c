@@ -254,8 +254,8 @@ td_call_take_leg (TdCall *call, TdLeg *leg, TdLeg *replacing, const char *transf
   new_segment (call, old, transferred_by);
   attach (call, leg, ref, replacing);
   peer = td_call_peer_of (call, leg);
-  g_info ("call %s: the %s-leg (%s) now talks to the %s-leg (%s)%s%s", call->call_id,
-          td_leg_name (leg), leg->user ? leg->user : "?", td_leg_name (peer),
+  g_info ("call %s: leg %" G_GUINT64_FORMAT " (%s) now talks to leg %" G_GUINT64_FORMAT
+          " (%s)%s%s", call->call_id, leg->id, leg->user ? leg->user : "?", peer->id,
           peer->user ? peer->user : "?", old ? ", moved from call " : "",
           old ? old->call_id : "");
   td_leg_connect_media (leg, peer);
