@@ -111,12 +111,41 @@ flow_register (FlowDaemon *d, const char *user, guint16 port)
   g_assert_cmpint (flow_msg_status (flow_run_last_received (run)), ==, 200);
 }
 
+/* The party's optional SIPp arguments (-recv_timeout, -key NAME VALUE),
+ * NULL-terminated: they go last in the variadic argument list, so that
+ * the first NULL also ends the list when there are fewer. */
+#define PARTY_TAIL_LEN (2 + 3 * FLOW_PARTY_MAX_KEYS + 1)
+#define PARTY_TAIL(t) t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], NULL
+G_STATIC_ASSERT (PARTY_TAIL_LEN == 12);
+
+static void
+party_tail (const FlowParty *p, const char *tail[PARTY_TAIL_LEN])
+{
+  guint n = 0;
+
+  if (p->recv_timeout) {
+    tail[n++] = "-recv_timeout";
+    tail[n++] = p->recv_timeout;
+  }
+  for (guint i = 0; p->keys && p->keys[i]; i += 2) {
+    g_assert_nonnull (p->keys[i + 1]);
+    g_assert_cmpuint (i / 2, <, FLOW_PARTY_MAX_KEYS);
+    tail[n++] = "-key";
+    tail[n++] = p->keys[i];
+    tail[n++] = p->keys[i + 1];
+  }
+  while (n < PARTY_TAIL_LEN)
+    tail[n++] = NULL;
+}
+
 FlowSipp *
 flow_callee_start (FlowDaemon *d, const FlowParty *p)
 {
   g_autofree char *sip = number_str (p->sip_port), *rtp = number_str (p->rtp_port);
   g_autofree char *rtp2 = number_str (p->rtp_port2);
+  const char *tail[PARTY_TAIL_LEN];
 
+  party_tail (p, tail);
   release_port (p->sip_port);
   flow_register (d, p->user, p->sip_port);
   return flow_sipp_start (d, p->scenario, "-p", sip, "-m", or_default (p->calls, "1"),
@@ -125,7 +154,7 @@ flow_callee_start (FlowDaemon *d, const FlowParty *p)
                           "-key", "side", p->side, "-key", "pt", or_default (p->pt, "8"),
                           "-key", "codec", or_default (p->codec, "PCMA"),
                           "-key", "answer_attr", or_default (p->answer_attr, "a=sendrecv"),
-                          "-d", or_default (p->pause_ms, "0"), NULL);
+                          "-d", or_default (p->pause_ms, "0"), PARTY_TAIL (tail));
 }
 
 FlowSipp *
@@ -134,6 +163,9 @@ flow_caller_start (FlowDaemon *d, const FlowParty *p, const char *callee)
   g_autofree char *rtp = number_str (p->rtp_port), *rtp2 = number_str (p->rtp_port2);
   g_autofree char *default_password = g_strdup_printf ("%s-secret", p->user);
   g_autofree char *auth_uri = g_strdup_printf ("%s@pbx.test", callee);
+  const char *tail[PARTY_TAIL_LEN];
+
+  party_tail (p, tail);
 
   /* The digest uri must be the Request-URI's (the harness's default is the
    * registrar's); a later -auth_uri wins. */
@@ -146,7 +178,7 @@ flow_caller_start (FlowDaemon *d, const FlowParty *p, const char *callee)
                           "-key", "hold_attr", or_default (p->hold_attr, "a=sendonly"),
                           "-key", "hold_formats", or_default (p->hold_formats, "0 8 101"),
                           "-key", "resume_formats", or_default (p->resume_formats, "0 8 101"),
-                          "-d", or_default (p->pause_ms, "0"), NULL);
+                          "-d", or_default (p->pause_ms, "0"), PARTY_TAIL (tail));
 }
 
 guint16
@@ -162,6 +194,32 @@ flow_wait_port_file (const char *name)
       guint64 port = g_ascii_strtoull (text, NULL, 10);
       g_assert_cmpuint (port, >, 0);
       return (guint16) port;
+    }
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    g_usleep (10 * 1000);
+  }
+  g_printerr ("flow: %s not written within %d ms\n", path, PORT_FILE_TIMEOUT_MS);
+  g_assert_not_reached ();
+}
+
+char **
+flow_wait_lines_file (const char *file, guint min_lines)
+{
+  g_autofree char *path = g_build_filename (flow_case_dir (), file, NULL);
+  gint64 deadline = g_get_monotonic_time () + PORT_FILE_TIMEOUT_MS * 1000;
+
+  while (g_get_monotonic_time () < deadline) {
+    g_autofree char *text = NULL;
+    if (g_file_get_contents (path, &text, NULL, NULL) && *text) {
+      g_auto (GStrv) lines = g_strsplit (g_strchomp (text), "\n", -1);
+      for (guint i = 0; lines[i]; i++)
+        g_strstrip (lines[i]);
+      if (g_strv_length (lines) < min_lines)
+        g_printerr ("flow: %s has %u lines (want %u):\n%s\n", path, g_strv_length (lines),
+                    min_lines, text);
+      g_assert_cmpuint (g_strv_length (lines), >=, min_lines);
+      return g_steal_pointer (&lines);
     }
     while (g_main_context_iteration (NULL, FALSE))
       ;
@@ -397,11 +455,19 @@ flow_probe_sent (char **report, guint16 bind_port)
 char **
 flow_probe_trace (const FlowTraceEndpoint *eps, guint n, guint count)
 {
+  return flow_probe_trace_delayed (eps, NULL, n, count);
+}
+
+char **
+flow_probe_trace_delayed (const FlowTraceEndpoint *eps, const guint *delays_ms, guint n,
+                          guint count)
+{
   const char *probe = g_getenv ("TANDEM_RTP_PROBE");
   g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
   g_autofree char *count_text = number_str (count);
   g_autofree char *out = NULL, *err = NULL;
   g_auto (GStrv) argv = NULL;
+  guint latest = 0;
   int status;
 
   g_autofree guint16 *bind_ports = g_new0 (guint16, n);
@@ -409,15 +475,19 @@ flow_probe_trace (const FlowTraceEndpoint *eps, guint n, guint count)
   g_assert_nonnull (probe);
   g_strv_builder_add_many (b, probe, "-t", "-n", count_text, "-i", "20", "-l", "300", NULL);
   for (guint i = 0; i < n; i++) {
-    g_autofree char *spec = g_strdup_printf ("%u:%u:%u:0:%u", eps[i].bind_port,
-                                             eps[i].dest_port, eps[i].ssrc, eps[i].fill);
+    g_autofree char *spec = g_strdup_printf ("%u:%u:%u:%u:%u", eps[i].bind_port,
+                                             eps[i].dest_port, eps[i].ssrc,
+                                             delays_ms ? delays_ms[i] : 0, eps[i].fill);
     g_strv_builder_add (b, spec);
     bind_ports[i] = eps[i].bind_port;
   }
   argv = g_strv_builder_end (b);
-  /* count × 20 ms and the linger, with room for a loaded machine. */
+  /* count × 20 ms, the latest start and the linger, with room for a
+   * loaded machine. */
+  for (guint i = 0; delays_ms && i < n; i++)
+    latest = MAX (latest, delays_ms[i]);
   status = probe_command ((const char *const *) argv, bind_ports, n,
-                          PROBE_TIMEOUT_MS + count * 20, &out, &err);
+                          PROBE_TIMEOUT_MS + count * 20 + latest, &out, &err);
   flow_note ("rtp-probe -t (exit %d): %s, %u bytes of report", status, err,
              (guint) strlen (out));
   g_assert_cmpint (status, ==, 0);

@@ -34,7 +34,13 @@ typedef struct {
   const char *hold_attr;    /* and its a= line ["a=sendonly"] */
   const char *hold_formats, *resume_formats;  /* feat-uac-hold-formats.xml: the formats
                                                  of its hold and resume offers ["0 8 101"] */
+  const char *recv_timeout; /* SIPp -recv_timeout (xfer-*-talk.xml: hang up after so
+                               much quiet) [none] */
+  const char *const *keys;  /* more -key NAME VALUE for the scenario: NAME, VALUE...,
+                               NULL; at most FLOW_PARTY_MAX_KEYS pairs [none] */
 } FlowParty;
+
+#define FLOW_PARTY_MAX_KEYS 3
 
 /* A party with fresh SIP and RTP ports and no pause. The ports stay bound
  * by the test process until they are used (flow_callee_start, the probe),
@@ -53,6 +59,10 @@ FlowSipp *flow_caller_start (FlowDaemon *d, const FlowParty *p, const char *call
 /* The relay port a scenario wrote to NAME.port in the case directory (see
  * the scenarios' <exec>); waits for it, bounded. */
 guint16 flow_wait_port_file (const char *name);
+/* The lines of a text file a scenario wrote to the case directory (e.g.
+ * "b-dialog.txt": a dialog's Call-ID and tags, one a line); waits for it,
+ * bounded, and asserts it has at least min_lines. */
+char **flow_wait_lines_file (const char *file, guint min_lines);
 
 /* ---- how calls end ---------------------------------------------------------------- */
 
@@ -146,6 +156,10 @@ typedef struct {
  * from the start) and records what it receives. Asserts it succeeded;
  * returns its report (flow_probe_received and the rest read it too). */
 char **flow_probe_trace (const FlowTraceEndpoint *eps, guint n, guint count);
+/* The same with endpoint i starting to send delays_ms[i] late: streams
+ * whose sequence numbers and timestamps differ at any moment. */
+char **flow_probe_trace_delayed (const FlowTraceEndpoint *eps, const guint *delays_ms, guint n,
+                                 guint count);
 /* The packets the endpoint on bind_port received, in arrival order
  * (FlowRtpPacket). */
 GArray *flow_probe_packets (char **report, guint16 bind_port);
