@@ -95,8 +95,8 @@ start_tandem (const char *calls)
   g_autofree char *plugin = g_build_filename (plugin_dir ? plugin_dir : ".",
                                               TRANSFER_PLUGIN ".so", NULL);
   gboolean built = g_file_test (plugin, G_FILE_TEST_EXISTS);
-  g_autofree char *conf = g_strdup_printf (MEDIA_CONFIG "\n%s\n[calls]\n%s\n",
-                                           built ? "[plugins]\nenabled = " TRANSFER_PLUGIN "\n" : "",
+  const char *plugins = built ? "[plugins]\nenabled = " TRANSFER_PLUGIN "\n" : "";
+  g_autofree char *conf = g_strdup_printf (MEDIA_CONFIG "\n%s\n[calls]\n%s\n", plugins,
                                            calls ? calls : "");
 
   flow_note ("%s", built ? "transfer plugin enabled"
