@@ -276,6 +276,13 @@ td_call_unref (TdCall *call)
 }
 
 void
+td_call_set_dialog_allow (TdCallContext *ctx, nua_handle_t *nh)
+{
+  if (ctx->dialog_allow)
+    td_signal_set_params (&ctx->signal, nh, SIPTAG_ALLOW_STR (ctx->dialog_allow), TAG_END ());
+}
+
+void
 td_call_register_leg (TdCallContext *ctx, TdLeg *leg)
 {
   td_leg_register (leg, ctx);
@@ -389,6 +396,9 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
   nh = td_signal_handle (&ctx->signal, SIPTAG_FROM_STR (from), SIPTAG_TO_STR (to),
                    TAG_IF (proxy, NUTAG_PROXY (proxy)),
                    TAG_IF (call->late_offer, NUTAG_AUTOACK (0)), TAG_END ());
+  /* nua_handle()'s tags are for its requests; the dialog's Allow is a
+   * handle parameter. */
+  td_call_set_dialog_allow (ctx, nh);
   b = td_leg_new (call, &ctx->signal, TD_LEG_B, nh);
   td_call_register_leg (ctx, b);
   b->user = g_strdup (call->callee);
@@ -937,6 +947,7 @@ td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdU
 
   call->a = td_leg_new (call, &ctx->signal, TD_LEG_A, nh);
   td_call_register_leg (ctx, call->a);
+  td_call_set_dialog_allow (ctx, nh);
   call->a->user = g_strdup (caller->name);
   call->a->display = g_strdup (caller->display_name);
   td_leg_set_signalling_from_request (call->a, ctx->nua);

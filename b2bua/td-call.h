@@ -38,6 +38,9 @@ typedef struct _TdCallContext {
                              * their call and are being hung up */
   guint64 next_leg_id;
   TdPluginHost *plugins;    /* feature hooks; may be NULL */
+  /* The Allow of calls' dialogs when it differs from the stack's (REFER,
+   * with a transfer plugin: taken in dialogs only), or NULL. */
+  const char *dialog_allow;
 } TdCallContext;
 
 /* The tables of calls and legs (empty), and their end. */

@@ -175,15 +175,6 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
     else if (!shed (d, nua, nh))
       td_call_incoming (&d->calls, nh, sip);
     break;
-  case nua_i_refer:
-    /* Outside any dialog (RFC 3515 allows it): tandem transfers only the
-     * calls it carries, on a REFER in the referrer's own dialog. Without
-     * a transfer plugin nua has answered it (405). */
-    if (td_plugin_host_handles (d->plugins, TD_HOOK_REFER))
-      refuse (nua, nh, 403, "Forbidden (REFER only within a call)");
-    else
-      nua_handle_destroy (nh);
-    break;
   case nua_i_error:
     g_warning ("SIP stack error %d %s", status, phrase);
     break;
@@ -213,6 +204,8 @@ start_sip (TdDaemon *d, GError **error)
   const TdConfig *c = d->config;
   g_autofree char *url = NULL;
   gboolean refer = td_plugin_host_handles (d->plugins, TD_HOOK_REFER);
+
+  d->calls.dialog_allow = refer ? ALLOW ", REFER" : NULL;
 
   /* Sofia's transports must never look a name up on this thread. */
   if (!td_numeric_only_active ()) {
@@ -251,8 +244,13 @@ start_sip (TdDaemon *d, GError **error)
                   NUTAG_APPL_METHOD (refer ? "INVITE, REGISTER, UPDATE, REFER"
                                            : "INVITE, REGISTER, UPDATE"),
                   /* Advertise only what tandem really serves; nua refuses
-                   * other methods with 405. */
-                  SIPTAG_ALLOW_STR (refer ? ALLOW ", REFER" : ALLOW),
+                   * other methods with 405. REFER is allowed in calls'
+                   * dialogs only (d->calls.dialog_allow, set on each leg's
+                   * handle): outside one, Debian's nua would send a NOTIFY
+                   * "100 Trying" of its own before tandem could refuse it
+                   * (measured); with REFER not allowed there it answers
+                   * 405 and nothing else. */
+                  SIPTAG_ALLOW_STR (ALLOW),
                   /* Set once: a second SIPTAG_SUPPORTED replaces the first. */
                   SIPTAG_SUPPORTED_STR (c->session_timer ? "timer, replaces" : "replaces"),
                   NUTAG_SESSION_TIMER (c->session_timer),
