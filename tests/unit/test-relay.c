@@ -2124,7 +2124,7 @@ stall_close (Stall *s)
  * then (the code before the fix waited until the old thread had let go, so
  * it came back only thanks to the watchdog, and the test fails cleanly
  * instead of hanging). pthread, not GMutex: ThreadSanitizer cannot see
- * GLib's futex (see td-relay.c). */
+ * GLib's futex (see td-relay-worker.c). */
 typedef struct {
   pthread_mutex_t lock;
   pthread_cond_t cond;
