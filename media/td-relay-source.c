@@ -134,8 +134,7 @@ td_relay_source_play (Worker *w, TdRelayPort *port, Cmd *cmd)
   pl->pt = cmd->pt;
   pl->frame = 0;
   /* A new tune is a new source, even straight after another tune. */
-  if (port->ctx.source == TD_RTP_SOURCE_TUNE)
-    port->ctx.source = TD_RTP_SOURCE_NONE;
+  td_rtp_context_restart (&port->ctx, TD_RTP_SOURCE_TUNE);
   if (old)
     td_tune_unref (old);
   else
@@ -149,5 +148,5 @@ td_relay_source_stop (Worker *w, TdRelayPort *port)
     return;
   td_relay_source_remove (w, port);
   g_clear_pointer (&port->play.tune, td_tune_unref);
-  /* The next forwarded packet is a new source (ctx.source is TD_RTP_SOURCE_TUNE). */
+  /* The next forwarded packet is a new source (the context carries TD_RTP_SOURCE_TUNE). */
 }

@@ -301,8 +301,8 @@ close_port (Worker *w, TdRelayPort *port)
 static void
 restart_forwarded (TdRelayPort *port, TdRelayPort *new_peer)
 {
-  if (port->peer != new_peer && port->ctx.source == TD_RTP_SOURCE_FORWARD)
-    port->ctx.source = TD_RTP_SOURCE_NONE;
+  if (port->peer != new_peer)
+    td_rtp_context_restart (&port->ctx, TD_RTP_SOURCE_FORWARD);
 }
 
 static void

@@ -283,7 +283,7 @@ new_port (TdRelay *relay, guint pair, const int fds[2])
   port->latching = relay->latching;
   port->nat_delay_us = relay->nat_delay_us;
   port->window_us = relay->window_us;
-  port->ctx.clock_rate = TD_RTP_DEFAULT_CLOCK_RATE;
+  td_rtp_context_init (&port->ctx);
   for (guint k = RTP; k <= RTCP; k++) {
     port->sock[k].fd = fds[k];
     port->sock[k].kind = k;

@@ -5,6 +5,23 @@
 
 #include "td-tune.h"
 
+#define MARKER 0x80
+/* G.711 and G.722 (whose RTP clock is 8 kHz too): until the SDP says otherwise. */
+#define DEFAULT_CLOCK_RATE 8000
+
+void
+td_rtp_context_init (TdRtpContext *c)
+{
+  *c = (TdRtpContext) { .source = TD_RTP_SOURCE_NONE, .clock_rate = DEFAULT_CLOCK_RATE };
+}
+
+void
+td_rtp_context_restart (TdRtpContext *c, TdRtpSource source)
+{
+  if (c->source == source)
+    c->source = TD_RTP_SOURCE_NONE;
+}
+
 static inline guint16
 get16 (const guint8 *p)
 {
@@ -117,7 +134,7 @@ td_rtp_context_stamp_forwarded (TdRtpContext *c, guint8 *p, gint64 now)
   ts = get32 (p + 4);
   if (G_UNLIKELY (c->source != TD_RTP_SOURCE_FORWARD || c->source_ssrc != in_ssrc) &&
       ctx_switch (c, TD_RTP_SOURCE_FORWARD, in_ssrc, seq, ts, now))
-    p[1] |= TD_RTP_MARKER;
+    p[1] |= MARKER;
   ctx_stamp (c, &seq, &ts, now);
   put16 (p + 2, seq);
   put32 (p + 4, ts);
@@ -131,7 +148,7 @@ td_rtp_context_stamp_generated (TdRtpContext *c, guint8 hdr[TD_RTP_HEADER], guin
   hdr[0] = 0x80;
   hdr[1] = pt;
   if (c->source != TD_RTP_SOURCE_TUNE && ctx_switch (c, TD_RTP_SOURCE_TUNE, 0, seq, ts, now))
-    hdr[1] |= TD_RTP_MARKER;
+    hdr[1] |= MARKER;
   ctx_stamp (c, &seq, &ts, now);
   put16 (hdr + 2, seq);
   put32 (hdr + 4, ts);

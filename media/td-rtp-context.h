@@ -20,8 +20,6 @@
 G_BEGIN_DECLS
 
 #define TD_RTP_HEADER 12
-#define TD_RTP_MARKER 0x80
-#define TD_RTP_DEFAULT_CLOCK_RATE 8000
 
 /* What a port's outgoing RTP stream is carrying right now. */
 typedef enum {
@@ -44,6 +42,12 @@ typedef struct {
   gboolean new_ssrc_on_switch;
 } TdRtpContext;
 
+/* A fresh context: nothing sent yet, forwarded streams at 8 kHz. */
+void td_rtp_context_init (TdRtpContext *c);
+/* If the stream now carries `source`, its next packet starts a new source
+ * (seq/timestamp continued, the marker set): a new tune after a tune, a new
+ * peer whose stream may keep the old one's SSRC. */
+void td_rtp_context_restart (TdRtpContext *c, TdRtpSource source);
 /* Rewrites a forwarded packet's SSRC/seq/timestamp in place (RTCP
  * multiplexed on the RTP port passes untouched). */
 void td_rtp_context_stamp_forwarded (TdRtpContext *c, guint8 *p, gint64 now);
