@@ -100,12 +100,28 @@ struct _TdRelayPort {
    * read relaxed by the main thread. */
   _Atomic guint64 rx, tx, foreign, other, tx_errors, generated;
   _Atomic gint64 last_rx;
+
+  /* events (td-relay-events.c) */
+  guint64 id;             /* immutable: tells the port from later ones on its pair */
+  gint64 born_us;         /* immutable: allocation, where the idle clock starts */
+  gboolean watched;       /* worker: it has an event func */
+  gboolean idle;          /* worker: IDLE told, ACTIVE not yet */
+  guint8 on_rx;           /* worker: ON_RX_* owed at the next accepted packet */
+  TdRelayEventFunc event_func;   /* main thread */
+  gpointer event_data;           /* main thread */
+};
+
+/* What the next accepted packet of a port must see to (TdRelayPort.on_rx):
+ * 0 in the steady state, so the packet path tests one byte per batch. */
+enum {
+  ON_RX_FIRST = 1 << 0,    /* no RTP yet: the first is FIRST_PACKET (if watched) */
+  ON_RX_ACTIVE = 1 << 1,   /* IDLE was told: the next packet is ACTIVE */
 };
 
 typedef enum {
   CMD_ADD, CMD_DETACH, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
   CMD_SET_CLOCK_RATE, CMD_SET_NEW_SSRC, CMD_PLAY, CMD_STOP, CMD_FREE, CMD_SYNC, CMD_QUIT,
-  CMD_DROP_RTCP, CMD_SET_HOST, CMD_TEST_STALL,
+  CMD_DROP_RTCP, CMD_SET_HOST, CMD_TEST_STALL, CMD_WATCH, CMD_SET_IDLE,
 } CmdType;
 
 typedef struct {
@@ -119,6 +135,7 @@ typedef struct {
   guint64 seq;                 /* CMD_SYNC */
   Worker *to;                  /* CMD_DETACH: where the port goes */
   int fd;                      /* CMD_TEST_STALL */
+  gint64 idle_us;              /* CMD_SET_IDLE */
   socklen_t remote_len;        /* CMD_SET_REMOTE, CMD_SET_HOST; 0 = none */
   Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP; CMD_SET_HOST: [0] */
 } Cmd;
@@ -154,7 +171,23 @@ struct _Worker {
   GQueue playing;              /* TdRelayPort* via port->play.link */
   gboolean ticking;            /* tfd armed */
   Buffers *buf;
+  /* events (td-relay-events.c), the worker thread */
+  int idle_tfd;                /* immutable: the idle check's timer */
+  gint64 idle_us;              /* the relay's idle timeout; 0 = none */
+  guint n_watched;             /* live ports with an event func */
+  gboolean idle_armed;         /* idle_tfd armed */
+  GArray *events;              /* RelayEvent: this loop iteration's, posted at its end */
 };
+
+/* An event on its way from a worker to the main thread: the port by pair and
+ * id, never by pointer (it may be gone by delivery). */
+typedef struct {
+  guint pair;
+  guint64 id;
+  TdRelayEventKind kind;
+  gint64 time_us;
+  Addr address;                /* LATCHED */
+} RelayEvent;
 
 struct _TdRelay {
   /* immutable after td_relay_new */
@@ -177,6 +210,15 @@ struct _TdRelay {
   /* shared, under `pool_lock` */
   pthread_mutex_t pool_lock;
   GArray *released;            /* guint pair indices closed by the workers */
+
+  /* events (td-relay-events.c) */
+  GMainContext *context;       /* immutable: where events are delivered */
+  GSource *event_source;       /* immutable; ready when `events` is not empty */
+  pthread_mutex_t event_lock;
+  GArray *events;              /* under event_lock: RelayEvent, posted by the workers */
+  GArray *delivering;          /* main thread: the batch being delivered */
+  TdRelayPort **by_pair;       /* main thread: the live (not freed) port of each pair */
+  guint64 next_id;             /* main thread */
 };
 
 /* ---- stats: single writer ---- */
@@ -222,6 +264,24 @@ gboolean td_relay_latch_accept (RelaySock *s, const Addr *src, const guint8 *dat
                                 int flags, gint64 now);
 void td_relay_latch_note_sending (TdRelayPort *port, gint64 now);
 void td_relay_latch_set_remote (TdRelayPort *port, const Cmd *cmd);
+
+/* td-relay-events.c. Main thread: */
+void td_relay_events_init (TdRelay *relay);
+void td_relay_events_clear (TdRelay *relay);   /* after the workers stopped */
+void td_relay_events_port_new (TdRelay *relay, TdRelayPort *port);
+void td_relay_events_port_free (TdRelay *relay, TdRelayPort *port);
+/* Media thread: */
+gboolean td_relay_events_worker_init (Worker *w);
+void td_relay_events_worker_clear (Worker *w);
+void td_relay_events_watch (Worker *w, TdRelayPort *port, gboolean on);
+void td_relay_events_adopt (Worker *w, TdRelayPort *port);    /* it came to w */
+void td_relay_events_let_go (Worker *w, TdRelayPort *port);   /* it leaves w */
+void td_relay_events_set_idle (Worker *w, gint64 idle_us);
+void td_relay_events_check_idle (Worker *w);                  /* idle_tfd fired */
+void td_relay_events_post (Worker *w, TdRelayPort *port, TdRelayEventKind kind, gint64 now,
+                           const Addr *address);
+void td_relay_events_on_rx (Worker *w, TdRelayPort *port, guint kind, gint64 now);
+void td_relay_events_flush (Worker *w);                       /* end of a loop iteration */
 
 /* td-relay-source.c, media thread. */
 void td_relay_source_tick (Worker *w);

@@ -160,19 +160,30 @@ handle_batch (Worker *w, RelaySock *s, guint n)
   Buffers *b = w->buf;
   TdRelayPort *port = s->port;
   guint idx[BATCH], accepted = 0;
+  guint8 latch_before = s->state;
   gint64 now = g_get_monotonic_time ();
 
   for (guint i = 0; i < n; i++) {
-    if (td_relay_latch_accept (s, &b->src[i], b->data[i], b->rx[i].msg_len, b->rx[i].msg_hdr.msg_flags,
-                       now))
+    if (td_relay_latch_accept (s, &b->src[i], b->data[i], b->rx[i].msg_len,
+                               b->rx[i].msg_hdr.msg_flags, now))
       idx[accepted++] = i;
   }
+  if (accepted) {
+    /* last_rx before rx, released: a reader that sees the count sees the time */
+    atomic_store_explicit (&port->last_rx, now, memory_order_relaxed);
+    atomic_store_explicit (&port->rx,
+                           atomic_load_explicit (&port->rx, memory_order_relaxed) + accepted,
+                           memory_order_release);
+    if (G_UNLIKELY (port->on_rx))
+      td_relay_events_on_rx (w, port, s->kind, now);
+  }
+  /* Settled in this batch (perhaps by a dropped packet that found the
+   * learning window over): one byte compared per batch, not per packet. */
+  if (G_UNLIKELY (s->state != latch_before) && s->state == LATCH_CLOSED && s->kind == RTP &&
+      port->watched)
+    td_relay_events_post (w, port, TD_RELAY_EVENT_LATCHED, now, &s->remote);
   if (accepted == 0)
     return;
-  /* last_rx before rx, released: a reader that sees the count sees the time */
-  atomic_store_explicit (&port->last_rx, now, memory_order_relaxed);
-  atomic_store_explicit (&port->rx, atomic_load_explicit (&port->rx, memory_order_relaxed) + accepted,
-                         memory_order_release);
   /* a peer playing a tune sends the tune, not us */
   if (port->forward && port->peer && !port->peer->play.tune)
     forward_packets (w, port, port->peer, s->kind, idx, accepted, now);
@@ -214,6 +225,7 @@ adopt_port (Worker *w, TdRelayPort *port)
   g_queue_push_tail_link (&w->live_ports, &port->link);
   if (port->play.tune)
     td_relay_source_add (w, port);   /* migrated while playing: the tune goes on here */
+  td_relay_events_adopt (w, port);
   for (guint k = RTP; k <= RTCP; k++) {
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &port->sock[k] };
     if (port->sock[k].fd >= 0 && epoll_ctl (w->epfd, EPOLL_CTL_ADD, port->sock[k].fd, &ev) < 0)
@@ -232,6 +244,7 @@ let_go (Worker *w, TdRelayPort *port)
   g_queue_unlink (&w->live_ports, &port->link);
   if (port->play.tune)
     td_relay_source_remove (w, port);
+  td_relay_events_let_go (w, port);
   for (guint k = RTP; k <= RTCP; k++)
     if (port->sock[k].fd >= 0)
       epoll_ctl (w->epfd, EPOLL_CTL_DEL, port->sock[k].fd, NULL);
@@ -366,6 +379,12 @@ apply_command (Worker *w, Cmd *cmd)
   case CMD_TEST_STALL:
     test_stall (cmd->fd);
     break;
+  case CMD_WATCH:
+    td_relay_events_watch (w, port, cmd->flag);
+    break;
+  case CMD_SET_IDLE:
+    td_relay_events_set_idle (w, cmd->idle_us);
+    break;
   case CMD_SYNC:
     pthread_mutex_lock (&w->lock);
     w->sync_done = cmd->seq;
@@ -488,7 +507,7 @@ worker_thread (gpointer data)
   gboolean running = TRUE;
 
   while (running) {
-    gboolean commands = FALSE, tick = FALSE;
+    gboolean commands = FALSE, tick = FALSE, idle_check = FALSE;
     int n = epoll_wait (w->epfd, events, MAX_EVENTS, -1);
 
     if (n < 0) {
@@ -502,13 +521,19 @@ worker_thread (gpointer data)
         commands = TRUE;   /* the eventfd: after the packets, see let_go */
       else if (events[i].data.ptr == &w->tfd)
         tick = TRUE;
+      else if (events[i].data.ptr == &w->idle_tfd)
+        idle_check = TRUE;
       else
         drain_socket (w, events[i].data.ptr);
     }
     if (tick)
       td_relay_source_tick (w);
+    if (idle_check)
+      td_relay_events_check_idle (w);
     if (commands)
       running = process_commands (w);
+    if (w->events->len)
+      td_relay_events_flush (w);   /* once per iteration, never per packet */
   }
   while (w->live_ports.head)
     close_port (w, w->live_ports.head->data);
@@ -555,6 +580,13 @@ td_relay_worker_start (TdRelay *relay, Worker *w, guint index, GError **error)
   g_queue_init (&w->live_ports);
   g_queue_init (&w->backlog);
   g_queue_init (&w->playing);
+  if (!td_relay_events_worker_init (w)) {
+    g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_SYSTEM,
+                 "media relay: timerfd: %s", g_strerror (errno));
+    pthread_mutex_destroy (&w->lock);
+    pthread_cond_destroy (&w->cond);
+    goto fail;
+  }
   w->buf = g_new0 (Buffers, 1);
   init_buffers (w->buf);
   w->thread = g_thread_try_new (name, worker_thread, w, &thread_error);
@@ -564,6 +596,7 @@ td_relay_worker_start (TdRelay *relay, Worker *w, guint index, GError **error)
     g_error_free (thread_error);
     pthread_mutex_destroy (&w->lock);
     pthread_cond_destroy (&w->cond);
+    td_relay_events_worker_clear (w);
     g_free (w->buf);
     goto fail;
   }
@@ -594,6 +627,7 @@ td_relay_worker_stop (Worker *w)
   close (w->epfd);
   close (w->evfd);
   close (w->tfd);
+  td_relay_events_worker_clear (w);
   pthread_mutex_destroy (&w->lock);
   pthread_cond_destroy (&w->cond);
   g_free (w->buf);

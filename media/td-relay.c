@@ -144,6 +144,7 @@ relay_destroy (TdRelay *relay, guint n_started)
     td_relay_sync (relay);
   for (guint i = 0; i < n_started; i++)
     td_relay_worker_stop (&relay->workers[i]);
+  td_relay_events_clear (relay);
   pthread_mutex_destroy (&relay->pool_lock);
   g_array_unref (relay->released);
   g_queue_clear_full (&relay->cooling, g_free);
@@ -185,6 +186,7 @@ td_relay_new_full (const char *address, guint16 port_min, guint16 port_max, guin
   relay->nat_delay_us = TD_RELAY_NAT_DELAY_MS * (gint64) 1000;
   relay->window_us = TD_RELAY_LEARN_WINDOW_MS * (gint64) 1000;
   pthread_mutex_init (&relay->pool_lock, NULL);
+  td_relay_events_init (relay);
   for (guint i = 0; i < relay->n_workers; i++) {
     if (!td_relay_worker_start (relay, &relay->workers[i], i, error)) {
       relay_destroy (relay, i);
@@ -292,6 +294,7 @@ new_port (TdRelay *relay, guint pair, const int fds[2])
   }
   port->worker = choose_worker (relay);
   port->worker->n_ports++;
+  td_relay_events_port_new (relay, port);
   return port;
 }
 
@@ -598,6 +601,7 @@ td_relay_port_free (TdRelayPort *port)
   if (!port)
     return;
   port->worker->n_ports--;
+  td_relay_events_port_free (port->relay, port);
   td_relay_worker_send (port->worker, CMD_FREE, port, NULL, FALSE);
 }
 
