@@ -62,6 +62,8 @@ deliver (TdRelay *relay, const RelayEvent *e)
     return;   /* freed, a later port on the pair, or no longer wanted */
   if (e->kind == TD_RELAY_EVENT_LATCHED)
     format_address (&e->address, &ev);
+  else if (e->kind == TD_RELAY_EVENT_IDLE || e->kind == TD_RELAY_EVENT_ACTIVE)
+    port->idle_told = e->kind == TD_RELAY_EVENT_IDLE;
   port->event_func (port, &ev, port->event_data);
 }
 
@@ -139,8 +141,16 @@ td_relay_port_set_event_func (TdRelayPort *port, TdRelayEventFunc func, gpointer
 
   port->event_func = func;
   port->event_data = user_data;
+  if (!func)
+    port->idle_told = FALSE;
   if (was_on != (func != NULL))
     td_relay_worker_send (port->worker, CMD_WATCH, port, NULL, func != NULL);
+}
+
+gboolean
+td_relay_port_is_idle (TdRelayPort *port)
+{
+  return port->idle_told;
 }
 
 void

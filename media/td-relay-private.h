@@ -109,6 +109,7 @@ struct _TdRelayPort {
   guint8 on_rx;           /* worker: ON_RX_* owed at the next accepted packet */
   TdRelayEventFunc event_func;   /* main thread */
   gpointer event_data;           /* main thread */
+  gboolean idle_told;            /* main thread: IDLE delivered, ACTIVE not yet */
 };
 
 /* What the next accepted packet of a port must see to (TdRelayPort.on_rx):

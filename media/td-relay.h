@@ -267,6 +267,9 @@ void td_relay_port_set_event_func (TdRelayPort *port, TdRelayEventFunc func, gpo
  * costs nothing per packet. */
 void td_relay_set_idle_timeout (TdRelay *relay, guint ms);
 #define TD_RELAY_IDLE_CHECK_MS 250
+/* The main thread's view: TRUE from the delivery of IDLE until that of the
+ * next ACTIVE (FALSE while the port has no event func). */
+gboolean td_relay_port_is_idle (TdRelayPort *port);
 
 /* Port pairs whose sockets are open: allocated and not yet closed by the
  * media thread (a freed port counts until the media thread has closed it,

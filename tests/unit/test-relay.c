@@ -2709,7 +2709,9 @@ test_events_idle_active (void)
   td_relay_sync (c.relay);   /* watched before the first packet */
   phone_send (&c.a_rtp, a, 1);
   expect_packet (&c.b_rtp, 1, b);
+  g_assert_false (td_relay_port_is_idle (c.a));
   wait_event (&ra, TD_RELAY_EVENT_IDLE, 1);
+  g_assert_true (td_relay_port_is_idle (c.a));
   get_stats (c.a, &st);
   late = ra.last[TD_RELAY_EVENT_IDLE].time_us - st.last_rx_us;
   g_test_message ("IDLE %" G_GINT64_FORMAT " ms after the last packet", late / 1000);
@@ -2724,6 +2726,7 @@ test_events_idle_active (void)
   phone_send (&c.a_rtcp, a + 1, 2);   /* RTCP is activity too */
   expect_packet (&c.b_rtcp, 2, b + 1);
   wait_event (&ra, TD_RELAY_EVENT_ACTIVE, 1);
+  g_assert_false (td_relay_port_is_idle (c.a));
   phone_send (&c.a_rtp, a, 3);
   expect_packet (&c.b_rtp, 3, b);
   deliver_pending (c.relay, NULL);
