@@ -276,7 +276,8 @@ td_relay_events_check_idle (Worker *w)
   guint64 expirations;
   gint64 now;
 
-  if (read (w->idle_tfd, &expirations, sizeof expirations) != sizeof expirations)
+  if (read (w->idle_tfd, &expirations, sizeof expirations) != sizeof expirations ||
+      w->idle_us == 0)
     return;   /* disarmed after epoll reported it */
   now = g_get_monotonic_time ();
   for (GList *l = w->live_ports.head; l; l = l->next) {

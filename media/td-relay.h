@@ -227,8 +227,9 @@ void td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out);
  * that port are dropped). The func may free ports (its own too) and change
  * event funcs; it must not free the relay. */
 typedef enum {
-  TD_RELAY_EVENT_FIRST_PACKET,   /* the port's first RTP packet accepted on its RTP socket
-                                  * (not from a stranger latching rejects); once per port */
+  TD_RELAY_EVENT_FIRST_PACKET,   /* the first packet accepted on the port's RTP socket (RTP,
+                                  * or RTCP multiplexed on it; not a stranger's that latching
+                                  * rejects); once per port */
   TD_RELAY_EVENT_LATCHED,        /* the RTP socket's latching settled on `address`: at
                                   * once for the announced address (or FIRST_PACKET
                                   * latching), after the learning window for a NAT-learned
