@@ -192,7 +192,6 @@ new_segment (TdCall *call, const TdCall *from, const char *transferred_by)
     }
     call->segment++;
     call->started_us = call->answered_us = g_get_real_time ();
-    call->answered_mono = g_get_monotonic_time ();
     call->segment_written = FALSE;
     call->hangup = TD_HANGUP_TANDEM;
     call->reason = NULL;

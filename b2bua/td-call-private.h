@@ -42,7 +42,11 @@ struct _TdCall {
   GData *plugin_data;     /* td_call_set_data: plugins' own per-call state */
 
   gint64 started_us, answered_us;     /* wall clock, for the CDR */
-  gint64 answered_mono;               /* monotonic, for the RTP timeout */
+  /* The RTP timeout (td-call-media.c): silence counts from the later of
+   * rtp_since (the answer, the end of a hold; 0 while on hold) and the last
+   * packet; rtp_timer is its deadline while every port is idle. */
+  gint64 rtp_since;
+  guint rtp_timer;
   int final_status;
   TdHangup hangup;
   const char *reason;     /* static */

@@ -254,6 +254,7 @@ td_call_unref (TdCall *call)
   if (!call || !g_ref_count_dec (&call->ref))
     return;
   td_call_stop_ring_timers (call);
+  g_clear_handle_id (&call->rtp_timer, g_source_remove);
   release_leg (call, &call->a);
   release_leg (call, &call->origin);
   call->bridged = NULL;
@@ -517,7 +518,6 @@ bridge_answered (TdCall *call, TdLeg *b, const char *sdp_for_a)
   }
   td_call_arm_refresh (call, b);
   call->answered_us = g_get_real_time ();
-  call->answered_mono = g_get_monotonic_time ();
   g_info ("call %s %s → %s answered by %s", call->call_id, call->caller, call->callee,
           b->target);
   td_call_run_hook (call, TD_HOOK_CALL_ANSWERED, b, NULL, 0, NULL);
@@ -1002,47 +1002,6 @@ td_call_run_hook (TdCall *call, TdHook hook, TdLeg *leg, const TdSdp *sdp, int s
 }
 
 /* ---- timers and shutdown -------------------------------------------------------------- */
-
-static gboolean
-on_hold (const TdLeg *leg)
-{
-  return leg->remote_sdp && td_sdp_n_media (leg->remote_sdp) > 0 &&
-         td_sdp_media_is_hold (leg->remote_sdp, 0);
-}
-
-static void
-check_rtp_timeout (TdCall *call, gint64 now, gint64 timeout_us)
-{
-  gint64 last;
-  if (!call->a || !call->bridged || call->ended || on_hold (call->a) || on_hold (call->bridged))
-    return;
-  last = MAX (call->answered_mono,
-              MAX (td_leg_last_media (call->a), td_leg_last_media (call->bridged)));
-  if (now - last < timeout_us)
-    return;
-  g_info ("call %s: no RTP for %" G_GINT64_FORMAT " s, hanging up", call->call_id,
-          timeout_us / G_USEC_PER_SEC);
-  call->ended = TRUE;
-  call->hangup = TD_HANGUP_TANDEM;
-  call->reason = "rtp timeout";
-  bye (call->a);
-  bye (call->bridged);
-}
-
-void
-td_calls_tick (TdCallContext *ctx)
-{
-  GHashTableIter it;
-  TdCall *call;
-  gint64 now = g_get_monotonic_time ();
-  gint64 timeout = (gint64) ctx->config->rtp_timeout * G_USEC_PER_SEC;
-
-  if (!timeout)
-    return;
-  g_hash_table_iter_init (&it, ctx->calls);
-  while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL))
-    check_rtp_timeout (call, now, timeout);
-}
 
 void
 td_calls_hangup_all (TdCallContext *ctx)

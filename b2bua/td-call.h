@@ -61,9 +61,6 @@ guint td_calls_count_user (TdCallContext *ctx, const char *user);
  * ([calls] max-calls-per-user). */
 guint td_calls_count_caller (TdCallContext *ctx, const char *user);
 
-/* Once a second: RTP inactivity. */
-void td_calls_tick (TdCallContext *ctx);
-
 /* Shutdown: end every call (BYE the answered, CANCEL/503 the rest). */
 void td_calls_hangup_all (TdCallContext *ctx);
 

@@ -55,7 +55,6 @@ struct _TdDaemon {
 
   guint signal_sources[3];
   guint housekeeping;
-  guint call_ticker;
   guint shutdown_timeout;
   gboolean shutting_down;
   gboolean nua_down;          /* nua_shutdown completed: nua_destroy is allowed */
@@ -301,6 +300,7 @@ open_services (TdDaemon *d, GError **error)
   if (!(d->relay = td_relay_new_full (c->media_address, c->port_min, c->port_max, c->relay_threads, error)))
     return FALSE;
   td_relay_set_latching (d->relay, c->latching, TD_RELAY_NAT_DELAY_MS, TD_RELAY_LEARN_WINDOW_MS);
+  td_relay_set_idle_timeout (d->relay, c->rtp_timeout * 1000);   /* IDLE: td-call-media.c */
   d->plugins = td_plugin_host_new ();
   d->calls = (TdCallContext) {
     .config = d->config, .auth = d->auth, .location = d->location, .relay = d->relay,
@@ -390,20 +390,13 @@ on_reload (gpointer data)
   td_registrar_set_config (d->registrar, fresh);
   td_relay_set_latching (d->relay, fresh->latching, TD_RELAY_NAT_DELAY_MS,
                          TD_RELAY_LEARN_WINDOW_MS);   /* for new calls */
+  td_relay_set_idle_timeout (d->relay, fresh->rtp_timeout * 1000);
   d->calls.config = fresh;
   d->log_level = fresh->log_level;
   td_config_unref (d->config);
   d->config = g_steal_pointer (&fresh);
   g_message ("configuration reloaded from %s: %u user(s)", d->config_path,
              g_hash_table_size (d->config->users));
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_call_tick (gpointer data)
-{
-  TdDaemon *d = data;
-  td_calls_tick (&d->calls);
   return G_SOURCE_CONTINUE;
 }
 
@@ -437,7 +430,6 @@ td_daemon_new (const char *config_path, TdConfig *config, GError **error)
     return NULL;
   d->calls.nua = d->nua;
   d->calls.signal = td_signal_nua (d->nua);
-  d->call_ticker = g_timeout_add_seconds (1, on_call_tick, d);
   d->signal_sources[0] = g_unix_signal_add (SIGTERM, on_terminate, d);
   d->signal_sources[1] = g_unix_signal_add (SIGINT, on_terminate, d);
   d->signal_sources[2] = g_unix_signal_add (SIGHUP, on_reload, d);
@@ -461,7 +453,6 @@ td_daemon_free (TdDaemon *d)
   for (guint i = 0; i < G_N_ELEMENTS (d->signal_sources); i++)
     g_clear_handle_id (&d->signal_sources[i], g_source_remove);
   g_clear_handle_id (&d->housekeeping, g_source_remove);
-  g_clear_handle_id (&d->call_ticker, g_source_remove);
   if (d->calls.calls) {
     td_calls_free_all (&d->calls);
     td_call_context_clear (&d->calls);

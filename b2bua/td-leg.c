@@ -113,6 +113,7 @@ td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, const TdSdp *sdp, GError **erro
       g_ptr_array_set_size (leg->ports, had);
       return FALSE;
     }
+    td_relay_port_set_event_func (port, td_call_media_port_event, leg);
     td_relay_port_set_signalling_host (port, leg->signalling_host);
     g_ptr_array_index (leg->ports, i) = port;
   }
@@ -388,6 +389,7 @@ td_leg_connect_media (TdLeg *a, TdLeg *b)
       td_relay_port_drop_rtcp (pb);
     }
   }
+  td_call_media_changed (a->call);
 }
 
 gint64

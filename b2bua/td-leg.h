@@ -168,4 +168,10 @@ void td_leg_connect_media (TdLeg *a, TdLeg *b);
 /* The newest activity on any of the leg's ports (g_get_monotonic_time), 0 if none. */
 gint64 td_leg_last_media (TdLeg *leg);
 
+/* td-call-media.c, the RTP timeout: the event func of every port of a leg
+ * (user_data: the leg), and what td_leg_connect_media tells the call of a
+ * new SDP (a hold, a resume). Both do nothing for a leg without a call. */
+void td_call_media_port_event (TdRelayPort *port, const TdRelayEvent *event, gpointer leg);
+void td_call_media_changed (TdCall *call);
+
 G_END_DECLS

@@ -36,6 +36,9 @@
  *  - td_relay_sync() waits until every command queued so far has taken
  *    effect, migrations included (tests; td_relay_free). Not for the SIP
  *    path.
+ *  - What the media threads see comes back as events (first packet,
+ *    latched, idle, active: see "events" below), delivered on the main
+ *    context, so that no caller needs to poll.
  *
  * `media/` knows nothing of SIP. */
 #pragma once
@@ -207,6 +210,67 @@ void td_relay_port_stop (TdRelayPort *port);
 gboolean td_relay_port_is_playing (TdRelayPort *port);
 /* May be slightly stale: counters are written by the media thread. */
 void td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out);
+
+/* ---- events: what the media threads see, told on the main thread ----
+ *
+ * A port with an event func reports what happens to its media, for owners
+ * that would otherwise poll td_relay_port_get_stats() (RTP inactivity, the
+ * first packet, where the endpoint turned out to be). Events reach the func
+ * on the GMainContext that was thread-default when td_relay_new*() ran (the
+ * SIP thread's), from one source of that context, never on a media thread;
+ * a port's events come in the order its media thread saw them. The media
+ * threads queue them and wake that context once per loop iteration at most:
+ * nothing is posted per packet, and a port without a func costs nothing.
+ *
+ * No event reaches the func once td_relay_port_free() or a NULL
+ * td_relay_port_set_event_func() has returned (events still in flight for
+ * that port are dropped). The func may free ports (its own too) and change
+ * event funcs; it must not free the relay. */
+typedef enum {
+  TD_RELAY_EVENT_FIRST_PACKET,   /* the first packet accepted on the port's RTP socket (RTP,
+                                  * or RTCP multiplexed on it; not a stranger's that latching
+                                  * rejects); once per port */
+  TD_RELAY_EVENT_LATCHED,        /* the RTP socket's latching settled on `address`: at
+                                  * once for the announced address (or FIRST_PACKET
+                                  * latching), after the learning window for a NAT-learned
+                                  * source (told with its first packet after the window);
+                                  * again after a set_remote that re-armed latching */
+  TD_RELAY_EVENT_IDLE,           /* no packet accepted (RTP or RTCP, as rx_packets) for the
+                                  * relay's idle timeout, counted from the port's allocation
+                                  * if none came; once, until ACTIVE */
+  TD_RELAY_EVENT_ACTIVE,         /* a packet accepted again after IDLE */
+} TdRelayEventKind;
+
+#define TD_RELAY_ADDRESS_LEN 46  /* INET6_ADDRSTRLEN */
+
+typedef struct {
+  TdRelayEventKind kind;
+  gint64 time_us;                       /* g_get_monotonic_time() when the media thread saw it */
+  char address[TD_RELAY_ADDRESS_LEN];   /* LATCHED: the source's IP literal ("::ffff:a.b.c.d"
+                                         * for IPv4 on an IPv6 relay); "" otherwise */
+  guint16 address_port;                 /* LATCHED: its UDP port; 0 otherwise */
+} TdRelayEvent;
+
+typedef void (*TdRelayEventFunc) (TdRelayPort *port, const TdRelayEvent *event,
+                                  gpointer user_data);
+
+/* Main thread. `user_data` is the port's owner (a leg, say); func NULL stops
+ * the events. Like the other port calls it reaches the media thread a
+ * moment later, and what that thread handled before is not told: set it
+ * right after td_relay_port_alloc(), before anyone knows the port's number,
+ * to miss nothing. */
+void td_relay_port_set_event_func (TdRelayPort *port, TdRelayEventFunc func, gpointer user_data);
+/* IDLE after `ms` without a packet; 0 (the default) = never. For every port,
+ * at once (a port silent for longer already reports IDLE at the next check).
+ * Each media thread checks its watched ports every TD_RELAY_IDLE_CHECK_MS
+ * from the time of the last packet that it keeps anyway, so IDLE comes
+ * between `ms` and `ms` + TD_RELAY_IDLE_CHECK_MS after the last packet, and
+ * costs nothing per packet. */
+void td_relay_set_idle_timeout (TdRelay *relay, guint ms);
+#define TD_RELAY_IDLE_CHECK_MS 250
+/* The main thread's view: TRUE from the delivery of IDLE until that of the
+ * next ACTIVE (FALSE while the port has no event func). */
+gboolean td_relay_port_is_idle (TdRelayPort *port);
 
 /* Port pairs whose sockets are open: allocated and not yet closed by the
  * media thread (a freed port counts until the media thread has closed it,

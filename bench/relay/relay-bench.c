@@ -70,6 +70,8 @@ typedef struct {
 static struct {
   /* options */
   guint calls, bare_calls, direct_calls, duration, sample, threads;
+  guint events_ms;                   /* --events: idle timeout, and an event func on every port */
+  guint64 events;                    /* main thread: events delivered */
   guint64 sink_sent;
   guint16 port_min, port_max;
   gboolean pin, gst, spin;
@@ -462,6 +464,12 @@ shuffle_phase (void)
   g_rand_free (r);
 }
 
+static void
+count_event (TdRelayPort *port, const TdRelayEvent *event, gpointer data)
+{
+  B.events++;
+}
+
 static TdRelay *
 setup_tandem (guint n, gint64 *rss_kb, gint64 *slab_kb)
 {
@@ -482,6 +490,12 @@ setup_tandem (guint n, gint64 *rss_kb, gint64 *slab_kb)
   }
   for (guint i = 0; i < n; i++)
     td_relay_connect (ports[2 * i], ports[2 * i + 1]);
+  if (B.events_ms) {
+    /* as tandem runs it: every port watched, the idle check on */
+    td_relay_set_idle_timeout (relay, B.events_ms);
+    for (guint i = 0; i < 2 * n; i++)
+      td_relay_port_set_event_func (ports[i], count_event, NULL);
+  }
   td_relay_sync (relay);
   *rss_kb = proc_status_kb ("/proc/self/status", "VmRSS:") - rss0;
   *slab_kb = proc_status_kb ("/proc/meminfo", "Slab:") - slab0;
@@ -644,7 +658,8 @@ usage (void)
   fprintf (stderr,
            "usage: relay-bench [--calls N] [--duration S] [--ports MIN-MAX] [--bare K] [--direct K]\n"
            "                   [--gst] [--no-pin] [--spin] [--nice N] [--threads N]\n"
-           "                   [--sample K]   (read only every K-th call's phones)\n");
+           "                   [--sample K]   (read only every K-th call's phones)\n"
+           "                   [--events MS]  (event funcs on every port, idle timeout MS)\n");
   exit (2);
 }
 
@@ -657,6 +672,7 @@ parse_args (int argc, char **argv)
     { "direct", required_argument, NULL, 'D' }, { "gst", no_argument, NULL, 'g' },
     { "no-pin", no_argument, NULL, 'P' }, { "spin", no_argument, NULL, 's' },
     { "nice", required_argument, NULL, 'N' }, { "threads", required_argument, NULL, 't' }, { "sample", required_argument, NULL, 'S' },
+    { "events", required_argument, NULL, 'e' },
     { NULL, 0, NULL, 0 },
   };
   int o;
@@ -674,6 +690,7 @@ parse_args (int argc, char **argv)
     case 'N': B.nice = atoi (optarg); break;
     case 't': B.threads = atoi (optarg); break;
     case 'S': B.sample = atoi (optarg); break;
+    case 'e': B.events_ms = atoi (optarg); break;
     case 'p':
       if (sscanf (optarg, "%u-%u", &lo, &hi) != 2 || lo > hi || hi > 65535)
         usage ();
@@ -823,6 +840,13 @@ main (int argc, char **argv)
       gst_object_unref (pipelines->pdata[i]);
     }
     g_ptr_array_unref (pipelines);
+  }
+  if (relay && B.events_ms) {
+    /* The main thread was in g_thread_join: the events wait in the queue. */
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    printf ("  events delivered: %" G_GUINT64_FORMAT " (first packet and latched per port)\n",
+            B.events);
   }
   td_relay_free (relay);
   return 0;

@@ -18,7 +18,7 @@ bin="$out/relay-bench"
 gcc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
     -Wmissing-prototypes -Wno-unused-parameter -I"$root/media" \
     $(pkg-config --cflags glib-2.0 gstreamer-1.0 gstreamer-app-1.0) \
-    "$here/relay-bench.c" "$root/media/td-relay.c" "$root/media/td-tune.c" "$root/media/td-g711.c" \
+    "$here/relay-bench.c" "$root"/media/td-relay*.c "$root/media/td-rtp-context.c" "$root/media/td-tune.c" "$root/media/td-g711.c" \
     $(pkg-config --libs glib-2.0 gstreamer-1.0 gstreamer-app-1.0) -lm -pthread -o "$bin"
 
 # idle = under 10% of the machine busy over 3 s; give up waiting after 10 min

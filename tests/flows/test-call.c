@@ -1122,6 +1122,89 @@ test_rtp_timeout_spares_hold (void)
   flow_daemon_stop (d);
 }
 
+/* RTP for a second, then silence: the timeout counts from the last packet
+ * (the relay reports the ports idle then), not from the answer. */
+static void
+test_rtp_timeout_after_media (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem ("rtp-timeout = 2");
+  g_auto (Call) c = call ("call-uac-wait.xml", NULL, "call-uas.xml", NULL);
+  FlowTraceEndpoint eps[2];
+  g_auto (GStrv) report = NULL;
+  g_autoptr (GArray) to_alice = NULL, to_bob = NULL;
+  guint16 a_relay, b_relay;
+  gint64 last_rtp, bye, waited;
+
+  call_start (d, &c);
+  b_relay = flow_wait_port_file ("b");
+  a_relay = flow_wait_port_file ("a");
+  eps[0] = (FlowTraceEndpoint) { c.alice.rtp_port, a_relay, SSRC_ALICE, 0xd5 };
+  eps[1] = (FlowTraceEndpoint) { c.bob.rtp_port, b_relay, SSRC_BOB, 0xd5 };
+  report = flow_probe_trace (eps, G_N_ELEMENTS (eps), FLOW_PROBE_PACKETS);
+  call_finish (&c);
+  to_alice = flow_probe_packets (report, c.alice.rtp_port);
+  to_bob = flow_probe_packets (report, c.bob.rtp_port);
+  g_assert_cmpuint (to_alice->len, >=, FLOW_PROBE_MIN_RECEIVED);
+  g_assert_cmpuint (to_bob->len, >=, FLOW_PROBE_MIN_RECEIVED);
+  /* what the relay forwarded last is when it heard the last packet */
+  last_rtp = MAX (g_array_index (to_alice, FlowRtpPacket, to_alice->len - 1).time_us,
+                  g_array_index (to_bob, FlowRtpPacket, to_bob->len - 1).time_us);
+  assert_a_bye_from_tandem (&c);
+  assert_b_bye_from_tandem (&c);
+  bye = flow_run_msg_time (c.a, flow_require_msg (c.a->received, "BYE ", 0));
+  waited = (bye - last_rtp) / 1000;
+  flow_note ("BYE %" G_GINT64_FORMAT " ms after the last RTP", waited);
+  g_assert_cmpint (waited, >=, 1800);
+  g_assert_cmpint (waited, <=, 3500);
+  assert_cdr (d, c.a, 200, "tandem", "rtp");
+  flow_daemon_stop (d);
+}
+
+/* A hold's silence does not count: a call held for longer than the timeout
+ * and resumed has the whole timeout for its RTP to come back (here the
+ * caller hangs up 1.5 s after the resume), rather than being ended at the
+ * resume. */
+static void
+test_rtp_timeout_resume (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem ("rtp-timeout = 2");
+  g_auto (Call) c = call ("feat-uac-hold.xml", "1500", "feat-uas-held.xml", NULL);
+
+  c.bob.answer_attr = "a=recvonly";
+  call_run (d, &c);
+  flow_require_response (c.a->received, 200, "INVITE", 2);   /* the resume */
+  g_assert_null (flow_find_msg (c.a->received, "BYE ", 0));
+  assert_b_bye_from_tandem (&c);
+  assert_cdr (d, c.a, 200, "caller", NULL);
+  flow_daemon_stop (d);
+}
+
+/* rtp-timeout set by SIGHUP applies: the relay reports idle ports from then
+ * on, and a call without RTP is ended. */
+static void
+test_rtp_timeout_reload (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem ("rtp-timeout = 0");
+  g_autofree char *conf_path = g_build_filename (flow_daemon_dir (d), "tandem.conf", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (Call) c = call ("call-uac-wait.xml", NULL, "call-uas.xml", NULL);
+  GString *conf;
+
+  g_assert_true (g_file_get_contents (conf_path, &text, NULL, &error));
+  conf = g_string_new (text);
+  g_assert_cmpuint (g_string_replace (conf, "rtp-timeout = 0", "rtp-timeout = 2", 1), ==, 1);
+  g_assert_true (g_file_set_contents (conf_path, conf->str, -1, &error));
+  g_string_free (conf, TRUE);
+  flow_daemon_signal (d, SIGHUP);
+  g_assert_true (flow_daemon_wait_log (d, "configuration reloaded", 5000));
+  call_run (d, &c);
+  assert_a_bye_from_tandem (&c);
+  assert_b_bye_from_tandem (&c);
+  assert_cdr (d, c.a, 200, "tandem", "rtp");
+  flow_daemon_stop (d);
+}
+
 /* A refused hold leaves the call as it was (RFC 3264 §8: a rejected offer
  * changes nothing): not on hold, so with no RTP the timeout still ends it. */
 static void
@@ -1434,6 +1517,9 @@ main (int argc, char **argv)
   flow_add_test ("/call/rtp-timeout", test_rtp_timeout);
   flow_add_test ("/call/rtp-timeout-spares-hold", test_rtp_timeout_spares_hold);
   flow_add_test ("/call/rtp-timeout-after-refused-hold", test_rtp_timeout_after_refused_hold);
+  flow_add_test ("/call/rtp-timeout-after-media", test_rtp_timeout_after_media);
+  flow_add_test ("/call/rtp-timeout-resume", test_rtp_timeout_resume);
+  flow_add_test ("/call/rtp-timeout-reload", test_rtp_timeout_reload);
   flow_add_test ("/call/media-after-refused-hold", test_media_after_refused_hold);
   flow_add_test ("/call/sighup-keeps-restart-only", test_sighup_keeps_restart_only);
   flow_add_test ("/call/shutdown-with-call-up", test_shutdown_with_call_up);

@@ -1,0 +1,294 @@
+/* td-relay-private.h: TdRelay's insides, shared by the files of the relay:
+ *   td-relay.c         the TdRelay object, the port pool, the public API (main thread)
+ *   td-relay-worker.c  the media threads: epoll, commands, the packet path, migration
+ *   td-relay-latch.c   latching: which sources a socket accepts (media thread)
+ *   td-relay-source.c  tunes played from the relay on a timerfd (media thread)
+ *   td-rtp-context.c   the outgoing RTP context (media thread)
+ * Nothing outside media/td-relay*.c includes this. */
+#pragma once
+
+#include "td-relay.h"
+#include "td-rtp-context.h"
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+G_BEGIN_DECLS
+
+/* Packets drained from one socket per recvmmsg call; also the send batch. */
+#define BATCH 16
+/* recvmmsg rounds per readable socket per loop, so one flooded socket cannot
+ * starve the others (level-triggered epoll reports it again). */
+#define MAX_ROUNDS 4
+/* Larger than any packet of a 1500-byte MTU; bigger ones are dropped as
+ * truncated (MSG_TRUNC) rather than forwarded cut. */
+#define MAX_PACKET 2048
+
+enum { RTP, RTCP };
+
+typedef union {
+  struct sockaddr sa;
+  struct sockaddr_in in;
+  struct sockaddr_in6 in6;
+} Addr;
+
+typedef struct _Worker Worker;
+
+/* Where a socket is in latching (see TdRelayLatching in td-relay.h). */
+typedef enum {
+  LATCH_OPEN,          /* learning: the announced address wins, strangers wait */
+  LATCH_PROVISIONAL,   /* a stranger was learned (NAT); the announced address may still win */
+  LATCH_CLOSED,        /* only `remote` is accepted */
+} LatchState;
+
+/* One UDP socket of a port; worker state except `port` (`fd` is set by the
+ * main thread before the port reaches its worker). */
+typedef struct {
+  int fd;                 /* -1: closed (RTCP under rtcp-mux) */
+  guint8 kind;            /* RTP or RTCP */
+  guint8 state;           /* LatchState */
+  socklen_t remote_len;   /* 0: nowhere to send */
+  Addr remote;            /* the announced address, replaced by the latched source */
+  socklen_t announced_len;   /* 0: nothing announced yet */
+  Addr announced;         /* the SDP's address:port for this socket */
+  gint64 silent_since;    /* PREFER_SDP: since when the announced address owes us a packet */
+  gint64 host_since;      /* PREFER_SDP: first packet from the trusted host... */
+  gint64 host_last;       /* ...and the latest one */
+  gint64 provisional_until;
+  TdRelayPort *port;
+} RelaySock;
+
+/* A tune being played (worker state): a virtual RTP source whose seq counts
+ * the frames sent and whose ts counts the frames due, sent or not, so the
+ * timestamp keeps real time while there is nowhere to send. */
+typedef struct {
+  TdTune *tune;              /* NULL: not playing */
+  TdCodec codec;             /* the tune's frames in this law... */
+  guint8 pt;                 /* ...sent with the payload type the SDP gave it */
+  guint frame;               /* next frame of the tune */
+  guint16 seq;
+  guint32 ts;
+  GList link;                /* in its worker's `playing` while tune != NULL */
+} Playout;
+
+struct _TdRelayPort {
+  TdRelay *relay;
+  guint16 number;         /* RTP port; immutable */
+  guint pair;             /* index in the relay's pool; immutable */
+  Worker *worker;         /* main thread only: where its commands go */
+  /* The worker that owns the port now, NULL while it is handed over.
+   * Written only by the owning worker (on ADD, and when it lets go); other
+   * workers read it only to see that it is not theirs. */
+  _Atomic (Worker *) owner;
+  GList link;             /* in its worker's live_ports */
+  RelaySock sock[2];
+  TdRelayPort *peer;      /* worker; always on the same worker */
+  gboolean forward;       /* worker */
+  /* immutable, copied from the relay at allocation */
+  TdRelayLatching latching;
+  gint64 nat_delay_us, window_us;
+  socklen_t host_len;     /* worker: 0 = no signalling host known */
+  Addr host;              /* worker: where the endpoint's SIP comes from (port 0) */
+  TdRtpContext ctx;       /* worker */
+  Playout play;           /* worker */
+  gboolean playing;       /* main thread's view of play.tune != NULL */
+  /* Written by the owning worker only (load + store, no locked instruction),
+   * read relaxed by the main thread. */
+  _Atomic guint64 rx, tx, foreign, other, tx_errors, generated;
+  _Atomic gint64 last_rx;
+
+  /* events (td-relay-events.c) */
+  guint64 id;             /* immutable: tells the port from later ones on its pair */
+  gint64 born_us;         /* immutable: allocation, where the idle clock starts */
+  gboolean watched;       /* worker: it has an event func */
+  gboolean idle;          /* worker: IDLE told, ACTIVE not yet */
+  guint8 on_rx;           /* worker: ON_RX_* owed at the next accepted packet */
+  TdRelayEventFunc event_func;   /* main thread */
+  gpointer event_data;           /* main thread */
+  gboolean idle_told;            /* main thread: IDLE delivered, ACTIVE not yet */
+};
+
+/* What the next accepted packet of a port must see to (TdRelayPort.on_rx):
+ * 0 in the steady state, so the packet path tests one byte per batch. */
+enum {
+  ON_RX_FIRST = 1 << 0,    /* no RTP yet: the first is FIRST_PACKET (if watched) */
+  ON_RX_ACTIVE = 1 << 1,   /* IDLE was told: the next packet is ACTIVE */
+};
+
+typedef enum {
+  CMD_ADD, CMD_DETACH, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
+  CMD_SET_CLOCK_RATE, CMD_SET_NEW_SSRC, CMD_PLAY, CMD_STOP, CMD_FREE, CMD_SYNC, CMD_QUIT,
+  CMD_DROP_RTCP, CMD_SET_HOST, CMD_TEST_STALL, CMD_WATCH, CMD_SET_IDLE,
+} CmdType;
+
+typedef struct {
+  CmdType type;
+  TdRelayPort *port, *other;
+  gboolean flag;
+  guint32 rate;                /* CMD_SET_CLOCK_RATE */
+  TdTune *tune;                /* CMD_PLAY: a reference, handed to the port */
+  TdCodec codec;               /* CMD_PLAY */
+  guint8 pt;                   /* CMD_PLAY */
+  guint64 seq;                 /* CMD_SYNC */
+  Worker *to;                  /* CMD_DETACH: where the port goes */
+  int fd;                      /* CMD_TEST_STALL */
+  gint64 idle_us;              /* CMD_SET_IDLE */
+  socklen_t remote_len;        /* CMD_SET_REMOTE, CMD_SET_HOST; 0 = none */
+  Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP; CMD_SET_HOST: [0] */
+} Cmd;
+
+/* A worker's one set of receive/send buffers, shared by all its ports. */
+typedef struct {
+  struct mmsghdr rx[BATCH];
+  struct iovec rx_iov[BATCH];
+  Addr src[BATCH];
+  struct mmsghdr tx[BATCH];
+  struct iovec tx_iov[BATCH];
+  guint8 data[BATCH][MAX_PACKET];
+} Buffers;
+
+struct _Worker {
+  TdRelay *relay;              /* immutable */
+  int epfd, evfd, tfd;         /* immutable; tfd: the playout timer */
+  GThread *thread;
+
+  /* shared, under `lock` */
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  GQueue commands;             /* Cmd* */
+  guint64 sync_done;
+
+  /* main thread */
+  guint64 sync_sent;
+  guint n_ports;               /* ports whose commands come here: for balancing */
+
+  /* the worker thread */
+  GQueue live_ports;           /* TdRelayPort* via port->link */
+  GQueue backlog;              /* Cmd* held for ports not (yet) ours, in order */
+  GQueue playing;              /* TdRelayPort* via port->play.link */
+  gboolean ticking;            /* tfd armed */
+  Buffers *buf;
+  /* events (td-relay-events.c), the worker thread */
+  int idle_tfd;                /* immutable: the idle check's timer */
+  gint64 idle_us;              /* the relay's idle timeout; 0 = none */
+  guint n_watched;             /* live ports with an event func */
+  gboolean idle_armed;         /* idle_tfd armed */
+  GArray *events;              /* RelayEvent: this loop iteration's, posted at its end */
+};
+
+/* An event on its way from a worker to the main thread: the port by pair and
+ * id, never by pointer (it may be gone by delivery). */
+typedef struct {
+  guint pair;
+  guint64 id;
+  TdRelayEventKind kind;
+  gint64 time_us;
+  Addr address;                /* LATCHED */
+} RelayEvent;
+
+struct _TdRelay {
+  /* immutable after td_relay_new */
+  Addr address;
+  socklen_t address_len;
+  guint16 first_port;          /* first even port of the range */
+  guint n_pairs;
+  guint n_workers;
+  Worker *workers;
+
+  /* main thread: the pool */
+  guint8 *in_use;              /* per pair: PairState */
+  guint n_in_use;
+  GQueue cooling;              /* Cooling*, oldest first */
+  TdRelayLatching latching;    /* for new ports */
+  gint64 nat_delay_us, window_us;
+  guint n_allocs;
+  Worker *pair_worker;         /* where the second of an allocation pair goes */
+
+  /* shared, under `pool_lock` */
+  pthread_mutex_t pool_lock;
+  GArray *released;            /* guint pair indices closed by the workers */
+
+  /* events (td-relay-events.c) */
+  GMainContext *context;       /* immutable: where events are delivered */
+  GSource *event_source;       /* immutable; ready when `events` is not empty */
+  pthread_mutex_t event_lock;
+  GArray *events;              /* under event_lock: RelayEvent, posted by the workers */
+  GArray *delivering;          /* main thread: the batch being delivered */
+  TdRelayPort **by_pair;       /* main thread: the live (not freed) port of each pair */
+  guint64 next_id;             /* main thread */
+};
+
+/* ---- stats: single writer ---- */
+
+static inline void
+stat_add (_Atomic guint64 *counter, guint64 n)
+{
+  atomic_store_explicit (counter, atomic_load_explicit (counter, memory_order_relaxed) + n,
+                         memory_order_relaxed);
+}
+
+static inline guint64
+stat_get (_Atomic guint64 *counter)
+{
+  return atomic_load_explicit (counter, memory_order_relaxed);
+}
+
+/* Same source? Compares only what identifies a sender: family, address, port. */
+static inline gboolean
+addr_equal (const Addr *a, const Addr *b)
+{
+  if (a->sa.sa_family != b->sa.sa_family)
+    return FALSE;
+  if (a->sa.sa_family == AF_INET)
+    return a->in.sin_port == b->in.sin_port && a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+  return a->in6.sin6_port == b->in6.sin6_port &&
+         memcmp (&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof a->in6.sin6_addr) == 0;
+}
+
+/* ---- between the files ---- */
+
+/* td-relay-worker.c. Main thread (and a worker handing a port on): queue a
+ * command for `w`; it takes ownership of `cmd`. */
+void td_relay_worker_push (Worker *w, Cmd *cmd);
+void td_relay_worker_send (Worker *w, CmdType type, TdRelayPort *port, TdRelayPort *other,
+                           gboolean flag);
+void td_relay_worker_sync (Worker *w);
+gboolean td_relay_worker_start (TdRelay *relay, Worker *w, guint index, GError **error);
+void td_relay_worker_stop (Worker *w);
+
+/* td-relay-latch.c, media thread. */
+gboolean td_relay_latch_accept (RelaySock *s, const Addr *src, const guint8 *data, gsize len,
+                                int flags, gint64 now);
+void td_relay_latch_note_sending (TdRelayPort *port, gint64 now);
+void td_relay_latch_set_remote (TdRelayPort *port, const Cmd *cmd);
+
+/* td-relay-events.c. Main thread: */
+void td_relay_events_init (TdRelay *relay);
+void td_relay_events_clear (TdRelay *relay);   /* after the workers stopped */
+void td_relay_events_port_new (TdRelay *relay, TdRelayPort *port);
+void td_relay_events_port_free (TdRelay *relay, TdRelayPort *port);
+/* Media thread: */
+gboolean td_relay_events_worker_init (Worker *w);
+void td_relay_events_worker_clear (Worker *w);
+void td_relay_events_watch (Worker *w, TdRelayPort *port, gboolean on);
+void td_relay_events_adopt (Worker *w, TdRelayPort *port);    /* it came to w */
+void td_relay_events_let_go (Worker *w, TdRelayPort *port);   /* it leaves w */
+void td_relay_events_set_idle (Worker *w, gint64 idle_us);
+void td_relay_events_check_idle (Worker *w);                  /* idle_tfd fired */
+void td_relay_events_post (Worker *w, TdRelayPort *port, TdRelayEventKind kind, gint64 now,
+                           const Addr *address);
+void td_relay_events_on_rx (Worker *w, TdRelayPort *port, guint kind, gint64 now);
+void td_relay_events_flush (Worker *w);                       /* end of a loop iteration */
+
+/* td-relay-source.c, media thread. */
+void td_relay_source_tick (Worker *w);
+void td_relay_source_add (Worker *w, TdRelayPort *port);
+void td_relay_source_remove (Worker *w, TdRelayPort *port);
+void td_relay_source_play (Worker *w, TdRelayPort *port, Cmd *cmd);
+void td_relay_source_stop (Worker *w, TdRelayPort *port);
+
+G_END_DECLS
