@@ -195,6 +195,7 @@ new_segment (TdCall *call, const TdCall *from, const char *transferred_by)
     call->segment_written = FALSE;
     call->hangup = TD_HANGUP_TANDEM;
     call->reason = NULL;
+    g_clear_pointer (&call->transferred_by, g_free);
   }
   if (from) {
     if (!call->session)
@@ -204,6 +205,18 @@ new_segment (TdCall *call, const TdCall *from, const char *transferred_by)
   if (transferred_by) {
     g_free (call->transferred_by);
     call->transferred_by = g_strdup (transferred_by);
+  }
+}
+
+/* A tune tandem played to an endpoint (the music of a hold its old peer
+ * put it on) ends with the move: each now hears its new party. */
+static void
+stop_tunes (TdLeg *leg)
+{
+  for (guint i = 0; i < leg->ports->len; i++) {
+    TdRelayPort *port = g_ptr_array_index (leg->ports, i);
+    if (port && td_relay_port_is_playing (port))
+      td_relay_port_stop (port);
   }
 }
 
@@ -257,6 +270,8 @@ td_call_take_leg (TdCall *call, TdLeg *leg, TdLeg *replacing, const char *transf
           " (%s)%s%s", call->call_id, leg->id, leg->user ? leg->user : "?", peer->id,
           peer->user ? peer->user : "?", old ? ", moved from call " : "",
           old ? old->call_id : "");
+  stop_tunes (leg);
+  stop_tunes (peer);
   td_leg_connect_media (leg, peer);
   /* Its endpoint was told another party's session (and maybe hold): tell
    * it the new one, unless nothing it would read has changed. */

@@ -13,6 +13,7 @@
 
 #include "td-call-private.h"
 #include "td-plugins.h"
+#include "td-tune.h"
 #include "td-cdr.h"
 #include "td-store.h"
 
@@ -1527,6 +1528,13 @@ test_move_leg (void)
   g_clear_pointer (&ops, g_ptr_array_unref);
   ops = new_ops (&w);
   g_clear_pointer (&ops, g_ptr_array_unref);
+  /* bob had put alice on hold with music: the move ends it. */
+  {
+    gint16 pcm[160] = { 0 };
+    g_autoptr (TdTune) music = td_tune_new_from_pcm (pcm, G_N_ELEMENTS (pcm));
+    td_relay_port_play (g_ptr_array_index (w.a->ports, 0), music, TD_CODEC_PCMA, 8);
+    g_assert_true (td_relay_port_is_playing (g_ptr_array_index (w.a->ports, 0)));
+  }
 
   g_assert_true (td_call_take_leg (call2, w.a, c, "bob", &error));
   g_assert_no_error (error);
@@ -1538,6 +1546,7 @@ test_move_leg (void)
   g_assert_cmpuint (count_ops (ops, OP_INVITE, w.a), ==, 0);
   g_assert_cmpuint (count_ops (ops, OP_BYE, w.a) + count_ops (ops, OP_BYE, d), ==, 0);
   g_assert_cmpuint (first_port (w.a), ==, port);
+  g_assert_false (td_relay_port_is_playing (g_ptr_array_index (w.a->ports, 0)));
   g_assert_true (call1->ended && call1->segment_written);
   g_assert_cmpuint (call2->segment, ==, 2);
   g_assert_cmpstr (call2->session, ==, "a-call@127.0.0.1");
