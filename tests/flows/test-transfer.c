@@ -50,8 +50,8 @@
  *   hearing the SSRC it heard before (its port's first), now carrying the
  *   target's audio, and only one stream's worth of packets.
  *
- * The transfer plugin ("transfer", plugins/transfer/) is enabled when it
- * has been built; the core alone answers REFER 405 today. Parties, SDP,
+ * The transfer plugin ("transfer", plugins/transfer/) is enabled; without
+ * it tandem does not allow REFER. Parties, SDP,
  * probe helpers: flow-calls.h. */
 #include <stdio.h>
 #include <string.h>
@@ -98,13 +98,12 @@ start_tandem (const char *calls)
   const char *plugin_dir = g_getenv ("TANDEM_PLUGIN_DIR");
   g_autofree char *plugin = g_build_filename (plugin_dir ? plugin_dir : ".",
                                               TRANSFER_PLUGIN ".so", NULL);
-  gboolean built = g_file_test (plugin, G_FILE_TEST_EXISTS);
-  const char *plugins = built ? "[plugins]\nenabled = " TRANSFER_PLUGIN "\n" : "";
-  g_autofree char *conf = g_strdup_printf (MEDIA_CONFIG "\n%s\n[calls]\n%s\n", plugins,
-                                           calls ? calls : "");
+  g_autofree char *conf = NULL;
 
-  flow_note ("%s", built ? "transfer plugin enabled"
-                         : "no " TRANSFER_PLUGIN ".so built: tandem runs without it");
+  /* meson builds it before this test runs: without it nothing here is tested. */
+  g_assert_true (g_file_test (plugin, G_FILE_TEST_EXISTS));
+  conf = g_strdup_printf (MEDIA_CONFIG "\n[plugins]\nenabled = " TRANSFER_PLUGIN "\n\n[calls]\n%s\n",
+                          calls ? calls : "");
   return flow_daemon_start (conf);
 }
 
@@ -1431,6 +1430,58 @@ test_allow (void)
   flow_daemon_stop (d);
 }
 
+/* The transferor abandons the transfer: bob hangs up as soon as his REFER
+ * is accepted (202 and the first NOTIFY), while carol still rings. alice
+ * is not hung up with him: when carol answers she takes alice's call, on
+ * alice's relay port; bob hears of nothing more (his dialog is
+ * gone: no NOTIFY after his BYE). */
+static void
+test_blind_transferor_leaves (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  const char *bob_keys[] = { "refer_to", "sip:carol@pbx.test", NULL };
+  FlowParty alice = flow_party ("alice", "xfer-uac-talk.xml", "a");
+  FlowParty bob = flow_party ("bob", "xfer-uas-refer-leave.xml", "b");
+  FlowParty carol = flow_party ("carol", "xfer-uas-ring-hangup.xml", "c");
+  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
+  g_auto (GStrv) after = NULL;
+  guint16 a_relay, c_relay;
+  FlowSipp *sa, *sb, *sc;
+  const char *bob_bye, *c_ok;
+
+  bob.pause_ms = "1000";
+  bob.keys = bob_keys;
+  alice.timeout = bob.timeout = carol.timeout = "25s";
+  carol.pause_ms = "3000";
+  sc = flow_callee_start (d, &carol);
+  sb = flow_callee_start (d, &bob);
+  sa = flow_caller_start (d, &alice, "bob");
+  a_relay = flow_wait_port_file ("a");
+  b = flow_sipp_wait (sb);
+  c_relay = flow_wait_port_file ("c");
+  flow_wait_port_file ("c-answered");
+  after = flow_probe_pair (alice.rtp_port, a_relay, SSRC_ALICE, carol.rtp_port, c_relay,
+                           SSRC_CAROL);
+  c = flow_sipp_wait (sc);
+  a = flow_sipp_wait (sa);
+
+  g_assert_cmpint (refer_status (b, 0), ==, 202);
+  g_assert_cmpuint (count_requests (b->received, "NOTIFY "), ==, 1);
+  bob_bye = require_request (b->sent, "BYE ", 0);
+  flow_require_response (b->received, 200, "BYE", 0);
+  assert_target_invite (c, &carol, "alice", "bob");
+  c_ok = flow_require_response (c->sent, 200, "INVITE", 0);
+  assert_not_before (c, c_ok, b, bob_bye, "carol's answer after bob left");
+  flow_assert_heard_only (after, carol.rtp_port, c_relay, SSRC_ALICE);
+  /* No RTP went through alice's port before: carol's is its first stream. */
+  assert_heard_one_stream (after, alice.rtp_port, a_relay, SSRC_CAROL);
+  /* alice's one BYE is carol's hangup, not bob's. */
+  g_assert_cmpuint (count_requests (a->received, "BYE "), ==, 1);
+  assert_not_before (a, require_request (a->received, "BYE ", 0), c,
+                     require_request (c->sent, "BYE ", 0), "alice's BYE after carol's");
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1441,6 +1492,7 @@ main (int argc, char **argv)
   flow_add_test ("/transfer/blind/target-busy", test_blind_target_busy);
   flow_add_test ("/transfer/blind/target-no-answer", test_blind_target_no_answer);
   flow_add_test ("/transfer/blind/by-caller", test_blind_by_caller);
+  flow_add_test ("/transfer/blind/transferor-leaves", test_blind_transferor_leaves);
   flow_add_test ("/transfer/attended", test_attended);
   flow_add_test ("/transfer/replaces/pickup", test_replaces_pickup);
   flow_add_test ("/transfer/replaces/no-dialog", test_replaces_no_dialog);
