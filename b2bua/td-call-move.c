@@ -45,9 +45,11 @@ td_leg_get_peer (const TdLeg *leg)
 void
 td_call_hangup (TdCall *call, const char *reason)
 {
-  if (!call->a && !call->origin_final)
-    td_call_respond_a (call, 487, NULL, NULL);   /* the originator gave up */
+  gboolean originator_waits = !call->a && !call->origin_final;
+
   td_call_end (call, reason, NULL);
+  if (originator_waits)
+    td_call_respond_a (call, 487, NULL, NULL);   /* the originator gave up */
 }
 
 gboolean
