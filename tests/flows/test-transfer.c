@@ -1482,6 +1482,47 @@ test_blind_transferor_leaves (void)
   flow_daemon_stop (d);
 }
 
+/* The transferee leaves while the target rings: alice hangs up after
+ * bob's REFER was accepted, before carol answers. Her call ends as any
+ * call does (tandem BYEs bob), and the transfer has nobody to connect:
+ * carol's ringing is cancelled. */
+static void
+test_blind_transferee_leaves (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem (NULL);
+  const char *bob_keys[] = { "refer_line", "Refer-To: <sip:carol@pbx.test>", "after", "stay",
+                             NULL };
+  FlowParty alice = flow_party ("alice", "xfer-uac-talk.xml", "a");
+  FlowParty bob = flow_party ("bob", "xfer-uas-refer.xml", "b");
+  FlowParty carol = flow_party ("carol", "call-uas-ring.xml", "c");
+  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL;
+  FlowSipp *sa, *sb, *sc;
+  const char *a_bye;
+
+  bob.pause_ms = "1000";
+  bob.keys = bob_keys;
+  alice.recv_timeout = "2500";   /* hangs up 2.5 s after her call is set up */
+  alice.timeout = bob.timeout = carol.timeout = "20s";
+  sc = flow_callee_start (d, &carol);
+  sb = flow_callee_start (d, &bob);
+  sa = flow_caller_start (d, &alice, "bob");
+  a = flow_sipp_wait (sa);
+  c = flow_sipp_wait (sc);
+  b = flow_sipp_wait (sb);
+
+  g_assert_cmpint (refer_status (b, 0), ==, 202);
+  assert_target_invite (c, &carol, "alice", "bob");
+  a_bye = require_request (a->sent, "BYE ", 0);
+  flow_require_response (a->received, 200, "BYE", 0);
+  flow_assert_cancelled (c);
+  assert_not_before (c, require_request (c->received, "CANCEL ", 0), a, a_bye,
+                     "carol's CANCEL after alice's BYE");
+  g_assert_cmpuint (count_requests (b->received, "BYE "), ==, 1);
+  assert_not_before (b, require_request (b->received, "BYE ", 0), a, a_bye,
+                     "bob's BYE after alice's");
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1493,6 +1534,7 @@ main (int argc, char **argv)
   flow_add_test ("/transfer/blind/target-no-answer", test_blind_target_no_answer);
   flow_add_test ("/transfer/blind/by-caller", test_blind_by_caller);
   flow_add_test ("/transfer/blind/transferor-leaves", test_blind_transferor_leaves);
+  flow_add_test ("/transfer/blind/transferee-leaves", test_blind_transferee_leaves);
   flow_add_test ("/transfer/attended", test_attended);
   flow_add_test ("/transfer/replaces/pickup", test_replaces_pickup);
   flow_add_test ("/transfer/replaces/no-dialog", test_replaces_no_dialog);
