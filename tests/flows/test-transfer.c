@@ -70,6 +70,7 @@
 #define SSRC_BOB 0xB0Bu
 #define SSRC_BOB2 0xB0B2u
 #define SSRC_CAROL 0xCA201u
+#define SSRC_DAVE 0xDA7Eu
 #define FILL_ALICE 0x11
 #define FILL_BOB 0x22
 #define FILL_BOB2 0x33
@@ -102,8 +103,10 @@ start_tandem (const char *calls)
 
   /* meson builds it before this test runs: without it nothing here is tested. */
   g_assert_true (g_file_test (plugin, G_FILE_TEST_EXISTS));
-  conf = g_strdup_printf (MEDIA_CONFIG "\n[plugins]\nenabled = " TRANSFER_PLUGIN "\n\n[calls]\n%s\n",
-                          calls ? calls : "");
+  /* As in the sample configuration: the transferred call meets the
+   * target's forwarding and call waiting like any other. */
+  conf = g_strdup_printf (MEDIA_CONFIG "\n[plugins]\nenabled = forward;" TRANSFER_PLUGIN
+                          ";waiting\n\n[calls]\n%s\n", calls ? calls : "");
   return flow_daemon_start (conf);
 }
 
@@ -1523,6 +1526,60 @@ test_blind_transferee_leaves (void)
   flow_daemon_stop (d);
 }
 
+/* The transfer target forwards on busy: carol is busy and forwards to
+ * dave, who answers; alice ends up talking to dave. dave's INVITE carries
+ * both the Diversion naming carol and bob's Referred-By; bob's final
+ * NOTIFY is dave's 200. */
+static void
+test_blind_target_forwards (void)
+{
+  g_autoptr (FlowDaemon) d = start_tandem ("\n[user carol]\npassword = carol-secret\n"
+                                           "forward-busy = dave\n"
+                                           "[user dave]\npassword = dave-secret\n");
+  const char *bob_keys[] = { "refer_line", "Refer-To: <sip:carol@pbx.test>", "after", "bye",
+                             NULL };
+  FlowParty alice = flow_party ("alice", "xfer-uac-talk.xml", "a");
+  FlowParty bob = flow_party ("bob", "xfer-uas-refer.xml", "b");
+  FlowParty carol = flow_party ("carol", "call-uas-busy.xml", "c");
+  FlowParty dave = flow_party ("dave", "call-uas-hangup.xml", "d");
+  g_autoptr (FlowRun) a = NULL, b = NULL, c = NULL, dv = NULL;
+  g_auto (GStrv) after = NULL;
+  g_auto (Dialog) bob_dialog = { 0 };
+  g_auto (GStrv) diversion = NULL;
+  guint16 a_relay, d_relay;
+  FlowSipp *sa, *sb, *sc, *sd;
+  const char *invite;
+
+  bob.pause_ms = "1000";
+  bob.keys = bob_keys;
+  dave.pause_ms = "3000";
+  alice.timeout = bob.timeout = carol.timeout = dave.timeout = "20s";
+  sc = flow_callee_start (d, &carol);
+  sd = flow_callee_start (d, &dave);
+  sb = flow_callee_start (d, &bob);
+  sa = flow_caller_start (d, &alice, "bob");
+  a_relay = flow_wait_port_file ("a");
+  d_relay = flow_wait_port_file ("d");
+  g_assert_cmpint (flow_wait_port_file ("b-done"), ==, 1);
+  after = flow_probe_pair (alice.rtp_port, a_relay, SSRC_ALICE, dave.rtp_port, d_relay,
+                           SSRC_DAVE);
+  b = flow_sipp_wait (sb);
+  c = flow_sipp_wait (sc);
+  dv = flow_sipp_wait (sd);
+  a = flow_sipp_wait (sa);
+
+  callee_dialog (b, &bob_dialog);
+  assert_notifies (b, &bob_dialog, 200, "SIP/2.0 200 OK");
+  flow_assert_error_acked (c);
+  invite = assert_target_invite (dv, &dave, "alice", "bob");
+  diversion = flow_msg_headers (invite, "Diversion");
+  g_assert_nonnull (diversion[0]);
+  g_assert_nonnull (strstr (diversion[0], "sip:carol@pbx.test"));
+  flow_assert_heard_only (after, dave.rtp_port, d_relay, SSRC_ALICE);
+  assert_heard_one_stream (after, alice.rtp_port, a_relay, SSRC_DAVE);
+  flow_daemon_stop (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1535,6 +1592,7 @@ main (int argc, char **argv)
   flow_add_test ("/transfer/blind/by-caller", test_blind_by_caller);
   flow_add_test ("/transfer/blind/transferor-leaves", test_blind_transferor_leaves);
   flow_add_test ("/transfer/blind/transferee-leaves", test_blind_transferee_leaves);
+  flow_add_test ("/transfer/blind/target-forwards", test_blind_target_forwards);
   flow_add_test ("/transfer/attended", test_attended);
   flow_add_test ("/transfer/replaces/pickup", test_replaces_pickup);
   flow_add_test ("/transfer/replaces/no-dialog", test_replaces_no_dialog);
