@@ -212,10 +212,13 @@ count_calls (TdCallContext *ctx, gboolean (*counts) (const TdCall *, const char 
   return n;
 }
 
+/* The parties are the legs' users: after a transfer they are no longer
+ * the call's caller and callee. */
 static gboolean
 talking (const TdCall *call, const char *user)
 {
-  return call->bridged && (strcmp (call->caller, user) == 0 || strcmp (call->callee, user) == 0);
+  return call->bridged && call->a &&
+         (g_strcmp0 (call->a->user, user) == 0 || g_strcmp0 (call->bridged->user, user) == 0);
 }
 
 /* Ringing calls count too: each holds media ports for every branch. */
