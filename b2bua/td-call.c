@@ -1026,6 +1026,7 @@ td_calls_free_all (TdCallContext *ctx)
 {
   GHashTableIter it;
   TdCall *call;
+  TdLeg *leg;
 
   g_hash_table_iter_init (&it, ctx->calls);
   while (g_hash_table_iter_next (&it, (gpointer *) &call, NULL)) {
@@ -1034,4 +1035,14 @@ td_calls_free_all (TdCallContext *ctx)
     g_hash_table_iter_remove (&it);
     td_call_unref (call);
   }
+  /* Legs a plugin still holds (a transfer under way) outlive the stack:
+   * their handles go with it now, not after it. */
+  g_hash_table_remove_all (ctx->loose_legs);
+  g_hash_table_iter_init (&it, ctx->legs);
+  while (g_hash_table_iter_next (&it, NULL, (gpointer *) &leg))
+    if (leg->nh) {
+      td_signal_bind (leg->signal, leg->nh, NULL);
+      td_signal_destroy (leg->signal, leg->nh);
+      leg->nh = NULL;
+    }
 }

@@ -30,7 +30,24 @@ typedef struct {
 
 typedef struct {
   GPtrArray *running;   /* Transfer*, owned */
+  GPtrArray *graces;    /* Grace*, owned: referrers given time to hang up */
 } State;
+
+/* A referrer whose transfer worked, until it hangs up or REFERRER_GRACE_S. */
+typedef struct {
+  State *st;
+  TdLeg *referrer;
+  guint timer;
+} Grace;
+
+static void
+grace_free (gpointer data)
+{
+  Grace *g = data;
+  g_clear_handle_id (&g->timer, g_source_remove);
+  td_leg_unref (g->referrer);
+  g_free (g);
+}
 
 static void
 transfer_free (gpointer data)
@@ -71,12 +88,15 @@ targets (const Transfer *t, gconstpointer call)
 static gboolean
 on_grace_over (gpointer data)
 {
-  TdLeg *referrer = data;
-  if (td_leg_is_up (referrer)) {
+  Grace *g = data;
+
+  g->timer = 0;
+  if (td_leg_is_up (g->referrer)) {
     g_info ("the referrer (%s) did not hang up after its transfer: hanging it up",
-            td_leg_get_user (referrer) ? td_leg_get_user (referrer) : "?");
-    td_leg_hangup (referrer);
+            td_leg_get_user (g->referrer) ? td_leg_get_user (g->referrer) : "?");
+    td_leg_hangup (g->referrer);
   }
+  g_ptr_array_remove_fast (g->st->graces, g);
   return G_SOURCE_REMOVE;
 }
 
@@ -84,9 +104,13 @@ on_grace_over (gpointer data)
 static void
 succeeded (State *st, Transfer *t)
 {
+  Grace *g = g_new0 (Grace, 1);
+
   td_leg_notify_refer (t->referrer, 200);
-  g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, REFERRER_GRACE_S, on_grace_over,
-                              td_leg_ref (t->referrer), (GDestroyNotify) td_leg_unref);
+  g->st = st;
+  g->referrer = td_leg_ref (t->referrer);
+  g->timer = g_timeout_add_seconds (REFERRER_GRACE_S, on_grace_over, g);
+  g_ptr_array_add (st->graces, g);
   g_ptr_array_remove_fast (st->running, t);
 }
 
@@ -258,6 +282,7 @@ transfer_init (TdPluginHost *host, gpointer *state, GError **error)
 {
   State *st = g_new0 (State, 1);
   st->running = g_ptr_array_new_with_free_func (transfer_free);
+  st->graces = g_ptr_array_new_with_free_func (grace_free);
   *state = st;
   td_plugin_host_add_hook (host, TD_HOOK_REFER, on_refer, st);
   td_plugin_host_add_hook (host, TD_HOOK_CALL_ANSWERED, on_answered, st);
@@ -271,6 +296,7 @@ transfer_close (TdPluginHost *host, gpointer state)
 {
   State *st = state;
   g_ptr_array_unref (st->running);
+  g_ptr_array_unref (st->graces);
   g_free (st);
 }
 
