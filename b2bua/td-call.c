@@ -1,4 +1,4 @@
-/* TdCall: bridge an A-leg to the B-leg that answers. */
+/* TdCall: a call's legs (the A-leg, its branches, the one that answered) and its end. */
 #define G_LOG_DOMAIN "tandem-call"
 
 #include "td-call-private.h"
