@@ -408,7 +408,7 @@ td_call_incoming_replaces (TdCallContext *ctx, nua_handle_t *nh, const sip_t *si
     return;
   }
   leg = td_leg_new (NULL, &ctx->signal, TD_LEG_A, nh);
-  td_call_register_leg (ctx, leg);
+  td_leg_register (leg, ctx);
   td_call_set_dialog_allow (ctx, nh);
   leg->user = g_strdup (caller->name);
   leg->display = g_strdup (caller->display_name);

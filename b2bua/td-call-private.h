@@ -75,8 +75,6 @@ void td_call_write_cdr (TdCall *call, const char *default_reason);
 const TdSdp *td_call_branch_offer (const TdCall *call);
 /* The Allow of a call's dialog on a leg's handle (REFER, ctx->dialog_allow). */
 void td_call_set_dialog_allow (TdCallContext *ctx, nua_handle_t *nh);
-/* Put a new leg in the daemon's registry. */
-void td_call_register_leg (TdCallContext *ctx, TdLeg *leg);
 
 typedef struct _RingTimer RingTimer;
 void td_ring_timer_free (gpointer timer);

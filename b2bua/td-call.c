@@ -284,12 +284,6 @@ td_call_set_dialog_allow (TdCallContext *ctx, nua_handle_t *nh)
 }
 
 void
-td_call_register_leg (TdCallContext *ctx, TdLeg *leg)
-{
-  td_leg_register (leg, ctx);
-}
-
-void
 td_call_context_init (TdCallContext *ctx)
 {
   ctx->calls = g_hash_table_new (NULL, NULL);
@@ -401,7 +395,7 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
    * handle parameter. */
   td_call_set_dialog_allow (ctx, nh);
   b = td_leg_new (call, &ctx->signal, TD_LEG_B, nh);
-  td_call_register_leg (ctx, b);
+  td_leg_register (b, ctx);
   b->user = g_strdup (call->callee);
   b->target = g_strdup (binding->contact);
   b->source = g_strdup (binding->source);
@@ -946,7 +940,7 @@ td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdU
   guint started = 0;
 
   call->a = td_leg_new (call, &ctx->signal, TD_LEG_A, nh);
-  td_call_register_leg (ctx, call->a);
+  td_leg_register (call->a, ctx);
   td_call_set_dialog_allow (ctx, nh);
   call->a->user = g_strdup (caller->name);
   call->a->display = g_strdup (caller->display_name);

@@ -219,9 +219,13 @@ td_plugin_host_load (TdPluginHost *host, const TdConfig *config, GError **error)
   return ok && td_plugin_host_check_config (host, config, error);
 }
 
-/* Each value of a plugin's group passes the plugin's check. */
+/* Calls `each` for every key a plugin registered in its group, until it
+ * returns FALSE; returns FALSE then. */
+typedef gboolean (*PluginKeyFunc) (const char *plugin, const char *key, const PluginKey *spec,
+                                   gpointer data);
+
 static gboolean
-check_values (TdPluginHost *host, const TdConfig *config, GError **error)
+foreach_plugin_key (TdPluginHost *host, PluginKeyFunc each, gpointer data)
 {
   GHashTableIter plugins, keys;
   const char *plugin, *key;
@@ -231,50 +235,71 @@ check_values (TdPluginHost *host, const TdConfig *config, GError **error)
   g_hash_table_iter_init (&plugins, host->group_keys);
   while (g_hash_table_iter_next (&plugins, (gpointer *) &plugin, (gpointer *) &specs)) {
     g_hash_table_iter_init (&keys, specs);
-    while (g_hash_table_iter_next (&keys, (gpointer *) &key, (gpointer *) &spec)) {
-      guint line;
-      const char *value = td_config_plugin_value (config, plugin, key, &line);
-      g_autoptr (GError) local = NULL;
-      if (!value || !spec->check || spec->check (value, &local))
-        continue;
-      g_set_error (error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_VALUE, "%s:%u: [%s] %s: %s",
-                   config->path, line, plugin, key,
-                   local ? local->message : "not a valid value");
-      return FALSE;
-    }
+    while (g_hash_table_iter_next (&keys, (gpointer *) &key, (gpointer *) &spec))
+      if (!each (plugin, key, spec, data))
+        return FALSE;
   }
   return TRUE;
+}
+
+typedef struct {
+  const TdConfig *config;
+  GError **error;
+} CheckValue;
+
+/* The value of one key passes the plugin's check. */
+static gboolean
+check_value (const char *plugin, const char *key, const PluginKey *spec, gpointer data)
+{
+  CheckValue *cv = data;
+  guint line;
+  const char *value = td_config_plugin_value (cv->config, plugin, key, &line);
+  g_autoptr (GError) local = NULL;
+
+  if (!value || !spec->check || spec->check (value, &local))
+    return TRUE;
+  g_set_error (cv->error, TD_CONFIG_ERROR, TD_CONFIG_ERROR_VALUE, "%s:%u: [%s] %s: %s",
+               cv->config->path, line, plugin, key, local ? local->message : "not a valid value");
+  return FALSE;
 }
 
 gboolean
 td_plugin_host_check_config (TdPluginHost *host, const TdConfig *config, GError **error)
 {
+  CheckValue cv = { config, error };
+
   return td_config_check_user_keys (config, host->user_keys, error) &&
          td_config_check_plugin_keys (config, host->group_keys, error) &&
-         check_values (host, config, error);
+         foreach_plugin_key (host, check_value, &cv);
+}
+
+typedef struct {
+  TdConfig *fresh;
+  const TdConfig *running;
+} KeepValue;
+
+/* A restart-only value that a reload changed keeps its running value. */
+static gboolean
+keep_value (const char *plugin, const char *key, const PluginKey *spec, gpointer data)
+{
+  KeepValue *kv = data;
+
+  if (spec->reload != TD_PLUGIN_KEY_RESTART_ONLY ||
+      g_strcmp0 (td_config_plugin_value (kv->fresh, plugin, key, NULL),
+                 td_config_plugin_value (kv->running, plugin, key, NULL)) == 0)
+    return TRUE;
+  g_warning ("reload: [%s] %s takes effect only on restart; the running value stays", plugin,
+             key);
+  td_config_keep_plugin_value (kv->fresh, kv->running, plugin, key);
+  return TRUE;
 }
 
 void
 td_plugin_host_keep_restart_only (TdPluginHost *host, TdConfig *fresh, const TdConfig *running)
 {
-  GHashTableIter plugins, keys;
-  const char *plugin, *key;
-  GHashTable *specs;
-  PluginKey *spec;
+  KeepValue kv = { fresh, running };
 
-  g_hash_table_iter_init (&plugins, host->group_keys);
-  while (g_hash_table_iter_next (&plugins, (gpointer *) &plugin, (gpointer *) &specs)) {
-    g_hash_table_iter_init (&keys, specs);
-    while (g_hash_table_iter_next (&keys, (gpointer *) &key, (gpointer *) &spec)) {
-      if (spec->reload != TD_PLUGIN_KEY_RESTART_ONLY ||
-          g_strcmp0 (td_config_plugin_value (fresh, plugin, key, NULL),
-                     td_config_plugin_value (running, plugin, key, NULL)) == 0)
-        continue;
-      g_warning ("reload: [%s] %s takes effect only on restart; the running value stays",
-                 plugin, key);
-      td_config_keep_plugin_value (fresh, running, plugin, key);
-    }
-  }
+  foreach_plugin_key (host, keep_value, &kv);
 }
 
 void
