@@ -28,7 +28,9 @@ import math
 import os
 import re
 import shutil
+import socket
 import struct
+import threading
 import time
 import wave
 
@@ -64,11 +66,10 @@ def read_mono(path):
     return list(x[::channels]), rate
 
 
-def classify(path, tune_hz=None):
-    """The recording as one letter per WINDOW: '.' silent, 'v' the voice
+def classify(x, rate, tune_hz=None):
+    """Samples as one letter per WINDOW: '.' silent, 'v' the voice
     (VOICE_HZ dominant), 't' anything else audible (a tune); with tune_hz,
     't' only when that frequency dominates ('?' otherwise)."""
-    x, rate = read_mono(path)
     size = int(rate * WINDOW)
     out = []
     for at in range(0, len(x) - size + 1, size):
@@ -85,21 +86,23 @@ def classify(path, tune_hz=None):
     return "".join(out)
 
 
-def tune_then_voice(path, ring, tune_hz=None):
-    """What the caller decoded: the tune while the callee rang (at least
-    ring - 1.5 s of it, 0.5 s with tone:eu's 1 s on, 4 s off), then the
-    voice; nothing of the voice before, no tune after it (one window of
-    the switch aside)."""
-    text = classify(path, tune_hz)
+def tune_then_voice(text, name, ring, tune_hz=None, voice=True):
+    """What the caller decoded (classify()'s letters): the tune while the
+    callee rang (at least ring - 1.5 s of it, 0.5 s with tone:eu's 1 s on,
+    4 s off), then the voice; nothing of the voice before, no tune after
+    it (one window of the switch aside). voice=False: a recording that
+    may end before the voice."""
     shown = re.sub(r"(.)\1*", lambda m: "%s%d" % (m.group(1), len(m.group(0))), text)
     first_voice = text.find("v")
-    detail = "%s: %.1f s, by %.1f s windows: %s" % (os.path.basename(path), len(text) * WINDOW,
-                                                     WINDOW, shown)
-    if first_voice < 0:
+    detail = "%s: %.1f s, by %.1f s windows: %s" % (name, len(text) * WINDOW, WINDOW, shown)
+    if first_voice < 0 and voice:
         raise StepFailed("the voice never came: " + detail)
+    if first_voice < 0:
+        first_voice = len(text)
+        detail += " (the recording ends at the re-INVITE)"
     before, after = text[:first_voice], text[first_voice:]
     need = (0.5 if tune_hz else ring - 1.5) / WINDOW
-    if before.count("t") < need or "?" in before:
+    if before.count("t") < need or before.count("?") > 3:   # '?': windows across a tone's edge
         raise StepFailed("too little of the tune before the voice (%d windows, want %d): %s"
                          % (before.count("t"), need, detail))
     heard = len(after) - after.count(".")
@@ -110,12 +113,185 @@ def tune_then_voice(path, ring, tune_hz=None):
                                                                    gap * WINDOW)
 
 
+def baresip_heard(b, since, ring, whole):
+    """baresip's sndfile recording of what it decoded in its last call.
+    whole: False after a re-INVITE that changed the codec, where baresip's
+    new decoder has no sndfile filter: the recording stops at the tune."""
+    path = newest(os.path.join(b.snd, "dump-*-dec.wav"), since)
+    x, rate = read_mono(path)
+    return tune_then_voice(classify(x, rate), os.path.basename(path), ring, voice=whole)
+
+
+def linphone_heard(l, offset, path, ring, tune_hz):
+    """linphone's recording of a call (its `record` file), which it writes
+    in pieces: each stream of the call (the early one, then the one after a
+    re-INVITE) is appended at that stream's rate (48 kHz for Opus, 8 kHz
+    for G.711) under the header of the first; its log says where and at
+    which rate each begins."""
+    pieces, size = [], None
+    for line in read_text(l.sip_log, offset).split("\n"):
+        m = re.search(r"current data size is (\d+)", line)
+        if m:
+            size = int(m.group(1))
+        m = re.search(r"MSFileRec: recording into (\S+)", line)
+        if m:
+            pieces.append([size or 0, None]) if m.group(1) == path else None
+            size = None
+        m = re.search(r"-->MSFileRec:\S+ from rate \[\d+\] to rate \[(\d+)\]", line)
+        if m and pieces and pieces[-1][1] is None:
+            pieces[-1][1] = int(m.group(1))
+    data = open(path, "rb").read()
+    at = data.find(b"data") + 8
+    if not pieces or at < 8:
+        raise StepFailed("linphone recorded nothing into %s" % path)
+    text = ""
+    for (start, rate), (end, _) in zip(pieces, pieces[1:] + [[len(data) - at, None]]):
+        chunk = data[at + start:at + end]
+        text += classify(struct.unpack("<%dh" % (len(chunk) // 2), chunk[:len(chunk) // 2 * 2]),
+                         rate or 8000, tune_hz)
+    return tune_then_voice(text, "%s (pieces at %s Hz)" % (os.path.basename(path), "/".join(
+        str(r) for _, r in pieces)), ring, tune_hz)
+
+
 def newest(pattern, since):
     """The newest file matching pattern written after time since."""
     found = [p for p in glob.glob(pattern) if os.path.getmtime(p) >= since]
     if not found:
         raise StepFailed("no %s" % pattern)
     return max(found, key=os.path.getmtime)
+
+
+# ---- what reached a phone: its RTP, read off the loopback ----------------------------------
+
+class RtpWatch:
+    """The RTP headers of what tandem sends to a phone's RTP ports, read
+    off the loopback interface (a packet socket: root only; without it the
+    step says so and checks the phone's own reports alone)."""
+
+    def __init__(self, ports):
+        self.ports = ports          # (first, last) of the phone's RTP ports
+        self.packets = []           # (arrival, dst port, ssrc, seq, timestamp, marker, pt, payload)
+        self.lock = threading.Lock()
+        self.error = None
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0800))
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+            self.sock.bind(("lo", 0))
+            self.sock.settimeout(0.2)
+        except OSError as e:
+            self.sock, self.error = None, str(e)
+            return
+        self.running = True
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while self.running:
+            try:
+                data, addr = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if addr[2] == socket.PACKET_OUTGOING or len(data) < 14 + 20 + 8 + 12:
+                continue   # lo shows each packet twice: keep the incoming copy
+            ip = data[14:]
+            if ip[9] != 17:
+                continue
+            udp = ip[(ip[0] & 15) * 4:]
+            src, dst = struct.unpack("!HH", udp[:4])
+            rtp = udp[8:]
+            if not self.ports[0] <= dst <= self.ports[1] or rtp[0] >> 6 != 2 or 72 <= rtp[1] & 127 <= 76:
+                continue   # not RTP to the phone (RTCP's types are 200-204: 72-76 without the top bit)
+            seq, ts, ssrc = struct.unpack("!HII", rtp[2:12])
+            with self.lock:
+                self.packets.append((time.monotonic(), dst, ssrc, seq, ts, rtp[1] >> 7, rtp[1] & 127,
+                                     bytes(rtp[12 + 4 * (rtp[0] & 15):])))
+
+    def mark(self):
+        with self.lock:
+            return len(self.packets)
+
+    def since(self, mark):
+        with self.lock:
+            return self.packets[mark:]
+
+    def close(self):
+        if self.sock:
+            self.running = False
+            self.thread.join()
+            self.sock.close()
+
+
+def g711_table(alaw):
+    """The 256 linear values of G.711 mu-law (PCMU) or A-law (PCMA) bytes."""
+    out = []
+    for b in range(256):
+        if alaw:
+            b ^= 0x55
+            exp, mant = (b >> 4) & 7, b & 15
+            x = (mant << 4) + 8 if exp == 0 else ((mant << 4) + 0x108) << (exp - 1)
+            out.append(x if b & 0x80 else -x)
+        else:
+            b = ~b & 0xFF
+            exp, mant = (b >> 4) & 7, b & 15
+            x = (((mant << 3) + 0x84) << exp) - 0x84
+            out.append(-x if b & 0x80 else x)
+    return out
+
+
+G711 = {0: g711_table(False), 8: g711_table(True)}
+
+
+def packet_letter(p):
+    """One packet's G.711 audio as classify() would name it ('-' for other
+    codecs): 20 ms is enough to tell the phones' 300 Hz from a tune."""
+    if p[6] not in G711:
+        return "-"
+    table = G711[p[6]]
+    x = [table[b] for b in p[7]]
+    peak = math.sqrt(2 * sum(v * v for v in x) / len(x)) if x else 0
+    if peak < 150:
+        return "."
+    return "v" if goertzel(x, VOICE_HZ, 8000) > 0.6 * peak else "t"
+
+
+def one_stream(packets, answered_at):
+    """What reached the caller across the answer (a monotonic time): one
+    SSRC, every sequence number +1, no timestamp going back, and one marker
+    after the answer: on the first packet of the callee's audio (in G.711,
+    the first packet that decodes as the callee's tone; no tune after it)."""
+    if not packets:
+        raise StepFailed("no RTP reached the phone")
+    ssrcs = sorted(set("0x%08x" % p[2] for p in packets))
+    pairs = list(zip(packets, packets[1:]))
+    jumps = [(a[3], b[3]) for a, b in pairs if (b[3] - a[3]) & 0xFFFF != 1]
+    back = [(a[4], b[4]) for a, b in pairs if (b[4] - a[4]) & 0xFFFFFFFF >= 1 << 31]
+    markers = [i for i, p in enumerate(packets) if p[5]]
+    switch = [i for i in markers if packets[i][0] >= answered_at]
+    letters = "".join(packet_letter(p) for p in packets)
+    shown = re.sub(r"(.)\1*", lambda m: "%s%d" % (m.group(1), len(m.group(0))), letters)
+    detail = ("%d packets, SSRC %s, payload types %s, sequence jumps %s, timestamps going back %s, "
+              "markers at packets %s; per packet: %s" % (
+                  len(packets), ", ".join(ssrcs), sorted(set(p[6] for p in packets)), jumps[:3] or "none",
+                  back[:3] or "none", markers[:6], shown))
+    if len(ssrcs) != 1 or jumps or back:
+        raise StepFailed(detail)
+    if len(switch) != 1:
+        raise StepFailed("want one marker after the answer: " + detail)
+    at = switch[0]
+    a, b = packets[at - 1], packets[at]
+    detail += ("; the switch %.0f ms after the answer: seq %d -> %d, timestamp +%d, pt %d -> %d, "
+               "%.0f ms between the packets" % (1000 * (b[0] - answered_at), a[3], b[3],
+                                                (b[4] - a[4]) & 0xFFFFFFFF, a[6], b[6],
+                                                1000 * (b[0] - a[0])))
+    before, after = letters[:at], letters[at:]
+    if "v" in before:
+        raise StepFailed("the callee's audio before the marker: " + detail)
+    if after[0] != "-" and (after[0] != "v" or after.count("t") > 1 or
+                            after.count("v") < 0.9 * (len(after) - after.count(".") - after.count("-"))):
+        raise StepFailed("the marked packet does not begin the callee's audio: " + detail)
+    return detail
 
 
 # ---- what tandem and the phones logged -----------------------------------------------
@@ -231,9 +407,17 @@ def baresip_audio(b):
         raise StepFailed("%s: no audio stream (%s)" % (b.user, text.strip()[:200]))
     decode = re.search(r"decode: (\S+) (\d+)Hz", text)
     direction = re.search(r"audio dir=(\w+)", text)
-    members = dict((ssrc, int(n)) for ssrc, n in
-                   re.findall(r"member (0x[0-9a-f]+):.*?rcvd=(\d+)", text, re.S))
+    # One RTCP member per SSRC heard; those RTP came from have an IP= line.
+    members, rtcp_only = {}, []
+    for block in re.split(r"\n\s*member ", text)[1:]:
+        ssrc = block.split(":", 1)[0]
+        rcvd = re.match(r"[^\n]*\n\s*IP=\S+ psent=\d+ rcvd=(\d+)", block)
+        if rcvd:
+            members[ssrc] = int(rcvd.group(1))
+        else:
+            rtcp_only.append(ssrc)
     return {"tx": int(tx.group(1)), "rx": sum(members.values()), "members": members,
+            "rtcp_only": rtcp_only,
             "codec": decode.group(1).upper() if decode else None,
             "rate": int(decode.group(2)) if decode else 0,
             "dir": direction.group(1) if direction else "?"}
@@ -282,6 +466,20 @@ class Marks:
         self.blog = {p.user: file_size(p.log.file.name) for p in phones_ if isinstance(p, Baresip)}
 
 
+def watched(watch, mark, state, path):
+    """one_stream() on what the watch saw since mark; every header into path."""
+    if watch.error:
+        return "not checked: no packet socket on lo (%s)" % watch.error
+    if "answered" not in state:
+        raise StepFailed("the call was not answered")
+    packets = watch.since(mark)
+    with open(path, "w") as f:
+        for p in packets:
+            f.write("%+.3f port %d ssrc 0x%08x seq %d ts %d%s pt %d\n" % (
+                p[0] - state["answered"], p[1], p[2], p[3], p[4], " M" if p[5] else "", p[6]))
+    return one_stream(packets, state["answered"])
+
+
 def sent_to(tandem, since, port):
     return [first for direction, first, _ in tandem_sip(tandem, since, port) if direction == "send"]
 
@@ -296,6 +494,8 @@ def baresip_calls_bob(run, tandem, caller, bob, dump, ring, codec, prefix):
     (the caller's first)."""
     m = Marks(tandem, dump, caller, bob)
     state = {}
+    watch = caller.watch
+    wmark = watch.mark()
 
     def rings():
         state["dialled"] = time.monotonic()
@@ -311,6 +511,9 @@ def baresip_calls_bob(run, tandem, caller, bob, dump, ring, codec, prefix):
         if not ev or ev["type"] != "CALL_PROGRESS":
             raise StepFailed("baresip: %s, not early media (CALL_PROGRESS); tandem sent it: %s"
                              % (ev["type"] if ev else "nothing", ", ".join(sent)))
+        # baresip may tell before tandem's log line is read.
+        tandem.log.wait(r"send \d+ bytes to \S+:%d: 183 " % caller.port, WAIT, m.tandem)
+        sent = sent_to(tandem, m.tandem, caller.port)
         if "183 Session Progress" not in sent or "180 Ringing" in sent:
             raise StepFailed("tandem sent baresip: %s" % ", ".join(sent))
         progress = caller.log.find(r"SIP Progress: 18\d", m.logs[caller.user])
@@ -324,7 +527,7 @@ def baresip_calls_bob(run, tandem, caller, bob, dump, ring, codec, prefix):
         before, after, tx, rx = baresip_over(caller, TALK)
         still_ringing(caller, m.events[caller.user], "baresip")
         state["members"] = after["members"]
-        detail = ("baresip decodes %s/%d, received %d packets in %d s (RTCP members %s), sent %d"
+        detail = ("baresip decodes %s/%d, received %d packets in %d s (RTP from %s), sent %d"
                   % (after["codec"], after["rate"], rx, TALK, after["members"], tx))
         if rx < 40 * TALK or after["codec"] != codec:
             raise StepFailed(detail + "; want %s, >= %d packets" % (codec, 40 * TALK))
@@ -334,6 +537,7 @@ def baresip_calls_bob(run, tandem, caller, bob, dump, ring, codec, prefix):
         time.sleep(max(0, ring - (time.monotonic() - state["dialled"])))
         still_ringing(caller, m.events[caller.user], "baresip")
         tsince, since = tandem.log.mark(), caller.mark()
+        state["answered"] = time.monotonic()
         bob.send("answer")
         ev = caller.wait_event({"CALL_ESTABLISHED", "CALL_CLOSED"}, WAIT, since)
         if not ev or ev["type"] != "CALL_ESTABLISHED":
@@ -343,10 +547,11 @@ def baresip_calls_bob(run, tandem, caller, bob, dump, ring, codec, prefix):
         before, after, tx, rx = baresip_over(caller, TALK)
         answered = first_codec(received_200(dump, m.dump))
         reinvites = reinvites_to(tandem, tsince, caller.port)
-        detail = ("established; in %d s baresip sent %d, received %d (%s, %s/%d, RTCP members %s); "
-                  "bob answered %s; tandem re-INVITEd baresip %d time(s)"
+        state["reinvited"] = bool(reinvites)
+        detail = ("established; in %d s baresip sent %d, received %d (%s, %s/%d; RTP from %s, "
+                  "RTCP alone from %s); bob answered %s; tandem re-INVITEd baresip %d time(s)"
                   % (TALK, tx, rx, after["dir"], after["codec"], after["rate"], after["members"],
-                     answered, len(reinvites)))
+                     after["rtcp_only"] or "none", answered, len(reinvites)))
         if tx < 40 * TALK or rx < 40 * TALK or after["dir"] != "sendrecv":
             raise StepFailed("no RTP both ways: " + detail)
         # One outgoing RTP context per leg: the tune's SSRC carries bob's voice.
@@ -379,8 +584,11 @@ def baresip_calls_bob(run, tandem, caller, bob, dump, ring, codec, prefix):
     else:
         bob.send("answer")
     run.step(prefix + "baresip hangs up; the 200's SDP is the 183's (baresip's SIP trace)", hangup)
-    run.step(prefix + "baresip heard the tune, then bob (its recording)", lambda: tune_then_voice(
-        newest(os.path.join(caller.snd, "dump-*-dec.wav"), m.time), ring))
+    run.step(prefix + "what reached baresip: one RTP stream (headers off the loopback)",
+             lambda: watched(watch, wmark, state, os.path.join(os.path.dirname(caller.snd),
+                                                               "rtp-to-%s.log" % caller.user)))
+    run.step(prefix + "baresip heard the tune, then bob (its recording)",
+             lambda: baresip_heard(caller, m.time, ring, not state.get("reinvited")))
     run.step(prefix + "tandem logged no warning", lambda: no_warnings(tandem, m.tandem))
 
 
@@ -389,9 +597,12 @@ def linphone_calls_alice(run, tandem, bob, alice, dump, ring, prefix):
     tune is tone:eu: early media from linphone's side."""
     m = Marks(tandem, dump, bob, alice)
     state = {}
+    watch = bob.watch
+    wmark = watch.mark()
 
     def rings():
         state["dialled"] = time.monotonic()
+        bob.send("record %s" % record)   # this call's own file
         bob.send("call sip:alice@%s" % DOMAIN)
         if not alice.wait_event({"CALL_INCOMING"}, WAIT, m.events["alice"]):
             raise StepFailed("baresip reports no incoming call")
@@ -421,6 +632,7 @@ def linphone_calls_alice(run, tandem, bob, alice, dump, ring, prefix):
     def answer():
         time.sleep(max(0, ring - (time.monotonic() - state["dialled"])))
         tsince, since = tandem.log.mark(), alice.mark()
+        state["answered"] = time.monotonic()
         r = alice.command("accept")
         if not r.get("ok"):
             raise StepFailed("baresip accept: %s" % r.get("data"))
@@ -454,10 +666,7 @@ def linphone_calls_alice(run, tandem, bob, alice, dump, ring, prefix):
         early, final = early_and_final_sdp(read_text(bob.sip_log, m.sip["bob"]), "linphone")
         return "linphone's streams (sent, received): %s; %s" % (blocks, same_sdp(early, final))
 
-    def heard():
-        copy = os.path.join(os.path.dirname(bob.record), "linphone-heard-ringback.wav")
-        shutil.copy(bob.record, copy)
-        return tune_then_voice(copy, ring, EU_HZ)
+    record = os.path.join(os.path.dirname(bob.record), "linphone-heard-ringback.wav")
 
     if not run.step(prefix + "alice's phone rings; linphone gets tandem's 183", rings):
         bob.send("terminate")
@@ -467,7 +676,11 @@ def linphone_calls_alice(run, tandem, bob, alice, dump, ring, prefix):
         pass
     run.step(prefix + "alice answers: RTP both ways", answer)
     run.step(prefix + "linphone hangs up; the 200's SDP is the 183's (linphone's SIP log)", hangup)
-    run.step(prefix + "linphone heard tone:eu, then alice (its recording)", heard)
+    run.step(prefix + "what reached linphone: one RTP stream (headers off the loopback)",
+             lambda: watched(watch, wmark, state, os.path.join(os.path.dirname(bob.sip_log),
+                                                               "rtp-to-bob.log")))
+    run.step(prefix + "linphone heard tone:eu, then alice (its recording)",
+             lambda: linphone_heard(bob, m.sip["bob"], record, ring, EU_HZ))
     run.step(prefix + "tandem logged no warning", lambda: no_warnings(tandem, m.tandem))
 
 
@@ -492,9 +705,10 @@ def scenario(run, args, work, procs):
     state = {}
 
     def start_tandem():
+        state["tune"] = sample_ringback(os.path.join(phones.SOURCE_ROOT, "config", "tandem.conf"))
         t = Tandem(args.build, work, sip_port, additions=[(("user alice", "ringback"), "tone:eu")])
         procs.append(t)
-        state["tandem"], state["tune"] = t, sample_ringback(t.conf)
+        state["tandem"] = t
         return "on 127.0.0.1:%d; bob's tune %s, alice's tone:eu" % (sip_port, state["tune"])
 
     if not run.step("tandem starts on a copy of config/tandem.conf", start_tandem):
@@ -502,7 +716,7 @@ def scenario(run, args, work, procs):
     tandem = state["tandem"]
     passwords = sample_passwords(tandem.conf)
 
-    def baresip(user, port, **kw):
+    def baresip(user, port, audio, **kw):
         snd = os.path.join(work, user + "-heard")
         os.makedirs(snd)
         b = Baresip(work, user, passwords[user], port, (port + 10, port + 59), port + 100, sip_port,
@@ -510,14 +724,21 @@ def scenario(run, args, work, procs):
                     extra=["module sndfile.so", "snd_path %s" % snd] + kw.pop("extra", []), **kw)
         procs.append(b)
         b.port, b.snd = port, snd
+        b.watch = RtpWatch((port + 10, port + 59))
+        procs.append(b.watch)
         return b
 
-    alice = baresip("alice", a_port, answermode="manual")
-    carol = baresip("carol", c_port, codecs="G722/16000/1,PCMU/8000/1", extra=["module g722.so"])
+    alice = baresip("alice", a_port, audio, answermode="manual")
+    # aufile does not resample: without ausrc_srate, an 8 kHz file sends
+    # nothing in G.722 ("No such device"), a 16 kHz one nothing in PCMU.
+    carol = baresip("carol", c_port, audio, codecs="G722/16000/1,PCMU/8000/1",
+                    extra=["module g722.so", "ausrc_srate 8000"])
     bob = Linphone(work, "bob", passwords["bob"], b_port, (b_port + 10, b_port + 59), sip_port,
                    audio, 0, auto_answer=False)
     procs.append(bob)
     bob.port = b_port
+    bob.watch = RtpWatch((b_port + 10, b_port + 59))
+    procs.append(bob.watch)
     if not all([run.step("baresip (alice) registers", lambda: baresip_registers(alice)),
                 run.step("baresip (carol) registers", lambda: baresip_registers(carol)),
                 run.step("linphone (bob) registers", lambda: linphone_registers(bob))]):
