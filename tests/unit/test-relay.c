@@ -1399,22 +1399,29 @@ test_tune (void)
     pcm[i] = (gint16) (((i / FRAME) % 2 ? -1 : 1) * (int) (200 + (i / FRAME) * 400 + (i % FRAME) * 2));
   tune = td_tune_new_from_pcm (pcm, G_N_ELEMENTS (pcm));
   g_assert_cmpuint (td_tune_n_frames (tune), ==, N);
-  for (guint a = 0; a < N; a++)
-    for (guint b = a + 1; b < N; b++)
-      g_assert_true (memcmp (td_tune_frame (tune, TD_CODEC_PCMU, a),
-                             td_tune_frame (tune, TD_CODEC_PCMU, b), FRAME) != 0);
+  for (guint a = 0; a < N; a++) {
+    for (guint b = a + 1; b < N; b++) {
+      gsize la, lb;
+      const guint8 *fa = td_tune_frame (tune, TD_CODEC_PCMU, a, &la);
+      const guint8 *fb = td_tune_frame (tune, TD_CODEC_PCMU, b, &lb);
+      g_assert_cmpuint (la, ==, FRAME);
+      g_assert_true (memcmp (fa, fb, FRAME) != 0);
+    }
+  }
   return tune;
 }
 
-/* The tune frame (in `codec`) this packet carries, or -1 (a forwarded one). */
+/* The first tune frame (in `codec`) this packet carries, or -1 (a forwarded
+ * one, or a frame of no such tune). */
 static int
 tune_frame_of (TdTune *tune, TdCodec codec, const Rtp *r)
 {
-  if (r->len != FRAME)
-    return -1;
-  for (guint i = 0; i < td_tune_n_frames (tune); i++)
-    if (memcmp (r->payload, td_tune_frame (tune, codec, i), FRAME) == 0)
+  for (guint i = 0; i < td_tune_n_frames (tune); i++) {
+    gsize len;
+    const guint8 *frame = td_tune_frame (tune, codec, i, &len);
+    if (r->len == len && memcmp (r->payload, frame, len) == 0)
       return (int) i;
+  }
   return -1;
 }
 
