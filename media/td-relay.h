@@ -99,7 +99,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRelay, td_relay_free)
  *     - a source on the host the endpoint's SIP comes from
  *       (td_relay_port_set_signalling_host): after nat_delay_ms counted
  *       from its first packet — a NATed phone's RTP leaves by the router its
- *       SIP leaves by, which a stranger elsewhere cannot fake and receive;
+ *       SIP leaves by, which a stranger elsewhere cannot fake and receive —
+ *       or at once while nothing has been announced on that socket (no
+ *       set_remote yet: a callee that rang without SDP, whose RTP may come
+ *       just before the 200 that brings its SDP); when the SDP does come,
+ *       its address takes over (set_remote re-arms latching, see there);
  *     - any source, once the relay has been sending RTP to the announced
  *       address for nat_delay_ms without a word back (an endpoint whose
  *       media and signalling take different routes), but not while packets
