@@ -277,7 +277,7 @@ rb_runs (const char *letters)
   for (guint i = 1; i <= len; i++) {
     if (i < len && letters[i] == letters[start])
       continue;
-    g_string_append_printf (s, "%s%c×%u", start ? " " : "", letters[start], i - start);
+    g_string_append_printf (s, "%s%cx%u", start ? " " : "", letters[start], i - start);
     start = i;
   }
   return g_string_free (s, FALSE);
@@ -390,7 +390,7 @@ rb_assert_switch (const RbCall *c, const char *letters, const RbSwitch *want)
   for (voice = k; voice < n && letters[voice] == 'V'; voice++)
     ;
   if (k < want->min_tune || voice != n || n - k < MIN_VOICE_PACKETS)
-    g_printerr ("flow: alice heard %s (want the tune T×%u or more, then only the voice V, "
+    g_printerr ("flow: alice heard %s (want the tune Tx%u or more, then only the voice V, "
                 "%u or more)\n", runs, want->min_tune, MIN_VOICE_PACKETS);
   g_assert_cmpuint (k, >=, want->min_tune);
   g_assert_cmpuint (voice, ==, n);

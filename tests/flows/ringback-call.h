@@ -109,7 +109,7 @@ gint64 rb_ringer_sent_us (const RbCall *c, int status);
  * its G.711 payload), or for fill_voice streams 'V' for the ringer's
  * fill bytes and 'T' for anything else. */
 char *rb_letters (GArray *pkts, const RbTone *tones, guint n_tones, gboolean fill_voice);
-/* "T×98 V×75": the runs of a letter string. */
+/* "Tx98 Vx75": the runs of a letter string. */
 char *rb_runs (const char *letters);
 
 /* What the stream alice got must show. */
