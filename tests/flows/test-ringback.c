@@ -478,6 +478,104 @@ test_forward_follows_original (void)
   forward_case ("ringback-follows = original\n", BOB_TUNE_HZ, CAROL_TUNE_HZ);
 }
 
+/* ---- blind transfer ------------------------------------------------------------------------ */
+
+#define BOB_VOICE_HZ 1000
+#define PHASE_MS 2000            /* bob talks this long, then refers alice to carol */
+
+/* alice calls bob, who answers and talks (BOB_VOICE_HZ) for PHASE_MS,
+ * then refers her to carol (blind) and hangs up once carol answered.
+ * carol's phone rings RING_MS; while it does alice hears carol's tune on
+ * the stream she has (her relay port, its SSRC), then carol's voice. */
+static void
+test_transfer_target_tune (void)
+{
+  g_autofree char *carol_tune = write_tune ("carol.wav", CAROL_TUNE_HZ);
+  g_autofree char *carol_lines = g_strdup_printf ("ringback = %s", carol_tune);
+  g_autoptr (FlowDaemon) d = start_tandem (NULL, NULL, carol_lines);
+  const char *bob_keys[] = { "refer_line", "Refer-To: <sip:carol@pbx.test>", "after", "bye",
+                             NULL };
+  const char *carol_keys[] = { "formats", rb_answer_pcma.formats, "map1",
+                               rb_answer_pcma.lines[0], "map2", rb_answer_pcma.lines[1], NULL };
+  const RbTone tones[] = { { 'B', BOB_VOICE_HZ }, { 'T', CAROL_TUNE_HZ }, { 'V', RB_VOICE_HZ } };
+  g_auto (RbCall) c = { 0 };
+  g_autoptr (FlowRun) b = NULL;
+  g_autoptr (GArray) after = NULL;
+  g_autofree char *letters = NULL, *runs = NULL, *ring = g_strdup_printf ("%u", RING_MS);
+  RbSwitch want = { .pt = PCMA, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .g711 = TRUE };
+  FlowParty bob;
+  FlowSipp *sa, *sb, *sc;
+  guint talked = 0;
+  gint64 carol_invite;
+
+  c.ringer = flow_party ("carol", "ringback-uas.xml", "c");
+  c.ringer.pause_ms = ring;
+  c.ringer.timeout = "30s";
+  c.ringer.keys = carol_keys;
+  sc = flow_callee_start (d, &c.ringer);
+  bob = flow_party ("bob", "xfer-uas-refer.xml", "b");
+  bob.pause_ms = G_STRINGIFY (PHASE_MS);
+  bob.timeout = "30s";
+  bob.keys = bob_keys;
+  sb = flow_callee_start (d, &bob);
+  c.alice = flow_party ("alice", "xfer-uac-talk.xml", "a");
+  c.alice.timeout = "30s";
+  c.alice.recv_timeout = "7000";   /* hangs up 7 s after the answer (or a re-INVITE) */
+  sa = flow_caller_start (d, &c.alice, "bob");
+  {
+    FlowToneEndpoint eps[] = {
+      { .bind_port = c.alice.rtp_port, .dest_file = "a.port", .ssrc = RB_SSRC_ALICE,
+        .fill = RB_FILL_ALICE, .pt = PCMA, .count = 300 },
+      /* bob stops talking just before his REFER. */
+      { .bind_port = bob.rtp_port, .dest_file = "b.port", .ssrc = 0xB0B, .pt = PCMA,
+        .tone_hz = BOB_VOICE_HZ, .count = PHASE_MS / 20 - 5 },
+      { .bind_port = c.ringer.rtp_port, .dest_file = "c.port", .ssrc = RB_SSRC_CALLEE,
+        .delay_ms = RING_MS, .pt = PCMA, .tone_hz = RB_VOICE_HZ, .count = 75 },
+    };
+    c.report = flow_probe_trace_tones (eps, G_N_ELEMENTS (eps));
+  }
+  c.a = flow_sipp_wait (sa);
+  b = flow_sipp_wait (sb);
+  c.r = flow_sipp_wait (sc);
+  c.at_alice = flow_probe_packets (c.report, c.alice.rtp_port);
+  c.voice_first_us = flow_probe_first_sent (c.report, c.ringer.rtp_port);
+  letters = rb_letters (c.at_alice, tones, G_N_ELEMENTS (tones), FALSE);
+  runs = rb_runs (letters);
+  rb_note_stream ("alice", c.at_alice, letters);
+  flow_note ("alice heard %s", runs);
+  flow_require_response (b->received, 202, "REFER", 0);
+
+  /* bob's voice first, then from carol's ringing on what rb_assert_switch
+   * judges: her tune, her voice. */
+  while (talked < c.at_alice->len && letters[talked] == 'B')
+    talked++;
+  if (talked < 40)
+    g_printerr ("flow: alice heard %s (want bob's voice Bx40 or more first)\n", runs);
+  g_assert_cmpuint (talked, >=, 40);
+  g_assert_cmpuint (talked, <, c.at_alice->len);
+  {
+    const FlowRtpPacket *last_bob = &g_array_index (c.at_alice, FlowRtpPacket, talked - 1);
+    const FlowRtpPacket *next = &g_array_index (c.at_alice, FlowRtpPacket, talked);
+    /* The same stream across the move: her port's one SSRC, the sequence
+     * going on. */
+    g_assert_cmphex (next->ssrc, ==, last_bob->ssrc);
+    g_assert_cmpuint (next->seq, ==, (guint16) (last_bob->seq + 1));
+    g_assert_cmpint ((gint32) (next->timestamp - last_bob->timestamp), >, 0);
+  }
+  after = g_array_sized_new (FALSE, FALSE, sizeof (FlowRtpPacket), c.at_alice->len - talked);
+  g_array_append_vals (after, &g_array_index (c.at_alice, FlowRtpPacket, talked),
+                       c.at_alice->len - talked);
+  g_array_unref (c.at_alice);
+  c.at_alice = g_steal_pointer (&after);
+  want.switch_us = switch_due (&c, FALSE);
+  carol_invite = flow_run_msg_time (c.r, flow_require_msg (c.r->received, "INVITE ", 0));
+  want.min_tune = (guint) ((want.switch_us - carol_invite) / 20000 * 85 / 100);
+  rb_assert_switch (&c, letters + talked, &want);
+  rb_assert_runs_ok (&c);
+  g_assert_cmpint (b->exit_status, ==, 0);
+  flow_daemon_stop (d);
+}
+
 /* ---- configuration ----------------------------------------------------------------------- */
 
 /* A configuration for `tandem -c` naming bob's tune `tune`; returns its
@@ -652,6 +750,7 @@ main (int argc, char **argv)
   flow_add_test ("/ringback/default-tone", test_default_tone);
   flow_add_test ("/ringback/forward-follows-current", test_forward_follows_current);
   flow_add_test ("/ringback/forward-follows-original", test_forward_follows_original);
+  flow_add_test ("/ringback/transfer-target-tune", test_transfer_target_tune);
   flow_add_test ("/ringback/missing-file-refused", test_missing_file_refused);
   flow_add_test ("/ringback/not-audio-refused", test_not_audio_refused);
   flow_add_test ("/ringback/good-file-accepted", test_good_file_accepted);
