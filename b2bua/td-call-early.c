@@ -147,6 +147,22 @@ answer_origin (TdCall *call, TdTune *tune)
   return TRUE;
 }
 
+/* Is the caller's port connected to a branch still ringing? (One that
+ * failed, or that the call was forwarded away from, is not.) */
+static gboolean
+branch_live (const TdCall *call)
+{
+  const TdLeg *b = call->early.branch;
+  return b && b->nh && !b->final && !b->abandoned && !b->cancelled;
+}
+
+/* Has a live branch's early media got the caller? */
+static gboolean
+early_media_taken (const TdCall *call)
+{
+  return call->early.branch_media && branch_live (call);
+}
+
 gboolean
 td_call_play_ringback (TdCall *call, TdTune *tune, TdRingbackMode mode)
 {
@@ -157,9 +173,10 @@ td_call_play_ringback (TdCall *call, TdTune *tune, TdRingbackMode mode)
     return FALSE;
   call->early.mode = mode;
   if (call->early.state != TD_EARLY_NONE) {
-    /* Forwarded: the new callee's tune, unless the callee's own early media
-     * has taken over already. */
-    if (call->early.tune != tune && td_relay_port_is_playing (port) &&
+    /* Forwarded: the new callee's tune; and the tune again if a branch's
+     * media ended it and that branch is gone. Not over a live branch's. */
+    gboolean playing = td_relay_port_is_playing (port);
+    if (((playing && call->early.tune != tune) || (!playing && !branch_live (call))) &&
         td_tune_has_codec (tune, call->early.codec))
       play (call, port, tune);
     return TRUE;
@@ -192,14 +209,6 @@ connect_branch (TdCall *call, TdLeg *b, gboolean with_media)
   call->early.branch_media = b && with_media;
 }
 
-/* Has a live branch's early media got the caller? (A branch that failed,
- * the call forwarded away from it, lets the next one have it.) */
-static gboolean
-early_media_taken (const TdCall *call)
-{
-  const TdLeg *b = call->early.branch;
-  return call->early.branch_media && b && b->nh && !b->final && !b->abandoned && !b->cancelled;
-}
 
 gboolean
 td_call_early_progress (TdCall *call, TdLeg *b, TdSdp *sdp)
