@@ -18,12 +18,16 @@ const RbSdp rb_offer_g711 = { "0 8 101", { "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 P
                                            "a=rtpmap:101 telephone-event/8000" } };
 const RbSdp rb_offer_pcma = { "8 101", { "a=rtpmap:8 PCMA/8000",
                                          "a=rtpmap:101 telephone-event/8000", "a=ptime:20" } };
+const RbSdp rb_offer_g722 = { "9 101", { "a=rtpmap:9 G722/8000",
+                                         "a=rtpmap:101 telephone-event/8000", "a=ptime:20" } };
 const RbSdp rb_offer_opus = { "111 101", { "a=rtpmap:111 opus/48000/2",
                                            "a=fmtp:111 useinbandfec=1",
                                            "a=rtpmap:101 telephone-event/48000" } };
 const RbSdp rb_answer_pcmu = { "0 101", { "a=rtpmap:0 PCMU/8000",
                                           "a=rtpmap:101 telephone-event/8000" } };
 const RbSdp rb_answer_pcma = { "8 101", { "a=rtpmap:8 PCMA/8000",
+                                          "a=rtpmap:101 telephone-event/8000" } };
+const RbSdp rb_answer_g722 = { "9 101", { "a=rtpmap:9 G722/8000",
                                           "a=rtpmap:101 telephone-event/8000" } };
 const RbSdp rb_answer_opus = { "111 101", { "a=rtpmap:111 opus/48000/2",
                                             "a=rtpmap:101 telephone-event/48000" } };
@@ -105,6 +109,8 @@ rb_call_run (FlowDaemon *d, RbCall *c, const RbCallSpec *s)
   c->ringer = flow_party (s->ringer ? s->ringer : "bob",
                           s->ringer_scenario ? s->ringer_scenario : "ringback-uas.xml",
                           c->b_side);
+  if (s->ringer_sip_port)
+    c->ringer.sip_port = s->ringer_sip_port;
   c->ringer.pause_ms = c->ring_ms;
   c->ringer.timeout = "30s";
   c->ringer.keys = c->keys;
@@ -334,12 +340,12 @@ assert_tune_packets (GArray *pkts, guint n, const RbSwitch *want)
 
   for (guint i = 0; i < n; i++) {
     const FlowRtpPacket *p = pkt (pkts, i);
-    if (p->pt != want->pt || (want->g711 && p->len != RB_FRAME) || p->len == 0)
+    if (p->pt != want->pt || (want->frame_160 && p->len != RB_FRAME) || p->len == 0)
       g_printerr ("flow: tune packet %u: payload type %u, %u bytes (want %u%s)\n", i, p->pt,
-                  p->len, want->pt, want->g711 ? ", 160 bytes" : "");
+                  p->len, want->pt, want->frame_160 ? ", 160 bytes" : "");
     g_assert_cmpuint (p->pt, ==, want->pt);
     g_assert_cmpuint (p->len, >, 0);
-    if (want->g711)
+    if (want->frame_160)
       g_assert_cmpuint (p->len, ==, RB_FRAME);
     if (i > 0 && p->timestamp - pkt (pkts, i - 1)->timestamp != want->ts_step)
       g_printerr ("flow: tune packet %u: timestamp step %u (want %u)\n", i,

@@ -53,8 +53,9 @@ typedef struct {
   const char *lines[3];
 } RbSdp;
 
-extern const RbSdp rb_offer_g711, rb_offer_pcma, rb_offer_opus;
-extern const RbSdp rb_answer_pcmu, rb_answer_pcma, rb_answer_opus, rb_answer_many;
+extern const RbSdp rb_offer_g711, rb_offer_pcma, rb_offer_g722, rb_offer_opus;
+extern const RbSdp rb_answer_pcmu, rb_answer_pcma, rb_answer_g722, rb_answer_opus,
+  rb_answer_many;
 
 /* What a call is made of. */
 typedef struct {
@@ -72,6 +73,8 @@ typedef struct {
                                    calls this one then */
   const char *side;             /* names the port files: SIDE-a..., SIDE-b [""] */
   gboolean plain;               /* no 183 expected: alice's probe starts on her 200 */
+  guint16 ringer_sip_port;      /* 0: a fresh one; else this (an earlier call's: the same
+                                   Contact, so that tandem rings one phone, not two) */
 } RbCallSpec;
 
 typedef struct {
@@ -117,7 +120,7 @@ typedef struct {
   guint8 pt;                    /* the tune's payload type */
   guint ts_step;                /* between tune packets: 160, or 960 for opus */
   guint clock_rate;             /* 8000, 48000 */
-  gboolean g711;                /* tune payloads are 160 bytes */
+  gboolean frame_160;           /* tune payloads are 160 bytes (G.711, G.722) */
   guint min_tune;               /* packets of tune at least */
   gint64 switch_us;             /* when the switch was due (the ringer's first packet
                                    or its 200, whichever came first) */

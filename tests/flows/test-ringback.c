@@ -32,6 +32,7 @@
 
 #define PCMU 0
 #define PCMA 8
+#define G722 9
 #define OPUS 111
 
 #define COMMAND_TIMEOUT_MS 15000
@@ -108,7 +109,7 @@ assert_g711_ringback (const RbCall *c, const char *want_formats, guint8 pt, doub
   const RbTone tones[] = { { 'T', tune_hz }, { 'V', RB_VOICE_HZ } };
   const char *early = rb_assert_ringback_answer (c, want_formats);
   g_autofree char *letters = rb_letters (c->at_alice, tones, G_N_ELEMENTS (tones), FALSE);
-  RbSwitch want = { .pt = pt, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .g711 = TRUE,
+  RbSwitch want = { .pt = pt, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .frame_160 = TRUE,
                     .switch_us = switch_due (c, tune_first) };
 
   want.min_tune = min_tune (c, early, want.switch_us);
@@ -294,13 +295,12 @@ test_pcma_only (void)
   flow_daemon_stop (d);
 }
 
-/* The decoded Opus tune: (after the decoder's first frames) bob's
- * frequency in 9 frames of 10 at least. */
+/* A decoded tune (Opus, G.722) of n packets: after the decoder's first
+ * frames, bob's frequency in 9 frames of 10 at least. */
 static void
-assert_opus_tune (GArray *pkts, guint n)
+assert_decoded_tune (GArray *pcm, guint n)
 {
   const RbTone tones[] = { { 'T', BOB_TUNE_HZ } };
-  g_autoptr (GArray) pcm = rb_decode_opus (pkts, 0, n, OPUS);
   g_autoptr (GString) seen = g_string_new (NULL);
   guint frames = pcm->len / RB_FRAME, tune = 0;
 
@@ -309,9 +309,40 @@ assert_opus_tune (GArray *pkts, guint n)
     g_string_append_c (seen, what);
     tune += what == 'T';
   }
-  flow_note ("the Opus tune decoded: %u samples, frames %s", pcm->len, seen->str);
+  flow_note ("the tune decoded: %u samples, frames %s", pcm->len, seen->str);
   g_assert_cmpuint (frames, >=, n * 9 / 10);
   g_assert_cmpuint (tune * 10, >=, (frames - 5) * 9);
+}
+
+/* alice offers only G.722: the 183 answers G.722 (and telephone-event),
+ * the tune comes as payload type 9, 160-byte packets, timestamp step 160
+ * (G.722's RTP clock is 8000, RFC 3551), and decodes (avdec_g722) to bob's
+ * tune; then bob's G.722 audio (fill bytes: judged by header and place). */
+static void
+test_g722_only (void)
+{
+  g_autoptr (FlowDaemon) d = start_with_bob_tune (NULL);
+  RbCallSpec spec = { .offer = &rb_offer_g722, .answer = &rb_answer_g722, .ring_ms = RING_MS,
+                      .voice_delay_ms = RING_MS, .voice_pt = G722, .voice_fill = TRUE };
+  g_auto (RbCall) c = { 0 };
+  g_autofree char *letters = NULL;
+  g_autoptr (GArray) pcm = NULL;
+  const char *early;
+  RbSwitch want = { .pt = G722, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .frame_160 = TRUE };
+  guint k;
+
+  gst_init (NULL, NULL);
+  rb_call_run (d, &c, &spec);
+  early = rb_assert_ringback_answer (&c, "9 101");
+  flow_assert_sdp_has (early, "a=rtpmap:9 G722/8000");
+  letters = rb_letters (c.at_alice, NULL, 0, TRUE);
+  want.switch_us = switch_due (&c, FALSE);
+  want.min_tune = min_tune (&c, early, want.switch_us);
+  k = rb_assert_switch (&c, letters, &want);
+  pcm = rb_decode_g722 (c.at_alice, 0, k, G722);
+  assert_decoded_tune (pcm, k);
+  rb_assert_runs_ok (&c);
+  flow_daemon_stop (d);
 }
 
 /* alice offers only Opus: the 183 answers Opus (and telephone-event), the
@@ -327,6 +358,7 @@ test_opus_only (void)
   g_auto (RbCall) c = { 0 };
   g_autofree char *letters = NULL;
   const char *early;
+  g_autoptr (GArray) pcm = NULL;
   RbSwitch want = { .pt = OPUS, .ts_step = 960, .clock_rate = 48000 };
   guint k;
 
@@ -338,7 +370,8 @@ test_opus_only (void)
   want.switch_us = switch_due (&c, FALSE);
   want.min_tune = min_tune (&c, early, want.switch_us);
   k = rb_assert_switch (&c, letters, &want);
-  assert_opus_tune (c.at_alice, k);
+  pcm = rb_decode_opus (c.at_alice, 0, k, OPUS);
+  assert_decoded_tune (pcm, k);
   rb_assert_runs_ok (&c);
   flow_daemon_stop (d);
 }
@@ -390,7 +423,7 @@ test_default_tone (void)
   g_autofree char *letters = NULL, *runs = NULL, *tune = NULL;
   g_auto (GStrv) parts = NULL;
   const char *early;
-  RbSwitch want = { .pt = PCMU, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .g711 = TRUE };
+  RbSwitch want = { .pt = PCMU, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .frame_160 = TRUE };
   guint k = 0, whole_on = 0, whole_off = 0;
 
   rb_call_run (d, &c, &spec);
@@ -450,7 +483,7 @@ forward_case (const char *media, guint want_hz, guint other_hz)
   g_auto (RbCall) c = { 0 };
   g_autofree char *statuses = NULL, *letters = NULL;
   const char *early;
-  RbSwitch want = { .pt = PCMU, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .g711 = TRUE };
+  RbSwitch want = { .pt = PCMU, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .frame_160 = TRUE };
 
   rb_call_run (d, &c, &spec);
   statuses = rb_statuses (&c);
@@ -502,7 +535,7 @@ test_transfer_target_tune (void)
   g_autoptr (FlowRun) b = NULL;
   g_autoptr (GArray) after = NULL;
   g_autofree char *letters = NULL, *runs = NULL, *ring = g_strdup_printf ("%u", RING_MS);
-  RbSwitch want = { .pt = PCMA, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .g711 = TRUE };
+  RbSwitch want = { .pt = PCMA, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .frame_160 = TRUE };
   FlowParty bob;
   FlowSipp *sa, *sb, *sc;
   guint talked = 0;
@@ -710,7 +743,7 @@ test_reload (void)
   g_auto (RbCall) c1 = { 0 }, c2 = { 0 };
   g_autofree char *letters1 = NULL, *letters2 = NULL;
   const char *early;
-  RbSwitch want = { .pt = PCMU, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .g711 = TRUE };
+  RbSwitch want = { .pt = PCMU, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .frame_160 = TRUE };
   GThread *reloader = g_thread_new ("reload", reload_mid_call, &r);
 
   rb_call_run (d, &c1, &first);
@@ -723,6 +756,7 @@ test_reload (void)
   rb_assert_switch (&c1, letters1, &want);
   rb_assert_runs_ok (&c1);
 
+  second.ringer_sip_port = c1.ringer.sip_port;
   rb_call_run (d, &c2, &second);
   early = rb_assert_ringback_answer (&c2, "0 101");
   letters2 = rb_letters (c2.at_alice, new_tones, G_N_ELEMENTS (new_tones), FALSE);
@@ -745,6 +779,7 @@ main (int argc, char **argv)
   flow_add_test ("/ringback/early-media-no-rtp-keeps-tune", test_early_media_no_rtp_keeps_tune);
   flow_add_test ("/ringback/tune-first-mode", test_tune_first_mode);
   flow_add_test ("/ringback/pcma-only", test_pcma_only);
+  flow_add_test ("/ringback/g722-only", test_g722_only);
   flow_add_test ("/ringback/opus-only", test_opus_only);
   flow_add_test ("/ringback/prack", test_prack);
   flow_add_test ("/ringback/default-tone", test_default_tone);
