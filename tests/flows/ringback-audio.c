@@ -121,7 +121,7 @@ rb_classify (const gint16 *samples, guint n, const RbTone *tones, guint n_tones)
   return RB_OTHER;
 }
 
-/* ---- Opus and G.722 ---------------------------------------------------------------------------- */
+/* ---- Opus and G.722 ---------------------------------------------------------------------- */
 
 /* The packet again as RTP (the probe kept its header fields and payload). */
 static GstBuffer *

@@ -41,6 +41,87 @@ pkt (GArray *pkts, guint i)
   return &g_array_index (pkts, FlowRtpPacket, i);
 }
 
+/* ---- tandem and tunes -------------------------------------------------------------------- */
+
+/* A tune of hz as tunes/NAME in the case's directory (the configuration's
+ * folder); returns "tunes/NAME", as the configuration names it. */
+char *
+rb_write_tune_file (const char *name, guint hz)
+{
+  g_autofree char *path = g_build_filename (flow_case_dir (), "tunes", name, NULL);
+
+  rb_write_tune (path, hz, RB_TUNE_MS);
+  return g_strdup_printf ("tunes/%s", name);
+}
+
+/* The configuration text after the harness's [sip]: our relay range plus
+ * the [media] lines `media`, the plugins, and bob's and carol's extra
+ * [user] lines. */
+char *
+rb_config_text (const char *media, const char *bob, const char *carol)
+{
+  return g_strdup_printf (RB_MEDIA_LINES "%s\n" RB_PLUGINS "\n"
+                          "[user bob]\npassword = bob-secret\n%s\n\n"
+                          "[user carol]\npassword = carol-secret\n%s\n",
+                          media ? media : "", bob ? bob : "", carol ? carol : "");
+}
+
+FlowDaemon *
+rb_start_tandem (const char *media, const char *bob, const char *carol)
+{
+  g_autofree char *conf = rb_config_text (media, bob, carol);
+  return flow_daemon_start (conf);
+}
+
+/* tandem where bob's tune is a RB_BOB_TUNE_HZ file, with `media` lines. */
+FlowDaemon *
+rb_start_with_bob_tune (const char *media)
+{
+  g_autofree char *tune = rb_write_tune_file ("bob.wav", RB_BOB_TUNE_HZ);
+  g_autofree char *bob = g_strdup_printf ("ringback = %s", tune);
+  return rb_start_tandem (media, bob, NULL);
+}
+
+/* ---- judging a call ---------------------------------------------------------------------- */
+
+/* When the switch was due: the ringer's first packet or its 200,
+ * whichever came first; in tune-first mode its 200. */
+gint64
+rb_switch_due (const RbCall *c, gboolean tune_first)
+{
+  gint64 ok = rb_ringer_sent_us (c, 200);
+  return tune_first ? ok : MIN (ok, c->voice_first_us);
+}
+
+/* At least 85% of the tune's packets from tandem's 183 to the switch. */
+guint
+rb_min_tune (const RbCall *c, const char *early, gint64 switch_us)
+{
+  gint64 from = flow_run_msg_time (c->a, early);
+  g_assert_cmpint (from, >, 0);
+  g_assert_cmpint (switch_us, >, from);
+  return (guint) ((switch_us - from) / 20000 * 85 / 100);
+}
+
+/* A G.711 ringback call: alice's 183 answers with want_formats, the tune
+ * of tune_hz in payload type pt plays until the switch, then the voice;
+ * both SIPp runs succeeded. Returns the switch's time. */
+gint64
+rb_assert_g711_ringback (const RbCall *c, const char *want_formats, guint8 pt, double tune_hz,
+                         gboolean tune_first)
+{
+  const RbTone tones[] = { { 'T', tune_hz }, { 'V', RB_VOICE_HZ } };
+  const char *early = rb_assert_ringback_answer (c, want_formats);
+  g_autofree char *letters = rb_letters (c->at_alice, tones, G_N_ELEMENTS (tones), FALSE);
+  RbSwitch want = { .pt = pt, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .frame_160 = TRUE,
+                    .switch_us = rb_switch_due (c, tune_first) };
+
+  want.min_tune = rb_min_tune (c, early, want.switch_us);
+  rb_assert_switch (c, letters, &want);
+  rb_assert_runs_ok (c);
+  return want.switch_us;
+}
+
 /* ---- the call ---------------------------------------------------------------------------- */
 
 void
@@ -156,7 +237,7 @@ rb_assert_runs_ok (const RbCall *c)
     assert_run_ok (c->bz, c->busy.user);
 }
 
-/* ---- signalling ---------------------------------------------------------------------------- */
+/* ---- signalling -------------------------------------------------------------------------- */
 
 /* alice's responses to her authenticated INVITE (but 100), in order. */
 static GPtrArray *
@@ -254,7 +335,7 @@ rb_ringer_sent_us (const RbCall *c, int status)
   return t;
 }
 
-/* ---- the stream ---------------------------------------------------------------------------- */
+/* ---- the stream -------------------------------------------------------------------------- */
 
 char *
 rb_letters (GArray *pkts, const RbTone *tones, guint n_tones, gboolean fill_voice)
