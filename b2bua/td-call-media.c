@@ -182,6 +182,8 @@ td_call_media_port_event (TdRelayPort *port, const TdRelayEvent *event, gpointer
     if (leg == call->a || leg == call->bridged)
       rtp_check (call, TRUE);
     break;
+  case TD_RELAY_EVENT_TUNE_ENDED:   /* no tune is played until the peer speaks yet */
+    break;
   }
 }
 

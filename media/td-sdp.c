@@ -778,6 +778,76 @@ td_sdp_rewrite (const TdSdp *sdp, const TdSdpRewrite *rw)
   return g_string_free (w.out, FALSE);
 }
 
+/* ---- selecting formats -------------------------------------------------- */
+
+/* The payload type an a=rtpmap, a=fmtp or a=rtcp-fb line is about, or NULL
+ * for any other line (and for "a=rtcp-fb:*", which is about all of them). */
+static char *
+format_attribute_pt (const char *line)
+{
+  static const char *const per_format[] = { "rtpmap", "fmtp", "rtcp-fb" };
+  const char *value;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (per_format); i++)
+    if (attr_is (line, per_format[i], &value) && *value != '*')
+      return g_strndup (value, strcspn (value, " \t"));
+  return NULL;
+}
+
+static gboolean
+format_kept (const char *const *formats, const char *fmt)
+{
+  return fmt == NULL || g_strv_contains (formats, fmt);
+}
+
+static void
+append_media_text (GString *out, const Media *m, const char *const *formats)
+{
+  if (formats == NULL)
+    {
+      g_string_append_printf (out, "m=%s %u%s %s\r\n", m->type, m->port, m->port_count, m->rest);
+      formats = (const char *const *) m->formats;
+    }
+  else
+    {
+      g_autofree char *list = g_strjoinv (" ", (char **) formats);
+      g_string_append_printf (out, "m=%s %u%s %s %s\r\n", m->type, m->port, m->port_count,
+                              m->proto, list);
+    }
+  for (guint i = 0; i < m->lines->len; i++)
+    {
+      const char *line = g_ptr_array_index (m->lines, i);
+      g_autofree char *pt = format_attribute_pt (line);
+
+      if (format_kept (formats, pt))
+        g_string_append_printf (out, "%s\r\n", line);
+    }
+}
+
+TdSdp *
+td_sdp_with_formats (const TdSdp *sdp, guint i, const char *const *formats)
+{
+  const Media *target = media_at (sdp, i);
+  g_autoptr (GPtrArray) kept = g_ptr_array_new ();
+  g_autoptr (GString) out = g_string_sized_new (1024);
+
+  if (target == NULL)
+    return NULL;
+  /* In the stream's own order: the answer keeps the offer's preference. */
+  for (guint f = 0; target->formats && target->formats[f]; f++)
+    if (g_strv_contains (formats, target->formats[f]))
+      g_ptr_array_add (kept, target->formats[f]);
+  if (kept->len == 0)
+    return NULL;
+  g_ptr_array_add (kept, NULL);
+  for (guint l = 0; l < sdp->session->len; l++)
+    g_string_append_printf (out, "%s\r\n", (const char *) g_ptr_array_index (sdp->session, l));
+  for (guint m = 0; m < sdp->media->len; m++)
+    append_media_text (out, g_ptr_array_index (sdp->media, m),
+                       m == i ? (const char *const *) kept->pdata : NULL);
+  return td_sdp_parse (out->str, (gssize) out->len, NULL);
+}
+
 /* ---- offer/answer ------------------------------------------------------- */
 
 /* The encoding of @fmt in @m: its rtpmap, else the static assignment. */

@@ -103,6 +103,13 @@ typedef struct {
  * Free with g_free(). */
 char *td_sdp_rewrite (const TdSdp *sdp, const TdSdpRewrite *rw);
 
+/* A copy of @sdp whose stream @i lists only those of its formats that are
+ * in @formats (NULL-terminated), in the stream's own order, its a=rtpmap,
+ * a=fmtp and a=rtcp-fb lines for the others dropped; every other line and
+ * stream as it was. NULL if stream @i has none of @formats. (Tandem
+ * answering an offer itself with the one codec it plays a tune in.) */
+TdSdp *td_sdp_with_formats (const TdSdp *sdp, guint i, const char *const *formats);
+
 /* For the B2BUA's 488 decision: TRUE if at least one m= line of @answer is
  * accepted (port != 0) and every accepted line has a codec in common with the
  * same m= line of @offer. Dynamic payload types (96-127) compare by rtpmap

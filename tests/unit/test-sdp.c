@@ -1026,6 +1026,47 @@ test_clock_rate (void)
   g_assert_cmpuint (td_sdp_media_clock_rate (sdp, 6), ==, 0);
 }
 
+/* Tandem's own answer to an offer keeps one codec (and telephone-event)
+ * of the offer's first stream, the offer's order, and nothing about the
+ * others; the rest of the SDP is untouched. */
+static void
+test_with_formats (void)
+{
+  static const char offer[] =
+    "v=0\r\no=a 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+    "m=audio 4000 RTP/AVP 96 0 8 101\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=rtcp-fb:* nack\r\n"
+    "a=rtcp-fb:96 transport-cc\r\na=ptime:20\r\na=sendrecv\r\n"
+    "m=video 5000 RTP/AVP 97\r\na=rtpmap:97 VP8/90000\r\n";
+  static const char *const keep[] = { "101", "8", NULL };
+  static const char *const none[] = { "9", NULL };
+  g_autoptr (TdSdp) sdp = td_sdp_parse (offer, -1, NULL);
+  g_autoptr (TdSdp) one = td_sdp_with_formats (sdp, 0, keep);
+  guint16 ports[] = { 30000, 30002 };
+  TdSdpRewrite rw = { .address = "127.0.0.1", .ports = ports, .n_ports = 2,
+                      .origin_user = "tandem", .session_id = 1, .session_version = 1 };
+  g_autofree char *text = NULL;
+
+  g_assert_nonnull (one);
+  g_assert_null (td_sdp_with_formats (sdp, 0, none));
+  g_assert_cmpuint (td_sdp_n_media (one), ==, 2);
+  g_assert_cmpuint (g_strv_length ((char **) td_sdp_media_formats (one, 0)), ==, 2);
+  g_assert_cmpstr (td_sdp_media_formats (one, 0)[0], ==, "8");
+  g_assert_cmpstr (td_sdp_media_formats (one, 0)[1], ==, "101");
+  g_assert_cmpstr (td_sdp_media_rtpmap (one, 0, "101"), ==, "telephone-event/8000");
+  g_assert_null (td_sdp_media_rtpmap (one, 0, "96"));
+  g_assert_cmpstr (td_sdp_media_formats (one, 1)[0], ==, "97");
+  text = td_sdp_rewrite (one, &rw);
+  g_assert_nonnull (strstr (text, "m=audio 30000 RTP/AVP 8 101\r\n"));
+  g_assert_null (strstr (text, "opus"));
+  g_assert_null (strstr (text, "useinbandfec"));
+  g_assert_null (strstr (text, "transport-cc"));
+  g_assert_nonnull (strstr (text, "a=fmtp:101 0-15\r\n"));
+  g_assert_nonnull (strstr (text, "a=rtcp-fb:* nack\r\n"));
+  g_assert_nonnull (strstr (text, "a=ptime:20\r\n"));
+  g_assert_nonnull (strstr (text, "m=video 30002 RTP/AVP 97\r\na=rtpmap:97 VP8/90000\r\n"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1055,6 +1096,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/answer-matches-offer", test_answer_matches_offer);
   g_test_add_func ("/sdp/static-rtpmap", test_static_rtpmap);
   g_test_add_func ("/sdp/clock-rate", test_clock_rate);
+  g_test_add_func ("/sdp/with-formats", test_with_formats);
 
   return g_test_run ();
 }
