@@ -207,7 +207,8 @@ rb_call_run (FlowDaemon *d, RbCall *c, const RbCallSpec *s)
         .fill = RB_FILL_ALICE, .pt = first_format (offer), .count = ALICE_PACKETS },
       { .bind_port = c->ringer.rtp_port, .dest_file = b_file, .ssrc = RB_SSRC_CALLEE,
         .delay_ms = s->voice_delay_ms, .fill = RB_FILL_VOICE, .pt = s->voice_pt,
-        .tone_hz = s->voice_fill ? 0 : RB_VOICE_HZ, .count = VOICE_PACKETS },
+        .tone_hz = s->voice_fill ? 0 : RB_VOICE_HZ,
+        .count = s->voice_packets ? s->voice_packets : VOICE_PACKETS },
     };
     c->report = flow_probe_trace_tones (eps, G_N_ELEMENTS (eps));
   }

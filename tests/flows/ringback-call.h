@@ -78,6 +78,7 @@ typedef struct {
   guint voice_delay_ms;         /* its voice starts this long after its INVITE came */
   guint8 voice_pt;              /* the payload type of its voice */
   gboolean voice_fill;          /* its voice is RB_FILL_VOICE bytes, not a sine */
+  guint voice_packets;          /* how many [75: 1.5 s] */
   const char *busy;             /* a user rung first who is busy (486) [none]; alice
                                    calls this one then */
   const char *side;             /* names the port files: SIDE-a..., SIDE-b [""] */

@@ -154,6 +154,13 @@ test_transfer_target_tune (void)
                        c.at_alice->len - talked);
   g_array_unref (c.at_alice);
   c.at_alice = g_steal_pointer (&after);
+  /* The tune in the codec of the session alice has (bob's PCMA), not in
+   * the first of her offer. */
+  {
+    g_autofree char *formats = flow_sdp_formats (flow_require_response (c.a->received, 200,
+                                                                        "INVITE", 0));
+    g_assert_true (g_str_has_prefix (formats, "8 "));
+  }
   want.switch_us = rb_switch_due (&c, FALSE);
   carol_invite = flow_run_msg_time (c.r, flow_require_msg (c.r->received, "INVITE ", 0));
   want.min_tune = (guint) ((want.switch_us - carol_invite) / 20000 * 85 / 100);

@@ -176,13 +176,14 @@ test_early_media_no_rtp_keeps_tune (void)
 }
 
 /* ringback-mode = tune-first: bob's early RTP does not stop the tune;
- * his 200 does. */
+ * his 200 does. (His RTP goes on 1.5 s past the 200: 3 s in all.) */
 static void
 test_tune_first_mode (void)
 {
   g_autoptr (FlowDaemon) d = rb_start_with_bob_tune ("ringback-mode = tune-first\n");
   RbCallSpec spec = { .ringer_scenario = "ringback-uas-early.xml", .ring_ms = 1500,
-                      .voice_delay_ms = EARLY_AFTER_MS + 300, .voice_pt = RB_PCMU };
+                      .voice_delay_ms = EARLY_AFTER_MS + 300, .voice_pt = RB_PCMU,
+                      .voice_packets = 150 };
   g_auto (RbCall) c = { 0 };
   gint64 switched;
 
