@@ -12,7 +12,7 @@
 /* Below this RMS a frame is silence (a G.711 idle pattern decodes to a
  * few units; the tunes' sines have an RMS of ~5,600). */
 #define SILENCE_RMS 300.0
-#define OPUS_TIMEOUT (5 * GST_SECOND)
+#define DECODE_TIMEOUT (5 * GST_SECOND)
 
 static void
 put_le (GByteArray *b, guint32 v, guint bytes)
@@ -121,7 +121,7 @@ rb_classify (const gint16 *samples, guint n, const RbTone *tones, guint n_tones)
   return RB_OTHER;
 }
 
-/* ---- Opus ---------------------------------------------------------------------------- */
+/* ---- Opus and G.722 ---------------------------------------------------------------------- */
 
 /* The packet again as RTP (the probe kept its header fields and payload). */
 static GstBuffer *
@@ -155,13 +155,16 @@ append_sample (GArray *out, GstSample *sample)
   }
 }
 
-GArray *
-rb_decode_opus (GArray *pkts, guint from, guint n, guint8 pt)
+/* Pushes the packets as RTP through `depay_decode` (caps `rtp_caps`) and
+ * collects what comes out as 8 kHz mono 16-bit samples. */
+static GArray *
+decode_rtp (GArray *pkts, guint from, guint n, guint8 pt, const char *rtp_caps,
+            const char *depay_decode)
 {
   g_autofree char *desc = g_strdup_printf (
-    "appsrc name=src format=time caps=application/x-rtp,media=audio,clock-rate=48000,"
-    "encoding-name=OPUS,payload=%u ! rtpopusdepay ! opusdec ! audioconvert ! audioresample ! "
-    "audio/x-raw,format=S16LE,rate=%u,channels=1 ! appsink name=sink sync=false", pt, RB_RATE);
+    "appsrc name=src format=time caps=application/x-rtp,media=audio,%s,payload=%u ! %s ! "
+    "audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=%u,channels=1 ! "
+    "appsink name=sink sync=false", rtp_caps, pt, depay_decode, RB_RATE);
   g_autoptr (GError) error = NULL;
   g_autoptr (GstElement) pipeline = gst_parse_launch (desc, &error);
   g_autoptr (GstElement) src = NULL, sink = NULL;
@@ -179,10 +182,24 @@ rb_decode_opus (GArray *pkts, guint from, guint n, guint8 pt)
                      GST_FLOW_OK);
   }
   gst_app_src_end_of_stream (GST_APP_SRC (src));
-  while ((sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), OPUS_TIMEOUT))) {
+  while ((sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), DECODE_TIMEOUT))) {
     append_sample (out, sample);
     gst_sample_unref (sample);
   }
   gst_element_set_state (pipeline, GST_STATE_NULL);
   return out;
+}
+
+GArray *
+rb_decode_opus (GArray *pkts, guint from, guint n, guint8 pt)
+{
+  return decode_rtp (pkts, from, n, pt, "clock-rate=48000,encoding-name=OPUS",
+                     "rtpopusdepay ! opusdec");
+}
+
+GArray *
+rb_decode_g722 (GArray *pkts, guint from, guint n, guint8 pt)
+{
+  return decode_rtp (pkts, from, n, pt, "clock-rate=8000,encoding-name=G722",
+                     "rtpg722depay ! avdec_g722");
 }

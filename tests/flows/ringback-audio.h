@@ -46,5 +46,7 @@ char rb_classify (const gint16 *samples, guint n, const RbTone *tones, guint n_t
  * of payload type pt, 48 kHz RTP clock) with GStreamer (rtpopusdepay,
  * opusdec) to 8 kHz mono 16-bit samples. Needs gst_init. */
 GArray *rb_decode_opus (GArray *pkts, guint from, guint n, guint8 pt);
+/* The same for G.722 (RTP clock 8000, RFC 3551), with avdec_g722. */
+GArray *rb_decode_g722 (GArray *pkts, guint from, guint n, guint8 pt);
 
 G_END_DECLS

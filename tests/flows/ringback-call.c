@@ -18,12 +18,16 @@ const RbSdp rb_offer_g711 = { "0 8 101", { "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 P
                                            "a=rtpmap:101 telephone-event/8000" } };
 const RbSdp rb_offer_pcma = { "8 101", { "a=rtpmap:8 PCMA/8000",
                                          "a=rtpmap:101 telephone-event/8000", "a=ptime:20" } };
+const RbSdp rb_offer_g722 = { "9 101", { "a=rtpmap:9 G722/8000",
+                                         "a=rtpmap:101 telephone-event/8000", "a=ptime:20" } };
 const RbSdp rb_offer_opus = { "111 101", { "a=rtpmap:111 opus/48000/2",
                                            "a=fmtp:111 useinbandfec=1",
                                            "a=rtpmap:101 telephone-event/48000" } };
 const RbSdp rb_answer_pcmu = { "0 101", { "a=rtpmap:0 PCMU/8000",
                                           "a=rtpmap:101 telephone-event/8000" } };
 const RbSdp rb_answer_pcma = { "8 101", { "a=rtpmap:8 PCMA/8000",
+                                          "a=rtpmap:101 telephone-event/8000" } };
+const RbSdp rb_answer_g722 = { "9 101", { "a=rtpmap:9 G722/8000",
                                           "a=rtpmap:101 telephone-event/8000" } };
 const RbSdp rb_answer_opus = { "111 101", { "a=rtpmap:111 opus/48000/2",
                                             "a=rtpmap:101 telephone-event/48000" } };
@@ -35,6 +39,87 @@ static const FlowRtpPacket *
 pkt (GArray *pkts, guint i)
 {
   return &g_array_index (pkts, FlowRtpPacket, i);
+}
+
+/* ---- tandem and tunes -------------------------------------------------------------------- */
+
+/* A tune of hz as tunes/NAME in the case's directory (the configuration's
+ * folder); returns "tunes/NAME", as the configuration names it. */
+char *
+rb_write_tune_file (const char *name, guint hz)
+{
+  g_autofree char *path = g_build_filename (flow_case_dir (), "tunes", name, NULL);
+
+  rb_write_tune (path, hz, RB_TUNE_MS);
+  return g_strdup_printf ("tunes/%s", name);
+}
+
+/* The configuration text after the harness's [sip]: our relay range plus
+ * the [media] lines `media`, the plugins, and bob's and carol's extra
+ * [user] lines. */
+char *
+rb_config_text (const char *media, const char *bob, const char *carol)
+{
+  return g_strdup_printf (RB_MEDIA_LINES "%s\n" RB_PLUGINS "\n"
+                          "[user bob]\npassword = bob-secret\n%s\n\n"
+                          "[user carol]\npassword = carol-secret\n%s\n",
+                          media ? media : "", bob ? bob : "", carol ? carol : "");
+}
+
+FlowDaemon *
+rb_start_tandem (const char *media, const char *bob, const char *carol)
+{
+  g_autofree char *conf = rb_config_text (media, bob, carol);
+  return flow_daemon_start (conf);
+}
+
+/* tandem where bob's tune is a RB_BOB_TUNE_HZ file, with `media` lines. */
+FlowDaemon *
+rb_start_with_bob_tune (const char *media)
+{
+  g_autofree char *tune = rb_write_tune_file ("bob.wav", RB_BOB_TUNE_HZ);
+  g_autofree char *bob = g_strdup_printf ("ringback = %s", tune);
+  return rb_start_tandem (media, bob, NULL);
+}
+
+/* ---- judging a call ---------------------------------------------------------------------- */
+
+/* When the switch was due: the ringer's first packet or its 200,
+ * whichever came first; in tune-first mode its 200. */
+gint64
+rb_switch_due (const RbCall *c, gboolean tune_first)
+{
+  gint64 ok = rb_ringer_sent_us (c, 200);
+  return tune_first ? ok : MIN (ok, c->voice_first_us);
+}
+
+/* At least 85% of the tune's packets from tandem's 183 to the switch. */
+guint
+rb_min_tune (const RbCall *c, const char *early, gint64 switch_us)
+{
+  gint64 from = flow_run_msg_time (c->a, early);
+  g_assert_cmpint (from, >, 0);
+  g_assert_cmpint (switch_us, >, from);
+  return (guint) ((switch_us - from) / 20000 * 85 / 100);
+}
+
+/* A G.711 ringback call: alice's 183 answers with want_formats, the tune
+ * of tune_hz in payload type pt plays until the switch, then the voice;
+ * both SIPp runs succeeded. Returns the switch's time. */
+gint64
+rb_assert_g711_ringback (const RbCall *c, const char *want_formats, guint8 pt, double tune_hz,
+                         gboolean tune_first)
+{
+  const RbTone tones[] = { { 'T', tune_hz }, { 'V', RB_VOICE_HZ } };
+  const char *early = rb_assert_ringback_answer (c, want_formats);
+  g_autofree char *letters = rb_letters (c->at_alice, tones, G_N_ELEMENTS (tones), FALSE);
+  RbSwitch want = { .pt = pt, .ts_step = RB_FRAME, .clock_rate = RB_RATE, .frame_160 = TRUE,
+                    .switch_us = rb_switch_due (c, tune_first) };
+
+  want.min_tune = rb_min_tune (c, early, want.switch_us);
+  rb_assert_switch (c, letters, &want);
+  rb_assert_runs_ok (c);
+  return want.switch_us;
 }
 
 /* ---- the call ---------------------------------------------------------------------------- */
@@ -105,6 +190,8 @@ rb_call_run (FlowDaemon *d, RbCall *c, const RbCallSpec *s)
   c->ringer = flow_party (s->ringer ? s->ringer : "bob",
                           s->ringer_scenario ? s->ringer_scenario : "ringback-uas.xml",
                           c->b_side);
+  if (s->ringer_sip_port)
+    c->ringer.sip_port = s->ringer_sip_port;
   c->ringer.pause_ms = c->ring_ms;
   c->ringer.timeout = "30s";
   c->ringer.keys = c->keys;
@@ -120,7 +207,8 @@ rb_call_run (FlowDaemon *d, RbCall *c, const RbCallSpec *s)
         .fill = RB_FILL_ALICE, .pt = first_format (offer), .count = ALICE_PACKETS },
       { .bind_port = c->ringer.rtp_port, .dest_file = b_file, .ssrc = RB_SSRC_CALLEE,
         .delay_ms = s->voice_delay_ms, .fill = RB_FILL_VOICE, .pt = s->voice_pt,
-        .tone_hz = s->voice_fill ? 0 : RB_VOICE_HZ, .count = VOICE_PACKETS },
+        .tone_hz = s->voice_fill ? 0 : RB_VOICE_HZ,
+        .count = s->voice_packets ? s->voice_packets : VOICE_PACKETS },
     };
     c->report = flow_probe_trace_tones (eps, G_N_ELEMENTS (eps));
   }
@@ -150,7 +238,7 @@ rb_assert_runs_ok (const RbCall *c)
     assert_run_ok (c->bz, c->busy.user);
 }
 
-/* ---- signalling ---------------------------------------------------------------------------- */
+/* ---- signalling -------------------------------------------------------------------------- */
 
 /* alice's responses to her authenticated INVITE (but 100), in order. */
 static GPtrArray *
@@ -248,7 +336,7 @@ rb_ringer_sent_us (const RbCall *c, int status)
   return t;
 }
 
-/* ---- the stream ---------------------------------------------------------------------------- */
+/* ---- the stream -------------------------------------------------------------------------- */
 
 char *
 rb_letters (GArray *pkts, const RbTone *tones, guint n_tones, gboolean fill_voice)
@@ -334,12 +422,12 @@ assert_tune_packets (GArray *pkts, guint n, const RbSwitch *want)
 
   for (guint i = 0; i < n; i++) {
     const FlowRtpPacket *p = pkt (pkts, i);
-    if (p->pt != want->pt || (want->g711 && p->len != RB_FRAME) || p->len == 0)
+    if (p->pt != want->pt || (want->frame_160 && p->len != RB_FRAME) || p->len == 0)
       g_printerr ("flow: tune packet %u: payload type %u, %u bytes (want %u%s)\n", i, p->pt,
-                  p->len, want->pt, want->g711 ? ", 160 bytes" : "");
+                  p->len, want->pt, want->frame_160 ? ", 160 bytes" : "");
     g_assert_cmpuint (p->pt, ==, want->pt);
     g_assert_cmpuint (p->len, >, 0);
-    if (want->g711)
+    if (want->frame_160)
       g_assert_cmpuint (p->len, ==, RB_FRAME);
     if (i > 0 && p->timestamp - pkt (pkts, i - 1)->timestamp != want->ts_step)
       g_printerr ("flow: tune packet %u: timestamp step %u (want %u)\n", i,

@@ -33,6 +33,15 @@ G_BEGIN_DECLS
 #define RB_MEDIA_LINES "[media]\naddress = 127.0.0.1\nports = 5000-5999\n"
 #define RB_PLUGINS "[plugins]\nenabled = forward;hold;transfer;waiting;ringback\n"
 
+/* The tunes: a sine each, whole periods in RB_TUNE_MS. */
+#define RB_BOB_TUNE_HZ 700
+#define RB_CAROL_TUNE_HZ 500
+#define RB_TUNE_MS 3000
+/* The callee rings this long (180 → 200) in most cases. */
+#define RB_RING_MS 2000
+#define RB_PCMU 0
+#define RB_PCMA 8
+
 #define RB_SSRC_ALICE 0xA11CEu
 #define RB_SSRC_CALLEE 0xCA11EEu
 #define RB_FILL_ALICE 0x55
@@ -53,8 +62,9 @@ typedef struct {
   const char *lines[3];
 } RbSdp;
 
-extern const RbSdp rb_offer_g711, rb_offer_pcma, rb_offer_opus;
-extern const RbSdp rb_answer_pcmu, rb_answer_pcma, rb_answer_opus, rb_answer_many;
+extern const RbSdp rb_offer_g711, rb_offer_pcma, rb_offer_g722, rb_offer_opus;
+extern const RbSdp rb_answer_pcmu, rb_answer_pcma, rb_answer_g722, rb_answer_opus,
+  rb_answer_many;
 
 /* What a call is made of. */
 typedef struct {
@@ -68,10 +78,13 @@ typedef struct {
   guint voice_delay_ms;         /* its voice starts this long after its INVITE came */
   guint8 voice_pt;              /* the payload type of its voice */
   gboolean voice_fill;          /* its voice is RB_FILL_VOICE bytes, not a sine */
+  guint voice_packets;          /* how many [75: 1.5 s] */
   const char *busy;             /* a user rung first who is busy (486) [none]; alice
                                    calls this one then */
   const char *side;             /* names the port files: SIDE-a..., SIDE-b [""] */
   gboolean plain;               /* no 183 expected: alice's probe starts on her 200 */
+  guint16 ringer_sip_port;      /* 0: a fresh one; else this (an earlier call's: the same
+                                   Contact, so that tandem rings one phone, not two) */
 } RbCallSpec;
 
 typedef struct {
@@ -117,7 +130,7 @@ typedef struct {
   guint8 pt;                    /* the tune's payload type */
   guint ts_step;                /* between tune packets: 160, or 960 for opus */
   guint clock_rate;             /* 8000, 48000 */
-  gboolean g711;                /* tune payloads are 160 bytes */
+  gboolean frame_160;           /* tune payloads are 160 bytes (G.711, G.722) */
   guint min_tune;               /* packets of tune at least */
   gint64 switch_us;             /* when the switch was due (the ringer's first packet
                                    or its 200, whichever came first) */
@@ -132,5 +145,29 @@ guint rb_assert_switch (const RbCall *c, const char *letters, const RbSwitch *wa
 
 /* Every packet's header and first byte into the case's notes. */
 void rb_note_stream (const char *who, GArray *pkts, const char *letters);
+
+/* ---- tandem and the common judgement ---- */
+
+/* A tune of hz as tunes/NAME in the case's directory (the configuration's
+ * folder); returns "tunes/NAME", as the configuration names it. */
+char *rb_write_tune_file (const char *name, guint hz);
+/* The configuration after the harness's [sip]: our relay range plus the
+ * [media] lines `media`, the plugins (RB_PLUGINS), and bob's and carol's
+ * extra [user] lines (each may be NULL). */
+char *rb_config_text (const char *media, const char *bob, const char *carol);
+FlowDaemon *rb_start_tandem (const char *media, const char *bob, const char *carol);
+/* tandem where bob's tune is a RB_BOB_TUNE_HZ file, with `media` lines. */
+FlowDaemon *rb_start_with_bob_tune (const char *media);
+/* When the switch was due: the ringer's first packet or its 200,
+ * whichever came first; in tune-first mode its 200. */
+gint64 rb_switch_due (const RbCall *c, gboolean tune_first);
+/* At least 85% of the tune's packets from tandem's 183 (early) to the
+ * switch. */
+guint rb_min_tune (const RbCall *c, const char *early, gint64 switch_us);
+/* A G.711 ringback call: alice's 183 answers with want_formats, the tune
+ * of tune_hz in payload type pt plays until the switch, then the voice;
+ * all SIPp runs succeeded. Returns the switch's time. */
+gint64 rb_assert_g711_ringback (const RbCall *c, const char *want_formats, guint8 pt,
+                                double tune_hz, gboolean tune_first);
 
 G_END_DECLS

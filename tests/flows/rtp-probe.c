@@ -427,7 +427,8 @@ static int
 usage (void)
 {
   fprintf (stderr, "usage: rtp-probe [-t] [-n COUNT] [-i INTERVAL_MS] [-l LINGER_MS] "
-                   "BIND_PORT:{DEST_PORT|@FILE}:SSRC[:DELAY_MS[:FILL[:PT[:TONE_HZ[:COUNT]]]]]...\n");
+                   "BIND_PORT:{DEST_PORT|@FILE}:SSRC"
+                   "[:DELAY_MS[:FILL[:PT[:TONE_HZ[:COUNT]]]]]...\n");
   return 2;
 }
 
