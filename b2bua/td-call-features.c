@@ -33,6 +33,12 @@ td_call_get_callee (const TdCall *call)
   return call->callee;
 }
 
+const char *
+td_call_get_dialed (const TdCall *call)
+{
+  return call->dialed;
+}
+
 gboolean
 td_call_is_answered (const TdCall *call)
 {

@@ -9,6 +9,27 @@
 
 G_BEGIN_DECLS
 
+/* Ringback (td-call-early.c): what tandem itself tells the party the call
+ * rings for. */
+typedef enum {
+  TD_EARLY_NONE,     /* nothing: the caller hears the branches' 18x and early media */
+  TD_EARLY_CALLER,   /* tandem answered the caller's offer (183) and plays it a tune */
+  TD_EARLY_ORIGIN,   /* an originated call plays a tune to its party's current stream */
+} TdEarlyState;
+
+typedef struct {
+  TdEarlyState state;
+  TdRingbackMode mode;
+  TdTune *tune;           /* the tune playing (a reference) */
+  TdCodec codec;          /* ... in the party's session's codec */
+  guint8 pt;              /* ... under its payload type */
+  char *sdp;              /* CALLER: tandem's answer in the 183, again in the 200 */
+  TdLeg *branch;          /* the branch the caller's port is connected to while ringing
+                           * (one of b_legs), or NULL */
+  gboolean branch_media;  /* ... for its early media (183 SDP in the caller's codec) */
+  gboolean realign_due;   /* the callee answered in another codec: re-offer the caller */
+} TdCallEarly;
+
 struct _TdCall {
   grefcount ref;          /* SIP thread only; ctx->calls holds one until the end */
   TdCallContext *ctx;
@@ -54,6 +75,7 @@ struct _TdCall {
   /* The caller's INVITE had no SDP: the B-leg's 200 carries the offer, the
    * caller's ACK the answer, and tandem ACKs the B-leg itself with it. */
   gboolean late_offer;
+  TdCallEarly early;
 };
 
 /* Has the caller (or an originated call's originator) had a final answer? */
@@ -132,6 +154,21 @@ TdHookResult td_call_run_hook (TdCall *call, TdHook hook, TdLeg *leg, const TdSd
 /* The callee's attempt failed with `status`: hooks first (forwarding), else
  * the caller gets it. */
 void td_call_fail (TdCall *call, int status, const char *reason);
+
+/* ---- ringback (td-call-early.c) ---- */
+/* A branch's 18x (its early SDP, or NULL) once tandem answered the caller
+ * itself: TRUE when handled that way (nothing goes to the caller, the SDP
+ * is taken); FALSE, the SDP still the caller's, otherwise. */
+gboolean td_call_early_progress (TdCall *call, TdLeg *b, TdSdp *sdp);
+/* The SDP the caller's 200 must carry (tandem's 183 answer), or NULL. */
+const char *td_call_early_answer_for (TdCall *call);
+/* Branch `b` answered and is connected: the tune stops. */
+void td_call_early_answered (TdCall *call, TdLeg *b);
+/* The caller ACKed: a re-offer due since the answer goes out now. */
+void td_call_early_acked (TdCall *call, TdLeg *leg);
+/* An originated call ended or its party moved: its tune stops. */
+void td_call_early_stop (TdCall *call);
+void td_call_early_clear (TdCall *call);
 
 /* ---- REFER (td-call-refer.c) ---- */
 /* An in-dialog REFER arrived on `leg` (nua_i_refer). */

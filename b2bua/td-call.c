@@ -125,6 +125,7 @@ td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp
       if (status >= 300) {
         call->final_status = status;
         call->ended = TRUE;
+        td_call_early_stop (call);   /* the party's ringback, if any */
       }
     }
     return;
@@ -255,6 +256,7 @@ td_call_unref (TdCall *call)
     return;
   td_call_stop_ring_timers (call);
   g_clear_handle_id (&call->rtp_timer, g_source_remove);
+  td_call_early_clear (call);
   release_leg (call, &call->a);
   release_leg (call, &call->origin);
   call->bridged = NULL;
@@ -347,6 +349,7 @@ td_call_maybe_finish (TdCall *call)
 {
   if (!all_legs_gone (call) || !g_hash_table_contains (call->ctx->calls, call))
     return;
+  td_call_early_stop (call);
   td_call_run_hook (call, TD_HOOK_CALL_ENDED, NULL, NULL,
                     call->answered_us ? 200 : call->final_status, NULL);
   if (!call->segment_written)
@@ -487,7 +490,11 @@ b_progress (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t 
     return;
   /* In a late-offer call an SDP here would be B's offer, which only the
    * caller's ACK can answer: relay the progress without it. */
-  if (call->late_offer || !td_call_has_sdp (sip) || !(sdp = td_call_parse_sdp (call, sip))) {
+  sdp = !call->late_offer && td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
+  /* Tandem answered the caller itself and plays it a tune. */
+  if (td_call_early_progress (call, b, sdp))
+    return;
+  if (!sdp) {
     td_call_respond_a (call, status, td_call_phrase (status), NULL);
     return;
   }
@@ -507,6 +514,7 @@ bridge_answered (TdCall *call, TdLeg *b, const char *sdp_for_a)
   td_call_respond_a (call, SIP_200_OK, sdp_for_a);
   if (call->a) {
     td_leg_connect_media (call->a, b);
+    td_call_early_answered (call, b);
     call->a->answered = TRUE;
     td_call_arm_refresh (call, call->a);
   }
@@ -607,9 +615,14 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
     td_call_cancel_branches (call, NULL);
     return;
   }
-  bridge_answered (call, b, call->a ? td_leg_local_sdp (call->a, b->remote_sdp,
-                                                      td_call_media_address (call))
-                                    : NULL);
+  /* After tandem's own 183 the caller's session is that answer (RFC 3261
+   * §13.2.1): its 200 repeats it. */
+  if (td_call_early_answer_for (call))
+    bridge_answered (call, b, td_call_early_answer_for (call));
+  else
+    bridge_answered (call, b, call->a ? td_leg_local_sdp (call->a, b->remote_sdp,
+                                                        td_call_media_address (call))
+                                      : NULL);
 }
 
 static void
@@ -815,6 +828,7 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
       a_acked (call, sip);
     else
       td_call_ack_received (call, leg, sip);
+    td_call_early_acked (call, leg);
     break;
   case nua_i_bye:
     bye_received (call, leg);

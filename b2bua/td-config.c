@@ -21,18 +21,25 @@ typedef struct {
   GHashTable *lines;    /* key → GUINT_TO_POINTER (line) */
 } PluginGroup;
 
-/* Keys that were the core's before their features became plugins: read
- * where old files have them, as their plugin's key. Kept so that an
- * operator's configuration (kept over upgrades, never overwritten) still
- * starts the daemon; a warning names the file, line and new spelling. */
+/* Plugin keys a core group also takes, as their plugin's key. Some were the
+ * core's before their features became plugins: kept so that an operator's
+ * configuration (kept over upgrades, never overwritten) still starts the
+ * daemon, with a warning naming the file, line and new spelling. Others are
+ * spelled where operators look for them (the default ringback is a
+ * [media] setting) and are not deprecated. Either way a key whose plugin is
+ * not enabled is reported as unused. */
 typedef struct {
   const char *group, *key;
   const char *plugin, *plugin_key;
+  gboolean deprecated;
 } MovedKey;
 
 static const MovedKey moved_keys[] = {
-  { "media", "hold-music", "hold", "music" },
-  { "calls", "max-diversions", "forward", "max-diversions" },
+  { "media", "hold-music", "hold", "music", TRUE },
+  { "calls", "max-diversions", "forward", "max-diversions", TRUE },
+  { "media", "ringback", "ringback", "tune", FALSE },
+  { "media", "ringback-mode", "ringback", "mode", FALSE },
+  { "media", "ringback-follows", "ringback", "follows", FALSE },
 };
 
 typedef struct {
@@ -743,7 +750,12 @@ warn_moved (const Parser *p)
   for (guint i = 0; i < p->moved->len; i++) {
     const MovedUse *u = &g_array_index (p->moved, MovedUse, i);
     const MovedKey *m = u->moved;
-    if (plugin_enabled (c, m->plugin))
+    if (plugin_enabled (c, m->plugin) && !m->deprecated)
+      continue;
+    if (!m->deprecated)
+      g_ptr_array_add (w, g_strdup_printf ("%s:%u: [%s] %s is unused: plugin %s is not enabled",
+                                           c->path, u->line, m->group, m->key, m->plugin));
+    else if (plugin_enabled (c, m->plugin))
       g_ptr_array_add (w, g_strdup_printf ("%s:%u: [%s] %s is deprecated: write it as [%s] %s",
                                            c->path, u->line, m->group, m->key, m->plugin,
                                            m->plugin_key));

@@ -250,8 +250,13 @@ start_sip (TdDaemon *d, GError **error)
                    * (measured); with REFER not allowed there it answers
                    * 405 and nothing else. */
                   SIPTAG_ALLOW_STR (ALLOW),
-                  /* Set once: a second SIPTAG_SUPPORTED replaces the first. */
-                  SIPTAG_SUPPORTED_STR (c->session_timer ? "timer, replaces" : "replaces"),
+                  /* Set once: a second SIPTAG_SUPPORTED replaces the first.
+                   * 100rel (RFC 3262): a caller that requires it gets its
+                   * 18x reliably (nua sends them so and answers the PRACKs,
+                   * a 183 also to one that only supports it); a callee's
+                   * reliable 18x nua PRACKs itself. */
+                  SIPTAG_SUPPORTED_STR (c->session_timer ? "timer, 100rel, replaces"
+                                                         : "100rel, replaces"),
                   NUTAG_SESSION_TIMER (c->session_timer),
                   NUTAG_MIN_SE (90),
                   NUTAG_SESSION_REFRESHER (nua_any_refresher),
@@ -395,6 +400,7 @@ on_reload (gpointer data)
   d->log_level = fresh->log_level;
   td_config_unref (d->config);
   d->config = g_steal_pointer (&fresh);
+  td_plugin_host_reloaded (d->plugins, d->config);
   g_message ("configuration reloaded from %s: %u user(s)", d->config_path,
              g_hash_table_size (d->config->users));
   return G_SOURCE_CONTINUE;

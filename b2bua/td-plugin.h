@@ -128,6 +128,16 @@ typedef gboolean (*TdPluginKeyCheck) (const char *value, GError **error);
  * td_config_plugin_path for a file (relative to the configuration's folder). */
 void td_plugin_host_add_key (TdPluginHost *host, const char *key, TdPluginKeyReload reload,
                              TdPluginKeyCheck check);
+/* Reload (SIGHUP). `check` (may be NULL) runs on the new configuration
+ * before it replaces the running one: FALSE, with an error naming file and
+ * line, refuses the whole reload. `apply` (may be NULL) runs once the new
+ * configuration is the running one (td_plugin_host_config). Both run on the
+ * SIP thread and must not block: slow work (decoding files) goes to a
+ * thread, its result back to the main context. */
+typedef gboolean (*TdPluginReloadCheck) (const TdConfig *fresh, gpointer data, GError **error);
+typedef void (*TdPluginReloadApply) (const TdConfig *config, gpointer data);
+void td_plugin_host_on_reload (TdPluginHost *host, TdPluginReloadCheck check,
+                               TdPluginReloadApply apply, gpointer data);
 /* The running configuration (changes on SIGHUP: do not keep it). During
  * init, the configuration being loaded (also for --check-config). */
 const TdConfig *td_plugin_host_config (TdPluginHost *host);
@@ -193,11 +203,39 @@ void td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc fu
 void td_call_answer_offer (TdCall *call, TdLeg *leg, int direction);
 
 /* Play `tune` (td-tune.h) to the party at the other end of `leg` from the
- * relay, in that party's G.711 codec, instead of `leg`'s audio; FALSE if it
- * has no G.711 stream. Stop gives it `leg`'s audio back, seamlessly. */
+ * relay, in that party's session's codec (PCMU, PCMA, G.722 or Opus),
+ * instead of `leg`'s audio; FALSE if it has none the tune is in. Stop gives it `leg`'s audio back, seamlessly. */
 gboolean td_call_play_to_peer (TdCall *call, TdLeg *leg, TdTune *tune);
 void td_call_stop_playing_to_peer (TdCall *call, TdLeg *leg);
 gboolean td_call_is_playing_to_peer (TdCall *call, TdLeg *leg);
+
+/* ---- ringback: tandem answers the caller while the callee rings -------- */
+
+typedef enum {
+  /* The callee's own early media (a 183 with SDP, then its RTP: an
+   * announcement) ends the tune: its first packet reaches the caller. */
+  TD_RINGBACK_EARLY_MEDIA_FIRST,
+  /* The tune plays until the callee answers (its 200, or its first RTP
+   * packet of a branch that sent no early SDP). */
+  TD_RINGBACK_TUNE_FIRST,
+} TdRingbackMode;
+
+/* Play `tune` to the party this unanswered call rings for, until the
+ * callee answers (switching on its first RTP packet or its 200, whichever
+ * comes first, under the party's one RTP context), in the party's codec:
+ *  - the caller: tandem answers its offer itself, `183 Session Progress`
+ *    with an SDP of one codec (the caller's first that the tune has, plus
+ *    telephone-event) on tandem's relay port, reliable (PRACK) when the
+ *    caller asks for it; the caller's 200 carries the same SDP, and a
+ *    callee answer in another codec gets the caller a re-INVITE after its
+ *    ACK. The callee's 180s are not relayed any more;
+ *  - an originated call's party (a transferee): its current stream.
+ * Again on the same call: the tune changes (the call was forwarded), the
+ * answer stays. FALSE, nothing done, when there is no codec to play in
+ * (a late offer, no codec of the tune's) or the call is answered or over. */
+gboolean td_call_play_ringback (TdCall *call, TdTune *tune, TdRingbackMode mode);
+/* The user the caller dialled, before any forwarding. */
+const char *td_call_get_dialed (const TdCall *call);
 
 /* ---- legs: one dialog each; they may move between calls ---------------- */
 

@@ -22,6 +22,12 @@ typedef struct {
 } PluginKey;
 
 typedef struct {
+  TdPluginReloadCheck check;
+  TdPluginReloadApply apply;
+  gpointer data;
+} ReloadFuncs;
+
+typedef struct {
   GModule *module;
   const TdPluginDescriptor *desc;
   gpointer state;                    /* what its init returned */
@@ -32,6 +38,7 @@ struct _TdPluginHost {
   GArray *plugins;                   /* Plugin, in load order */
   GHashTable *user_keys;             /* set of keys plugins read */
   GHashTable *group_keys;            /* plugin name → (key → PluginKey*): their groups' keys */
+  GArray *reload_funcs;              /* ReloadFuncs, in registration order */
   TdCallContext *ctx;
   const TdConfig *loading;           /* the configuration, while plugins initialise */
   const char *loading_name;          /* the plugin whose init runs, as enabled */
@@ -44,6 +51,7 @@ td_plugin_host_new (void)
   for (guint i = 0; i < TD_HOOK_COUNT; i++)
     host->handlers[i] = g_array_new (FALSE, FALSE, sizeof (Handler));
   host->plugins = g_array_new (FALSE, FALSE, sizeof (Plugin));
+  host->reload_funcs = g_array_new (FALSE, FALSE, sizeof (ReloadFuncs));
   host->user_keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   host->group_keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify) g_hash_table_unref);
@@ -66,6 +74,7 @@ td_plugin_host_free (TdPluginHost *host)
   for (guint i = 0; i < TD_HOOK_COUNT; i++)
     g_array_unref (host->handlers[i]);
   g_array_unref (host->plugins);
+  g_array_unref (host->reload_funcs);
   g_hash_table_unref (host->user_keys);
   g_hash_table_unref (host->group_keys);
   g_free (host);
@@ -268,9 +277,26 @@ td_plugin_host_check_config (TdPluginHost *host, const TdConfig *config, GError 
 {
   CheckValue cv = { config, error };
 
-  return td_config_check_user_keys (config, host->user_keys, error) &&
-         td_config_check_plugin_keys (config, host->group_keys, error) &&
-         foreach_plugin_key (host, check_value, &cv);
+  if (!td_config_check_user_keys (config, host->user_keys, error) ||
+      !td_config_check_plugin_keys (config, host->group_keys, error) ||
+      !foreach_plugin_key (host, check_value, &cv))
+    return FALSE;
+  for (guint i = 0; i < host->reload_funcs->len; i++) {
+    ReloadFuncs *r = &g_array_index (host->reload_funcs, ReloadFuncs, i);
+    if (r->check && !r->check (config, r->data, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+void
+td_plugin_host_reloaded (TdPluginHost *host, const TdConfig *config)
+{
+  for (guint i = 0; i < host->reload_funcs->len; i++) {
+    ReloadFuncs *r = &g_array_index (host->reload_funcs, ReloadFuncs, i);
+    if (r->apply)
+      r->apply (config, r->data);
+  }
 }
 
 typedef struct {
@@ -360,6 +386,14 @@ td_plugin_host_add_key (TdPluginHost *host, const char *key, TdPluginKeyReload r
   spec->reload = reload;
   spec->check = check;
   g_hash_table_insert (specs, g_strdup (key), spec);
+}
+
+void
+td_plugin_host_on_reload (TdPluginHost *host, TdPluginReloadCheck check,
+                          TdPluginReloadApply apply, gpointer data)
+{
+  ReloadFuncs r = { check, apply, data };
+  g_array_append_val (host->reload_funcs, r);
 }
 
 const TdConfig *

@@ -26,6 +26,10 @@ gboolean td_plugin_host_check_config (TdPluginHost *host, const TdConfig *config
 void td_plugin_host_keep_restart_only (TdPluginHost *host, TdConfig *fresh,
                                        const TdConfig *running);
 
+/* The new configuration is the running one: the plugins' reload
+ * functions (td_plugin_host_on_reload) run. */
+void td_plugin_host_reloaded (TdPluginHost *host, const TdConfig *config);
+
 /* The calls the hooks act on (not set for --check-config). */
 void td_plugin_host_set_context (TdPluginHost *host, TdCallContext *ctx);
 

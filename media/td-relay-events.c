@@ -58,8 +58,16 @@ deliver (TdRelay *relay, const RelayEvent *e)
   TdRelayPort *port = relay->by_pair[e->pair];
   TdRelayEvent ev = { .kind = e->kind, .time_us = e->time_us };
 
-  if (!port || port->id != e->id || !port->event_func)
-    return;   /* freed, a later port on the pair, or no longer wanted */
+  if (!port || port->id != e->id)
+    return;   /* freed, or a later port on the pair */
+  if (e->kind == TD_RELAY_EVENT_TUNE_ENDED) {
+    /* Stopped or replaced since the peer ended it: not news any more. */
+    if (!port->playing || port->play_gen != e->play_gen)
+      return;
+    port->playing = FALSE;
+  }
+  if (!port->event_func)
+    return;   /* no longer wanted */
   if (e->kind == TD_RELAY_EVENT_LATCHED)
     format_address (&e->address, &ev);
   else if (e->kind == TD_RELAY_EVENT_IDLE || e->kind == TD_RELAY_EVENT_ACTIVE)
@@ -216,6 +224,15 @@ td_relay_events_post (Worker *w, TdRelayPort *port, TdRelayEventKind kind, gint6
 
   if (address)
     e.address = *address;
+  g_array_append_val (w->events, e);
+}
+
+void
+td_relay_events_post_tune_ended (Worker *w, TdRelayPort *port, gint64 now, guint64 gen)
+{
+  RelayEvent e = { .pair = port->pair, .id = port->id, .kind = TD_RELAY_EVENT_TUNE_ENDED,
+                   .time_us = now, .play_gen = gen };
+
   g_array_append_val (w->events, e);
 }
 

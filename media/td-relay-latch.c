@@ -82,8 +82,12 @@ nat_learnable (RelaySock *s, SourceRank rank, gint64 now)
     if (!s->host_since)
       s->host_since = now;
     s->host_last = now;
-    /* RTCP's host is RTP's latch, which has already waited. */
-    return s->kind == RTCP || now - s->host_since >= port->nat_delay_us;
+    /* RTCP's host is RTP's latch, which has already waited. With nothing
+     * announced yet (a callee that rang with a 180 without SDP) there is no
+     * better source to wait for: the host is all we know of the endpoint,
+     * and the RTP it sends just before its 200 (which brings the SDP) is
+     * the callee's first words. */
+    return s->kind == RTCP || !s->announced_len || now - s->host_since >= port->nat_delay_us;
   }
   if (s->kind == RTCP)
     return FALSE;

@@ -67,8 +67,12 @@ typedef struct {
  * timestamp keeps real time while there is nowhere to send. */
 typedef struct {
   TdTune *tune;              /* NULL: not playing */
-  TdCodec codec;             /* the tune's frames in this law... */
+  TdCodec codec;             /* the tune's frames in this codec... */
   guint8 pt;                 /* ...sent with the payload type the SDP gave it */
+  gboolean until_peer;       /* the peer's first forwarded RTP packet ends it */
+  guint32 rate;              /* the codec's RTP clock */
+  guint ticks;               /* its timestamp units per frame */
+  guint64 gen;               /* the play command's: names it in TUNE_ENDED */
   guint frame;               /* next frame of the tune */
   guint16 seq;
   guint32 ts;
@@ -96,6 +100,7 @@ struct _TdRelayPort {
   TdRtpContext ctx;       /* worker */
   Playout play;           /* worker */
   gboolean playing;       /* main thread's view of play.tune != NULL */
+  guint64 play_gen;       /* main thread: plays issued, the last one's number */
   /* Written by the owning worker only (load + store, no locked instruction),
    * read relaxed by the main thread. */
   _Atomic guint64 rx, tx, foreign, other, tx_errors, generated;
@@ -131,8 +136,9 @@ typedef struct {
   gboolean flag;
   guint32 rate;                /* CMD_SET_CLOCK_RATE */
   TdTune *tune;                /* CMD_PLAY: a reference, handed to the port */
-  TdCodec codec;               /* CMD_PLAY */
+  TdCodec codec;               /* CMD_PLAY (flag: until the peer speaks) */
   guint8 pt;                   /* CMD_PLAY */
+  guint64 gen;                 /* CMD_PLAY */
   guint64 seq;                 /* CMD_SYNC */
   Worker *to;                  /* CMD_DETACH: where the port goes */
   int fd;                      /* CMD_TEST_STALL */
@@ -188,6 +194,7 @@ typedef struct {
   TdRelayEventKind kind;
   gint64 time_us;
   Addr address;                /* LATCHED */
+  guint64 play_gen;            /* TUNE_ENDED: which play it ended */
 } RelayEvent;
 
 struct _TdRelay {
@@ -282,6 +289,9 @@ void td_relay_events_check_idle (Worker *w);                  /* idle_tfd fired 
 void td_relay_events_post (Worker *w, TdRelayPort *port, TdRelayEventKind kind, gint64 now,
                            const Addr *address);
 void td_relay_events_on_rx (Worker *w, TdRelayPort *port, guint kind, gint64 now);
+/* TUNE_ENDED of the play numbered `gen`, posted whether or not the port is
+ * watched: it also ends the main thread's is_playing. */
+void td_relay_events_post_tune_ended (Worker *w, TdRelayPort *port, gint64 now, guint64 gen);
 void td_relay_events_flush (Worker *w);                       /* end of a loop iteration */
 
 /* td-relay-source.c, media thread. */
@@ -290,5 +300,8 @@ void td_relay_source_add (Worker *w, TdRelayPort *port);
 void td_relay_source_remove (Worker *w, TdRelayPort *port);
 void td_relay_source_play (Worker *w, TdRelayPort *port, Cmd *cmd);
 void td_relay_source_stop (Worker *w, TdRelayPort *port);
+/* The peer's RTP packet that ends a play_until_peer tune is being forwarded
+ * to `port` (its first): stop the tune, tell TUNE_ENDED. */
+void td_relay_source_end_by_peer (Worker *w, TdRelayPort *port, gint64 now);
 
 G_END_DECLS

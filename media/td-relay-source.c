@@ -1,8 +1,11 @@
 /* Sources the relay plays itself: tunes, sent out of a port's RTP socket
- * under the port's outgoing context (td-rtp-context.h). Tunes are played by
- * the port's worker from one timerfd per worker, armed only while one of its
+ * under the port's outgoing context (td-rtp-context.h), in any codec the
+ * tune holds (its frames may vary in size: Opus). Tunes are played by the
+ * port's worker from one timerfd per worker, armed only while one of its
  * ports plays; a playing port migrates with its playout state like with its
- * latching state. Media thread. */
+ * latching state. A tune played until the peer speaks is ended by the
+ * packet path itself (td-relay-worker.c), on the same thread: the peer's
+ * first packet goes out in the very batch that ends it. Media thread. */
 #define G_LOG_DOMAIN "tandem-relay"
 
 #include "td-relay-private.h"
@@ -12,7 +15,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-/* Tune playout: one 20 ms G.711 frame per tick. */
+/* Tune playout: one 20 ms frame per tick. */
 #define TICK_NS (20 * 1000 * 1000)
 /* A worker more than this many ticks late (a stalled thread or VM) skips the
  * frames it missed instead of sending them in one burst. */
@@ -23,7 +26,7 @@ static void
 stamp_tune (TdRelayPort *port, guint8 hdr[TD_RTP_HEADER], gint64 now)
 {
   td_rtp_context_stamp_generated (&port->ctx, hdr, port->play.pt, port->play.seq++,
-                                  port->play.ts, now);
+                                  port->play.ts, port->play.rate, now);
 }
 
 /* Sends the tune's next frame out of `port`, if it has somewhere to send,
@@ -36,10 +39,12 @@ send_tune_frame (TdRelayPort *port, gint64 now)
 
   if (out->remote_len) {
     guint8 hdr[TD_RTP_HEADER];
+    gsize len;
+    const guint8 *payload = td_tune_frame (pl->tune, pl->codec, pl->frame, &len);
     /* The payload goes straight from the tune: sendmsg only reads it. */
     struct iovec iov[2] = {
       { hdr, sizeof hdr },
-      { (void *) td_tune_frame (pl->tune, pl->codec, pl->frame), TD_TUNE_FRAME_BYTES },
+      { (void *) payload, len },
     };
     struct msghdr msg = {
       .msg_name = &out->remote, .msg_namelen = out->remote_len, .msg_iov = iov, .msg_iovlen = 2,
@@ -55,7 +60,7 @@ send_tune_frame (TdRelayPort *port, gint64 now)
     }
   }
   pl->frame++;
-  pl->ts += TD_TUNE_FRAME_SAMPLES;
+  pl->ts += pl->ticks;
 }
 
 /* `due` ticks have passed since the last one handled (the timerfd counts
@@ -68,7 +73,7 @@ play_frames (TdRelayPort *port, guint64 due, gint64 now)
 {
   if (due > RESYNC_TICKS) {
     port->play.frame += (guint) (due - 1);
-    port->play.ts += (guint32) (due - 1) * TD_TUNE_FRAME_SAMPLES;
+    port->play.ts += (guint32) (due - 1) * port->play.ticks;
     due = 1;
   }
   while (due--)
@@ -132,6 +137,10 @@ td_relay_source_play (Worker *w, TdRelayPort *port, Cmd *cmd)
   pl->tune = g_steal_pointer (&cmd->tune);
   pl->codec = cmd->codec;
   pl->pt = cmd->pt;
+  pl->until_peer = cmd->flag;
+  pl->rate = td_codec_clock_rate (cmd->codec);
+  pl->ticks = td_codec_frame_ticks (cmd->codec);
+  pl->gen = cmd->gen;
   pl->frame = 0;
   /* A new tune is a new source, even straight after another tune. */
   td_rtp_context_restart (&port->ctx, TD_RTP_SOURCE_TUNE);
@@ -149,4 +158,12 @@ td_relay_source_stop (Worker *w, TdRelayPort *port)
   td_relay_source_remove (w, port);
   g_clear_pointer (&port->play.tune, td_tune_unref);
   /* The next forwarded packet is a new source (the context carries TD_RTP_SOURCE_TUNE). */
+}
+
+void
+td_relay_source_end_by_peer (Worker *w, TdRelayPort *port, gint64 now)
+{
+  /* Posted watched or not: the main thread's is_playing learns from it. */
+  td_relay_events_post_tune_ended (w, port, now, port->play.gen);
+  td_relay_source_stop (w, port);
 }

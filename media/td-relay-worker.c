@@ -152,6 +152,22 @@ forward_packets (Worker *w, TdRelayPort *src, TdRelayPort *dst, guint kind,
     stat_add (&dst->tx_errors, errors);
 }
 
+/* `dst` plays a tune: the first of the accepted packets `idx[0..n)` that
+ * ends it (its first RTP packet, if the tune was played until the peer
+ * speaks), or n if none does (RTCP, multiplexed or not, stays dropped). */
+static guint
+ends_tune (Worker *w, const TdRelayPort *dst, guint kind, const guint *idx, guint n)
+{
+  if (!dst->play.until_peer || kind != RTP)
+    return n;
+  for (guint i = 0; i < n; i++) {
+    const guint8 *p = w->buf->data[idx[i]];
+    if (!(p[1] >= 192 && p[1] <= 223))
+      return i;
+  }
+  return n;
+}
+
 /* Filters one received batch, then forwards what passed in one go (all of it
  * goes to the same destination, so sendmmsg applies). */
 static void
@@ -182,11 +198,18 @@ handle_batch (Worker *w, RelaySock *s, guint n)
   if (G_UNLIKELY (s->state != latch_before) && s->state == LATCH_CLOSED && s->kind == RTP &&
       port->watched)
     td_relay_events_post (w, port, TD_RELAY_EVENT_LATCHED, now, &s->remote);
-  if (accepted == 0)
+  if (accepted == 0 || !port->forward || !port->peer)
     return;
-  /* a peer playing a tune sends the tune, not us */
-  if (port->forward && port->peer && !port->peer->play.tune)
-    forward_packets (w, port, port->peer, s->kind, idx, accepted, now);
+  if (G_UNLIKELY (port->peer->play.tune)) {
+    /* a peer playing a tune sends the tune, not us, unless we end it */
+    guint first = ends_tune (w, port->peer, s->kind, idx, accepted);
+    if (first == accepted)
+      return;
+    td_relay_source_end_by_peer (w, port->peer, now);
+    forward_packets (w, port, port->peer, s->kind, idx + first, accepted - first, now);
+    return;
+  }
+  forward_packets (w, port, port->peer, s->kind, idx, accepted, now);
 }
 
 static void

@@ -496,22 +496,41 @@ td_relay_port_set_new_ssrc_on_switch (TdRelayPort *port, gboolean new_ssrc)
   td_relay_worker_send (port->worker, CMD_SET_NEW_SSRC, port, NULL, new_ssrc);
 }
 
-void
-td_relay_port_play (TdRelayPort *port, TdTune *tune, TdCodec codec, guint8 pt)
+static void
+queue_play (TdRelayPort *port, TdTune *tune, TdCodec codec, guint8 pt, gboolean until_peer)
 {
   Cmd *cmd;
 
   g_return_if_fail (port && tune);
-  g_return_if_fail (codec == TD_CODEC_PCMU || codec == TD_CODEC_PCMA);
+  g_return_if_fail ((guint) codec < TD_CODEC_COUNT);
   g_return_if_fail (pt < 128);
+  if (!td_tune_has_codec (tune, codec)) {
+    g_warning ("relay port %u: tune %s has no %s (no encoder at load): not played",
+               port->number, td_tune_path (tune), td_codec_name (codec));
+    return;
+  }
   cmd = g_new0 (Cmd, 1);
   cmd->type = CMD_PLAY;
   cmd->port = port;
   cmd->tune = td_tune_ref (tune);
   cmd->codec = codec;
   cmd->pt = pt;
+  cmd->flag = until_peer;
+  cmd->gen = ++port->play_gen;
   port->playing = TRUE;
   td_relay_worker_push (port->worker, cmd);
+}
+
+void
+td_relay_port_play (TdRelayPort *port, TdTune *tune, TdCodec codec, guint8 pt)
+{
+  queue_play (port, tune, codec, pt, FALSE);
+}
+
+void
+td_relay_port_play_until_peer (TdRelayPort *port, TdTune *tune, TdCodec codec, guint8 pt)
+{
+  queue_play (port, tune, codec, pt, TRUE);
 }
 
 void

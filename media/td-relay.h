@@ -99,7 +99,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRelay, td_relay_free)
  *     - a source on the host the endpoint's SIP comes from
  *       (td_relay_port_set_signalling_host): after nat_delay_ms counted
  *       from its first packet — a NATed phone's RTP leaves by the router its
- *       SIP leaves by, which a stranger elsewhere cannot fake and receive;
+ *       SIP leaves by, which a stranger elsewhere cannot fake and receive —
+ *       or at once while nothing has been announced on that socket (no
+ *       set_remote yet: a callee that rang without SDP, whose RTP may come
+ *       just before the 200 that brings its SDP); when the SDP does come,
+ *       its address takes over (set_remote re-arms latching, see there);
  *     - any source, once the relay has been sending RTP to the announced
  *       address for nat_delay_ms without a word back (an endpoint whose
  *       media and signalling take different routes), but not while packets
@@ -186,7 +190,7 @@ void td_relay_port_free (TdRelayPort *port);
  *
  * RTP clock rate of the port's forwarded stream (the SDP's rtpmap), for the
  * timestamp advance at a switch to it; 8000 (G.711, G.722) until set. A
- * switch to a tune advances at the tune's own rate (8000, G.711). */
+ * switch to a tune advances at the tune codec's rate (td_codec_clock_rate). */
 void td_relay_port_set_clock_rate (TdRelayPort *port, guint32 rate);
 /* TRUE: a fresh random SSRC at every switch (still with the marker and a
  * continued sequence), for endpoints that want that rather than one SSRC
@@ -195,18 +199,34 @@ void td_relay_port_set_clock_rate (TdRelayPort *port, guint32 rate);
 void td_relay_port_set_new_ssrc_on_switch (TdRelayPort *port, gboolean new_ssrc);
 
 /* Send `tune` out of `port` to its remote (latched or SDP) as RTP in
- * `codec` with payload type `pt` (the number the SDP gave that codec: 0 or 8,
- * or a dynamic one), one 20 ms frame every 20 ms, looping,
- * under the port's outgoing context. While playing, packets forwarded to
- * this port from its peer (RTP and RTCP) are dropped (they are still
- * received and counted on the peer). Takes a ref on the tune. Starting a new
- * tune replaces the old one (a source switch). With no remote yet (no SDP
- * address, not latched) the tune runs silently: its clock advances, nothing
- * is sent until the port latches. */
+ * `codec` with payload type `pt` (the number the SDP gave that codec: 0, 8,
+ * 9, or a dynamic one), one 20 ms frame every 20 ms, looping, the timestamp
+ * advancing td_codec_frame_ticks() a frame, under the port's outgoing
+ * context (a switch to the tune advances the timestamp at the codec's
+ * clock rate). While playing, packets forwarded to this port from its peer
+ * (RTP and RTCP) are dropped (they are still received and counted on the
+ * peer). Takes a ref on the tune. Starting a new tune replaces the old one
+ * (a source switch). With no remote yet (no SDP address, not latched) the
+ * tune runs silently: its clock advances, nothing is sent until the port
+ * latches. A codec the tune lacks (td_tune_has_codec) is refused with a
+ * warning: nothing changes. */
 void td_relay_port_play (TdRelayPort *port, TdTune *tune, TdCodec codec, guint8 pt);
-/* Stop playing; forwarding resumes (a source switch). No-op if not playing. */
+/* Ringback: like td_relay_port_play, but the first RTP packet the port's
+ * connected peer forwards to it (one that passes the peer's latching, with
+ * the peer's forward flag on) ends the tune on the media thread, with no
+ * round trip through the main thread: that packet goes out at once as the
+ * new source's first (marker, seq = last + 1, timestamp advanced by the real
+ * time elapsed at the port's clock rate, td_relay_port_set_clock_rate, which
+ * may be set after this call; the same SSRC unless new-SSRC-on-switch), and
+ * the port forwards from then on. RTCP from the peer stays dropped while the
+ * tune plays. The owner hears of it as TD_RELAY_EVENT_TUNE_ENDED. */
+void td_relay_port_play_until_peer (TdRelayPort *port, TdTune *tune, TdCodec codec, guint8 pt);
+/* Stop playing; forwarding resumes (a source switch). No-op if not playing
+ * (also after the peer ended a play_until_peer tune). Never TUNE_ENDED. */
 void td_relay_port_stop (TdRelayPort *port);
-/* The main thread's view: TRUE from play until stop. */
+/* The main thread's view: TRUE from play until stop, or until the delivery
+ * of the TUNE_ENDED that the peer's first packet caused (delivered whether
+ * or not the port has an event func). */
 gboolean td_relay_port_is_playing (TdRelayPort *port);
 /* May be slightly stale: counters are written by the media thread. */
 void td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out);
@@ -239,6 +259,10 @@ typedef enum {
                                   * relay's idle timeout, counted from the port's allocation
                                   * if none came; once, until ACTIVE */
   TD_RELAY_EVENT_ACTIVE,         /* a packet accepted again after IDLE */
+  TD_RELAY_EVENT_TUNE_ENDED,     /* the peer's first packet ended a tune played with
+                                  * td_relay_port_play_until_peer (not told for a stop, nor
+                                  * for a tune stopped or replaced before the delivery);
+                                  * time_us: when that packet was forwarded */
 } TdRelayEventKind;
 
 #define TD_RELAY_ADDRESS_LEN 46  /* INET6_ADDRSTRLEN */

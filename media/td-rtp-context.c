@@ -3,8 +3,6 @@
 
 #include "td-rtp-context.h"
 
-#include "td-tune.h"
-
 #define MARKER 0x80
 /* G.711 and G.722 (whose RTP clock is 8 kHz too): until the SDP says otherwise. */
 #define DEFAULT_CLOCK_RATE 8000
@@ -69,7 +67,7 @@ fresh_ssrc (guint32 old)
  * stream untouched) and gets a random one if it is a tune (RFC 3550). */
 static gboolean
 ctx_switch (TdRtpContext *c, guint8 source, guint32 in_ssrc, guint16 in_seq, guint32 in_ts,
-            gint64 now)
+            guint32 rate, gint64 now)
 {
   gboolean switched = c->started;
   guint16 seq;
@@ -83,9 +81,8 @@ ctx_switch (TdRtpContext *c, guint8 source, guint32 in_ssrc, guint16 in_seq, gui
     c->started = TRUE;
   } else {
     seq = c->last_seq + 1;
-    /* The new source's clock: a tune's is G.711's, a forwarded stream's the
+    /* At the new source's clock: a tune's codec's, a forwarded stream's the
      * rtpmap's (td_relay_port_set_clock_rate). */
-    guint32 rate = source == TD_RTP_SOURCE_TUNE ? TD_TUNE_RATE : c->clock_rate;
     guint32 elapsed = (guint32) ((now - c->last_us) * (gint64) rate / G_USEC_PER_SEC);
     /* The last packet's audio lasts a frame (20 ms): a source that starts
      * sooner after it (the caller's packet a few µs after a tune frame) must
@@ -133,7 +130,7 @@ td_rtp_context_stamp_forwarded (TdRtpContext *c, guint8 *p, gint64 now)
   seq = get16 (p + 2);
   ts = get32 (p + 4);
   if (G_UNLIKELY (c->source != TD_RTP_SOURCE_FORWARD || c->source_ssrc != in_ssrc) &&
-      ctx_switch (c, TD_RTP_SOURCE_FORWARD, in_ssrc, seq, ts, now))
+      ctx_switch (c, TD_RTP_SOURCE_FORWARD, in_ssrc, seq, ts, c->clock_rate, now))
     p[1] |= MARKER;
   ctx_stamp (c, &seq, &ts, now);
   put16 (p + 2, seq);
@@ -143,11 +140,12 @@ td_rtp_context_stamp_forwarded (TdRtpContext *c, guint8 *p, gint64 now)
 
 void
 td_rtp_context_stamp_generated (TdRtpContext *c, guint8 hdr[TD_RTP_HEADER], guint8 pt,
-                                guint16 seq, guint32 ts, gint64 now)
+                                guint16 seq, guint32 ts, guint32 rate, gint64 now)
 {
   hdr[0] = 0x80;
   hdr[1] = pt;
-  if (c->source != TD_RTP_SOURCE_TUNE && ctx_switch (c, TD_RTP_SOURCE_TUNE, 0, seq, ts, now))
+  if (c->source != TD_RTP_SOURCE_TUNE &&
+      ctx_switch (c, TD_RTP_SOURCE_TUNE, 0, seq, ts, rate, now))
     hdr[1] |= MARKER;
   ctx_stamp (c, &seq, &ts, now);
   put16 (hdr + 2, seq);

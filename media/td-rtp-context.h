@@ -52,8 +52,9 @@ void td_rtp_context_restart (TdRtpContext *c, TdRtpSource source);
  * multiplexed on the RTP port passes untouched). */
 void td_rtp_context_stamp_forwarded (TdRtpContext *c, guint8 *p, gint64 now);
 /* Writes the RTP header of a packet generated from a tune (payload type
- * `pt`, the tune's own `seq` and `ts`) under the context. */
+ * `pt`, the tune's own `seq` and `ts`, its codec's clock `rate`, at which a
+ * switch to it advances the timestamp) under the context. */
 void td_rtp_context_stamp_generated (TdRtpContext *c, guint8 hdr[TD_RTP_HEADER], guint8 pt,
-                                     guint16 seq, guint32 ts, gint64 now);
+                                     guint16 seq, guint32 ts, guint32 rate, gint64 now);
 
 G_END_DECLS

@@ -1,8 +1,8 @@
-/* td-tune: a tune decoded once by GStreamer into PCMU and PCMA frames. */
+/* td-tune: the TdTune object, and td_tune_load: a file decoded once by
+ * GStreamer to 16 kHz PCM, handed to td-tune-encode.c, then dropped. */
 #define G_LOG_DOMAIN "tandem-tune"
 
-#include "td-tune.h"
-#include "td-g711.h"
+#include "td-tune-private.h"
 
 #include <errno.h>
 #include <string.h>
@@ -15,7 +15,14 @@
 
 G_DEFINE_QUARK (td-tune-error-quark, td_tune_error)
 
-#define MAX_SAMPLES ((gsize) TD_TUNE_MAX_SECONDS * TD_TUNE_RATE)
+#define MAX_SAMPLES ((gsize) TD_TUNE_MAX_SECONDS * TD_TUNE_DECODE_RATE)
+#define DECODE_FRAME (TD_TUNE_DECODE_RATE / 50)   /* samples per 20 ms */
+
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+#define S16_NATIVE "S16LE"
+#else
+#define S16_NATIVE "S16BE"
+#endif
 
 /* A wedged decoder must not hang startup forever; a ten-minute MP3 decodes
  * in under a second here, so this leaves room for a loaded machine. */
@@ -28,14 +35,6 @@ G_DEFINE_QUARK (td-tune-error-quark, td_tune_error)
 #define MSG_TOO_LONG "td-tune-too-long"
 #define MSG_NO_AUDIO "td-tune-no-audio"
 
-struct _TdTune {
-  gatomicrefcount ref;
-  char *path;
-  guint n_frames;
-  guint8 *pcmu;              /* n_frames * TD_TUNE_FRAME_BYTES */
-  guint8 *pcma;
-};
-
 /* One load in progress. The streaming threads write the samples and flags;
  * the loading thread reads them only after the pipeline is back in NULL,
  * which joins those threads. `missing` is the loading thread's alone. */
@@ -44,31 +43,10 @@ typedef struct {
   GstElement *convert;       /* where decodebin's audio pad links */
   gint audio_linked;         /* atomic: decodebin offered an audio stream */
   gint samples;              /* atomic: buffers decoded so far (progress) */
-  GByteArray *pcmu;
-  GByteArray *pcma;
+  GByteArray *pcm;           /* S16, host order, TD_TUNE_DECODE_RATE, mono */
   gboolean too_long;
   char *missing;             /* what no plugin could decode, from decodebin */
 } Load;
-
-/* ---- the decoded samples -------------------------------------------------- */
-
-/* Encodes as the samples arrive, in both laws, so no PCM copy of the whole
- * tune is ever held: 2 bytes a sample instead of 4. */
-static void
-append_samples (Load *load, const guint8 *data, gsize size)
-{
-  gsize n = size / 2;        /* audio caps guarantee whole S16 samples */
-  guint old = load->pcmu->len;
-
-  g_byte_array_set_size (load->pcmu, old + n);
-  g_byte_array_set_size (load->pcma, old + n);
-  for (gsize i = 0; i < n; i++)
-    {
-      gint16 s = (gint16) (data[2 * i] | data[2 * i + 1] << 8);   /* S16LE on any host */
-      load->pcmu->data[old + i] = td_g711_ulaw_encode (s);
-      load->pcma->data[old + i] = td_g711_alaw_encode (s);
-    }
-}
 
 static void
 post_application (GstElement *from, const char *name)
@@ -93,11 +71,11 @@ on_new_sample (GstAppSink *sink, gpointer data)
   GstBuffer *buffer = gst_sample_get_buffer (sample);
   if (buffer == NULL || !gst_buffer_map (buffer, &map, GST_MAP_READ))
     return GST_FLOW_OK;
-  append_samples (load, map.data, map.size);
+  g_byte_array_append (load->pcm, map.data, (guint) (map.size & ~(gsize) 1));
   gst_buffer_unmap (buffer, &map);
 
   /* Stop decoding at once rather than after an hour-long file. */
-  if (load->pcmu->len > MAX_SAMPLES)
+  if (load->pcm->len / 2 > MAX_SAMPLES)
     {
       load->too_long = TRUE;
       post_application (GST_ELEMENT (sink), MSG_TOO_LONG);
@@ -154,7 +132,7 @@ make_element (const char *factory, GError **error)
 }
 
 /* filesrc ! decodebin ! audioconvert ! audioresample
- *   ! audio/x-raw,format=S16LE,rate=8000,channels=1 ! appsink
+ *   ! audio/x-raw,format=S16 (native),rate=16000,channels=1 ! appsink
  * Built by hand rather than parsed, so no path needs quoting. */
 static gboolean
 build_pipeline (Load *load, const char *path, GError **error)
@@ -175,8 +153,8 @@ build_pipeline (Load *load, const char *path, GError **error)
   GstElement *src = e[0], *decode = e[1], *convert = e[2], *resample = e[3];
   GstElement *filter = e[4], *sink = e[5];
   g_autoptr (GstCaps) caps = gst_caps_new_simple ("audio/x-raw",
-                                                  "format", G_TYPE_STRING, "S16LE",
-                                                  "rate", G_TYPE_INT, TD_TUNE_RATE,
+                                                  "format", G_TYPE_STRING, S16_NATIVE,
+                                                  "rate", G_TYPE_INT, TD_TUNE_DECODE_RATE,
                                                   "channels", G_TYPE_INT, 1,
                                                   "layout", G_TYPE_STRING, "interleaved",
                                                   NULL);
@@ -383,24 +361,12 @@ decode_file (Load *load, const char *path, GError **error)
       g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_AUDIO, "no audio stream");
       return FALSE;
     }
-  if (load->pcmu->len == 0)
+  if (load->pcm->len < 2)
     {
       g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_EMPTY, "the audio stream has no samples");
       return FALSE;
     }
   return TRUE;
-}
-
-/* Pads @array to whole frames of @silence and takes its bytes, trimmed:
- * GByteArray grows by powers of two, which would keep up to twice the
- * memory for the life of the tune. */
-static guint8 *
-steal_frames (GByteArray *array, guint n_frames, guint8 silence)
-{
-  guint len = array->len, size = n_frames * TD_TUNE_FRAME_BYTES;
-  g_byte_array_set_size (array, size);
-  memset (array->data + len, silence, size - len);
-  return g_realloc (g_byte_array_free (array, FALSE), size);
 }
 
 /* Every load error names the file, in a form fit for a log line. */
@@ -424,25 +390,27 @@ td_tune_load (const char *path, GError **error)
       return NULL;
     }
 
-  Load load = { .pcmu = g_byte_array_new (), .pcma = g_byte_array_new () };
+  Load load = { .pcm = g_byte_array_new () };
   gboolean ok = decode_file (&load, path, &local);
   if (load.pipeline != NULL)
     gst_object_unref (load.pipeline);
   g_free (load.missing);
   if (!ok)
     {
-      g_byte_array_unref (load.pcmu);
-      g_byte_array_unref (load.pcma);
+      g_byte_array_unref (load.pcm);
       propagate_for (path, error, local);
       return NULL;
     }
 
-  TdTune *tune = g_new0 (TdTune, 1);
-  g_atomic_ref_count_init (&tune->ref);
-  tune->path = g_strdup (path);
-  tune->n_frames = (load.pcmu->len + TD_TUNE_FRAME_SAMPLES - 1) / TD_TUNE_FRAME_SAMPLES;
-  tune->pcmu = steal_frames (load.pcmu, tune->n_frames, TD_G711_ULAW_SILENCE);
-  tune->pcma = steal_frames (load.pcma, tune->n_frames, TD_G711_ALAW_SILENCE);
+  /* Whole frames, the last padded with silence (zeros). */
+  guint n_samples = load.pcm->len / 2;
+  guint n_frames = (n_samples + DECODE_FRAME - 1) / DECODE_FRAME;
+  g_byte_array_set_size (load.pcm, n_frames * DECODE_FRAME * 2);
+  memset (load.pcm->data + n_samples * 2, 0, load.pcm->len - n_samples * 2);
+
+  TdTune *tune = td_tune_alloc (path, n_frames);
+  td_tune_encode (tune, (const gint16 *) (gpointer) load.pcm->data, TD_TUNE_DECODE_RATE);
+  g_byte_array_unref (load.pcm);
   g_debug ("loaded %s: %u frames (%.2f s)", path, tune->n_frames, tune->n_frames / 50.0);
   return tune;
 }
@@ -450,25 +418,27 @@ td_tune_load (const char *path, GError **error)
 /* ---- the tune ----------------------------------------------------------- */
 
 TdTune *
+td_tune_alloc (const char *path, guint n_frames)
+{
+  TdTune *tune = g_new0 (TdTune, 1);
+  g_atomic_ref_count_init (&tune->ref);
+  tune->path = g_strdup (path);
+  tune->n_frames = n_frames;
+  return tune;
+}
+
+TdTune *
 td_tune_new_from_pcm (const gint16 *samples, gsize n_samples)
 {
   g_return_val_if_fail (samples != NULL || n_samples == 0, NULL);
-  g_return_val_if_fail (n_samples <= MAX_SAMPLES, NULL);
+  g_return_val_if_fail (n_samples <= (gsize) TD_TUNE_MAX_SECONDS * TD_TUNE_RATE, NULL);
 
-  TdTune *tune = g_new0 (TdTune, 1);
-  g_atomic_ref_count_init (&tune->ref);
-  tune->path = g_strdup ("(pcm)");
-  tune->n_frames = (guint) MAX (1, (n_samples + TD_TUNE_FRAME_SAMPLES - 1) / TD_TUNE_FRAME_SAMPLES);
-  gsize size = (gsize) tune->n_frames * TD_TUNE_FRAME_BYTES;
-  tune->pcmu = g_malloc (size);
-  tune->pcma = g_malloc (size);
-  memset (tune->pcmu, TD_G711_ULAW_SILENCE, size);
-  memset (tune->pcma, TD_G711_ALAW_SILENCE, size);
-  for (gsize i = 0; i < n_samples; i++)
-    {
-      tune->pcmu[i] = td_g711_ulaw_encode (samples[i]);
-      tune->pcma[i] = td_g711_alaw_encode (samples[i]);
-    }
+  guint n_frames = (guint) MAX (1, (n_samples + TD_TUNE_FRAME_SAMPLES - 1) / TD_TUNE_FRAME_SAMPLES);
+  g_autofree gint16 *pcm = g_new0 (gint16, (gsize) n_frames * TD_TUNE_FRAME_SAMPLES);
+  if (n_samples)
+    memcpy (pcm, samples, n_samples * sizeof *samples);
+  TdTune *tune = td_tune_alloc ("(pcm)", n_frames);
+  td_tune_encode (tune, pcm, TD_TUNE_RATE);
   return tune;
 }
 
@@ -485,9 +455,12 @@ td_tune_unref (TdTune *tune)
 {
   if (tune == NULL || !g_atomic_ref_count_dec (&tune->ref))
     return;
+  for (guint c = 0; c < TD_CODEC_COUNT; c++)
+    {
+      g_free (tune->track[c].data);
+      g_free (tune->track[c].offsets);
+    }
   g_free (tune->path);
-  g_free (tune->pcmu);
-  g_free (tune->pcma);
   g_free (tune);
 }
 
@@ -505,70 +478,40 @@ td_tune_n_frames (const TdTune *tune)
   return tune->n_frames;
 }
 
-const guint8 *
-td_tune_frame (const TdTune *tune, TdCodec codec, guint i)
-{
-  g_return_val_if_fail (tune != NULL, NULL);
-  gsize offset = (gsize) (i % tune->n_frames) * TD_TUNE_FRAME_BYTES;
-  switch (codec)
-    {
-    case TD_CODEC_PCMU:
-      return tune->pcmu + offset;
-    case TD_CODEC_PCMA:
-      return tune->pcma + offset;
-    default:
-      g_return_val_if_reached (NULL);
-    }
-}
-
-/* ---- codecs ------------------------------------------------------------- */
-
-const char *
-td_codec_name (TdCodec codec)
-{
-  switch (codec)
-    {
-    case TD_CODEC_PCMU:
-      return "PCMU";
-    case TD_CODEC_PCMA:
-      return "PCMA";
-    default:
-      return NULL;
-    }
-}
-
-/* "PCMU/8000" or "PCMU/8000/1": G.711 is defined at 8 kHz, mono only. */
-static gboolean
-codec_from_rtpmap (const char *rtpmap, TdCodec *out)
-{
-  g_auto (GStrv) parts = g_strsplit (rtpmap, "/", 4);
-  guint n = g_strv_length (parts);
-  if (n < 2 || n > 3 || strcmp (parts[1], "8000") != 0 || (n == 3 && strcmp (parts[2], "1") != 0))
-    return FALSE;
-  if (g_ascii_strcasecmp (parts[0], "PCMU") == 0)
-    *out = TD_CODEC_PCMU;
-  else if (g_ascii_strcasecmp (parts[0], "PCMA") == 0)
-    *out = TD_CODEC_PCMA;
-  else
-    return FALSE;
-  return TRUE;
-}
-
 gboolean
-td_codec_from_sdp (const char *rtpmap_or_pt, TdCodec *out)
+td_tune_has_codec (const TdTune *tune, TdCodec codec)
 {
-  g_return_val_if_fail (out != NULL, FALSE);
-  if (rtpmap_or_pt == NULL)
-    return FALSE;
+  g_return_val_if_fail (tune != NULL, FALSE);
+  return (guint) codec < TD_CODEC_COUNT && tune->track[codec].data != NULL;
+}
 
-  g_autofree char *s = g_strstrip (g_strdup (rtpmap_or_pt));
-  guint64 pt;
-  if (g_ascii_isdigit (s[0]) && g_ascii_string_to_unsigned (s, 10, 0, 127, &pt, NULL))
+const guint8 *
+td_tune_frame (const TdTune *tune, TdCodec codec, guint i, gsize *len)
+{
+  g_return_val_if_fail (len != NULL, NULL);
+  *len = 0;
+  g_return_val_if_fail (tune != NULL, NULL);
+  g_return_val_if_fail ((guint) codec < TD_CODEC_COUNT, NULL);
+  if (!td_tune_has_codec (tune, codec))
+    return NULL;
+
+  const TdTuneTrack *track = &tune->track[codec];
+  guint f = i % tune->n_frames;
+  if (track->frame_bytes)
     {
-      if (pt != TD_CODEC_PCMU && pt != TD_CODEC_PCMA)
-        return FALSE;
-      *out = (TdCodec) pt;
-      return TRUE;
+      *len = track->frame_bytes;
+      return track->data + (gsize) f * track->frame_bytes;
     }
-  return codec_from_rtpmap (s, out);
+  *len = track->offsets[f + 1] - track->offsets[f];
+  return track->data + track->offsets[f];
+}
+
+gsize
+td_tune_memory (const TdTune *tune, TdCodec codec)
+{
+  g_return_val_if_fail (tune != NULL, 0);
+  if (!td_tune_has_codec (tune, codec))
+    return 0;
+  const TdTuneTrack *track = &tune->track[codec];
+  return track->size + (track->offsets ? (tune->n_frames + 1) * sizeof (guint32) : 0);
 }

@@ -1,10 +1,23 @@
-/* td-tune: a tune (music on hold, ringback) decoded once into G.711 frames.
+/* td-tune: a tune (music on hold, ringback) encoded once, at load, into the
+ * RTP payloads of every codec tandem plays: PCMU, PCMA, G.722 and Opus.
  *
  * tandem plays tunes to callers from its own RTP relay, which stamps each
  * caller's SSRC, sequence number and timestamp. GStreamer decodes the file
- * once, at load; playback is then plain memory, one 20 ms frame per tick per
- * caller, looping the raw bytes (GStreamer's seamless-loop seeks break RTP
- * timing at the loop point, see /work/shared/notes/media.md).
+ * once, at load, and its encoders encode it once per codec (G.711 is
+ * encoded in C, td-g711.c); playback is then plain memory, one 20 ms frame
+ * per tick per caller, looping the encoded frames (GStreamer's seamless-loop
+ * seeks break RTP timing at the loop point, and a pipeline per call costs
+ * far more: see /work/shared/notes/media.md).
+ *
+ * Seamless loops: every codec is encoded from the tune as a loop (a few
+ * frames of its end before its start, of its start after its end) and
+ * keeps the frames of one pass, so that the encoder state at frame 0 is the
+ * one frame n-1 leaves a decoder in: no click at the loop point in G.722
+ * (ADPCM) or Opus, whose frames depend on what came before. Opus frames are
+ * shifted by the encoder's 6.5 ms look-ahead against the others: harmless
+ * in a loop.
+ *
+ * Measured here: MEASURE-TODO
  *
  * A TdTune is immutable once loaded and its reference count is atomic, so
  * the relay thread may hold and drop references while others load tunes. */
@@ -14,16 +27,17 @@
 
 G_BEGIN_DECLS
 
-#define TD_TUNE_RATE          8000   /* Hz: G.711 */
+/* td_tune_new_from_pcm's rate, and G.711's frames. */
+#define TD_TUNE_RATE          8000   /* Hz */
 #define TD_TUNE_FRAME_SAMPLES 160    /* 20 ms at 8 kHz */
-#define TD_TUNE_FRAME_BYTES   160    /* one byte a sample in G.711 */
+#define TD_TUNE_FRAME_BYTES   160    /* G.711 (and G.722) bytes per 20 ms frame */
 #define TD_TUNE_MAX_SECONDS   600    /* longer tunes are refused (memory) */
 
 #define TD_TUNE_ERROR (td_tune_error_quark ())
 GQuark td_tune_error_quark (void);
 
 typedef enum {
-  TD_TUNE_ERROR_NOT_FOUND,   /* missing, unreadable or not a regular file */
+  TD_TUNE_ERROR_NOT_FOUND,   /* missing, unreadable or not a regular file; an unknown tone */
   TD_TUNE_ERROR_NOT_AUDIO,   /* not a media file, or one without an audio stream */
   TD_TUNE_ERROR_NO_DECODER,  /* audio, but no GStreamer plugin decodes it */
   TD_TUNE_ERROR_EMPTY,       /* decoded to no samples at all */
@@ -31,46 +45,71 @@ typedef enum {
   TD_TUNE_ERROR_FAILED,      /* GStreamer unusable, a corrupt stream, a timeout */
 } TdTuneError;
 
-/* RTP static payload type numbers (RFC 3551). */
+/* The codecs a tune is held in. Not RTP payload type numbers: those come
+ * from the SDP (td_codec_from_sdp takes either). */
 typedef enum {
-  TD_CODEC_PCMU = 0,
-  TD_CODEC_PCMA = 8,
+  TD_CODEC_PCMU,
+  TD_CODEC_PCMA,
+  TD_CODEC_G722,
+  TD_CODEC_OPUS,
 } TdCodec;
+#define TD_CODEC_COUNT 4
+
+/* "0", "8", "9" (static payload types) or an a=rtpmap value: "PCMU/8000",
+ * "PCMA/8000", "G722/8000" (optionally "/1"), "opus/48000/2"; encoding names
+ * are case-insensitive. FALSE for anything else, other rates included. */
+gboolean td_codec_from_sdp (const char *rtpmap_or_pt, TdCodec *out);
+/* "PCMU" "PCMA" "G722" "opus" (the rtpmap spelling); NULL for anything else. */
+const char *td_codec_name (TdCodec codec);
+/* The RTP clock: 8000, 8000, 8000 (G.722's, RFC 3551, though it samples at
+ * 16 kHz), 48000 (Opus, whatever its bandwidth, RFC 7587). 0 otherwise. */
+guint32 td_codec_clock_rate (TdCodec codec);
+/* RTP timestamp units per 20 ms frame: 160, 160, 160, 960. 0 otherwise. */
+guint td_codec_frame_ticks (TdCodec codec);
 
 typedef struct _TdTune TdTune;
 
-/* Decodes @path (anything decodebin handles: WAV, Ogg/Vorbis, FLAC, MP3 with
- * its plugin...) to 8 kHz mono and encodes it in both G.711 laws. Blocks for
- * the decode (measured: 0.2 s of CPU for a three-minute MP3, 0.4 s for Ogg
- * Vorbis, 0.1 s for WAV), so call it at startup or from a worker thread,
- * not from the relay's. Thread-safe; needs no main loop and leaves no
- * pipeline behind. Errors are TD_TUNE_ERROR and name @path. */
+/* Decodes @path (anything decodebin handles: WAV, Ogg/Vorbis, FLAC, MP3...)
+ * once, to 16 kHz mono (enough for G.722 and wideband Opus), and encodes it
+ * in every codec (see the top for the cost). Blocks for the load, so call it
+ * at startup or from a worker thread, not from the relay's. Thread-safe;
+ * needs no main loop and leaves no pipeline behind. A codec whose encoder
+ * this GStreamer lacks (avenc_g722 is in gstreamer1.0-libav, opusenc in
+ * -plugins-base) is absent from the tune (td_tune_has_codec), not an error.
+ * Errors are TD_TUNE_ERROR and name @path. */
 TdTune *td_tune_load (const char *path, GError **error);
 
 /* A tune from @n_samples of 8 kHz mono PCM already in memory (tests,
- * generated tones); no GStreamer involved. Its path is "(pcm)". */
+ * generated tones), encoded like a loaded one: G.711 straight from the
+ * samples, G.722 and Opus by GStreamer. Its path is "(pcm)". */
 TdTune *td_tune_new_from_pcm (const gint16 *samples, gsize n_samples);
+
+/* A national ringing tone, generated, in every codec, looping its cadence:
+ * "cn" 450 Hz, 1 s on / 4 s off; "us" 440 + 480 Hz, 2 s on / 4 s off;
+ * "eu" (ETSI/CEPT) 425 Hz, 1 s on / 4 s off. Its path is "tone:NAME".
+ * TD_TUNE_ERROR_NOT_FOUND, naming @name, for anything else. */
+TdTune *td_tune_new_tone (const char *name, GError **error);
 
 TdTune *td_tune_ref (TdTune *tune);
 void td_tune_unref (TdTune *tune);
 
 const char *td_tune_path (const TdTune *tune);
 
-/* The number of 20 ms frames, at least 1; the last is padded with silence. */
+/* The number of 20 ms frames, at least 1, the same in every codec; the last
+ * is padded with silence. */
 guint td_tune_n_frames (const TdTune *tune);
 
-/* Frame @i % n_frames encoded in @codec: TD_TUNE_FRAME_BYTES bytes of G.711,
- * pointing into the tune, valid while the tune lives. NULL for a codec other
- * than PCMU or PCMA. */
-const guint8 *td_tune_frame (const TdTune *tune, TdCodec codec, guint i);
+/* FALSE: this GStreamer has no encoder for @codec (or it failed at load). */
+gboolean td_tune_has_codec (const TdTune *tune, TdCodec codec);
 
-/* The G.711 law of an SDP format: a static payload type ("0", "8") or an
- * a=rtpmap value ("PCMU/8000", "pcma/8000/1"; encoding names are
- * case-insensitive). FALSE for anything else, including other clock rates. */
-gboolean td_codec_from_sdp (const char *rtpmap_or_pt, TdCodec *out);
+/* Frame @i % n_frames encoded in @codec, one RTP payload of 20 ms, and its
+ * size in *@len (G.711 and G.722: TD_TUNE_FRAME_BYTES; Opus frames vary).
+ * Points into the tune, valid while the tune lives. NULL (and *@len 0) if
+ * the tune lacks @codec. */
+const guint8 *td_tune_frame (const TdTune *tune, TdCodec codec, guint i, gsize *len);
 
-/* "PCMU" or "PCMA"; NULL for anything else. */
-const char *td_codec_name (TdCodec codec);
+/* Bytes the tune holds for @codec (payloads and their index). */
+gsize td_tune_memory (const TdTune *tune, TdCodec codec);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdTune, td_tune_unref)
 

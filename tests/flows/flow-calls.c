@@ -494,6 +494,54 @@ flow_probe_trace_delayed (const FlowTraceEndpoint *eps, const guint *delays_ms, 
   return g_strsplit (out, "\n", -1);
 }
 
+/* How long rtp-probe may wait for a dest_file (its FILE_WAIT_MS). */
+#define PROBE_FILE_WAIT_MS 15000
+
+char **
+flow_probe_trace_tones (const FlowToneEndpoint *eps, guint n)
+{
+  const char *probe = g_getenv ("TANDEM_RTP_PROBE");
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree guint16 *bind_ports = g_new0 (guint16, n);
+  g_auto (GStrv) argv = NULL;
+  guint longest = 0;
+  int status;
+
+  g_assert_nonnull (probe);
+  g_strv_builder_add_many (b, probe, "-t", "-i", "20", "-l", "300", NULL);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *dest = eps[i].dest_port ? g_strdup_printf ("%u", eps[i].dest_port)
+                                             : g_strdup_printf ("@%s", eps[i].dest_file);
+    g_autofree char *spec = g_strdup_printf ("%u:%s:%u:%u:%u:%u:%u:%u", eps[i].bind_port, dest,
+                                             eps[i].ssrc, eps[i].delay_ms, eps[i].fill,
+                                             eps[i].pt, eps[i].tone_hz, eps[i].count);
+    g_assert_true (eps[i].dest_port || eps[i].dest_file);
+    g_strv_builder_add (b, spec);
+    bind_ports[i] = eps[i].bind_port;
+    longest = MAX (longest, eps[i].delay_ms + eps[i].count * 20);
+  }
+  argv = g_strv_builder_end (b);
+  status = probe_command ((const char *const *) argv, bind_ports, n,
+                          PROBE_TIMEOUT_MS + PROBE_FILE_WAIT_MS + longest, &out, &err);
+  flow_note ("rtp-probe -t (exit %d): %s, %u bytes of report", status, err,
+             (guint) strlen (out));
+  g_assert_cmpint (status, ==, 0);
+  return g_strsplit (out, "\n", -1);
+}
+
+gint64
+flow_probe_first_sent (char **report, guint16 bind_port)
+{
+  for (guint i = 0; report[i]; i++) {
+    guint bind;
+    gint64 t;
+    if (sscanf (report[i], "first %u %" G_GINT64_FORMAT, &bind, &t) == 2 && bind == bind_port)
+      return t;
+  }
+  return 0;
+}
+
 static guint
 hex_digit (char c)
 {
@@ -510,9 +558,9 @@ flow_probe_packets (char **report, guint16 bind_port)
     gint64 t;
     char hex[2 * FLOW_RTP_MAX_PAYLOAD + 2];
     FlowRtpPacket p = { 0 };
-    /* A longer payload is cut at the buffer (%513s: 2 × 256 hex digits + 1). */
-    G_STATIC_ASSERT (FLOW_RTP_MAX_PAYLOAD == 256);
-    if (sscanf (report[i], "pkt %u %u %u %u %u %u %u %" G_GINT64_FORMAT " %513s", &bind, &src,
+    /* A longer payload is cut at the buffer (%1025s: 2 × 512 hex digits + 1). */
+    G_STATIC_ASSERT (FLOW_RTP_MAX_PAYLOAD == 512);
+    if (sscanf (report[i], "pkt %u %u %u %u %u %u %u %" G_GINT64_FORMAT " %1025s", &bind, &src,
                 &ssrc, &seq, &marker, &pt, &ts, &t, hex) != 9 || bind != bind_port)
       continue;
     p.src_port = (guint16) src;

@@ -137,7 +137,7 @@ typedef struct {
   guint8 fill;              /* every payload byte of its packets: whose audio it is */
 } FlowTraceEndpoint;
 
-#define FLOW_RTP_MAX_PAYLOAD 256
+#define FLOW_RTP_MAX_PAYLOAD 512
 
 /* One RTP packet an endpoint received. */
 typedef struct {
@@ -165,6 +165,29 @@ char **flow_probe_trace_delayed (const FlowTraceEndpoint *eps, const guint *dela
 GArray *flow_probe_packets (char **report, guint16 bind_port);
 /* The payload is `len` bytes of `fill`: a probe endpoint's packet. */
 gboolean flow_rtp_is_fill (const FlowRtpPacket *p, guint8 fill);
+
+/* A traced endpoint with rtp-probe's optional fields: a sine instead of
+ * fill bytes, its own payload type and count, and a start tied to the
+ * moment a scenario writes its relay port (test-ringback.c). */
+typedef struct {
+  guint16 bind_port;
+  guint16 dest_port;        /* 0: read from dest_file */
+  const char *dest_file;    /* with dest_port 0: a file of the case directory ("b.port") the
+                               port is read from once it appears; delay_ms counts from then */
+  guint32 ssrc;
+  guint delay_ms;
+  guint8 fill;              /* every payload byte, when tone_hz is 0 */
+  guint8 pt;                /* the payload type it sends: 0 PCMU, 8 PCMA... */
+  guint tone_hz;            /* > 0: a sine of this frequency, in µ-law for pt 0, else A-law */
+  guint count;              /* packets it sends, 20 ms apart */
+} FlowToneEndpoint;
+
+/* Runs rtp-probe -t on those endpoints (like flow_probe_trace); returns
+ * its report. */
+char **flow_probe_trace_tones (const FlowToneEndpoint *eps, guint n);
+/* When the endpoint on bind_port sent its first packet (wall clock, µs,
+ * comparable with flow_run_msg_time); 0 if it sent none. */
+gint64 flow_probe_first_sent (char **report, guint16 bind_port);
 
 /* ---- CDRs ------------------------------------------------------------------------ */
 

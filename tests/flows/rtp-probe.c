@@ -1,7 +1,8 @@
 /* rtp-probe: send RTP from loopback ports and count what comes back.
  *
  *   rtp-probe [-t] [-n COUNT] [-i INTERVAL_MS] [-l LINGER_MS] ENDPOINT...
- *   ENDPOINT = BIND_PORT:DEST_PORT:SSRC[:DELAY_MS[:FILL]]
+ *   ENDPOINT = BIND_PORT:DEST:SSRC[:DELAY_MS[:FILL[:PT[:TONE_HZ[:COUNT]]]]]
+ *   DEST = DEST_PORT | @FILE
  *
  * Each endpoint binds 127.0.0.1:BIND_PORT and, after DELAY_MS, sends COUNT
  * RTP packets (PCMA, 160-byte payload, its own SSRC) to 127.0.0.1:DEST_PORT,
@@ -19,7 +20,24 @@
  *
  * (TIME_US: the wall clock at arrival, in µs since the epoch, comparable
  * with SIPp's message times; PAYLOAD_HEX: the bytes after the header, its
- * CSRCs and extension; "-" if none.)
+ * CSRCs and extension; "-" if none.) and, at the end, when each endpoint
+ * sent its first packet (wall clock, µs; for endpoints that sent any):
+ *
+ *   first BIND_PORT TIME_US
+ *
+ * The optional fields, for the ringback tests (test-ringback.c), where a
+ * callee's audio must be told from a tune by its sound and its start tied
+ * to the moment a scenario learns its relay port:
+ *   PT       the payload type of its packets (default 8);
+ *   TONE_HZ  instead of FILL bytes, a sine of this frequency (amplitude
+ *            about a quarter of full scale, phase continuous across
+ *            packets), G.711-encoded: µ-law for PT 0, A-law otherwise;
+ *   COUNT    this endpoint's own packet count (default -n);
+ *   @FILE    the destination port is read from FILE (relative to the
+ *            working directory: a scenario's NAME.port), once it exists
+ *            and holds a port; DELAY_MS then counts from that moment. An
+ *            endpoint whose file does not come within FILE_WAIT_MS sends
+ *            nothing.
  *
  * The flow tests (test-call.c, test-features.c; test-holdmusic.c with -t)
  * run it on the ports their SIPp scenarios advertise, towards the ports
@@ -28,6 +46,7 @@
  * loopback. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
@@ -43,6 +62,11 @@
 #define PAYLOAD 160
 #define RTP_HEADER 12
 #define DEFAULT_FILL 0xd5   /* A-law silence */
+#define DEFAULT_PT 8        /* PCMA */
+#define RATE 8000           /* the G.711 clock, for TONE_HZ */
+#define TONE_AMPLITUDE 8000.0
+#define FILE_WAIT_MS 15000  /* bounded: a scenario that never writes its port */
+#define MAX_FILE 256
 
 typedef struct {
   uint16_t src_port;
@@ -52,9 +76,15 @@ typedef struct {
 
 typedef struct {
   uint16_t bind_port, dest_port;
+  char dest_file[MAX_FILE];   /* @FILE: dest_port is 0 until it is read */
   uint32_t ssrc;
   long delay_ms;
-  uint8_t fill;
+  uint8_t fill, pt;
+  unsigned tone_hz;
+  long count;                 /* < 0: the global -n */
+  long start;                 /* when its sending began (monotonic ms); < 0: not yet */
+  int gave_up;                /* its @FILE never came */
+  long long first_us;         /* wall clock of its first send */
   int fd;
   unsigned sent;
   Source sources[MAX_SOURCES];
@@ -82,21 +112,60 @@ loopback (uint16_t port)
   return sa;
 }
 
+/* A number field of an endpoint spec, within [min, max]; strtol's bases
+ * ("0x55" too). */
+static int
+parse_field (const char *text, long min, long max, long *out)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol (text, &end, 0);
+  if (errno || end == text || *end || v < min || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
 static int
 parse_endpoint (const char *spec, Endpoint *ep)
 {
-  unsigned long bind_port, dest_port, ssrc;
-  long delay = 0, fill = DEFAULT_FILL;
-  int n = sscanf (spec, "%lu:%lu:%lu:%ld:%li", &bind_port, &dest_port, &ssrc, &delay, &fill);
+  char copy[512], *fields[8], *save = NULL;
+  long v[8] = { 0, 0, 0, 0, DEFAULT_FILL, DEFAULT_PT, 0, -1 };
+  static const long min[8] = { 1, 1, 0, 0, 0, 0, 0, 0 };
+  static const long max[8] = { 65535, 65535, 4294967295L, 10000, 255, 127, 3999, 10000 };
+  unsigned n = 0;
 
-  if (n < 3 || bind_port == 0 || bind_port > 65535 || dest_port == 0 || dest_port > 65535 ||
-      delay < 0 || fill < 0 || fill > 255)
+  if (strlen (spec) >= sizeof copy)
     return -1;
-  ep->bind_port = (uint16_t) bind_port;
-  ep->dest_port = (uint16_t) dest_port;
-  ep->ssrc = (uint32_t) ssrc;
-  ep->delay_ms = delay;
-  ep->fill = (uint8_t) fill;
+  strcpy (copy, spec);
+  for (char *f = strtok_r (copy, ":", &save); f; f = strtok_r (NULL, ":", &save)) {
+    if (n == 8)
+      return -1;
+    fields[n++] = f;
+  }
+  if (n < 3)
+    return -1;
+  for (unsigned i = 0; i < n; i++) {
+    if (i == 1 && fields[1][0] == '@') {
+      if (!fields[1][1] || strlen (fields[1] + 1) >= sizeof ep->dest_file)
+        return -1;
+      strcpy (ep->dest_file, fields[1] + 1);
+      continue;
+    }
+    if (parse_field (fields[i], min[i], max[i], &v[i]) < 0)
+      return -1;
+  }
+  ep->bind_port = (uint16_t) v[0];
+  ep->dest_port = (uint16_t) v[1];
+  ep->ssrc = (uint32_t) v[2];
+  ep->delay_ms = v[3];
+  ep->fill = (uint8_t) v[4];
+  ep->pt = (uint8_t) v[5];
+  ep->tone_hz = (unsigned) v[6];
+  ep->count = n > 7 ? v[7] : -1;
+  ep->start = -1;
   return 0;
 }
 
@@ -114,6 +183,53 @@ open_endpoint (Endpoint *ep)
   return 0;
 }
 
+/* G.711 encoding of a 16-bit sample (ITU-T G.711, as in the common
+ * reference code). */
+static uint8_t
+ulaw_encode (int sample)
+{
+  int sign = sample < 0 ? 0x80 : 0, mag = sample < 0 ? -sample : sample, exponent = 7;
+
+  if (mag > 32635)
+    mag = 32635;
+  mag += 0x84;
+  while (exponent > 0 && !(mag & (0x4000 >> (7 - exponent))))
+    exponent--;
+  return (uint8_t) ~(sign | (exponent << 4) | ((mag >> (exponent + 3)) & 0x0f));
+}
+
+static uint8_t
+alaw_encode (int sample)
+{
+  int sign = sample >= 0 ? 0x80 : 0, mag = sample < 0 ? -sample - 1 : sample, exponent = 7;
+  int mantissa;
+
+  if (mag > 32767)
+    mag = 32767;
+  while (exponent > 0 && !(mag & (0x4000 >> (7 - exponent))))
+    exponent--;
+  mantissa = exponent ? (mag >> (exponent + 3)) & 0x0f : (mag >> 4) & 0x0f;
+  return (uint8_t) ((sign | (exponent << 4) | mantissa) ^ 0x55);
+}
+
+/* The payload of packet number ep->sent: FILL bytes, or the next 20 ms of
+ * the endpoint's sine. */
+static void
+fill_payload (const Endpoint *ep, unsigned char *payload)
+{
+  if (!ep->tone_hz) {
+    memset (payload, ep->fill, PAYLOAD);
+    return;
+  }
+  for (unsigned i = 0; i < PAYLOAD; i++) {
+    double n = (double) ep->sent * PAYLOAD + i;
+    int sample = (int) lround (TONE_AMPLITUDE * sin (2 * M_PI * ep->tone_hz * n / RATE));
+    payload[i] = ep->pt == 0 ? ulaw_encode (sample) : alaw_encode (sample);
+  }
+}
+
+static long long wall_clock_us (void);
+
 static void
 send_packet (Endpoint *ep)
 {
@@ -122,9 +238,11 @@ send_packet (Endpoint *ep)
   uint16_t seq = (uint16_t) (ep->sent + 1);
   uint32_t ts = htonl (ep->sent * PAYLOAD), ssrc = htonl (ep->ssrc);
 
-  memset (pkt, ep->fill, sizeof pkt);
+  fill_payload (ep, pkt + RTP_HEADER);
+  if (!ep->sent)
+    ep->first_us = wall_clock_us ();
   pkt[0] = 0x80;                       /* version 2 */
-  pkt[1] = 8;                          /* PCMA */
+  pkt[1] = ep->pt;                     /* PCMA unless told */
   pkt[2] = (unsigned char) (seq >> 8);
   pkt[3] = (unsigned char) seq;
   memcpy (pkt + 4, &ts, 4);
@@ -197,30 +315,91 @@ drain (Endpoint *ep)
   }
 }
 
+/* The port in the endpoint's @FILE, once the file holds one. */
+static int
+read_dest_file (Endpoint *ep)
+{
+  FILE *f = fopen (ep->dest_file, "r");
+  unsigned long port = 0;
+  int ok;
+
+  if (!f)
+    return 0;
+  ok = fscanf (f, "%lu", &port) == 1 && port > 0 && port <= 65535;
+  fclose (f);
+  if (ok)
+    ep->dest_port = (uint16_t) port;
+  return ok;
+}
+
+static unsigned
+endpoint_count (const Endpoint *ep, unsigned count)
+{
+  return ep->count >= 0 ? (unsigned) ep->count : count;
+}
+
+/* Schedules the endpoint's sending: DELAY_MS after the probe's start, or
+ * after its @FILE came (polled: a scenario writes it whenever its call
+ * gets there). Returns how long (ms) until it should be looked at again. */
+static long
+start_endpoint (Endpoint *ep, long probe_start, long now)
+{
+  if (ep->start >= 0 || ep->gave_up)
+    return 0;
+  if (!ep->dest_file[0]) {
+    ep->start = probe_start + ep->delay_ms;
+    return 0;
+  }
+  if (read_dest_file (ep)) {
+    ep->start = now + ep->delay_ms;
+    return 0;
+  }
+  if (now - probe_start >= FILE_WAIT_MS) {
+    fprintf (stderr, "rtp-probe: %s never came; endpoint %u sends nothing\n", ep->dest_file,
+             ep->bind_port);
+    ep->gave_up = 1;
+    return 0;
+  }
+  return 10;
+}
+
 /* Sends on schedule and receives until every endpoint is done plus linger. */
 static void
 run (Endpoint *eps, unsigned n, unsigned count, long interval, long linger)
 {
-  long start = now_ms (), end = 0;
+  long start = now_ms ();
   struct pollfd pfd[MAX_ENDPOINTS];
 
-  for (unsigned i = 0; i < n; i++) {
+  for (unsigned i = 0; i < n; i++)
     pfd[i] = (struct pollfd) { .fd = eps[i].fd, .events = POLLIN };
-    long last = eps[i].delay_ms + (long) (count ? count - 1 : 0) * interval;
-    if (last > end)
-      end = last;
-  }
-  end += start + linger;
-  for (long now = start; now < end; now = now_ms ()) {
-    long wait = end - now;
+  for (;;) {
+    long now = now_ms (), wait = 1000, end = start;
+    int pending = 0;
     for (unsigned i = 0; i < n; i++) {
-      while (eps[i].sent < count && now >= start + eps[i].delay_ms + (long) eps[i].sent * interval)
-        send_packet (&eps[i]);
-      if (eps[i].sent < count) {
-        long next = start + eps[i].delay_ms + (long) eps[i].sent * interval - now;
-        if (next < wait)
-          wait = next;
+      Endpoint *ep = &eps[i];
+      unsigned total = endpoint_count (ep, count);
+      long again = start_endpoint (ep, start, now);
+      if (ep->start < 0) {
+        if (!ep->gave_up) {
+          pending = 1;
+          wait = again < wait ? again : wait;
+        }
+        continue;
       }
+      while (ep->sent < total && now >= ep->start + (long) ep->sent * interval)
+        send_packet (ep);
+      if (ep->sent < total) {
+        long next = ep->start + (long) ep->sent * interval - now;
+        pending = 1;
+        wait = next < wait ? next : wait;
+      }
+      long last = ep->start + (long) (total ? total - 1 : 0) * interval;
+      end = last > end ? last : end;
+    }
+    if (!pending) {
+      if (now >= end + linger)
+        break;
+      wait = end + linger - now < wait ? end + linger - now : wait;
     }
     if (poll (pfd, n, (int) (wait > 0 ? wait : 0)) > 0)
       for (unsigned i = 0; i < n; i++)
@@ -239,6 +418,8 @@ report (const Endpoint *eps, unsigned n)
     for (unsigned s = 0; s < eps[i].n_sources; s++)
       printf ("recv %u %u %u %u\n", eps[i].bind_port, eps[i].sources[s].src_port,
               eps[i].sources[s].ssrc, eps[i].sources[s].count);
+    if (trace && eps[i].sent)
+      printf ("first %u %lld\n", eps[i].bind_port, eps[i].first_us);
   }
 }
 
@@ -246,7 +427,8 @@ static int
 usage (void)
 {
   fprintf (stderr, "usage: rtp-probe [-t] [-n COUNT] [-i INTERVAL_MS] [-l LINGER_MS] "
-                   "BIND_PORT:DEST_PORT:SSRC[:DELAY_MS[:FILL]]...\n");
+                   "BIND_PORT:{DEST_PORT|@FILE}:SSRC"
+                   "[:DELAY_MS[:FILL[:PT[:TONE_HZ[:COUNT]]]]]...\n");
   return 2;
 }
 
@@ -276,7 +458,7 @@ main (int argc, char **argv)
       linger > 10000 || optind >= argc || argc - optind > MAX_ENDPOINTS)
     return usage ();
   for (int a = optind; a < argc; a++, n++)
-    if (parse_endpoint (argv[a], &eps[n]) < 0 || eps[n].delay_ms > 10000)
+    if (parse_endpoint (argv[a], &eps[n]) < 0)
       return usage ();
   for (unsigned i = 0; i < n; i++)
     if (open_endpoint (&eps[i]) < 0)

@@ -453,7 +453,9 @@ test_latching_nat (void)
 /* Both phones behind NAT, neither ever sends from its SDP address, so the
  * relay has nothing to forward and would wait for ever; but their RTP comes
  * from the hosts their SIP came from: learned after the NAT delay, while a
- * stranger spraying from elsewhere, even earlier, is never learned. */
+ * stranger spraying from elsewhere, even earlier, is never learned. (Both
+ * announced an address: with nothing announced the host is learned at
+ * once, latching/host-unannounced; so do the other host tests here.) */
 static void
 test_latching_nat_signalling_host (void)
 {
@@ -1399,22 +1401,29 @@ test_tune (void)
     pcm[i] = (gint16) (((i / FRAME) % 2 ? -1 : 1) * (int) (200 + (i / FRAME) * 400 + (i % FRAME) * 2));
   tune = td_tune_new_from_pcm (pcm, G_N_ELEMENTS (pcm));
   g_assert_cmpuint (td_tune_n_frames (tune), ==, N);
-  for (guint a = 0; a < N; a++)
-    for (guint b = a + 1; b < N; b++)
-      g_assert_true (memcmp (td_tune_frame (tune, TD_CODEC_PCMU, a),
-                             td_tune_frame (tune, TD_CODEC_PCMU, b), FRAME) != 0);
+  for (guint a = 0; a < N; a++) {
+    for (guint b = a + 1; b < N; b++) {
+      gsize la, lb;
+      const guint8 *fa = td_tune_frame (tune, TD_CODEC_PCMU, a, &la);
+      const guint8 *fb = td_tune_frame (tune, TD_CODEC_PCMU, b, &lb);
+      g_assert_cmpuint (la, ==, FRAME);
+      g_assert_true (memcmp (fa, fb, FRAME) != 0);
+    }
+  }
   return tune;
 }
 
-/* The tune frame (in `codec`) this packet carries, or -1 (a forwarded one). */
+/* The first tune frame (in `codec`) this packet carries, or -1 (a forwarded
+ * one, or a frame of no such tune). */
 static int
 tune_frame_of (TdTune *tune, TdCodec codec, const Rtp *r)
 {
-  if (r->len != FRAME)
-    return -1;
-  for (guint i = 0; i < td_tune_n_frames (tune); i++)
-    if (memcmp (r->payload, td_tune_frame (tune, codec, i), FRAME) == 0)
+  for (guint i = 0; i < td_tune_n_frames (tune); i++) {
+    gsize len;
+    const guint8 *frame = td_tune_frame (tune, codec, i, &len);
+    if (r->len == len && memcmp (r->payload, frame, len) == 0)
       return (int) i;
+  }
   return -1;
 }
 
@@ -2525,8 +2534,8 @@ typedef struct {
   TdRelayPort *port;
   GThread *thread;
   GMainContext *context;
-  guint count[4];               /* per TdRelayEventKind */
-  TdRelayEvent last[4];
+  guint count[5];               /* per TdRelayEventKind */
+  TdRelayEvent last[5];
   gboolean misdelivered;
   gboolean free_on_first;       /* the func frees the port at FIRST_PACKET */
 } Recorder;
@@ -2539,7 +2548,7 @@ record_event (TdRelayPort *port, const TdRelayEvent *event, gpointer data)
   if (g_thread_self () != r->thread || !g_main_context_is_owner (r->context) ||
       port != r->port)
     r->misdelivered = TRUE;
-  g_assert_cmpint (event->kind, <=, TD_RELAY_EVENT_ACTIVE);
+  g_assert_cmpint (event->kind, <=, TD_RELAY_EVENT_TUNE_ENDED);
   r->count[event->kind]++;
   r->last[event->kind] = *event;
   if (r->free_on_first && event->kind == TD_RELAY_EVENT_FIRST_PACKET) {
@@ -2565,7 +2574,7 @@ recorder_watch (Recorder *r, TdRelayPort *port)
 static guint
 recorder_total (const Recorder *r)
 {
-  return r->count[0] + r->count[1] + r->count[2] + r->count[3];
+  return r->count[0] + r->count[1] + r->count[2] + r->count[3] + r->count[4];
 }
 
 static gboolean
@@ -2875,6 +2884,348 @@ test_migrate_events (void)
     td_relay_port_free (ports[i]);
 }
 
+/* ---- tunes in every codec, and ringback until the peer speaks ---- */
+
+static gboolean
+have_codec (TdTune *tune, TdCodec codec)
+{
+  if (td_tune_has_codec (tune, codec))
+    return TRUE;
+  g_test_skip ("this GStreamer has no encoder for the codec");
+  return FALSE;
+}
+
+/* The tune in `codec`: pt as asked, each packet one frame of the tune,
+ * whole (Opus's vary in length), in order and looping, timestamps stepping
+ * the codec's ticks. The switch from a forwarded stream to the tune
+ * advances the timestamp at the codec's clock, back to the stream at the
+ * port's. */
+static void
+play_codec (TdCodec codec, guint8 pt, guint16 lo, guint16 hi)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  guint ticks = td_codec_frame_ticks (codec);
+  Call c;
+  Rtp r;
+  Last l;
+  guint16 b;
+  gsize min_len = G_MAXSIZE, max_len = 0;
+
+  if (!have_codec (tune, codec))
+    return;
+  call_setup (&c, lo, hi);
+  b = td_relay_port_number (c.b);
+  phone_send_rtp (&c.b_rtp, b, 0x7222, 40, 4000, 0xf0);
+  recv_rtp (&c.a_rtp, &r);
+  last_set (&l, &r);
+  g_usleep (60 * 1000);
+
+  td_relay_port_play (c.a, tune, codec, pt);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpint (tune_frame_of (tune, codec, &r), ==, 0);
+  g_assert_cmpuint (r.pt, ==, pt);
+  expect_switch (&l, &r, td_codec_clock_rate (codec));
+  g_assert_cmphex (r.ssrc, ==, 0x7222);
+  for (guint i = 1; i <= 30; i++) {
+    gsize len;
+    recv_rtp (&c.a_rtp, &r);
+    g_assert_true (td_tune_frame (tune, codec, i, &len) != NULL);
+    g_assert_cmpuint (r.len, ==, len);
+    g_assert_cmpint (tune_frame_of (tune, codec, &r), ==, i % 25);
+    g_assert_cmpuint (r.pt, ==, pt);
+    expect_continues (&l, &r, ticks);
+    min_len = MIN (min_len, r.len);
+    max_len = MAX (max_len, r.len);
+  }
+  g_test_message ("%s: payloads of %" G_GSIZE_FORMAT "-%" G_GSIZE_FORMAT " bytes",
+                  td_codec_name (codec), min_len, max_len);
+  if (codec == TD_CODEC_OPUS)
+    g_assert_cmpuint (min_len, <, max_len);   /* variable: each frame sent as it is */
+  else
+    g_assert_cmpuint (min_len, ==, TD_TUNE_FRAME_BYTES);
+
+  td_relay_port_stop (c.a);
+  td_relay_sync (c.relay);
+  g_usleep (60 * 1000);
+  phone_send_rtp (&c.b_rtp, b, 0x7222, 41, 4000 + FRAME, 0xe0);
+  for (;;) {
+    recv_rtp (&c.a_rtp, &r);
+    if (tune_frame_of (tune, codec, &r) < 0)
+      break;
+    expect_continues (&l, &r, ticks);   /* a frame sent before the stop */
+  }
+  g_assert_cmphex (payload_tag (&r), ==, 0xe0);
+  expect_switch (&l, &r, 8000);
+  call_teardown (&c);
+}
+
+static void
+test_tune_g722 (void)
+{
+  play_codec (TD_CODEC_G722, 9, P (204), P (207));
+}
+
+static void
+test_tune_opus (void)
+{
+  play_codec (TD_CODEC_OPUS, 111, P (208), P (211));
+}
+
+/* An RTCP packet (a receiver report) that the phone sends on `port`. */
+static void
+phone_send_rtcp (Phone *p, guint16 port)
+{
+  const guint8 rr[8] = { 0x80, 201, 0, 1, 0, 0, 0x0c, 0x0c };
+
+  phone_send_raw (p, port, rr, sizeof rr);
+}
+
+/* Receives A's packets until the first that is no frame of `tune`, checking
+ * that the tune's go on in one stream; that one is returned in `r`. */
+static void
+skip_tune (Phone *phone, TdTune *tune, TdCodec codec, Last *l, Rtp *r)
+{
+  for (guint i = 0; i < 100; i++) {
+    recv_rtp (phone, r);
+    if (tune_frame_of (tune, codec, r) < 0)
+      return;
+    expect_continues (l, r, td_codec_frame_ticks (codec));
+  }
+  g_assert_not_reached ();
+}
+
+/* Ringback: the tune until the callee's first RTP packet, which goes out at
+ * once as the switch (marker, seq + 1, the tune's SSRC, the timestamp
+ * advanced by the time elapsed at the port's clock, set after the play
+ * call); the port forwards from then on, and its owner hears TUNE_ENDED.
+ * Until then the callee's RTCP, on its socket or multiplexed, is dropped
+ * and ends nothing, nor does RTP the callee's port does not forward. */
+static void
+test_play_until_peer (void)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  Call c;
+  Recorder ra;
+  Rtp r;
+  Last l;
+  guint16 a, b;
+  gint64 sent_us;
+
+  call_setup (&c, P (212), P (215));
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+  recorder_watch (&ra, c.a);
+  td_relay_port_play_until_peer (c.a, tune, TD_CODEC_PCMU, 0);
+  td_relay_port_set_clock_rate (c.a, 16000);   /* the answer's codec, known later */
+  g_assert_true (td_relay_port_is_playing (c.a));
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, 0);
+  last_set (&l, &r);
+
+  phone_send_rtcp (&c.b_rtcp, b + 1);
+  phone_send_rtcp (&c.b_rtp, b);                  /* multiplexed */
+  td_relay_port_set_forward (c.b, FALSE);         /* muted: heard, not forwarded */
+  td_relay_sync (c.relay);
+  phone_send_rtp (&c.b_rtp, b, 0x4242, 6999, 99999, 0xdd);
+  wait_rx (c.b, 3);
+  td_relay_port_set_forward (c.b, TRUE);
+  td_relay_sync (c.relay);
+  for (guint i = 1; i <= 3; i++) {                /* the tune goes on */
+    recv_rtp (&c.a_rtp, &r);
+    g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, i);
+    expect_continues (&l, &r, FRAME);
+  }
+  expect_nothing (&c.a_rtcp, 20);
+  deliver_pending (c.relay, NULL);
+  g_assert_cmpuint (ra.count[TD_RELAY_EVENT_TUNE_ENDED], ==, 0);
+  g_assert_true (td_relay_port_is_playing (c.a));
+
+  g_usleep (30 * 1000);
+  sent_us = g_get_real_time ();
+  phone_send_rtp (&c.b_rtp, b, 0x4242, 7000, 123456, 0xe0);
+  skip_tune (&c.a_rtp, tune, TD_CODEC_PCMU, &l, &r);
+  g_assert_cmphex (payload_tag (&r), ==, 0xe0);
+  g_test_message ("the callee's first packet out %" G_GINT64_FORMAT " us after it was sent",
+                  r.at_us - sent_us);
+  expect_switch (&l, &r, 16000);
+  g_assert_cmphex (r.ssrc, ==, l.ssrc);
+  g_assert_cmphex (r.ssrc, !=, 0x4242);           /* the tune's, kept */
+  for (guint i = 1; i < 5; i++) {                 /* forwarded from now on */
+    phone_send_rtp (&c.b_rtp, b, 0x4242, (guint16) (7000 + i), 123456 + i * 320, 0xe0 + i);
+    recv_rtp (&c.a_rtp, &r);
+    g_assert_cmphex (payload_tag (&r), ==, 0xe0 + i);
+    expect_continues (&l, &r, 320);
+  }
+  expect_nothing (&c.a_rtp, 60);                  /* and no tune any more */
+
+  wait_event (&ra, TD_RELAY_EVENT_TUNE_ENDED, 1);
+  g_assert_false (td_relay_port_is_playing (c.a));
+  g_assert_cmpint (ra.last[TD_RELAY_EVENT_TUNE_ENDED].time_us, <=, g_get_monotonic_time ());
+  td_relay_port_stop (c.a);                       /* harmless, and no event */
+  phone_send (&c.b_rtcp, b + 1, 0x55);            /* RTCP flows too */
+  expect_packet (&c.a_rtcp, 0x55, a + 1);
+  deliver_pending (c.relay, NULL);
+  g_assert_cmpuint (ra.count[TD_RELAY_EVENT_TUNE_ENDED], ==, 1);
+  g_assert_false (ra.misdelivered);
+  call_teardown (&c);
+}
+
+/* A TUNE_ENDED still in flight when the owner stopped the tune, or played
+ * another, is not told, and does not end the new one; without an event
+ * func, is_playing still learns that the peer ended the tune. */
+static void
+test_play_until_peer_races (void)
+{
+  g_autoptr (TdTune) tune = test_tune ();
+  Call c;
+  Recorder ra;
+  Rtp r;
+  guint16 b;
+
+  call_setup (&c, P (216), P (219));
+  b = td_relay_port_number (c.b);
+  recorder_watch (&ra, c.a);
+
+  /* replaced by a plain tune before the delivery */
+  td_relay_port_play_until_peer (c.a, tune, TD_CODEC_PCMU, 0);
+  recv_rtp (&c.a_rtp, &r);
+  phone_send_rtp (&c.b_rtp, b, 0x99, 1, 160, 0xe0);
+  do
+    recv_rtp (&c.a_rtp, &r);
+  while (tune_frame_of (tune, TD_CODEC_PCMU, &r) >= 0);
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMA, 8);
+  deliver_pending (c.relay, NULL);
+  g_assert_cmpuint (ra.count[TD_RELAY_EVENT_TUNE_ENDED], ==, 0);
+  g_assert_true (td_relay_port_is_playing (c.a));
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMA, &r), ==, 0);
+  g_assert_true (r.marker);
+  phone_send_rtp (&c.b_rtp, b, 0x99, 2, 320, 0xe1);   /* a plain tune: not ended */
+  wait_rx (c.b, 2);
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMA, &r), >=, 0);
+
+  /* stopped before the delivery */
+  td_relay_port_play_until_peer (c.a, tune, TD_CODEC_PCMU, 0);
+  td_relay_sync (c.relay);
+  phone_send_rtp (&c.b_rtp, b, 0x99, 3, 480, 0xe2);
+  do
+    recv_rtp (&c.a_rtp, &r);
+  while (tune_frame_of (tune, TD_CODEC_PCMU, &r) >= 0 ||
+         tune_frame_of (tune, TD_CODEC_PCMA, &r) >= 0);
+  g_assert_cmphex (payload_tag (&r), ==, 0xe2);
+  td_relay_port_stop (c.a);
+  deliver_pending (c.relay, NULL);
+  g_assert_cmpuint (ra.count[TD_RELAY_EVENT_TUNE_ENDED], ==, 0);
+  g_assert_false (td_relay_port_is_playing (c.a));
+
+  /* nobody watching */
+  td_relay_port_set_event_func (c.a, NULL, NULL);
+  td_relay_port_play_until_peer (c.a, tune, TD_CODEC_PCMU, 0);
+  td_relay_sync (c.relay);
+  phone_send_rtp (&c.b_rtp, b, 0x99, 4, 640, 0xe3);
+  do
+    recv_rtp (&c.a_rtp, &r);
+  while (tune_frame_of (tune, TD_CODEC_PCMU, &r) >= 0);
+  g_assert_cmphex (payload_tag (&r), ==, 0xe3);
+  g_assert_true (td_relay_port_is_playing (c.a));   /* not delivered yet */
+  deliver_pending (c.relay, NULL);
+  g_assert_false (td_relay_port_is_playing (c.a));
+  g_assert_cmpuint (ra.count[TD_RELAY_EVENT_TUNE_ENDED], ==, 0);
+  call_teardown (&c);
+}
+
+/* The callee rang without SDP (nothing announced on its port), and its RTP
+ * comes just before the 200 that brings its SDP: from the host its SIP came
+ * from, it is learned at once (the NAT delay would clip its first words),
+ * while a stranger's packets, even earlier, are not. The SDP's address
+ * takes over when it comes. */
+static void
+test_latching_host_unannounced (void)
+{
+  Call c;
+  Phone callee = phone_new_at ("127.0.0.2"), stranger = phone_new_at ("127.0.0.3");
+  guint16 a, b;
+
+  c.relay = relay_new (P (228), P (231));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 300, 10000);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_signalling_host (c.b, "127.0.0.2");
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  phone_send (&stranger, b, 0xbad1);
+  phone_send (&callee, b, 1);           /* at once: the first A hears */
+  expect_packet (&c.a_rtp, 1, a);
+  phone_send (&stranger, b, 0xbad2);
+  phone_send (&c.a_rtp, a, 2);          /* and where A's RTP goes */
+  expect_packet (&callee, 2, b);
+  phone_send (&callee, b, 3);
+  expect_packet (&c.a_rtp, 3, a);
+  wait_stat (c.b, dropped_foreign, 2);
+
+  /* the 200's SDP names another address (the callee's media elsewhere) */
+  td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
+  td_relay_sync (c.relay);
+  phone_send (&c.a_rtp, a, 4);
+  expect_packet (&c.b_rtp, 4, b);
+  phone_send (&c.b_rtp, b, 5);
+  expect_packet (&c.a_rtp, 5, a);
+  phone_send (&callee, b, 0xbad3);      /* latched to the announced one now */
+  phone_send (&c.b_rtp, b, 6);
+  expect_packet (&c.a_rtp, 6, a);
+  expect_nothing (&callee, 20);
+  expect_nothing (&stranger, 20);
+  call_teardown (&c);
+  phone_close (&callee);
+  phone_close (&stranger);
+}
+
+/* With nothing announced, a stranger keeps today's rule: learnable only
+ * after the NAT delay counted from its first packet, and never while the
+ * signalling host speaks. */
+static void
+test_latching_stranger_unannounced (void)
+{
+  Call c;
+  Phone stranger = phone_new_at ("127.0.0.3");
+  guint16 a, b;
+
+  c.relay = relay_new (P (232), P (235));
+  td_relay_set_latching (c.relay, TD_RELAY_LATCH_PREFER_SDP, 300, 10000);
+  c.a = port_alloc (c.relay);
+  c.b = port_alloc (c.relay);
+  c.a_rtp = phone_new ();
+  c.a_rtcp = phone_new ();
+  c.b_rtp = phone_new ();
+  c.b_rtcp = phone_new ();
+  td_relay_port_set_remote (c.a, "127.0.0.1", c.a_rtp.port, c.a_rtcp.port);
+  td_relay_port_set_signalling_host (c.b, "127.0.0.2");
+  td_relay_connect (c.a, c.b);
+  td_relay_sync (c.relay);
+  a = td_relay_port_number (c.a);
+  b = td_relay_port_number (c.b);
+
+  phone_send (&stranger, b, 0xbad1);
+  phone_send (&stranger, b, 0xbad2);
+  wait_stat (c.b, dropped_foreign, 2);
+  phone_send (&c.a_rtp, a, 1);          /* to nowhere: b has learned nobody */
+  expect_nothing (&stranger, 50);
+  g_usleep (350 * 1000);
+  phone_send (&stranger, b, 2);         /* "anyone", after the delay */
+  expect_packet (&c.a_rtp, 2, a);
+  call_teardown (&c);
+  phone_close (&stranger);
+}
+
 typedef struct {
   void (*fn) (void);
   guint threads;
@@ -2910,6 +3261,8 @@ main (int argc, char **argv)
     { "latching/sdp-only", test_latching_sdp_only },
     { "latching/first-packet", test_latching_first_packet },
     { "latching/rearm", test_latching_rearm },
+    { "latching/host-unannounced", test_latching_host_unannounced },
+    { "latching/stranger-unannounced", test_latching_stranger_unannounced },
     { "remote-none", test_remote_none },
     { "forward-off", test_forward_off },
     { "disconnect", test_disconnect },
@@ -2933,6 +3286,10 @@ main (int argc, char **argv)
     { "play-unlatched", test_play_unlatched },
     { "free-while-playing", test_free_while_playing },
     { "play-migrate", test_play_migrate },
+    { "tune-g722", test_tune_g722 },
+    { "tune-opus", test_tune_opus },
+    { "play-until-peer", test_play_until_peer },
+    { "play-until-peer-races", test_play_until_peer_races },
     { "leg/rejected-stream", test_leg_rejected_stream },
     { "leg/rtcp-mux", test_leg_rtcp_mux },
     { "leg/clock-rate", test_leg_clock_rate },
