@@ -6,9 +6,9 @@
  * fed the PCM in place (wrapped, not copied) and run to EOS on the calling
  * thread, like td_tune_load's decoding: no main loop.
  *
- * Each pipeline is fed the tune as a loop: WARMUP frames of its end, the
- * whole tune, WARMUP frames of its start; the frames of the middle pass are
- * kept. Frame 0 then comes out of an encoder (and a resampler) that has
+ * Each pipeline is fed the tune as a loop: WARMUP frames of its end (more
+ * than the whole tune, if it is short), the whole tune, WARMUP frames of
+ * its start; the frames of the middle pass are kept. Frame 0 then comes out of an encoder (and a resampler) that has
  * just heard the end of the tune, exactly what a receiver's decoder has
  * heard when the relay loops from frame n-1 back to 0. */
 #define G_LOG_DOMAIN "tandem-tune"
@@ -22,9 +22,13 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
-/* 200 ms: Opus's and G.722's state and the resampler's filter settle in
- * far less. */
-#define WARMUP 10
+/* 1 s. Measured with a 700 Hz tone (test-tune /codec/.../loop): Opus needs
+ * more than 500 ms to settle (its rate control and analysis; with 200 ms
+ * frame 0 still decoded 16 dB low after frame n-1, with 1 s no 5 ms block
+ * strays 3% from the tone's level). G.722's ADPCM never settles into an exact
+ * cycle, so its loop point keeps a wobble of about 1 dB for some 50 ms
+ * (a cold encoder there: +11 dB, a click). */
+#define WARMUP 50
 /* An encoder that has not finished a 10-minute tune by then is wedged. */
 #define ENCODE_TIMEOUT_S 120
 /* Buffers pushed into appsrc: 1 s of PCM each. */
@@ -324,11 +328,23 @@ encode_opus (TdTune *tune, const gint16 *pcm, guint rate)
   output_clear (&out);
 }
 
+/* The time since *since, in ms, and *since moved to now (the debug log's
+ * load figures). */
+static double
+lap (gint64 *since)
+{
+  gint64 now = g_get_monotonic_time (), was = *since;
+  *since = now;
+  return (now - was) / 1000.0;
+}
+
 void
 td_tune_encode (TdTune *tune, const gint16 *pcm, guint rate)
 {
   g_return_if_fail (rate == TD_TUNE_RATE || rate == TD_TUNE_DECODE_RATE);
   gboolean have_gst = gst_init_check (NULL, NULL, NULL);
+  gint64 t = g_get_monotonic_time ();
+  double g711, g722;
 
   if (rate == TD_TUNE_RATE)
     encode_g711 (tune, pcm);
@@ -338,6 +354,10 @@ td_tune_encode (TdTune *tune, const gint16 *pcm, guint rate)
     g_warning ("tune encoding: GStreamer cannot start: only G.711 from 8 kHz PCM");
     return;
   }
+  g711 = lap (&t);
   encode_g722 (tune, pcm, rate);
+  g722 = lap (&t);
   encode_opus (tune, pcm, rate);
+  g_debug ("%s: %u frames encoded in %.0f ms (G.711), %.0f ms (G.722), %.0f ms (Opus)",
+           tune->path, tune->n_frames, g711, g722, lap (&t));
 }

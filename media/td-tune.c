@@ -391,6 +391,7 @@ td_tune_load (const char *path, GError **error)
     }
 
   Load load = { .pcm = g_byte_array_new () };
+  gint64 start = g_get_monotonic_time ();
   gboolean ok = decode_file (&load, path, &local);
   if (load.pipeline != NULL)
     gst_object_unref (load.pipeline);
@@ -409,9 +410,11 @@ td_tune_load (const char *path, GError **error)
   memset (load.pcm->data + n_samples * 2, 0, load.pcm->len - n_samples * 2);
 
   TdTune *tune = td_tune_alloc (path, n_frames);
+  g_debug ("%s: decoded in %.0f ms", path, (g_get_monotonic_time () - start) / 1000.0);
   td_tune_encode (tune, (const gint16 *) (gpointer) load.pcm->data, TD_TUNE_DECODE_RATE);
   g_byte_array_unref (load.pcm);
-  g_debug ("loaded %s: %u frames (%.2f s)", path, tune->n_frames, tune->n_frames / 50.0);
+  g_debug ("loaded %s: %u frames (%.2f s) in %.0f ms", path, tune->n_frames,
+           tune->n_frames / 50.0, (g_get_monotonic_time () - start) / 1000.0);
   return tune;
 }
 
