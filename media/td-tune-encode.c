@@ -193,10 +193,12 @@ encode_with (GstElement *encoder, const gint16 *pcm, guint n_frames, guint rate,
   return ok;
 }
 
+/* `bytes`: what the encoder will give, about; a GByteArray grown by
+ * doubling would hold up to twice that during the load. */
 static void
-output_init (Output *out)
+output_init (Output *out, gsize bytes)
 {
-  out->bytes = g_byte_array_new ();
+  out->bytes = g_byte_array_sized_new ((guint) MIN (bytes, G_MAXUINT));
   out->ends = g_array_new (FALSE, FALSE, sizeof (guint32));
 }
 
@@ -275,7 +277,7 @@ resample_and_encode_g711 (TdTune *tune, const gint16 *pcm, guint rate)
   Output out;
   gsize need = (gsize) (WARMUP + tune->n_frames) * TD_TUNE_FRAME_SAMPLES * sizeof (gint16);
 
-  output_init (&out);
+  output_init (&out, need + TD_TUNE_FRAME_BYTES * sizeof (gint16) * WARMUP);
   if (encode_with (NULL, pcm, tune->n_frames, rate, TD_TUNE_RATE, "G.711", &out) &&
       enough ("G.711", out.bytes->len, need))
     encode_g711 (tune, (const gint16 *) out.bytes->data + WARMUP * TD_TUNE_FRAME_SAMPLES);
@@ -293,7 +295,7 @@ encode_g722 (TdTune *tune, const gint16 *pcm, guint rate)
 
   if (!enc)
     return;
-  output_init (&out);
+  output_init (&out, need + TD_TUNE_FRAME_BYTES * WARMUP);
   if (encode_with (enc, pcm, tune->n_frames, rate, 16000, "G.722", &out) &&
       enough ("G.722", out.bytes->len, need))
     set_fixed (&tune->track[TD_CODEC_G722], out.bytes->data + WARMUP * TD_TUNE_FRAME_BYTES,
@@ -313,7 +315,7 @@ encode_opus (TdTune *tune, const gint16 *pcm, guint rate)
     return;
   g_object_set (enc, "frame-size", 20, "bitrate", OPUS_BITRATE, NULL);
   gst_util_set_object_arg (G_OBJECT (enc), "bandwidth", "wideband");
-  output_init (&out);
+  output_init (&out, (gsize) (2 * WARMUP + tune->n_frames) * OPUS_BITRATE / 8 / 50);
   if (encode_with (enc, pcm, tune->n_frames, rate, 16000, "Opus", &out) &&
       enough ("Opus", out.ends->len, WARMUP + tune->n_frames)) {
     const guint32 *ends = (const guint32 *) (gpointer) out.ends->data;

@@ -17,7 +17,16 @@
  * shifted by the encoder's 6.5 ms look-ahead against the others: harmless
  * in a loop.
  *
- * Measured here: MEASURE-TODO
+ * Measured here (test-tune -m perf -p /tune/measure-3-minutes: a 3-minute
+ * 44.1 kHz stereo MP3, tone and noise; 2 vCPUs shared with other builds,
+ * GStreamer 1.22): a load takes 1.2-1.8 s (1.4 s of CPU): decoding 0.46 s,
+ * G.711 0.03 s, G.722 0.16 s, Opus 0.8-1.0 s (opusenc at complexity 10);
+ * G.711 alone, before Opus and G.722, took 0.3-0.5 s. Held for the tune's
+ * life: PCMU 1.44 MB, PCMA 1.44 MB, G.722 1.44 MB, Opus 0.59 MB (24 kbit/s,
+ * 61 bytes a frame on average, and a 4-byte offset each). During the load the peak
+ * RSS grows by 12 MB more (the 16 kHz PCM, 5.8 MB, and the encoders'
+ * output), all freed at its end; GStreamer's own first load, its plugins
+ * mapped (libav's for G.722), peaks at about 65 MB RSS (55 MB before).
  *
  * A TdTune is immutable once loaded and its reference count is atomic, so
  * the relay thread may hold and drop references while others load tunes. */
