@@ -1,16 +1,16 @@
 /* td-tune-encode: a tune's PCM encoded once into each codec's 20 ms frames.
  *
- * G.711 is encoded in C (td-g711.c), from 8 kHz samples (resampled by
- * GStreamer when the tune was decoded at 16 kHz). G.722 and Opus go through
+ * G.711 is encoded in C (td-g711.c), from 8 kHz samples (td_tune_load
+ * encodes its 8 kHz stream as it decodes). G.722 and Opus go through
  * one short-lived pipeline each, appsrc ! audioresample ! encoder ! appsink,
  * fed the PCM in place (wrapped, not copied) and run to EOS on the calling
  * thread, like td_tune_load's decoding: no main loop.
  *
  * Each pipeline is fed the tune as a loop: WARMUP frames of its end (more
  * than the whole tune, if it is short), the whole tune, WARMUP frames of
- * its start; the frames of the middle pass are kept. Frame 0 then comes out of an encoder (and a resampler) that has
- * just heard the end of the tune, exactly what a receiver's decoder has
- * heard when the relay loops from frame n-1 back to 0. */
+ * its start; the frames of the middle pass are kept. Frame 0 then comes out
+ * of an encoder (and a resampler) that has just heard the end of the tune,
+ * as a receiver's decoder has when the relay loops from frame n-1 to 0. */
 #define G_LOG_DOMAIN "tandem-tune"
 
 #include "td-tune-private.h"
@@ -254,9 +254,9 @@ set_fixed (TdTuneTrack *track, const guint8 *data, guint n_frames, guint frame_b
   track->frame_bytes = frame_bytes;
 }
 
-/* Both laws from 8 kHz samples: G.711 is stateless, so no loop is needed. */
-static void
-encode_g711 (TdTune *tune, const gint16 *pcm8k)
+/* G.711 is stateless: no loop, no GStreamer. */
+void
+td_tune_encode_g711 (TdTune *tune, const gint16 *pcm8k)
 {
   gsize n = (gsize) tune->n_frames * TD_TUNE_FRAME_SAMPLES;
   guint8 *u = g_malloc (n), *a = g_malloc (n);
@@ -267,21 +267,6 @@ encode_g711 (TdTune *tune, const gint16 *pcm8k)
   }
   tune->track[TD_CODEC_PCMU] = (TdTuneTrack) { u, n, TD_TUNE_FRAME_BYTES, NULL };
   tune->track[TD_CODEC_PCMA] = (TdTuneTrack) { a, n, TD_TUNE_FRAME_BYTES, NULL };
-}
-
-/* From TD_TUNE_DECODE_RATE: resampled to 8 kHz by GStreamer, looped so the
- * resampler's filter sees the tune's end before its start. */
-static void
-resample_and_encode_g711 (TdTune *tune, const gint16 *pcm, guint rate)
-{
-  Output out;
-  gsize need = (gsize) (WARMUP + tune->n_frames) * TD_TUNE_FRAME_SAMPLES * sizeof (gint16);
-
-  output_init (&out, need + TD_TUNE_FRAME_BYTES * sizeof (gint16) * WARMUP);
-  if (encode_with (NULL, pcm, tune->n_frames, rate, TD_TUNE_RATE, "G.711", &out) &&
-      enough ("G.711", out.bytes->len, need))
-    encode_g711 (tune, (const gint16 *) out.bytes->data + WARMUP * TD_TUNE_FRAME_SAMPLES);
-  output_clear (&out);
 }
 
 /* avenc_g722: 16 kHz in, 4 bits a sample pair out: 160 bytes per 20 ms. Its
@@ -341,25 +326,19 @@ lap (gint64 *since)
 }
 
 void
-td_tune_encode (TdTune *tune, const gint16 *pcm, guint rate)
+td_tune_encode_wideband (TdTune *tune, const gint16 *pcm, guint rate)
 {
   g_return_if_fail (rate == TD_TUNE_RATE || rate == TD_TUNE_DECODE_RATE);
-  gboolean have_gst = gst_init_check (NULL, NULL, NULL);
   gint64 t = g_get_monotonic_time ();
-  double g711, g722;
+  double g722;
 
-  if (rate == TD_TUNE_RATE)
-    encode_g711 (tune, pcm);
-  else if (have_gst)
-    resample_and_encode_g711 (tune, pcm, rate);
-  if (!have_gst) {
-    g_warning ("tune encoding: GStreamer cannot start: only G.711 from 8 kHz PCM");
+  if (!gst_init_check (NULL, NULL, NULL)) {
+    g_warning ("tune encoding: GStreamer cannot start: %s has no G.722 nor Opus", tune->path);
     return;
   }
-  g711 = lap (&t);
   encode_g722 (tune, pcm, rate);
   g722 = lap (&t);
   encode_opus (tune, pcm, rate);
-  g_debug ("%s: %u frames encoded in %.0f ms (G.711), %.0f ms (G.722), %.0f ms (Opus)",
-           tune->path, tune->n_frames, g711, g722, lap (&t));
+  g_debug ("%s: %u frames encoded in %.0f ms (G.722), %.0f ms (Opus)", tune->path,
+           tune->n_frames, g722, lap (&t));
 }
