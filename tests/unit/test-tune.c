@@ -931,6 +931,51 @@ test_codec_frames (void)
     g_assert_true (td_tune_has_codec (loaded, c));
 }
 
+/* A GStreamer without an encoder (here: its features taken out of the
+ * registry for the test) gives tunes without that codec, not an error; the
+ * others are all there. */
+static void
+test_codec_absent (void)
+{
+  GstRegistry *registry = gst_registry_get ();
+  static const char *const encoders[] = { "avenc_g722", "opusenc" };
+  GstPluginFeature *removed[G_N_ELEMENTS (encoders)] = { NULL };
+
+  for (guint i = 0; i < G_N_ELEMENTS (encoders); i++)
+    if ((removed[i] = gst_registry_lookup_feature (registry, encoders[i])))
+      gst_registry_remove_feature (registry, removed[i]);
+  g_autoptr (TdTune) tune = codec_tone ();
+  g_autoptr (TdTune) tone = td_tune_new_tone ("eu", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (encoders); i++)
+    if (removed[i])
+      {
+        gst_registry_add_feature (registry, removed[i]);
+        gst_object_unref (removed[i]);
+      }
+
+  g_assert_true (td_tune_has_codec (tune, TD_CODEC_PCMU));
+  g_assert_true (td_tune_has_codec (tune, TD_CODEC_PCMA));
+  g_assert_true (td_tune_has_codec (tone, TD_CODEC_PCMU));
+  for (TdCodec c = TD_CODEC_G722; c <= TD_CODEC_OPUS; c++)
+    {
+      gsize len = 99;
+      g_assert_false (td_tune_has_codec (tune, c));
+      g_assert_false (td_tune_has_codec (tone, c));
+      g_assert_null (td_tune_frame (tune, c, 0, &len));
+      g_assert_cmpuint (len, ==, 0);
+      g_assert_cmpuint (td_tune_memory (tune, c), ==, 0);
+    }
+  g_assert_cmpuint (td_tune_memory (tune, TD_CODEC_PCMU), ==, 50 * TD_TUNE_FRAME_BYTES);
+
+  /* and back: the same registry encodes them again */
+  if (have_elements ("avenc_g722 opusenc"))
+    {
+      g_autoptr (TdTune) again = codec_tone ();
+      g_assert_true (td_tune_has_codec (again, TD_CODEC_G722));
+      g_assert_true (td_tune_has_codec (again, TD_CODEC_OPUS));
+    }
+}
+
 /* ---- ringing tones ------------------------------------------------------ */
 
 /* A cadence, checked on the PCMU frames (G.711 straight from the generated
@@ -1108,6 +1153,7 @@ main (int argc, char **argv)
   g_test_add_func ("/codec/g722/loop", test_g722_loop);
   g_test_add_func ("/codec/opus/tone", test_opus_tone);
   g_test_add_func ("/codec/opus/loop", test_opus_loop);
+  g_test_add_func ("/codec/absent", test_codec_absent);
   g_test_add_func ("/tone/cn", test_tone_cn);
   g_test_add_func ("/tone/us", test_tone_us);
   g_test_add_func ("/tone/eu", test_tone_eu);
