@@ -334,6 +334,19 @@ codecs_within (const TdSdp *sub, const TdSdp *sup, guint i)
   return TRUE;
 }
 
+/* Does stream 0 of `sdp` list the codec `name` ("PCMU/8000") under any
+ * payload type? (Each side numbers what it receives: RFC 3264 §6.1.) */
+static gboolean
+lists_codec (const TdSdp *sdp, const char *name)
+{
+  for (const char *const *f = td_sdp_media_formats (sdp, 0); f && *f; f++) {
+    const char *other = codec_name (sdp, 0, *f);
+    if (other && g_ascii_strcasecmp (other, name) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 gboolean
 td_leg_tune_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8 *pt)
 {
@@ -357,7 +370,7 @@ td_leg_tune_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8
     if (!g_ascii_string_to_unsigned (*f, 10, 0, 127, &number, NULL) || !name ||
         !td_codec_from_sdp (name, codec) || !td_tune_has_codec (tune, *codec))
       continue;
-    if (other && !g_strv_contains (td_sdp_media_formats (other, 0), *f))
+    if (other && !lists_codec (other, name))
       continue;   /* offered, not taken */
     *pt = (guint8) number;
     return TRUE;
