@@ -49,21 +49,6 @@ format_codec (const TdSdp *sdp, const char *pt, TdCodec *codec)
   return td_codec_from_sdp (rtpmap ? rtpmap : pt, codec);
 }
 
-/* The first format of stream 0 of `sdp` that `tune` is encoded in. */
-static const char *
-playable_format (const TdSdp *sdp, const TdTune *tune, TdCodec *codec)
-{
-  const char *const *formats = td_sdp_n_media (sdp) ? td_sdp_media_formats (sdp, 0) : NULL;
-
-  for (guint i = 0; formats && formats[i]; i++) {
-    guint64 n;
-    if (g_ascii_string_to_unsigned (formats[i], 10, 0, 127, &n, NULL) &&
-        format_codec (sdp, formats[i], codec) && td_tune_has_codec (tune, *codec))
-      return formats[i];
-  }
-  return NULL;
-}
-
 /* The offer's telephone-event format at `rate` (DTMF keeps working), or NULL. */
 static const char *
 telephone_event (const TdSdp *sdp, guint32 rate)
@@ -127,17 +112,19 @@ answer_caller (TdCall *call, TdTune *tune)
 {
   TdLeg *a = call->a;
   const TdSdp *offer = a->remote_sdp;
+  g_autofree char *format = NULL;
   const char *keep[3] = { NULL, NULL, NULL };
   g_autoptr (TdSdp) narrowed = NULL;
   const char *sdp;
 
+  /* Nothing answered yet: the caller's first codec that the tune is in. */
   if (call->late_offer || !offer || !first_port (a) ||
-      !(keep[0] = playable_format (offer, tune, &call->early.codec)))
+      !td_leg_tune_format (a, tune, &call->early.codec, &call->early.pt))
     return FALSE;
+  keep[0] = format = g_strdup_printf ("%u", call->early.pt);
   keep[1] = telephone_event (offer, td_codec_clock_rate (call->early.codec));
   if (!(narrowed = td_sdp_with_formats (offer, 0, keep)))
     return FALSE;
-  call->early.pt = (guint8) g_ascii_strtoull (keep[0], NULL, 10);
   call->early.state = TD_EARLY_CALLER;
   sdp = td_leg_local_sdp_directed (a, narrowed, td_call_media_address (call),
                                    answer_direction (td_sdp_media_direction (offer, 0)));
@@ -152,14 +139,28 @@ static gboolean
 answer_origin (TdCall *call, TdTune *tune)
 {
   TdLeg *party = call->origin;
-  const char *format;
 
-  if (!td_leg_is_up (party) || !first_port (party) || !party->remote_sdp ||
-      !(format = playable_format (party->remote_sdp, tune, &call->early.codec)))
+  if (!td_leg_is_up (party) || !first_port (party) ||
+      !td_leg_tune_format (party, tune, &call->early.codec, &call->early.pt))
     return FALSE;
-  call->early.pt = (guint8) g_ascii_strtoull (format, NULL, 10);
   call->early.state = TD_EARLY_ORIGIN;
   return TRUE;
+}
+
+/* Is the caller's port connected to a branch still ringing? (One that
+ * failed, or that the call was forwarded away from, is not.) */
+static gboolean
+branch_live (const TdCall *call)
+{
+  const TdLeg *b = call->early.branch;
+  return b && b->nh && !b->final && !b->abandoned && !b->cancelled;
+}
+
+/* Has a live branch's early media got the caller? */
+static gboolean
+early_media_taken (const TdCall *call)
+{
+  return call->early.branch_media && branch_live (call);
 }
 
 gboolean
@@ -172,9 +173,10 @@ td_call_play_ringback (TdCall *call, TdTune *tune, TdRingbackMode mode)
     return FALSE;
   call->early.mode = mode;
   if (call->early.state != TD_EARLY_NONE) {
-    /* Forwarded: the new callee's tune, unless the callee's own early media
-     * has taken over already. */
-    if (call->early.tune != tune && td_relay_port_is_playing (port) &&
+    /* Forwarded: the new callee's tune; and the tune again if a branch's
+     * media ended it and that branch is gone. Not over a live branch's. */
+    gboolean playing = td_relay_port_is_playing (port);
+    if (((playing && call->early.tune != tune) || (!playing && !branch_live (call))) &&
         td_tune_has_codec (tune, call->early.codec))
       play (call, port, tune);
     return TRUE;
@@ -207,14 +209,6 @@ connect_branch (TdCall *call, TdLeg *b, gboolean with_media)
   call->early.branch_media = b && with_media;
 }
 
-/* Has a live branch's early media got the caller? (A branch that failed,
- * the call forwarded away from it, lets the next one have it.) */
-static gboolean
-early_media_taken (const TdCall *call)
-{
-  const TdLeg *b = call->early.branch;
-  return call->early.branch_media && b && b->nh && !b->final && !b->abandoned && !b->cancelled;
-}
 
 gboolean
 td_call_early_progress (TdCall *call, TdLeg *b, TdSdp *sdp)

@@ -19,31 +19,6 @@
 
 #include "td-call-private.h"
 
-/* The G.711 codec `leg`'s endpoint receives on its first stream and the
- * payload type its SDP gave it (0/8, or a dynamic number mapped by rtpmap):
- * the first PCMU/PCMA format of its SDP, the order it prefers. */
-static gboolean
-g711_of (const TdLeg *leg, TdCodec *codec, guint8 *pt)
-{
-  const char *const *formats;
-
-  if (!leg->remote_sdp || td_sdp_n_media (leg->remote_sdp) == 0)
-    return FALSE;
-  formats = td_sdp_media_formats (leg->remote_sdp, 0);
-  for (guint i = 0; formats && formats[i]; i++) {
-    const char *rtpmap = td_sdp_media_rtpmap (leg->remote_sdp, 0, formats[i]);
-    guint64 number;
-
-    if (!g_ascii_string_to_unsigned (formats[i], 10, 0, 127, &number, NULL))
-      continue;   /* not an RTP payload type */
-    if (td_codec_from_sdp (rtpmap ? rtpmap : formats[i], codec)) {
-      *pt = (guint8) number;
-      return TRUE;
-    }
-  }
-  return FALSE;
-}
-
 /* The port of the leg's first stream, NULL if it has none (rejected). */
 static TdRelayPort *
 first_port (const TdLeg *leg)
@@ -59,9 +34,9 @@ td_call_play_to_peer (TdCall *call, TdLeg *leg, TdTune *tune)
   TdCodec codec;
   guint8 pt;
 
-  if (!port || !g711_of (peer, &codec, &pt)) {
-    g_info ("call %s: cannot play %s: the other party has no G.711 stream", call->call_id,
-            td_tune_path (tune));
+  if (!port || !td_leg_tune_format (peer, tune, &codec, &pt)) {
+    g_info ("call %s: cannot play %s: the other party's session has no codec it is in",
+            call->call_id, td_tune_path (tune));
     return FALSE;
   }
   td_relay_port_play (port, tune, codec, pt);

@@ -334,6 +334,37 @@ codecs_within (const TdSdp *sub, const TdSdp *sup, guint i)
   return TRUE;
 }
 
+gboolean
+td_leg_tune_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8 *pt)
+{
+  g_autoptr (TdSdp) local = leg->local_sdp ? td_sdp_parse (leg->local_sdp, -1, NULL) : NULL;
+  const TdSdp *answer = leg->remote_sdp, *other = local;
+
+  if (!answer || td_sdp_n_media (answer) == 0)
+    return FALSE;
+  if (local && td_sdp_n_media (local) == 0)
+    other = NULL;
+  /* The SDP that lists only codecs of the other is the answer (see
+   * negotiated_rate): its order is the session's (RFC 3264 §6.1). */
+  if (other && codecs_within (other, answer, 0) && !codecs_within (answer, other, 0)) {
+    answer = other;
+    other = leg->remote_sdp;
+  }
+  for (const char *const *f = td_sdp_media_formats (answer, 0); f && *f; f++) {
+    const char *name = codec_name (answer, 0, *f);
+    guint64 number;
+
+    if (!g_ascii_string_to_unsigned (*f, 10, 0, 127, &number, NULL) || !name ||
+        !td_codec_from_sdp (name, codec) || !td_tune_has_codec (tune, *codec))
+      continue;
+    if (other && !g_strv_contains (td_sdp_media_formats (other, 0), *f))
+      continue;   /* offered, not taken */
+    *pt = (guint8) number;
+    return TRUE;
+  }
+  return FALSE;
+}
+
 /* The clock of stream i in both directions is the codec the answer put
  * first: the negotiated one (RFC 3264 §6.1, §7), whatever the offer listed
  * first (A offers opus then PCMU, B answers PCMU: 8 kHz both ways). The leg

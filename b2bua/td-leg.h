@@ -165,6 +165,12 @@ const char *td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char
  * tandem relays one's to the other), no RTCP sockets for it. */
 void td_leg_connect_media (TdLeg *a, TdLeg *b);
 
+/* A format of the leg's first stream to play `tune` in: the first, in the
+ * order of the SDP that answered (the session's), of those both SDPs list
+ * (an offer not answered yet: the first of the offer's) that the tune is
+ * encoded in. FALSE if none. */
+gboolean td_leg_tune_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8 *pt);
+
 /* The newest activity on any of the leg's ports (g_get_monotonic_time), 0 if none. */
 gint64 td_leg_last_media (TdLeg *leg);
 

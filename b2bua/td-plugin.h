@@ -203,8 +203,8 @@ void td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc fu
 void td_call_answer_offer (TdCall *call, TdLeg *leg, int direction);
 
 /* Play `tune` (td-tune.h) to the party at the other end of `leg` from the
- * relay, in that party's G.711 codec, instead of `leg`'s audio; FALSE if it
- * has no G.711 stream. Stop gives it `leg`'s audio back, seamlessly. */
+ * relay, in that party's session's codec (PCMU, PCMA, G.722 or Opus),
+ * instead of `leg`'s audio; FALSE if it has none the tune is in. Stop gives it `leg`'s audio back, seamlessly. */
 gboolean td_call_play_to_peer (TdCall *call, TdLeg *leg, TdTune *tune);
 void td_call_stop_playing_to_peer (TdCall *call, TdLeg *leg);
 gboolean td_call_is_playing_to_peer (TdCall *call, TdLeg *leg);

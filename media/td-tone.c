@@ -69,7 +69,8 @@ td_tune_new_tone (const char *name, GError **error)
     g_autofree gint16 *pcm = generate (&tones[i], &n);
     g_autofree char *path = g_strconcat ("tone:", name, NULL);
     TdTune *tune = td_tune_alloc (path, (guint) (n / TD_TUNE_FRAME_SAMPLES));
-    td_tune_encode (tune, pcm, TD_TUNE_RATE);
+    td_tune_encode_g711 (tune, pcm);
+    td_tune_encode_wideband (tune, pcm, TD_TUNE_RATE);
     return tune;
   }
   g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_FOUND,

@@ -1,16 +1,16 @@
 /* td-tune-encode: a tune's PCM encoded once into each codec's 20 ms frames.
  *
- * G.711 is encoded in C (td-g711.c), from 8 kHz samples (resampled by
- * GStreamer when the tune was decoded at 16 kHz). G.722 and Opus go through
+ * G.711 is encoded in C (td-g711.c), from 8 kHz samples (td_tune_load
+ * encodes its 8 kHz stream as it decodes). G.722 and Opus go through
  * one short-lived pipeline each, appsrc ! audioresample ! encoder ! appsink,
  * fed the PCM in place (wrapped, not copied) and run to EOS on the calling
  * thread, like td_tune_load's decoding: no main loop.
  *
- * Each pipeline is fed the tune as a loop: WARMUP frames of its end, the
- * whole tune, WARMUP frames of its start; the frames of the middle pass are
- * kept. Frame 0 then comes out of an encoder (and a resampler) that has
- * just heard the end of the tune, exactly what a receiver's decoder has
- * heard when the relay loops from frame n-1 back to 0. */
+ * Each pipeline is fed the tune as a loop: WARMUP frames of its end (more
+ * than the whole tune, if it is short), the whole tune, WARMUP frames of
+ * its start; the frames of the middle pass are kept. Frame 0 then comes out
+ * of an encoder (and a resampler) that has just heard the end of the tune,
+ * as a receiver's decoder has when the relay loops from frame n-1 to 0. */
 #define G_LOG_DOMAIN "tandem-tune"
 
 #include "td-tune-private.h"
@@ -22,9 +22,13 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
-/* 200 ms: Opus's and G.722's state and the resampler's filter settle in
- * far less. */
-#define WARMUP 10
+/* 1 s. Measured with a 700 Hz tone (test-tune /codec/.../loop): Opus needs
+ * more than 500 ms to settle (its rate control and analysis; with 200 ms
+ * frame 0 still decoded 16 dB low after frame n-1, with 1 s no 5 ms block
+ * strays 3% from the tone's level). G.722's ADPCM never settles into an exact
+ * cycle, so its loop point keeps a wobble of about 1 dB for some 50 ms
+ * (a cold encoder there: +11 dB, a click). */
+#define WARMUP 50
 /* An encoder that has not finished a 10-minute tune by then is wedged. */
 #define ENCODE_TIMEOUT_S 120
 /* Buffers pushed into appsrc: 1 s of PCM each. */
@@ -189,10 +193,12 @@ encode_with (GstElement *encoder, const gint16 *pcm, guint n_frames, guint rate,
   return ok;
 }
 
+/* `bytes`: what the encoder will give, about; a GByteArray grown by
+ * doubling would hold up to twice that during the load. */
 static void
-output_init (Output *out)
+output_init (Output *out, gsize bytes)
 {
-  out->bytes = g_byte_array_new ();
+  out->bytes = g_byte_array_sized_new ((guint) MIN (bytes, G_MAXUINT));
   out->ends = g_array_new (FALSE, FALSE, sizeof (guint32));
 }
 
@@ -248,9 +254,9 @@ set_fixed (TdTuneTrack *track, const guint8 *data, guint n_frames, guint frame_b
   track->frame_bytes = frame_bytes;
 }
 
-/* Both laws from 8 kHz samples: G.711 is stateless, so no loop is needed. */
-static void
-encode_g711 (TdTune *tune, const gint16 *pcm8k)
+/* G.711 is stateless: no loop, no GStreamer. */
+void
+td_tune_encode_g711 (TdTune *tune, const gint16 *pcm8k)
 {
   gsize n = (gsize) tune->n_frames * TD_TUNE_FRAME_SAMPLES;
   guint8 *u = g_malloc (n), *a = g_malloc (n);
@@ -261,21 +267,6 @@ encode_g711 (TdTune *tune, const gint16 *pcm8k)
   }
   tune->track[TD_CODEC_PCMU] = (TdTuneTrack) { u, n, TD_TUNE_FRAME_BYTES, NULL };
   tune->track[TD_CODEC_PCMA] = (TdTuneTrack) { a, n, TD_TUNE_FRAME_BYTES, NULL };
-}
-
-/* From TD_TUNE_DECODE_RATE: resampled to 8 kHz by GStreamer, looped so the
- * resampler's filter sees the tune's end before its start. */
-static void
-resample_and_encode_g711 (TdTune *tune, const gint16 *pcm, guint rate)
-{
-  Output out;
-  gsize need = (gsize) (WARMUP + tune->n_frames) * TD_TUNE_FRAME_SAMPLES * sizeof (gint16);
-
-  output_init (&out);
-  if (encode_with (NULL, pcm, tune->n_frames, rate, TD_TUNE_RATE, "G.711", &out) &&
-      enough ("G.711", out.bytes->len, need))
-    encode_g711 (tune, (const gint16 *) out.bytes->data + WARMUP * TD_TUNE_FRAME_SAMPLES);
-  output_clear (&out);
 }
 
 /* avenc_g722: 16 kHz in, 4 bits a sample pair out: 160 bytes per 20 ms. Its
@@ -289,7 +280,7 @@ encode_g722 (TdTune *tune, const gint16 *pcm, guint rate)
 
   if (!enc)
     return;
-  output_init (&out);
+  output_init (&out, need + TD_TUNE_FRAME_BYTES * WARMUP);
   if (encode_with (enc, pcm, tune->n_frames, rate, 16000, "G.722", &out) &&
       enough ("G.722", out.bytes->len, need))
     set_fixed (&tune->track[TD_CODEC_G722], out.bytes->data + WARMUP * TD_TUNE_FRAME_BYTES,
@@ -309,7 +300,7 @@ encode_opus (TdTune *tune, const gint16 *pcm, guint rate)
     return;
   g_object_set (enc, "frame-size", 20, "bitrate", OPUS_BITRATE, NULL);
   gst_util_set_object_arg (G_OBJECT (enc), "bandwidth", "wideband");
-  output_init (&out);
+  output_init (&out, (gsize) (2 * WARMUP + tune->n_frames) * OPUS_BITRATE / 8 / 50);
   if (encode_with (enc, pcm, tune->n_frames, rate, 16000, "Opus", &out) &&
       enough ("Opus", out.ends->len, WARMUP + tune->n_frames)) {
     const guint32 *ends = (const guint32 *) (gpointer) out.ends->data;
@@ -324,20 +315,30 @@ encode_opus (TdTune *tune, const gint16 *pcm, guint rate)
   output_clear (&out);
 }
 
+/* The time since *since, in ms, and *since moved to now (the debug log's
+ * load figures). */
+static double
+lap (gint64 *since)
+{
+  gint64 now = g_get_monotonic_time (), was = *since;
+  *since = now;
+  return (now - was) / 1000.0;
+}
+
 void
-td_tune_encode (TdTune *tune, const gint16 *pcm, guint rate)
+td_tune_encode_wideband (TdTune *tune, const gint16 *pcm, guint rate)
 {
   g_return_if_fail (rate == TD_TUNE_RATE || rate == TD_TUNE_DECODE_RATE);
-  gboolean have_gst = gst_init_check (NULL, NULL, NULL);
+  gint64 t = g_get_monotonic_time ();
+  double g722;
 
-  if (rate == TD_TUNE_RATE)
-    encode_g711 (tune, pcm);
-  else if (have_gst)
-    resample_and_encode_g711 (tune, pcm, rate);
-  if (!have_gst) {
-    g_warning ("tune encoding: GStreamer cannot start: only G.711 from 8 kHz PCM");
+  if (!gst_init_check (NULL, NULL, NULL)) {
+    g_warning ("tune encoding: GStreamer cannot start: %s has no G.722 nor Opus", tune->path);
     return;
   }
   encode_g722 (tune, pcm, rate);
+  g722 = lap (&t);
   encode_opus (tune, pcm, rate);
+  g_debug ("%s: %u frames encoded in %.0f ms (G.722), %.0f ms (Opus)", tune->path,
+           tune->n_frames, g722, lap (&t));
 }

@@ -1,5 +1,6 @@
 /* td-tune-private.h: TdTune's insides, shared by
  *   td-tune.c         the object and td_tune_load (decoding a file)
+ *   td-tune-codec.c   the codecs' names and clocks
  *   td-tune-encode.c  encoding decoded PCM into each codec's frames
  *   td-tone.c         generated ringing tones
  * Nothing outside media/td-tune*.c and td-tone.c includes this. */
@@ -9,8 +10,7 @@
 
 G_BEGIN_DECLS
 
-/* The rate td_tune_load decodes at: G.722's, and wideband Opus; G.711 is
- * resampled from it. */
+/* The rate of td_tune_load's second stream: G.722's, and wideband Opus. */
 #define TD_TUNE_DECODE_RATE 16000
 
 /* One codec's frames. */
@@ -31,10 +31,13 @@ struct _TdTune {
 /* A new tune of @n_frames frames, no track yet. */
 TdTune *td_tune_alloc (const char *path, guint n_frames);
 
-/* Encodes @pcm (n_frames * rate / 50 samples, mono, host-endian; @rate
- * 8000 or TD_TUNE_DECODE_RATE) into every codec's track. A codec whose
- * encoder is missing or fails stays absent (logged once per process, or
- * per failure). Blocks; no main loop. */
-void td_tune_encode (TdTune *tune, const gint16 *pcm, guint rate);
+/* td-tune-encode.c. Both laws from @pcm, 8 kHz (n_frames * 160 samples,
+ * mono, host order). */
+void td_tune_encode_g711 (TdTune *tune, const gint16 *pcm);
+/* G.722 and Opus from @pcm (n_frames * @rate / 50 samples, mono, host order;
+ * @rate 8000 or TD_TUNE_DECODE_RATE) by GStreamer. A codec whose encoder is
+ * missing or fails stays absent (logged once per process, or per failure).
+ * Blocks; no main loop. */
+void td_tune_encode_wideband (TdTune *tune, const gint16 *pcm, guint rate);
 
 G_END_DECLS

@@ -1,8 +1,11 @@
 /* td-tune: the TdTune object, and td_tune_load: a file decoded once by
- * GStreamer to 16 kHz PCM, handed to td-tune-encode.c, then dropped. */
+ * GStreamer into two streams, 8 kHz encoded in G.711 as it comes (so an
+ * 8 kHz file's G.711 is its samples, exactly) and 16 kHz PCM handed to
+ * td-tune-encode.c for G.722 and Opus, then dropped. */
 #define G_LOG_DOMAIN "tandem-tune"
 
 #include "td-tune-private.h"
+#include "td-g711.h"
 
 #include <errno.h>
 #include <string.h>
@@ -15,8 +18,8 @@
 
 G_DEFINE_QUARK (td-tune-error-quark, td_tune_error)
 
-#define MAX_SAMPLES ((gsize) TD_TUNE_MAX_SECONDS * TD_TUNE_DECODE_RATE)
-#define DECODE_FRAME (TD_TUNE_DECODE_RATE / 50)   /* samples per 20 ms */
+#define MAX_SAMPLES ((gsize) TD_TUNE_MAX_SECONDS * TD_TUNE_RATE)   /* at 8 kHz */
+#define WIDE_FRAME (TD_TUNE_DECODE_RATE / 50)   /* samples per 20 ms */
 
 #if G_BYTE_ORDER == G_LITTLE_ENDIAN
 #define S16_NATIVE "S16LE"
@@ -44,6 +47,8 @@ typedef struct {
   gint audio_linked;         /* atomic: decodebin offered an audio stream */
   gint samples;              /* atomic: buffers decoded so far (progress) */
   GByteArray *pcm;           /* S16, host order, TD_TUNE_DECODE_RATE, mono */
+  GByteArray *pcmu;          /* the 8 kHz stream, encoded as it came */
+  GByteArray *pcma;
   gboolean too_long;
   char *missing;             /* what no plugin could decode, from decodebin */
 } Load;
@@ -55,33 +60,66 @@ post_application (GstElement *from, const char *name)
                                                               gst_structure_new_empty (name)));
 }
 
-/* appsink's streaming thread, once per decoded buffer. */
-static GstFlowReturn
-on_new_sample (GstAppSink *sink, gpointer data)
+/* Encodes as the samples arrive, in both laws, so no 8 kHz PCM copy of the
+ * whole tune is ever held. */
+static void
+append_g711 (Load *load, const guint8 *data, gsize size)
 {
-  Load *load = data;
+  gsize n = size / 2;        /* audio caps guarantee whole S16 samples */
+  guint old = load->pcmu->len;
+  const gint16 *samples = (const gint16 *) (gconstpointer) data;   /* native order */
+
+  g_byte_array_set_size (load->pcmu, old + n);
+  g_byte_array_set_size (load->pcma, old + n);
+  for (gsize i = 0; i < n; i++)
+    {
+      load->pcmu->data[old + i] = td_g711_ulaw_encode (samples[i]);
+      load->pcma->data[old + i] = td_g711_alaw_encode (samples[i]);
+    }
+}
+
+/* An appsink's streaming thread, once per decoded buffer: the 8 kHz
+ * branch's (`g711`) or the 16 kHz one's. */
+static GstFlowReturn
+take_sample (GstAppSink *sink, Load *load, gboolean g711)
+{
   g_autoptr (GstSample) sample = gst_app_sink_pull_sample (sink);
   g_atomic_int_inc (&load->samples);
   if (sample == NULL)
     return GST_FLOW_EOS;
-  if (load->too_long)
+  if (g_atomic_int_get (&load->too_long))
     return GST_FLOW_EOS;
 
   GstMapInfo map;
   GstBuffer *buffer = gst_sample_get_buffer (sample);
   if (buffer == NULL || !gst_buffer_map (buffer, &map, GST_MAP_READ))
     return GST_FLOW_OK;
-  g_byte_array_append (load->pcm, map.data, (guint) (map.size & ~(gsize) 1));
+  if (g711)
+    append_g711 (load, map.data, map.size);
+  else
+    g_byte_array_append (load->pcm, map.data, (guint) (map.size & ~(gsize) 1));
   gst_buffer_unmap (buffer, &map);
 
   /* Stop decoding at once rather than after an hour-long file. */
-  if (load->pcm->len / 2 > MAX_SAMPLES)
+  if (g711 && load->pcmu->len > MAX_SAMPLES &&
+      g_atomic_int_compare_and_exchange (&load->too_long, FALSE, TRUE))
     {
-      load->too_long = TRUE;
       post_application (GST_ELEMENT (sink), MSG_TOO_LONG);
       return GST_FLOW_EOS;
     }
   return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+on_g711_sample (GstAppSink *sink, gpointer data)
+{
+  return take_sample (sink, data, TRUE);
+}
+
+static GstFlowReturn
+on_wide_sample (GstAppSink *sink, gpointer data)
+{
+  return take_sample (sink, data, FALSE);
 }
 
 /* ---- the pipeline ------------------------------------------------------- */
@@ -131,15 +169,44 @@ make_element (const char *factory, GError **error)
   return element;
 }
 
-/* filesrc ! decodebin ! audioconvert ! audioresample
- *   ! audio/x-raw,format=S16 (native),rate=16000,channels=1 ! appsink
- * Built by hand rather than parsed, so no path needs quoting. */
+/* One branch after the tee: queue ! audioresample
+ *   ! audio/x-raw,format=S16 (native),rate=@rate,channels=1 ! appsink. */
+static gboolean
+add_branch (Load *load, GstElement *tee, guint rate,
+            GstFlowReturn (*on_sample) (GstAppSink *, gpointer), GError **error)
+{
+  static const char *const factories[] = { "queue", "audioresample", "capsfilter", "appsink" };
+  GstElement *e[G_N_ELEMENTS (factories)];
+
+  for (guint i = 0; i < G_N_ELEMENTS (factories); i++)
+    if ((e[i] = make_element (factories[i], error)) == NULL)
+      {
+        while (i-- > 0)
+          gst_object_unref (gst_object_ref_sink (e[i]));
+        return FALSE;
+      }
+  g_autoptr (GstCaps) caps = gst_caps_new_simple ("audio/x-raw",
+                                                  "format", G_TYPE_STRING, S16_NATIVE,
+                                                  "rate", G_TYPE_INT, (int) rate,
+                                                  "channels", G_TYPE_INT, 1,
+                                                  "layout", G_TYPE_STRING, "interleaved",
+                                                  NULL);
+  g_object_set (e[2], "caps", caps, NULL);
+  g_object_set (e[3], "sync", FALSE, NULL);
+  GstAppSinkCallbacks callbacks = { .new_sample = on_sample };
+  gst_app_sink_set_callbacks (GST_APP_SINK (e[3]), &callbacks, load, NULL);
+  gst_bin_add_many (GST_BIN (load->pipeline), e[0], e[1], e[2], e[3], NULL);
+  return gst_element_link_many (tee, e[0], e[1], e[2], e[3], NULL);
+}
+
+/* filesrc ! decodebin ! audioconvert ! tee, then an 8 kHz branch for G.711
+ * and a 16 kHz one for the rest (add_branch). Each resamples the source
+ * once: an 8 kHz file passes untouched to G.711. Built by hand rather than
+ * parsed, so no path needs quoting. */
 static gboolean
 build_pipeline (Load *load, const char *path, GError **error)
 {
-  static const char *const factories[] = {
-    "filesrc", "decodebin", "audioconvert", "audioresample", "capsfilter", "appsink",
-  };
+  static const char *const factories[] = { "filesrc", "decodebin", "audioconvert", "tee" };
   GstElement *e[G_N_ELEMENTS (factories)];
 
   for (guint i = 0; i < G_N_ELEMENTS (factories); i++)
@@ -150,36 +217,35 @@ build_pipeline (Load *load, const char *path, GError **error)
         return FALSE;
       }
 
-  GstElement *src = e[0], *decode = e[1], *convert = e[2], *resample = e[3];
-  GstElement *filter = e[4], *sink = e[5];
-  g_autoptr (GstCaps) caps = gst_caps_new_simple ("audio/x-raw",
-                                                  "format", G_TYPE_STRING, S16_NATIVE,
-                                                  "rate", G_TYPE_INT, TD_TUNE_DECODE_RATE,
-                                                  "channels", G_TYPE_INT, 1,
-                                                  "layout", G_TYPE_STRING, "interleaved",
-                                                  NULL);
+  GstElement *src = e[0], *decode = e[1], *convert = e[2], *tee = e[3];
   g_object_set (src, "location", path, NULL);
   /* Only decodable streams, so a stream we cannot decode is an error rather
    * than a pad with encoded caps. */
   g_object_set (decode, "expose-all-streams", FALSE, NULL);
-  g_object_set (filter, "caps", caps, NULL);
-  g_object_set (sink, "sync", FALSE, NULL);
 
   load->pipeline = gst_pipeline_new ("td-tune");
   load->convert = convert;
-  gst_bin_add_many (GST_BIN (load->pipeline), src, decode, convert, resample, filter, sink, NULL);
-  if (!gst_element_link (src, decode)
-      || !gst_element_link_many (convert, resample, filter, sink, NULL))
+  gst_bin_add_many (GST_BIN (load->pipeline), src, decode, convert, tee, NULL);
+  if (!gst_element_link (src, decode) || !gst_element_link (convert, tee))
     {
       g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_FAILED,
                    "cannot link the decoding pipeline");
       return FALSE;
     }
+  GError *local = NULL;
+  if (!add_branch (load, tee, TD_TUNE_RATE, on_g711_sample, &local)
+      || !add_branch (load, tee, TD_TUNE_DECODE_RATE, on_wide_sample, &local))
+    {
+      if (local)
+        g_propagate_error (error, local);
+      else
+        g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_FAILED,
+                     "cannot link the decoding pipeline");
+      return FALSE;
+    }
 
   g_signal_connect (decode, "pad-added", G_CALLBACK (on_pad_added), load);
   g_signal_connect (decode, "no-more-pads", G_CALLBACK (on_no_more_pads), load);
-  GstAppSinkCallbacks callbacks = { .new_sample = on_new_sample };
-  gst_app_sink_set_callbacks (GST_APP_SINK (sink), &callbacks, load, NULL);
   return TRUE;
 }
 
@@ -361,12 +427,25 @@ decode_file (Load *load, const char *path, GError **error)
       g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_NOT_AUDIO, "no audio stream");
       return FALSE;
     }
-  if (load->pcm->len < 2)
+  if (load->pcmu->len == 0)
     {
       g_set_error (error, TD_TUNE_ERROR, TD_TUNE_ERROR_EMPTY, "the audio stream has no samples");
       return FALSE;
     }
   return TRUE;
+}
+
+/* Pads @array to whole frames of @silence and takes its bytes, trimmed:
+ * GByteArray grows by powers of two, which would keep up to twice the
+ * memory for the life of the tune. */
+static TdTuneTrack
+steal_g711 (GByteArray *array, guint n_frames, guint8 silence)
+{
+  guint len = array->len, size = n_frames * TD_TUNE_FRAME_BYTES;
+  g_byte_array_set_size (array, size);
+  memset (array->data + len, silence, size - len);
+  return (TdTuneTrack) { .data = g_realloc (g_byte_array_free (array, FALSE), size),
+                         .size = size, .frame_bytes = TD_TUNE_FRAME_BYTES };
 }
 
 /* Every load error names the file, in a form fit for a log line. */
@@ -390,7 +469,9 @@ td_tune_load (const char *path, GError **error)
       return NULL;
     }
 
-  Load load = { .pcm = g_byte_array_new () };
+  Load load = { .pcm = g_byte_array_new (), .pcmu = g_byte_array_new (),
+                .pcma = g_byte_array_new () };
+  gint64 start = g_get_monotonic_time ();
   gboolean ok = decode_file (&load, path, &local);
   if (load.pipeline != NULL)
     gst_object_unref (load.pipeline);
@@ -398,20 +479,28 @@ td_tune_load (const char *path, GError **error)
   if (!ok)
     {
       g_byte_array_unref (load.pcm);
+      g_byte_array_unref (load.pcmu);
+      g_byte_array_unref (load.pcma);
       propagate_for (path, error, local);
       return NULL;
     }
 
-  /* Whole frames, the last padded with silence (zeros). */
-  guint n_samples = load.pcm->len / 2;
-  guint n_frames = (n_samples + DECODE_FRAME - 1) / DECODE_FRAME;
-  g_byte_array_set_size (load.pcm, n_frames * DECODE_FRAME * 2);
-  memset (load.pcm->data + n_samples * 2, 0, load.pcm->len - n_samples * 2);
+  /* Whole frames, the last padded with silence; the two resamplers may
+   * disagree by a sample at the end. */
+  guint wide = load.pcm->len / 2;
+  guint n_frames = MAX ((load.pcmu->len + TD_TUNE_FRAME_SAMPLES - 1) / TD_TUNE_FRAME_SAMPLES,
+                        (wide + WIDE_FRAME - 1) / WIDE_FRAME);
+  g_byte_array_set_size (load.pcm, n_frames * WIDE_FRAME * 2);
+  memset (load.pcm->data + wide * 2, 0, load.pcm->len - wide * 2);
 
   TdTune *tune = td_tune_alloc (path, n_frames);
-  td_tune_encode (tune, (const gint16 *) (gpointer) load.pcm->data, TD_TUNE_DECODE_RATE);
+  g_debug ("%s: decoded in %.0f ms", path, (g_get_monotonic_time () - start) / 1000.0);
+  tune->track[TD_CODEC_PCMU] = steal_g711 (load.pcmu, n_frames, TD_G711_ULAW_SILENCE);
+  tune->track[TD_CODEC_PCMA] = steal_g711 (load.pcma, n_frames, TD_G711_ALAW_SILENCE);
+  td_tune_encode_wideband (tune, (const gint16 *) (gpointer) load.pcm->data, TD_TUNE_DECODE_RATE);
   g_byte_array_unref (load.pcm);
-  g_debug ("loaded %s: %u frames (%.2f s)", path, tune->n_frames, tune->n_frames / 50.0);
+  g_debug ("loaded %s: %u frames (%.2f s) in %.0f ms", path, tune->n_frames,
+           tune->n_frames / 50.0, (g_get_monotonic_time () - start) / 1000.0);
   return tune;
 }
 
@@ -438,7 +527,8 @@ td_tune_new_from_pcm (const gint16 *samples, gsize n_samples)
   if (n_samples)
     memcpy (pcm, samples, n_samples * sizeof *samples);
   TdTune *tune = td_tune_alloc ("(pcm)", n_frames);
-  td_tune_encode (tune, pcm, TD_TUNE_RATE);
+  td_tune_encode_g711 (tune, pcm);
+  td_tune_encode_wideband (tune, pcm, TD_TUNE_RATE);
   return tune;
 }
 

@@ -5,7 +5,7 @@
  * forwarding audio the held party should not hear. With `[hold] music =
  * FILE` (relative to the configuration's folder), tandem answers the hold
  * itself instead — the held party's dialog does not change — and plays the
- * music to the held party from the relay in its G.711 codec; the resume
+ * music to the held party from the relay in its codec; the resume
  * (a=sendrecv) stops it. The file is decoded once, when the plugin loads:
  * a missing or broken file is a start-up error naming the file and line,
  * and a reload (SIGHUP) keeps the music playing (a restart takes a new one). */
@@ -31,7 +31,7 @@ on_offer (const TdHookArgs *args, gpointer data)
   if (holding) {
     if (!td_call_is_playing_to_peer (args->call, args->leg) &&
         !td_call_play_to_peer (args->call, args->leg, hold->music))
-      return TD_HOOK_CONTINUE;   /* no G.711 to play in: relay the hold as usual */
+      return TD_HOOK_CONTINUE;   /* no codec to play in: relay the hold as usual */
     /* The holder sends (sendonly) or nothing (inactive): tandem receives only. */
     td_call_answer_offer (args->call, args->leg,
                           dir == TD_SDP_SENDONLY ? TD_SDP_RECVONLY : TD_SDP_INACTIVE);

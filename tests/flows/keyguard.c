@@ -3,7 +3,12 @@
  * key 0 at exit when it never created its own key (b2bua/main.c), and key 0
  * is GLib's; a GLib thread still running then aborts, now and then. The
  * abort is rare, the foreign delete is certain: it is what this catches.
- * A foreign delete prints "keyguard: ..." on stderr and exits 97. */
+ * A foreign delete prints "keyguard: ..." on stderr and exits 97.
+ * A delete that returns into libc or the dynamic loader is not judged: a
+ * library destructor that ends in a tail call to pthread_key_delete (libsrt,
+ * linked by GStreamer's libav plugin; libgomp) returns straight into exit()
+ * or _dl_fini, and the library behind it cannot be told here. Sofia's
+ * delete is a call from its own code, which is what counts. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -38,6 +43,14 @@ object_base (void *addr)
   return dladdr (addr, &info) ? info.dli_fbase : NULL;
 }
 
+static int
+from_exit_machinery (void *base)
+{
+  Dl_info info;
+  return base && dladdr (base, &info) && info.dli_fname &&
+         (strstr (info.dli_fname, "/libc.so") || strstr (info.dli_fname, "/ld-linux"));
+}
+
 int
 pthread_key_create (pthread_key_t *key, void (*destructor) (void *))
 {
@@ -67,7 +80,7 @@ pthread_key_delete (pthread_key_t key)
     void *owner = creator[key];
     creator[key] = NULL;
     pthread_mutex_unlock (&lock);
-    if (owner != deleter) {
+    if (owner != deleter && !from_exit_machinery (deleter)) {
       char line[1024];
       int n = snprintf (line, sizeof line, "keyguard: %s deleted key %u, created by %s\n",
                         object_name (deleter, caller), (unsigned) key,

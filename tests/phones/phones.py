@@ -141,33 +141,54 @@ def stop(proc, timeout=5):
 
 # ---- tandem --------------------------------------------------------------------
 
-def write_tandem_config(src, dst, sip_port, overrides):
+def write_tandem_config(src, dst, sip_port, overrides, additions=()):
     """The sample configuration with only the SIP port changed, and the
     --set GROUP.KEY=VALUE overrides (each must name an existing line). The
-    media ports stay: tandem passes over pairs other programs hold."""
+    media ports stay: tandem passes over pairs other programs hold.
+    additions: ((GROUP, KEY), VALUE) lines added at the end of an existing
+    GROUP that has no KEY line yet (a test's own settings, e.g. a user's
+    ringback)."""
     group = None
     out = []
+    added = dict(additions)
     changed = set()
     wanted = dict(overrides)
     for line in open(src):
         m = re.match(r"\s*\[([^\]]+)\]", line)
         if m:
+            add_lines(out, group, added)
             group = m.group(1)
         key = re.match(r"\s*([a-z-]+)\s*=", line)
         key = key.group(1) if key else None
+        if key and (group, key) in added:
+            raise StepFailed("%s has [%s] %s already: use --set" % (src, group, key))
         if key and (group, key) in wanted:
             line = "%s = %s   # phones.py --set\n" % (key, wanted.pop((group, key)))
         elif group == "sip" and key == "listen":
             line = "listen = 127.0.0.1:%d\n" % sip_port
             changed.add("listen")
         out.append(line)
+    add_lines(out, group, added)
     if changed != {"listen"}:
         raise StepFailed("%s has no [sip] listen line" % src)
     if wanted:
         raise StepFailed("--set: %s has no such line: %s"
                          % (src, ", ".join("[%s] %s" % k for k in wanted)))
+    if added:
+        raise StepFailed("%s has no group for: %s" % (src, ", ".join("[%s] %s" % k for k in added)))
     with open(dst, "w") as f:
         f.writelines(out)
+
+
+def add_lines(out, group, added):
+    """Appends (and takes from added) the additions for group, before the
+    blank lines and comments that end it."""
+    lines = ["%s = %s   # added by the test\n" % (k, added.pop((g, k))) for g, k in list(added)
+             if g == group]
+    at = len(out)
+    while at > 0 and re.match(r"\s*(#.*)?$", out[at - 1]):
+        at -= 1
+    out[at:at] = lines
 
 
 def configured_hold_music(path):
@@ -199,10 +220,10 @@ def sample_passwords(path):
 
 
 class Tandem:
-    def __init__(self, build, work, sip_port, overrides=()):
+    def __init__(self, build, work, sip_port, overrides=(), additions=()):
         self.conf = os.path.join(work, "tandem.conf")
         write_tandem_config(os.path.join(SOURCE_ROOT, "config", "tandem.conf"), self.conf,
-                            sip_port, overrides)
+                            sip_port, overrides, additions)
         shutil.copytree(os.path.join(SOURCE_ROOT, "config", "tunes"), os.path.join(work, "tunes"))
         self.db = os.path.join(work, "tandem.db")
         self.port = sip_port
@@ -236,8 +257,12 @@ class Baresip:
     {"event":true,"type":...}."""
 
     def __init__(self, work, user, password, sip_port, rtp_ports, ctrl_port, tandem_port, audio,
-                 name="baresip"):
-        """name: its config folder and log files in work (a second baresip needs another)."""
+                 name="baresip", answermode="auto", codecs="PCMU/8000/1,PCMA/8000/1", extra=(),
+                 sip_trace=False):
+        """name: its config folder and log files in work (a second baresip needs another).
+        answermode: auto, or manual (the test sends `accept`); codecs: its
+        audio_codecs, in offer order; extra: more config lines (modules);
+        sip_trace: baresip -s, every SIP message whole in its log."""
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir)
         self.user = user
@@ -255,13 +280,13 @@ class Baresip:
                 "module_path /usr/lib/baresip/modules",
                 "module g711.so", "module aufile.so", "module alsa.so",
                 "module_app account.so", "module_app menu.so", "module_app ctrl_tcp.so",
-                "ctrl_tcp_listen 127.0.0.1:%d" % ctrl_port,
-                ""]))
+                "ctrl_tcp_listen 127.0.0.1:%d" % ctrl_port]
+                + list(extra) + [""]))
         with open(os.path.join(self.dir, "accounts"), "w") as f:
             f.write('<sip:%s@%s>;auth_pass=%s;outbound="sip:127.0.0.1:%d;transport=udp";'
-                    'regint=600;answermode=auto;audio_codecs=PCMU/8000/1,PCMA/8000/1\n'
-                    % (user, DOMAIN, password, tandem_port))
-        self.proc, self.log = start(["baresip", "-4", "-f", self.dir],
+                    'regint=600;answermode=%s;audio_codecs=%s\n'
+                    % (user, DOMAIN, password, tandem_port, answermode, codecs))
+        self.proc, self.log = start(["baresip", "-4", "-f", self.dir] + (["-s"] if sip_trace else []),
                                     os.path.join(work, name + ".log"), stdin=subprocess.DEVNULL)
         self.events = []
         self.cond = threading.Condition()
@@ -346,7 +371,9 @@ class Baresip:
 class Linphone:
     """linphonec 5.1: commands on stdin, HOME in the work folder."""
 
-    def __init__(self, work, user, password, sip_port, rtp_ports, tandem_port, audio, session_expires):
+    def __init__(self, work, user, password, sip_port, rtp_ports, tandem_port, audio, session_expires,
+                 auto_answer=True):
+        """auto_answer: linphonec -a; without it the test sends `answer`."""
         self.user = user
         home = os.path.join(work, "linphone-home")
         os.makedirs(os.path.join(home, ".local", "share", "linphone"))   # its call-log database
@@ -387,7 +414,8 @@ class Linphone:
                 ""]))
         env = dict(os.environ, HOME=home)
         self.sip_log = os.path.join(work, "linphone-sip.log")
-        self.proc, self.log = start(["linphonec", "-c", self.rc, "-a", "-d", "5", "-l", self.sip_log],
+        self.proc, self.log = start(["linphonec", "-c", self.rc] + (["-a"] if auto_answer else [])
+                                    + ["-d", "5", "-l", self.sip_log],
                                     os.path.join(work, "linphone.log"), env=env,
                                     stdin=subprocess.PIPE, cwd=home)
         self.audio = audio
@@ -591,11 +619,11 @@ def scenario(run, args, work, procs):
     return True
 
 
-def write_tone(path, seconds):
-    """A 440 Hz tone, 8 kHz mono 16 bit: what the phones send."""
+def write_tone(path, seconds, freq=440):
+    """A 440 Hz tone (or freq, whole Hz), 8 kHz mono 16 bit: what the phones send."""
     import math
     frames = bytearray()
-    one = b"".join(int(8000 * math.sin(2 * math.pi * 440 * i / 8000)).to_bytes(2, "little", signed=True)
+    one = b"".join(int(8000 * math.sin(2 * math.pi * freq * i / 8000)).to_bytes(2, "little", signed=True)
                    for i in range(8000))
     for _ in range(seconds):
         frames += one

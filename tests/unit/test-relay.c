@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gst/gst.h>
+
 #include "td-leg.h"
 #include "td-relay.h"
 #include "td-sdp.h"
@@ -3135,6 +3137,50 @@ test_play_until_peer_races (void)
   call_teardown (&c);
 }
 
+/* A codec the tune lacks (no encoder in this GStreamer, here taken out of
+ * its registry) is refused with a warning: nothing plays, nothing changes.
+ * In a subprocess, where warnings are not fatal (structured logging passes
+ * g_test_expect_message by). */
+static void
+test_play_missing_codec (void)
+{
+  GstRegistry *registry;
+  GstPluginFeature *opusenc;
+  g_autoptr (TdTune) tune = NULL;
+  Call c;
+  Rtp r;
+
+  if (!g_test_subprocess ()) {
+    g_test_trap_subprocess (NULL, 30 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_passed ();
+    g_test_trap_assert_stderr ("*tune (pcm) has no opus*tune (pcm) has no opus*");
+    return;
+  }
+  g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  gst_init (NULL, NULL);
+  registry = gst_registry_get ();
+  opusenc = gst_registry_lookup_feature (registry, "opusenc");
+  if (opusenc)
+    gst_registry_remove_feature (registry, opusenc);
+  tune = test_tune ();
+  if (opusenc) {
+    gst_registry_add_feature (registry, opusenc);
+    gst_object_unref (opusenc);
+  }
+  g_assert_false (td_tune_has_codec (tune, TD_CODEC_OPUS));
+
+  call_setup (&c, P (236), P (239));
+  td_relay_port_play (c.a, tune, TD_CODEC_OPUS, 111);
+  td_relay_port_play_until_peer (c.a, tune, TD_CODEC_OPUS, 111);
+  g_assert_false (td_relay_port_is_playing (c.a));
+  td_relay_sync (c.relay);
+  g_assert_false (phone_recv_rtp (&c.a_rtp, 60, &r));
+  td_relay_port_play (c.a, tune, TD_CODEC_PCMU, 0);   /* what it has, it plays */
+  recv_rtp (&c.a_rtp, &r);
+  g_assert_cmpint (tune_frame_of (tune, TD_CODEC_PCMU, &r), ==, 0);
+  call_teardown (&c);
+}
+
 /* The callee rang without SDP (nothing announced on its port), and its RTP
  * comes just before the 200 that brings its SDP: from the host its SIP came
  * from, it is learned at once (the NAT delay would clip its first words),
@@ -3290,6 +3336,7 @@ main (int argc, char **argv)
     { "tune-opus", test_tune_opus },
     { "play-until-peer", test_play_until_peer },
     { "play-until-peer-races", test_play_until_peer_races },
+    { "play-missing-codec", test_play_missing_codec },
     { "leg/rejected-stream", test_leg_rejected_stream },
     { "leg/rtcp-mux", test_leg_rtcp_mux },
     { "leg/clock-rate", test_leg_clock_rate },
