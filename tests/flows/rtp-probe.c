@@ -20,8 +20,8 @@
  *
  * (TIME_US: the wall clock at arrival, in µs since the epoch, comparable
  * with SIPp's message times; PAYLOAD_HEX: the bytes after the header, its
- * CSRCs and extension; "-" if none.) and, at the end, when each endpoint
- * sent its first packet (wall clock, µs; for endpoints that sent any):
+ * CSRCs and extension; "-" if none), and at the end, for each endpoint
+ * that sent any, when it sent its first packet (wall clock, µs):
  *
  *   first BIND_PORT TIME_US
  *
