@@ -209,7 +209,6 @@ connect_branch (TdCall *call, TdLeg *b, gboolean with_media)
   call->early.branch_media = b && with_media;
 }
 
-
 gboolean
 td_call_early_progress (TdCall *call, TdLeg *b, TdSdp *sdp)
 {
@@ -233,8 +232,8 @@ td_call_early_progress (TdCall *call, TdLeg *b, TdSdp *sdp)
     return TRUE;
   }
   if (!fits)
-    g_info ("call %s: the %s early media is not in the caller's codec: the tune goes on",
-            call->call_id, b->target ? b->target : "callee's");
+    g_info ("call %s: early media from %s is not in the caller's codec: the tune goes on",
+            call->call_id, b->target ? b->target : "the callee");
   if (call->early.branch == b)
     connect_branch (call, NULL, FALSE);
   return TRUE;

@@ -1,5 +1,5 @@
 /* A call's media as the relay reports it: tunes tandem plays to one party
- * (td-plugin.h), and the RTP timeout.
+ * (td-plugin.h; ringback is td-call-early.c's), and the RTP timeout.
  *
  * A tune is played to one party from the relay, under that party's own RTP
  * context, so the switch back to the other party's voice is seamless.
@@ -157,7 +157,10 @@ td_call_media_port_event (TdRelayPort *port, const TdRelayEvent *event, gpointer
     if (leg == call->a || leg == call->bridged)
       rtp_check (call, TRUE);
     break;
-  case TD_RELAY_EVENT_TUNE_ENDED:   /* no tune is played until the peer speaks yet */
+  case TD_RELAY_EVENT_TUNE_ENDED:
+    /* The callee's media took over from the ringback (td-call-early.c). */
+    g_info ("call %s: the %s-leg hears the other party now (its first packet ended the tune)",
+            call->call_id, td_leg_name (leg));
     break;
   }
 }
