@@ -245,6 +245,72 @@ test_tune_replaced (void)
   world_without_ringback (&w, &rb);
 }
 
+/* alice calls bob, who has two phones: both branches ring. */
+static void
+start_forked_call (World *w, TdLeg **b1, TdLeg **b2)
+{
+  g_auto (Msg) m = { 0 };
+  TdUser alice = { .name = (char *) "alice" };
+  TdBinding one = { .aor = (char *) "bob", .contact = (char *) "sip:bob@127.0.0.1:5080",
+                    .source = (char *) "udp/127.0.0.1:5080" };
+  TdBinding two = { .aor = (char *) "bob", .contact = (char *) "sip:bob@127.0.0.1:5082",
+                    .source = (char *) "udp/127.0.0.1:5082" };
+  g_autoptr (GPtrArray) targets = g_ptr_array_new ();
+  TdRoute route = { .callee = (char *) "bob", .targets = targets };
+  const sip_t *sip = parse (&m, "INVITE sip:bob@pbx.test SIP/2.0\r\n" VIA
+                            "From: <sip:alice@pbx.test>;tag=at\r\nTo: <sip:bob@pbx.test>\r\n"
+                            "Call-ID: a-call@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+                            "Contact: <sip:alice@127.0.0.1:5070>\r\n" ALLOW_ALL,
+                            OFFER_PCMU_PCMA_DTMF);
+  nua_handle_t *nh = fake_handle (&w->fake, NULL);
+
+  g_ptr_array_add (targets, &one);
+  g_ptr_array_add (targets, &two);
+  td_call_start (&w->ctx, nh, sip, &alice, &route,
+                 td_sdp_parse (OFFER_PCMU_PCMA_DTMF, -1, NULL));
+  w->a = g_hash_table_lookup (w->fake.legs, nh);
+  w->call = w->a->call;
+  g_assert_cmpuint (w->call->b_legs->len, ==, 2);
+  *b1 = g_ptr_array_index (w->call->b_legs, 0);
+  *b2 = g_ptr_array_index (w->call->b_legs, 1);
+  w->b = *b1;
+}
+
+static void
+branch_response (TdLeg *b, int status, const char *sdp)
+{
+  g_autofree char *head = g_strdup_printf ("SIP/2.0 %d %s\r\n" VIA B_DIALOG
+                                           "CSeq: 1 INVITE\r\nContact: <%s>\r\n", status,
+                                           td_call_phrase (status), b->target);
+  event (b, nua_r_invite, status, head, sdp);
+}
+
+/* Forking: the first branch whose early media fits keeps the caller; the
+ * other's early media and ringing do not take it away; once that branch
+ * fails, the other's 183 gets it. */
+static void
+test_forked_early_media (void)
+{
+  World w;
+  Ringback rb;
+  TdLeg *b1, *b2;
+  g_autofree char *sdp1 = sdp_text (40100, "0", 1, "a=sendrecv");
+  g_autofree char *sdp2 = sdp_text (40200, "0", 1, "a=sendrecv");
+
+  world_with_ringback (&w, &rb, TD_RINGBACK_EARLY_MEDIA_FIRST);
+  start_forked_call (&w, &b1, &b2);
+  branch_response (b1, 183, sdp1);
+  g_assert_true (w.call->early.branch == b1 && w.call->early.branch_media);
+  branch_response (b2, 183, sdp2);
+  g_assert_true (w.call->early.branch == b1);
+  branch_response (b2, 180, NULL);
+  g_assert_true (w.call->early.branch == b1);
+  branch_response (b1, 486, NULL);
+  branch_response (b2, 183, sdp2);
+  g_assert_true (w.call->early.branch == b2 && w.call->early.branch_media);
+  world_without_ringback (&w, &rb);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -257,5 +323,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ringback/early-media/tune-first", test_tune_first);
   g_test_add_func ("/ringback/early-media/other-codec", test_early_media_other_codec);
   g_test_add_func ("/ringback/tune-replaced", test_tune_replaced);
+  g_test_add_func ("/ringback/early-media/forked", test_forked_early_media);
   return g_test_run ();
 }
