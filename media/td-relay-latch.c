@@ -170,7 +170,14 @@ td_relay_latch_note_sending (TdRelayPort *port, gint64 now)
 
 /* Only a new announced address re-arms learning: re-announcing the same one
  * (a 200 after the 183, a refresh, a resume) must not reopen the window for
- * a stranger, nor send to a NATed phone's private address again. */
+ * a stranger, nor send to a NATed phone's private address again.
+ * The first announcement after a provisional latch learned with nothing
+ * announced (a callee that rang without SDP and spoke before its 200) keeps
+ * that latch for a new window: it is the path the callee's packets are
+ * known to take (a NATed phone's SDP names a private address that never
+ * speaks, and re-learning it would cost the NAT delay: 0.5 s of the first
+ * words), while the announced address still takes over as soon as it
+ * speaks. */
 void
 td_relay_latch_set_remote (TdRelayPort *port, const Cmd *cmd)
 {
@@ -187,6 +194,12 @@ td_relay_latch_set_remote (TdRelayPort *port, const Cmd *cmd)
         s->remote = s->announced;
         s->remote_len = s->announced_len;
       }
+      continue;
+    }
+    if (!s->announced_len && s->state == LATCH_PROVISIONAL) {
+      s->announced = cmd->remote[k];
+      s->announced_len = cmd->remote_len;
+      s->provisional_until = g_get_monotonic_time () + port->window_us;
       continue;
     }
     s->announced = cmd->remote[k];

@@ -103,7 +103,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRelay, td_relay_free)
  *       or at once while nothing has been announced on that socket (no
  *       set_remote yet: a callee that rang without SDP, whose RTP may come
  *       just before the 200 that brings its SDP); when the SDP does come,
- *       its address takes over (set_remote re-arms latching, see there);
+ *       that latch stays, provisional for a new window (a NATed callee's
+ *       SDP names a private address that never speaks: no NAT delay, no
+ *       clipped words after the 200), and the announced address takes over
+ *       as soon as it speaks;
  *     - any source, once the relay has been sending RTP to the announced
  *       address for nat_delay_ms without a word back (an endpoint whose
  *       media and signalling take different routes), but not while packets
@@ -153,7 +156,9 @@ guint16 td_relay_port_number (const TdRelayPort *port);   /* the RTP port; RTCP 
 /* The address:port the SDP announced: sent to until latched. Re-arms
  * latching on both sockets only when the announced address differs from the
  * last one announced (a re-INVITE that moves the media); an unchanged one
- * (183 then 200, a session refresh, a resume) keeps what was learned. `ip`
+ * (183 then 200, a session refresh, a resume) keeps what was learned, and
+ * so does the first one after a source learned with nothing announced (see
+ * PREFER_SDP). `ip`
  * must be an IP literal (resolve SDP host names first; anything else is
  * logged and treated as "0.0.0.0"). ip "0.0.0.0" (or "::", or rtp_port 0):
  * nothing announced (SDP hold, a rejected stream): a latched socket keeps

@@ -3184,8 +3184,9 @@ test_play_missing_codec (void)
 /* The callee rang without SDP (nothing announced on its port), and its RTP
  * comes just before the 200 that brings its SDP: from the host its SIP came
  * from, it is learned at once (the NAT delay would clip its first words),
- * while a stranger's packets, even earlier, are not. The SDP's address
- * takes over when it comes. */
+ * while a stranger's packets, even earlier, are not. The 200's SDP does not
+ * unlearn it (no NAT delay then either); the SDP's address takes over when
+ * it speaks. */
 static void
 test_latching_host_unannounced (void)
 {
@@ -3218,16 +3219,21 @@ test_latching_host_unannounced (void)
   expect_packet (&c.a_rtp, 3, a);
   wait_stat (c.b, dropped_foreign, 2);
 
-  /* the 200's SDP names another address (the callee's media elsewhere) */
+  /* The 200's SDP names another address (a NATed callee's private one, or
+   * its media elsewhere): the learned path stays until that one speaks. */
   td_relay_port_set_remote (c.b, "127.0.0.1", c.b_rtp.port, c.b_rtcp.port);
   td_relay_sync (c.relay);
   phone_send (&c.a_rtp, a, 4);
-  expect_packet (&c.b_rtp, 4, b);
-  phone_send (&c.b_rtp, b, 5);
+  expect_packet (&callee, 4, b);
+  phone_send (&callee, b, 5);           /* no NAT delay after the 200 */
   expect_packet (&c.a_rtp, 5, a);
-  phone_send (&callee, b, 0xbad3);      /* latched to the announced one now */
-  phone_send (&c.b_rtp, b, 6);
+  phone_send (&c.b_rtp, b, 6);          /* the announced one takes over */
   expect_packet (&c.a_rtp, 6, a);
+  phone_send (&callee, b, 0xbad3);      /* latched to the announced one now */
+  phone_send (&c.b_rtp, b, 7);
+  expect_packet (&c.a_rtp, 7, a);
+  phone_send (&c.a_rtp, a, 8);
+  expect_packet (&c.b_rtp, 8, b);
   expect_nothing (&callee, 20);
   expect_nothing (&stranger, 20);
   call_teardown (&c);
