@@ -143,7 +143,7 @@ measure_length (const char *dir, guint seconds, GPtrArray *kept)
     hi = MAX (hi, rss1 - rss0);
     printf ("    %s: RSS +%" G_GINT64_FORMAT " KiB kept, peak +%" G_GINT64_FORMAT
             " KiB during the load, %" G_GINT64_FORMAT " ms\n",
-            path, rss1 - rss0, peak - rss0, ms);
+            strrchr (path, '/') + 1, rss1 - rss0, peak - rss0, ms);
     report_codecs (tune);
     remove (path);
   }

@@ -6,13 +6,16 @@
  * relay's sendmsg delivers it on loopback, so the receiver's own lateness is
  * not counted) and checks the stream: one SSRC, sequence +1, timestamp +160.
  *
- * Figures, over the window after a warm-up:
- *  - loss: packets the relay sent (tx_generated) that no receiver got, and
- *    sequence gaps; frames the relay skipped (timestamp jumps: its timer
- *    more than five ticks late) are reported apart;
- *  - pacing jitter: |inter-arrival - 20 ms| per caller, p50/p99/max;
- *  - the relay thread's CPU (schedstat), and cpu0's whole busy share (the
- *    loopback receive path runs in softirq, partly outside the thread). */
+ * Figures:
+ *  - loss, over the whole run: packets the relay sent (tx_generated) that
+ *    no receiver got, and sequence gaps; frames the relay skipped
+ *    (timestamp jumps: its timer more than five ticks late) apart;
+ *  - pacing jitter, over the window after a warm-up: |inter-arrival -
+ *    20 ms| per caller, p50/p99/max;
+ *  - the relay thread's CPU over that window (schedstat: exact, where the
+ *    tick-sampled /proc/stat misses most of a 20 ms burst). On loopback
+ *    each send also runs the receiving socket's path (enqueue, waking the
+ *    receiver) in the relay thread: --sample cuts that share. */
 #define G_LOG_DOMAIN "ringback-bench"
 
 #include "rb-pacing.h"
@@ -93,6 +96,8 @@ receiver_thread (gpointer data)
 
   rb_pin (0, 1);
   for (guint i = 0; i < pc->n; i++) {
+    if (pc->rx[i].fd < 0)
+      continue;   /* --sample: sends to the sink */
     struct epoll_event e = { .events = EPOLLIN, .data.u32 = i };
     epoll_ctl (ep, EPOLL_CTL_ADD, pc->rx[i].fd, &e);
   }
@@ -117,13 +122,16 @@ receiver_thread (gpointer data)
   return NULL;
 }
 
+/* Over the ports whose receiver reads (all but --sample's sink senders). */
 static guint64
-sum_stats (TdRelayPort **ports, guint n, gboolean errors)
+sum_stats (Pacing *pc, TdRelayPort **ports, gboolean errors)
 {
   guint64 sum = 0;
 
-  for (guint i = 0; i < n; i++) {
+  for (guint i = 0; i < pc->n; i++) {
     TdRelayStats st;
+    if (pc->rx[i].fd < 0)
+      continue;
     td_relay_port_get_stats (ports[i], &st);
     sum += errors ? st.tx_errors : st.tx_generated;
   }
@@ -134,16 +142,21 @@ static void
 report (Pacing *pc, guint64 sent, guint64 tx_errors, gint64 cpu_ns, gint64 window_ns,
         gint64 busy, gint64 total, pid_t relay_tid)
 {
-  double loss = sent ? 100.0 * (double) (sent - MIN (sent, pc->received)) / (double) sent : 0;
+  guint n_read = 0;
+  double loss;
   double cpu = 100.0 * (double) cpu_ns / (double) window_ns;
   double jit99 = rb_samples_quantile (&pc->jitter, 0.99) / 1e6;
   g_autofree char *load = NULL;
+
+  for (guint i = 0; i < pc->n; i++)
+    n_read += pc->rx[i].fd >= 0;
+  loss = sent ? 100.0 * (double) (sent - MIN (sent, pc->received)) / (double) sent : 0;
 
   g_file_get_contents ("/proc/loadavg", &load, NULL, NULL);
   printf ("  machine load average after: %s", load ? load : "?\n");
   printf ("  packets: relay sent %" G_GUINT64_FORMAT " (%.2f/s per caller), received %" G_GUINT64_FORMAT
           ", LOSS %.4f%% (goal < 0.1%%: %s)\n",
-          sent, (double) sent / pc->n / ((double) window_ns / 1e9 + WARMUP_S), pc->received, loss,
+          sent, (double) sent / n_read / ((double) window_ns / 1e9 + WARMUP_S), pc->received, loss,
           loss < 0.1 ? "met" : "NOT met");
   printf ("  stream checks: sequence gaps %" G_GUINT64_FORMAT ", reordered/duplicated %" G_GUINT64_FORMAT
           ", SSRC changes %" G_GUINT64_FORMAT ", timestamp jumps (frames the relay skipped) %" G_GUINT64_FORMAT
@@ -161,7 +174,7 @@ report (Pacing *pc, guint64 sent, guint64 tx_errors, gint64 cpu_ns, gint64 windo
 }
 
 int
-rb_pacing_run (guint callers, guint duration)
+rb_pacing_run (guint callers, guint duration, guint sample)
 {
   TdRelay *relay;
   g_autoptr (TdTune) tune = rb_tone_tune (425, 6);
@@ -171,6 +184,8 @@ rb_pacing_run (guint callers, guint duration)
   GThread *thread;
   gint64 t0, cpu0, cpu1, b0, b1, tot0, tot1, window_ns;
   pid_t relay_tid;
+  guint16 sink_port = 0;
+  int sink = -1;
 
   if (!rb_raise_nofile (3 * callers + 64)) {
     g_printerr ("ringback-bench: %u callers need %u open files: raise ulimit -n\n", callers,
@@ -181,18 +196,23 @@ rb_pacing_run (guint callers, guint duration)
   relay = rb_relay_new ();
   tids = rb_relay_threads ();
   relay_tid = g_array_index (tids, pid_t, 0);
+  if (sample > 1)
+    sink = rb_udp_socket (0, 1, &sink_port);   /* never read, the smallest buffer: drops at once */
   for (guint i = 0; i < callers; i++) {
     g_autoptr (GError) error = NULL;
-    guint16 rport;
+    guint16 rport = sink_port;
     if (!(ports[i] = td_relay_port_alloc (relay, &error)))
       g_error ("port %u: %s", i, error->message);
-    pc.rx[i].fd = rb_udp_socket (0, 0, &rport);
+    pc.rx[i].fd = sample > 1 && i % sample ? -1 : rb_udp_socket (0, 0, &rport);
     td_relay_port_set_remote (ports[i], "127.0.0.1", rport, 0);
   }
   td_relay_sync (relay);
   printf ("pacing: %u callers hearing ringback (PCMU, one 6 s tone tune), %u s after %u s warm-up; "
           "pinned: %s\n", callers, duration, WARMUP_S,
           rb_opt.pin ? "relay thread cpu0, receiver thread cpu1" : "no");
+  if (sample > 1)
+    printf ("  --sample %u: every %u-th caller's receiver reads (loss and jitter are theirs); the "
+            "others send to one never-read socket, which drops at once\n", sample, sample);
   fflush (stdout);
 
   t0 = rb_wall_ns ();
@@ -216,11 +236,14 @@ rb_pacing_run (guint callers, guint duration)
   atomic_store (&pc.stop, TRUE);
   g_thread_join (thread);
 
-  report (&pc, sum_stats (ports, callers, FALSE), sum_stats (ports, callers, TRUE), cpu1 - cpu0,
+  report (&pc, sum_stats (&pc, ports, FALSE), sum_stats (&pc, ports, TRUE), cpu1 - cpu0,
           window_ns, b1 - b0, tot1 - tot0, relay_tid);
   td_relay_free (relay);          /* closes the ports */
   for (guint i = 0; i < callers; i++)
-    close (pc.rx[i].fd);
+    if (pc.rx[i].fd >= 0)
+      close (pc.rx[i].fd);
+  if (sink >= 0)
+    close (sink);
   rb_samples_clear (&pc.jitter);
   g_free (pc.rx);
   g_free (ports);

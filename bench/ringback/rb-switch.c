@@ -48,6 +48,7 @@ typedef struct {
   guint tune_after_callee, ssrc_changes, received;
   guint32 ssrc;
   /* the main thread's */
+  gboolean stop_on_event;            /* STOP mode */
   gint64 seen_us, handled_us;        /* FIRST_PACKET on b: by the media thread, by us */
 } Call;
 
@@ -190,7 +191,7 @@ callee_event (TdRelayPort *port, const TdRelayEvent *event, gpointer data)
     return;
   c->seen_us = event->time_us;
   c->handled_us = g_get_monotonic_time ();
-  if (td_relay_port_is_playing (c->a))
+  if (c->stop_on_event)
     td_relay_port_stop (c->a);
 }
 
@@ -198,14 +199,14 @@ static void
 start_tune (Switch *sw, Call *c, TdTune *tune)
 {
   if (sw->mode == RB_SWITCH_STOP) {
+    c->stop_on_event = TRUE;
     td_relay_port_set_event_func (c->b, callee_event, c);
     td_relay_port_play (c->a, tune, TD_CODEC_PCMU, 0);
     return;
   }
 #ifdef HAVE_TD_RELAY_PORT_PLAY_UNTIL_PEER
   /* the event only times the callee's first packet here: the relay itself
-   * ends the tune (callee_event's stop finds it no longer playing, or is a
-   * no-op once the tune has ended) */
+   * ends the tune */
   td_relay_port_set_event_func (c->b, callee_event, c);
   td_relay_port_play_until_peer (c->a, tune, TD_CODEC_PCMU, 0);
 #else
@@ -238,12 +239,13 @@ setup_call (TdRelay *relay, Call *c, gint64 start_ns)
 static void
 report (Switch *sw)
 {
-  RbSamples gap, clipped, to_voice, ts_err, main_lag;
+  RbSamples gap, clipped, to_voice, ts_adv, ts_err, main_lag;
   guint missing = 0, seq_bad = 0, ssrc_bad = 0, no_marker = 0, ts_back = 0, tune_after = 0, over = 0;
 
   rb_samples_init (&gap);
   rb_samples_init (&clipped);
   rb_samples_init (&to_voice);
+  rb_samples_init (&ts_adv);
   rb_samples_init (&ts_err);
   rb_samples_init (&main_lag);
   for (guint i = 0; i < sw->n; i++) {
@@ -260,8 +262,11 @@ report (Switch *sw)
     over += g > RB_FRAME_NS + 1000000;   /* a frame plus 1 ms of scheduling */
     rb_samples_add (&clipped, (gint64) c->first_callee_k * RB_FRAME_NS);
     rb_samples_add (&to_voice, c->first_callee_ns - c->callee_start_ns);
-    /* the timestamp should advance by the elapsed time, to a frame */
-    rb_samples_add (&ts_err, ABS ((gint64) dts * 1000000000LL / TD_TUNE_RATE - g));
+    /* the timestamp advances by the elapsed time, and at least by the last
+     * tune frame's 20 ms (td-rtp-context.c: the callee's audio must not
+     * overlap it) */
+    rb_samples_add (&ts_adv, (gint64) dts * 1000000000LL / TD_TUNE_RATE);
+    rb_samples_add (&ts_err, ABS ((gint64) dts * 1000000000LL / TD_TUNE_RATE - MAX (g, RB_FRAME_NS)));
     if (c->seen_us)
       rb_samples_add (&main_lag, (c->handled_us - c->seen_us) * 1000);
     seq_bad += c->first_callee.seq != (guint16) (c->last_tune.seq + 1);
@@ -277,7 +282,8 @@ report (Switch *sw)
           rb_samples_quantile (&gap, 1.0) <= RB_FRAME_NS + 1000000 ? "met" : "NOT met", over, gap.v->len);
   rb_samples_print_ms (&clipped, "callee audio clipped (frames lost before the first heard x 20 ms)");
   rb_samples_print_ms (&to_voice, "callee's first packet sent -> first callee packet at the caller");
-  rb_samples_print_ms (&ts_err, "|timestamp advance - arrival gap|");
+  rb_samples_print_ms (&ts_adv, "timestamp advance last tune -> first callee packet (at 8 kHz)");
+  rb_samples_print_ms (&ts_err, "|timestamp advance - max (arrival gap, 20 ms)|");
   if (main_lag.v->len)
     rb_samples_print_ms (&main_lag, "FIRST_PACKET event: media thread -> main thread");
   printf ("  continuity: sequence not +1: %u, SSRC changed: %u, no marker on the first callee packet: %u, "
@@ -286,6 +292,7 @@ report (Switch *sw)
   rb_samples_clear (&gap);
   rb_samples_clear (&clipped);
   rb_samples_clear (&to_voice);
+  rb_samples_clear (&ts_adv);
   rb_samples_clear (&ts_err);
   rb_samples_clear (&main_lag);
 }

@@ -1,7 +1,10 @@
 /* ringback-bench: colour ringback (issue 10) at the relay level, in-process.
  *
- *   ringback-bench pacing [--callers N] [--duration S]
+ *   ringback-bench pacing [--callers N] [--duration S] [--sample K]
  *       N callers hearing a tune at once: loss, pacing jitter, relay CPU
+ *       (--sample K: only every K-th caller's receiver reads; the others'
+ *       packets go to one never-read socket, which drops them on arrival,
+ *       so the relay's CPU carries less of the loopback receive path)
  *   ringback-bench switch [--switches K] [--background N] [--until-peer]
  *       K answers: the gap between the last tune packet and the callee's
  *       first at the caller, clipping, SSRC/sequence/timestamp continuity
@@ -32,7 +35,7 @@ static G_NORETURN void
 usage (void)
 {
   fprintf (stderr,
-           "usage: ringback-bench pacing [--callers N] [--duration S]\n"
+           "usage: ringback-bench pacing [--callers N] [--duration S] [--sample K]\n"
            "       ringback-bench switch [--switches K] [--background N] [--until-peer]\n"
            "       ringback-bench memory\n"
            "  common: [--ports MIN-MAX] [--no-pin] [--spin]\n");
@@ -46,9 +49,9 @@ main (int argc, char **argv)
     { "callers", required_argument, NULL, 'c' }, { "duration", required_argument, NULL, 'd' },
     { "switches", required_argument, NULL, 's' }, { "background", required_argument, NULL, 'b' },
     { "until-peer", no_argument, NULL, 'u' }, { "ports", required_argument, NULL, 'p' },
-    { "no-pin", no_argument, NULL, 'P' }, { "spin", no_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+    { "no-pin", no_argument, NULL, 'P' }, { "sample", required_argument, NULL, 'K' }, { "spin", no_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
   };
-  guint callers = 500, duration = 20, switches = 200, background = 0;
+  guint callers = 500, duration = 20, sample = 1, switches = 200, background = 0;
   RbSwitchMode mode = RB_SWITCH_STOP;
   const char *what;
   unsigned lo, hi;
@@ -69,6 +72,7 @@ main (int argc, char **argv)
     case 'u': mode = RB_SWITCH_UNTIL_PEER; break;
     case 'P': rb_opt.pin = FALSE; break;
     case 'S': rb_opt.spin = TRUE; break;
+    case 'K': sample = (guint) atoi (optarg); break;
     case 'p':
       if (sscanf (optarg, "%u-%u", &lo, &hi) != 2 || lo > hi || hi > 65535)
         usage ();
@@ -84,7 +88,7 @@ main (int argc, char **argv)
   /* the bench's own threads inherit cpu1; rb_relay_new moves the relay's to cpu0 */
   rb_pin (0, 1);
   if (strcmp (what, "pacing") == 0)
-    return rb_pacing_run (callers, duration);
+    return rb_pacing_run (callers, duration, sample);
   if (strcmp (what, "switch") == 0)
     return rb_switch_run (switches, background, mode);
   if (strcmp (what, "memory") == 0)
