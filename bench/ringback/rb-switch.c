@@ -228,6 +228,8 @@ setup_call (TdRelay *relay, Call *c, gint64 start_ns)
   td_relay_port_set_remote (c->a, "127.0.0.1", caller_port, 0);
   td_relay_port_set_remote (c->b, "127.0.0.1", callee_port, 0);
   td_relay_connect (c->a, c->b);
+  if (rb_opt.new_ssrc)
+    td_relay_port_set_new_ssrc_on_switch (c->a, TRUE);
   b_addr = rb_loopback (td_relay_port_number (c->b));
   if (connect (c->callee_fd, (struct sockaddr *) &b_addr, sizeof b_addr) < 0)
     g_error ("connect: %s", g_strerror (errno));

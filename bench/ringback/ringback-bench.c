@@ -5,9 +5,11 @@
  *       (--sample K: only every K-th caller's receiver reads; the others'
  *       packets go to one never-read socket, which drops them on arrival,
  *       so the relay's CPU carries less of the loopback receive path)
- *   ringback-bench switch [--switches K] [--background N] [--until-peer]
+ *   ringback-bench switch [--switches K] [--background N] [--until-peer] [--new-ssrc]
  *       K answers: the gap between the last tune packet and the callee's
  *       first at the caller, clipping, SSRC/sequence/timestamp continuity
+ *       (--new-ssrc: the per-leg option of a fresh SSRC at each switch,
+ *       which the SSRC check then reports)
  *   ringback-bench memory
  *       RSS per distinct tune (30 s and 3 min WAV) and codec
  *
@@ -36,7 +38,7 @@ usage (void)
 {
   fprintf (stderr,
            "usage: ringback-bench pacing [--callers N] [--duration S] [--sample K]\n"
-           "       ringback-bench switch [--switches K] [--background N] [--until-peer]\n"
+           "       ringback-bench switch [--switches K] [--background N] [--until-peer] [--new-ssrc]\n"
            "       ringback-bench memory\n"
            "  common: [--ports MIN-MAX] [--no-pin] [--spin]\n");
   exit (2);
@@ -49,7 +51,8 @@ main (int argc, char **argv)
     { "callers", required_argument, NULL, 'c' }, { "duration", required_argument, NULL, 'd' },
     { "switches", required_argument, NULL, 's' }, { "background", required_argument, NULL, 'b' },
     { "until-peer", no_argument, NULL, 'u' }, { "ports", required_argument, NULL, 'p' },
-    { "no-pin", no_argument, NULL, 'P' }, { "sample", required_argument, NULL, 'K' }, { "spin", no_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+    { "no-pin", no_argument, NULL, 'P' }, { "sample", required_argument, NULL, 'K' },
+    { "new-ssrc", no_argument, NULL, 'n' }, { "spin", no_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
   };
   guint callers = 500, duration = 20, sample = 1, switches = 200, background = 0;
   RbSwitchMode mode = RB_SWITCH_STOP;
@@ -72,6 +75,7 @@ main (int argc, char **argv)
     case 'u': mode = RB_SWITCH_UNTIL_PEER; break;
     case 'P': rb_opt.pin = FALSE; break;
     case 'S': rb_opt.spin = TRUE; break;
+    case 'n': rb_opt.new_ssrc = TRUE; break;
     case 'K': sample = (guint) atoi (optarg); break;
     case 'p':
       if (sscanf (optarg, "%u-%u", &lo, &hi) != 2 || lo > hi || hi > 65535)
