@@ -12,6 +12,10 @@
  *    (timestamp jumps: its timer more than five ticks late) apart;
  *  - pacing jitter, over the window after a warm-up: |inter-arrival -
  *    20 ms| per caller, p50/p99/max;
+ *    The first and the last tenth of the callers (in the order the relay
+ *    serves them at each tick) are shown apart: the tail waits for the
+ *    burst. The same figure for a bare timer loop's receivers in the same
+ *    run (rb-bare.c) is the floor of this machine;
  *  - the relay thread's CPU over that window (schedstat: exact, where the
  *    tick-sampled /proc/stat misses most of a 20 ms burst). On loopback
  *    each send also runs the receiving socket's path (enqueue, waking the
@@ -27,12 +31,23 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "rb-bare.h"
 #include "rb-common.h"
 
 #define WARMUP_S 2
+#define BARE_RECEIVERS 20
+
+enum { RELAY, BARE, N_CLASSES };
+
+typedef struct {
+  RbSamples jitter;             /* |inter-arrival - 20 ms|, ns */
+  guint64 received, missing, reordered, ssrc_changes, ts_jumps, not_rtp;
+} Stats;
 
 typedef struct {
   int fd;
+  guint8 cls;
+  guint8 part;                  /* RELAY: 1 first tenth, 2 last tenth of the callers, 0 others */
   gboolean started;
   guint16 last_seq;
   guint32 last_ts, ssrc;
@@ -40,46 +55,55 @@ typedef struct {
 } Receiver;
 
 typedef struct {
-  guint n;
+  guint n;                      /* callers */
+  guint n_rx;                   /* receivers: the callers', then the bare loop's */
   Receiver *rx;
   gint64 warm_ns;               /* wall clock: jitter is recorded after it */
   atomic_bool stop;
   /* the receiver thread's alone until joined */
-  RbSamples jitter;             /* |inter-arrival - 20 ms|, ns */
-  guint64 received, missing, reordered, ssrc_changes, ts_jumps, not_rtp;
+  Stats st[N_CLASSES];
+  RbSamples part_jitter[3];     /* RELAY by Receiver.part */
+  atomic_llong first_ns;        /* arrival of the relay's first packet (its grid), 0 until then */
   gint64 cpu_ns;                /* the receiver thread's own CPU */
 } Pacing;
 
 static void
 check_packet (Pacing *pc, Receiver *r, const RbPacket *p)
 {
+  Stats *st = &pc->st[r->cls];
   RbRtp h;
   guint16 dseq;
 
   if (!rb_rtp_parse (p, &h)) {
-    pc->not_rtp++;
+    st->not_rtp++;
     return;
   }
-  pc->received++;
+  st->received++;
+  if (r->cls == RELAY && !atomic_load (&pc->first_ns))
+    atomic_store (&pc->first_ns, p->arrival_ns);
   if (!r->started) {
     r->started = TRUE;
     r->ssrc = h.ssrc;
     goto keep;
   }
   if (h.ssrc != r->ssrc) {
-    pc->ssrc_changes++;
+    st->ssrc_changes++;
     r->ssrc = h.ssrc;
   }
   dseq = (guint16) (h.seq - r->last_seq);
   if (dseq == 0 || dseq > 0x8000) {
-    pc->reordered++;             /* a duplicate or an old one: keep the newest */
+    st->reordered++;             /* a duplicate or an old one: keep the newest */
     return;
   }
-  pc->missing += dseq - 1u;
+  st->missing += dseq - 1u;
   if (h.ts - r->last_ts != (guint32) dseq * TD_TUNE_FRAME_SAMPLES)
-    pc->ts_jumps++;
-  if (p->arrival_ns >= pc->warm_ns && dseq == 1)
-    rb_samples_add (&pc->jitter, ABS (p->arrival_ns - r->last_ns - RB_FRAME_NS));
+    st->ts_jumps++;
+  if (p->arrival_ns >= pc->warm_ns && dseq == 1) {
+    gint64 dev = ABS (p->arrival_ns - r->last_ns - RB_FRAME_NS);
+    rb_samples_add (&st->jitter, dev);
+    if (r->cls == RELAY)
+      rb_samples_add (&pc->part_jitter[r->part], dev);
+  }
 keep:
   r->last_seq = h.seq;
   r->last_ts = h.ts;
@@ -95,7 +119,7 @@ receiver_thread (gpointer data)
   RbPacket pkts[16];
 
   rb_pin (0, 1);
-  for (guint i = 0; i < pc->n; i++) {
+  for (guint i = 0; i < pc->n_rx; i++) {
     if (pc->rx[i].fd < 0)
       continue;   /* --sample: sends to the sink */
     struct epoll_event e = { .events = EPOLLIN, .data.u32 = i };
@@ -139,31 +163,45 @@ sum_stats (Pacing *pc, TdRelayPort **ports, gboolean errors)
 }
 
 static void
-report (Pacing *pc, guint64 sent, guint64 tx_errors, gint64 cpu_ns, gint64 window_ns,
+report_checks (const Stats *st, const char *who, guint64 tx_errors)
+{
+  printf ("  %s stream checks: sequence gaps %" G_GUINT64_FORMAT ", reordered/duplicated %" G_GUINT64_FORMAT
+          ", SSRC changes %" G_GUINT64_FORMAT ", timestamp jumps (frames skipped) %" G_GUINT64_FORMAT
+          ", send errors %" G_GUINT64_FORMAT ", not RTP %" G_GUINT64_FORMAT "\n", who,
+          st->missing, st->reordered, st->ssrc_changes, st->ts_jumps, tx_errors, st->not_rtp);
+}
+
+static void
+report (Pacing *pc, guint64 sent, guint64 tx_errors, RbBare *bare, gint64 cpu_ns, gint64 window_ns,
         gint64 busy, gint64 total, pid_t relay_tid)
 {
+  Stats *st = &pc->st[RELAY];
   guint n_read = 0;
   double loss;
   double cpu = 100.0 * (double) cpu_ns / (double) window_ns;
-  double jit99 = rb_samples_quantile (&pc->jitter, 0.99) / 1e6;
+  double jit99 = rb_samples_quantile (&st->jitter, 0.99) / 1e6;
   g_autofree char *load = NULL;
 
   for (guint i = 0; i < pc->n; i++)
     n_read += pc->rx[i].fd >= 0;
-  loss = sent ? 100.0 * (double) (sent - MIN (sent, pc->received)) / (double) sent : 0;
+  loss = sent ? 100.0 * (double) (sent - MIN (sent, st->received)) / (double) sent : 0;
 
   g_file_get_contents ("/proc/loadavg", &load, NULL, NULL);
   printf ("  machine load average after: %s", load ? load : "?\n");
   printf ("  packets: relay sent %" G_GUINT64_FORMAT " (%.2f/s per caller), received %" G_GUINT64_FORMAT
           ", LOSS %.4f%% (goal < 0.1%%: %s)\n",
-          sent, (double) sent / n_read / ((double) window_ns / 1e9 + WARMUP_S), pc->received, loss,
+          sent, (double) sent / n_read / ((double) window_ns / 1e9 + WARMUP_S), st->received, loss,
           loss < 0.1 ? "met" : "NOT met");
-  printf ("  stream checks: sequence gaps %" G_GUINT64_FORMAT ", reordered/duplicated %" G_GUINT64_FORMAT
-          ", SSRC changes %" G_GUINT64_FORMAT ", timestamp jumps (frames the relay skipped) %" G_GUINT64_FORMAT
-          ", send errors %" G_GUINT64_FORMAT ", not RTP %" G_GUINT64_FORMAT "\n",
-          pc->missing, pc->reordered, pc->ssrc_changes, pc->ts_jumps, tx_errors, pc->not_rtp);
-  rb_samples_print_ms (&pc->jitter, "PACING JITTER |inter-arrival - 20 ms|");
+  report_checks (st, "relay", tx_errors);
+  rb_samples_print_ms (&st->jitter, "PACING JITTER |inter-arrival - 20 ms|");
   printf ("    goal p99 < 5 ms: %s\n", jit99 < 5 ? "met" : "NOT met");
+  rb_samples_print_ms (&pc->part_jitter[1], "  the first tenth of the callers served at each tick");
+  rb_samples_print_ms (&pc->part_jitter[2], "  the last tenth");
+  printf ("  bare timer loop, same run, %u receivers (sent %" G_GUINT64_FORMAT ", received %"
+          G_GUINT64_FORMAT ", cpu %.1f%%):\n", bare->n, bare->sent, pc->st[BARE].received,
+          100.0 * (double) bare->cpu_ns / (double) (window_ns + WARMUP_S * 1000000000LL));
+  report_checks (&pc->st[BARE], "bare", 0);
+  rb_samples_print_ms (&pc->st[BARE].jitter, "bare loop's jitter (this machine's floor)");
   printf ("  RELAY THREAD (tid %d) cpu %.1f%% of one core over %.1f s (goal < 20%%: %s); "
           "cpu0 whole busy %.1f%% (softirq and anything else on cpu0 included)\n",
           relay_tid, cpu, window_ns / 1e9, cpu < 20 ? "met" : "NOT met",
@@ -173,6 +211,24 @@ report (Pacing *pc, guint64 sent, guint64 tx_errors, gint64 cpu_ns, gint64 windo
           rb_rss_kb ());
 }
 
+/* The bare loop's first tick: half a tick after one of the relay's (the
+ * first packet of its first tick, on the monotonic clock), in the future. */
+static gint64
+bare_grid (Pacing *pc)
+{
+  gint64 first = 0, mono, offset;
+
+  for (guint i = 0; i < 1000 && !(first = atomic_load (&pc->first_ns)); i++)
+    g_usleep (1000);   /* bounded: 1 s */
+  if (!first)
+    return 0;
+  offset = rb_now_ns (CLOCK_MONOTONIC) - rb_wall_ns ();
+  mono = first + offset + RB_FRAME_NS / 2;
+  while (mono < rb_now_ns (CLOCK_MONOTONIC) + RB_FRAME_NS)
+    mono += RB_FRAME_NS;
+  return mono;
+}
+
 int
 rb_pacing_run (guint callers, guint duration, guint sample)
 {
@@ -180,19 +236,25 @@ rb_pacing_run (guint callers, guint duration, guint sample)
   g_autoptr (TdTune) tune = rb_tone_tune (425, 6);
   g_autoptr (GArray) tids = NULL;
   TdRelayPort **ports = g_new (TdRelayPort *, callers);
-  Pacing pc = { .n = callers, .rx = g_new0 (Receiver, callers) };
-  GThread *thread;
+  Pacing pc = { .n = callers, .n_rx = callers + BARE_RECEIVERS,
+                .rx = g_new0 (Receiver, callers + BARE_RECEIVERS) };
+  struct sockaddr_in bare_dest[BARE_RECEIVERS];
+  RbBare bare = { .n = BARE_RECEIVERS, .dest = bare_dest };
+  GThread *thread, *bare_thread;
   gint64 t0, cpu0, cpu1, b0, b1, tot0, tot1, window_ns;
   pid_t relay_tid;
   guint16 sink_port = 0;
   int sink = -1;
 
-  if (!rb_raise_nofile (3 * callers + 64)) {
+  if (!rb_raise_nofile (3 * callers + 128)) {
     g_printerr ("ringback-bench: %u callers need %u open files: raise ulimit -n\n", callers,
-                3 * callers + 64);
+                3 * callers + 128);
     return 1;
   }
-  rb_samples_init (&pc.jitter);
+  for (guint c = 0; c < N_CLASSES; c++)
+    rb_samples_init (&pc.st[c].jitter);
+  for (guint k = 0; k < 3; k++)
+    rb_samples_init (&pc.part_jitter[k]);
   relay = rb_relay_new ();
   tids = rb_relay_threads ();
   relay_tid = g_array_index (tids, pid_t, 0);
@@ -204,12 +266,21 @@ rb_pacing_run (guint callers, guint duration, guint sample)
     if (!(ports[i] = td_relay_port_alloc (relay, &error)))
       g_error ("port %u: %s", i, error->message);
     pc.rx[i].fd = sample > 1 && i % sample ? -1 : rb_udp_socket (0, 0, &rport);
+    pc.rx[i].part = i < callers / 10 ? 1 : i >= callers - callers / 10 ? 2 : 0;
     td_relay_port_set_remote (ports[i], "127.0.0.1", rport, 0);
   }
+  for (guint k = 0; k < BARE_RECEIVERS; k++) {
+    Receiver *r = &pc.rx[callers + k];
+    guint16 rport;
+    r->cls = BARE;
+    r->fd = rb_udp_socket (0, 0, &rport);
+    bare_dest[k] = rb_loopback (rport);
+  }
+  bare.ticks = (WARMUP_S + duration) * 50;
   td_relay_sync (relay);
   printf ("pacing: %u callers hearing ringback (PCMU, one 6 s tone tune), %u s after %u s warm-up; "
           "pinned: %s\n", callers, duration, WARMUP_S,
-          rb_opt.pin ? "relay thread cpu0, receiver thread cpu1" : "no");
+          rb_opt.pin ? "relay thread and bare loop cpu0, receiver thread cpu1" : "no");
   if (sample > 1)
     printf ("  --sample %u: every %u-th caller's receiver reads (loss and jitter are theirs); the "
             "others send to one never-read socket, which drops at once\n", sample, sample);
@@ -218,8 +289,11 @@ rb_pacing_run (guint callers, guint duration, guint sample)
   t0 = rb_wall_ns ();
   pc.warm_ns = t0 + WARMUP_S * 1000000000LL;
   thread = g_thread_new ("receiver", receiver_thread, &pc);
+  /* the relay serves its playing ports in the order they started */
   for (guint i = 0; i < callers; i++)
     td_relay_port_play (ports[i], tune, TD_CODEC_PCMU, 0);
+  bare.start_mono_ns = bare_grid (&pc);
+  bare_thread = rb_bare_start (&bare);
 
   rb_sleep_until (pc.warm_ns);
   cpu0 = rb_thread_cpu_ns (relay_tid);
@@ -233,18 +307,22 @@ rb_pacing_run (guint callers, guint duration, guint sample)
   for (guint i = 0; i < callers; i++)
     td_relay_port_stop (ports[i]);
   td_relay_sync (relay);          /* the stats are final now */
+  g_thread_join (bare_thread);    /* its last ticks, a few ms after the window */
   atomic_store (&pc.stop, TRUE);
   g_thread_join (thread);
 
-  report (&pc, sum_stats (&pc, ports, FALSE), sum_stats (&pc, ports, TRUE), cpu1 - cpu0,
+  report (&pc, sum_stats (&pc, ports, FALSE), sum_stats (&pc, ports, TRUE), &bare, cpu1 - cpu0,
           window_ns, b1 - b0, tot1 - tot0, relay_tid);
   td_relay_free (relay);          /* closes the ports */
-  for (guint i = 0; i < callers; i++)
+  for (guint i = 0; i < pc.n_rx; i++)
     if (pc.rx[i].fd >= 0)
       close (pc.rx[i].fd);
   if (sink >= 0)
     close (sink);
-  rb_samples_clear (&pc.jitter);
+  for (guint c = 0; c < N_CLASSES; c++)
+    rb_samples_clear (&pc.st[c].jitter);
+  for (guint k = 0; k < 3; k++)
+    rb_samples_clear (&pc.part_jitter[k]);
   g_free (pc.rx);
   g_free (ports);
   return 0;
