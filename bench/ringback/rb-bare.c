@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -45,6 +46,8 @@ bare_thread (gpointer data)
   guint16 seq = 0;
 
   rb_pin (0, 0);
+  if (rb_opt.nice)   /* as the relay thread's, for a fair floor */
+    setpriority (PRIO_PROCESS, (id_t) rb_gettid (), rb_opt.nice);
   if (b->start_mono_ns) {
     its.it_value.tv_sec = b->start_mono_ns / 1000000000LL;
     its.it_value.tv_nsec = b->start_mono_ns % 1000000000LL;

@@ -273,8 +273,12 @@ rb_relay_new (void)
     g_error ("relay: %s", error->message);
   td_relay_sync (relay);
   tids = rb_relay_threads ();
-  for (guint i = 0; i < tids->len; i++)
-    rb_pin (g_array_index (tids, pid_t, i), 0);
+  for (guint i = 0; i < tids->len; i++) {
+    pid_t tid = g_array_index (tids, pid_t, i);
+    rb_pin (tid, 0);
+    if (rb_opt.nice && setpriority (PRIO_PROCESS, (id_t) tid, rb_opt.nice) < 0)
+      g_warning ("nice %d: %s", rb_opt.nice, g_strerror (errno));
+  }
   return relay;
 }
 

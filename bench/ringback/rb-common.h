@@ -15,6 +15,7 @@ typedef struct {
   guint16 port_min, port_max;    /* the relay's range */
   gboolean pin;                  /* relay thread on cpu0, the bench's threads on cpu1 */
   gboolean spin;                 /* receivers poll without sleeping */
+  int nice;                      /* for the relay thread (and the bare loop), 0: unchanged */
   gboolean new_ssrc;             /* switch: td_relay_port_set_new_ssrc_on_switch on the caller's port */
 } RbOptions;
 

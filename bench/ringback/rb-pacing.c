@@ -279,8 +279,8 @@ rb_pacing_run (guint callers, guint duration, guint sample)
   bare.ticks = (WARMUP_S + duration) * 50;
   td_relay_sync (relay);
   printf ("pacing: %u callers hearing ringback (PCMU, one 6 s tone tune), %u s after %u s warm-up; "
-          "pinned: %s\n", callers, duration, WARMUP_S,
-          rb_opt.pin ? "relay thread and bare loop cpu0, receiver thread cpu1" : "no");
+          "pinned: %s; relay nice %d\n", callers, duration, WARMUP_S,
+          rb_opt.pin ? "relay thread and bare loop cpu0, receiver thread cpu1" : "no", rb_opt.nice);
   if (sample > 1)
     printf ("  --sample %u: every %u-th caller's receiver reads (loss and jitter are theirs); the "
             "others send to one never-read socket, which drops at once\n", sample, sample);

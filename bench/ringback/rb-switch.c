@@ -359,10 +359,11 @@ rb_switch_run (guint switches, guint background, RbSwitchMode mode)
     sink = add_background (relay, tune, background);
   td_relay_sync (relay);
   printf ("switch: %u answers, tune ended by %s, %u more callers hearing ringback meanwhile; "
-          "pinned: %s\n", switches,
+          "pinned: %s; relay nice %d\n", switches,
           mode == RB_SWITCH_STOP ? "td_relay_port_stop() on the callee's FIRST_PACKET event"
                                  : "td_relay_port_play_until_peer()",
-          background, rb_opt.pin ? "relay thread cpu0, callee and receiver threads cpu1" : "no");
+          background, rb_opt.pin ? "relay thread cpu0, callee and receiver threads cpu1" : "no",
+          rb_opt.nice);
   fflush (stdout);
   for (guint i = 0; i < switches; i++)
     start_tune (&sw, &sw.calls[i], tune);

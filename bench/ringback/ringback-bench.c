@@ -19,7 +19,9 @@
  * sending and receiving threads on cpu1, so that they do not queue behind
  * each other on one core), --spin (the receivers poll without sleeping: the
  * relay's sends then never wake a thread on the other core, a cost a phone
- * on the network would not put on the relay). Traffic stays on 127.0.0.1; every loop is
+ * on the network would not put on the relay), --nice N (the relay thread's
+ * and the bare loop's: how much co-tenants on the relay's core cost it).
+ * Traffic stays on 127.0.0.1; every loop is
  * bounded by its duration or count. Not a test. See README.md here. */
 #define G_LOG_DOMAIN "ringback-bench"
 
@@ -40,7 +42,7 @@ usage (void)
            "usage: ringback-bench pacing [--callers N] [--duration S] [--sample K]\n"
            "       ringback-bench switch [--switches K] [--background N] [--until-peer] [--new-ssrc]\n"
            "       ringback-bench memory\n"
-           "  common: [--ports MIN-MAX] [--no-pin] [--spin]\n");
+           "  common: [--ports MIN-MAX] [--no-pin] [--spin] [--nice N]\n");
   exit (2);
 }
 
@@ -52,7 +54,7 @@ main (int argc, char **argv)
     { "switches", required_argument, NULL, 's' }, { "background", required_argument, NULL, 'b' },
     { "until-peer", no_argument, NULL, 'u' }, { "ports", required_argument, NULL, 'p' },
     { "no-pin", no_argument, NULL, 'P' }, { "sample", required_argument, NULL, 'K' },
-    { "new-ssrc", no_argument, NULL, 'n' }, { "spin", no_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+    { "new-ssrc", no_argument, NULL, 'n' }, { "nice", required_argument, NULL, 'N' }, { "spin", no_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
   };
   guint callers = 500, duration = 20, sample = 1, switches = 200, background = 0;
   RbSwitchMode mode = RB_SWITCH_STOP;
@@ -76,6 +78,7 @@ main (int argc, char **argv)
     case 'P': rb_opt.pin = FALSE; break;
     case 'S': rb_opt.spin = TRUE; break;
     case 'n': rb_opt.new_ssrc = TRUE; break;
+    case 'N': rb_opt.nice = atoi (optarg); break;
     case 'K': sample = (guint) atoi (optarg); break;
     case 'p':
       if (sscanf (optarg, "%u-%u", &lo, &hi) != 2 || lo > hi || hi > 65535)
