@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-RbOptions rb_opt = { .port_min = 2000, .port_max = 9999, .pin = TRUE };
+RbOptions rb_opt = { .port_min = 2000, .port_max = 9999, .pin = TRUE, .codec = TD_CODEC_PCMU };
 
 gint64
 rb_now_ns (clockid_t clock)
@@ -282,15 +282,29 @@ rb_relay_new (void)
   return relay;
 }
 
-TdTune *
-rb_tone_tune (double hz, guint seconds)
+guint8
+rb_codec_pt (TdCodec codec)
 {
-  gsize n = (gsize) seconds * TD_TUNE_RATE;
-  g_autofree gint16 *pcm = g_new (gint16, n);
+  switch (codec) {
+  case TD_CODEC_PCMU: return 0;
+  case TD_CODEC_PCMA: return 8;
+  case TD_CODEC_G722: return 9;
+  case TD_CODEC_OPUS: return 111;
+  }
+  return 0;
+}
 
-  for (gsize i = 0; i < n; i++)
-    pcm[i] = (gint16) (8192 * sin (2 * G_PI * hz * (double) i / TD_TUNE_RATE));
-  return td_tune_new_from_pcm (pcm, n);
+TdTune *
+rb_ringback_tune (void)
+{
+  g_autoptr (GError) error = NULL;
+  TdTune *tune = td_tune_new_tone ("eu", &error);
+
+  if (!tune)
+    g_error ("tone:eu: %s", error->message);
+  if (!td_tune_has_codec (tune, rb_opt.codec))
+    g_error ("tone:eu has no %s (its GStreamer encoder is missing)", td_codec_name (rb_opt.codec));
+  return tune;
 }
 
 gboolean

@@ -16,6 +16,7 @@ typedef struct {
   gboolean pin;                  /* relay thread on cpu0, the bench's threads on cpu1 */
   gboolean spin;                 /* receivers poll without sleeping */
   int nice;                      /* for the relay thread (and the bare loop), 0: unchanged */
+  TdCodec codec;                 /* the tune's (and the callee's) codec */
   gboolean new_ssrc;             /* switch: td_relay_port_set_new_ssrc_on_switch on the caller's port */
 } RbOptions;
 
@@ -82,8 +83,11 @@ void rb_cpu_jiffies (int cpu, gint64 *busy, gint64 *total);
 /* A relay on 127.0.0.1 over rb_opt's range, its thread pinned to cpu0. */
 TdRelay *rb_relay_new (void);
 
-/* A tone of `hz` for `seconds`, at -12 dBFS, as a tune (no GStreamer). */
-TdTune *rb_tone_tune (double hz, guint seconds);
+/* The payload type the bench gives `codec`: its static one, 111 for Opus. */
+guint8 rb_codec_pt (TdCodec codec);
+/* The tune the callers hear: the generated ETSI ringing tone ("tone:eu",
+ * 425 Hz, 1 s on, 4 s off), in every codec; exits if it lacks rb_opt.codec. */
+TdTune *rb_ringback_tune (void);
 
 /* Raises the soft limit on open files to the hard one; FALSE if that stays
  * below `need`. */

@@ -7,11 +7,9 @@
  * distinct tune costs while tandem holds it. The peak during the load
  * (VmHWM, reset before each load) shows the transient on top.
  *
- * Today a tune holds its frames in both G.711 laws (PCMU and PCMA); the
- * exact figure is n_frames x 160 bytes per codec. G.722 and Opus come with
- * the media helper's td_tune_memory() (see RB_EXTRA_CODECS below and
- * meson.build): when media/td-tune.h declares it, its figure per codec is
- * printed beside the measured RSS. */
+ * A tune holds its frames in every codec (PCMU, PCMA, G.722, Opus, encoded
+ * at load): td_tune_memory() tells what each codec's frames take, printed
+ * beside the measured RSS (which is of all codecs together). */
 #define G_LOG_DOMAIN "ringback-bench"
 
 #include "rb-memory.h"
@@ -29,12 +27,6 @@
 #define WAV_RATE 44100
 #define COPIES 4   /* distinct tunes per length */
 
-/* The codecs td_tune_memory() is asked about. The hook: when media adds
- * G.722 and Opus to TdCodec, list them here (e.g. TD_CODEC_G722,
- * TD_CODEC_OPUS, by whatever names td-tune.h gives them). */
-#ifdef HAVE_TD_TUNE_MEMORY
-static const TdCodec memory_codecs[] = { TD_CODEC_PCMU, TD_CODEC_PCMA, /* RB_EXTRA_CODECS */ };
-#endif
 
 static void
 put_le (FILE *f, guint32 v, guint bytes)
@@ -102,19 +94,12 @@ load (const char *path, gint64 *ms)
   return tune;
 }
 
+/* Adds the tune's td_tune_memory() per codec to `sum`. */
 static void
-report_codecs (const TdTune *tune)
+add_codecs (const TdTune *tune, gsize sum[TD_CODEC_COUNT])
 {
-#ifdef HAVE_TD_TUNE_MEMORY
-  printf ("      td_tune_memory:");
-  for (guint c = 0; c < G_N_ELEMENTS (memory_codecs); c++)
-    printf (" %s %" G_GSIZE_FORMAT " B",
-            td_codec_name (memory_codecs[c]) ? td_codec_name (memory_codecs[c]) : "?",
-            td_tune_memory (tune, memory_codecs[c]));
-  printf ("\n");
-#else
-  (void) tune;
-#endif
+  for (TdCodec c = 0; c < TD_CODEC_COUNT; c++)
+    sum[c] += td_tune_memory (tune, c);
 }
 
 /* Loads COPIES distinct tunes of `seconds` and keeps them in `kept`. */
@@ -122,6 +107,7 @@ static void
 measure_length (const char *dir, guint seconds, GPtrArray *kept)
 {
   gint64 sum = 0, lo = G_MAXINT64, hi = 0;
+  gsize codec_sum[TD_CODEC_COUNT] = { 0 }, all = 0;
   guint frames = 0;
 
   for (guint i = 0; i < COPIES; i++) {
@@ -144,15 +130,18 @@ measure_length (const char *dir, guint seconds, GPtrArray *kept)
     printf ("    %s: RSS +%" G_GINT64_FORMAT " KiB kept, peak +%" G_GINT64_FORMAT
             " KiB during the load, %" G_GINT64_FORMAT " ms\n",
             strrchr (path, '/') + 1, rss1 - rss0, peak - rss0, ms);
-    report_codecs (tune);
+    add_codecs (tune, codec_sum);
     remove (path);
   }
   printf ("  %3u s tune (%u frames): RSS per distinct tune %.0f KiB (min %" G_GINT64_FORMAT
-          ", max %" G_GINT64_FORMAT "); G.711 frames held: PCMU %.0f KiB + PCMA %.0f KiB = %.0f KiB "
-          "(%.1f KiB per second of tune per codec)\n",
-          seconds, frames, (double) sum / COPIES, lo, hi, frames * TD_TUNE_FRAME_BYTES / 1024.0,
-          frames * TD_TUNE_FRAME_BYTES / 1024.0, 2 * frames * TD_TUNE_FRAME_BYTES / 1024.0,
-          TD_TUNE_FRAME_BYTES * 50 / 1024.0);
+          ", max %" G_GINT64_FORMAT ")\n", seconds, frames, (double) sum / COPIES, lo, hi);
+  printf ("    td_tune_memory per tune:");
+  for (TdCodec c = 0; c < TD_CODEC_COUNT; c++) {
+    all += codec_sum[c] / COPIES;
+    printf (" %s %.0f KiB (%.1f KiB/s)", td_codec_name (c), codec_sum[c] / COPIES / 1024.0,
+            codec_sum[c] / COPIES / 1024.0 / seconds);
+  }
+  printf ("; all %.0f KiB\n", all / 1024.0);
 }
 
 int
@@ -174,14 +163,8 @@ rb_memory_run (void)
   malloc_trim (0);
   rss_all = rb_rss_kb ();
   printf ("memory: %u distinct tunes per length from generated %u Hz 16-bit mono WAV, "
-          "td_tune_load(); RSS after GStreamer's first load %" G_GINT64_FORMAT " KiB; "
-          "td_tune_memory() %s\n", COPIES, WAV_RATE, rss_all,
-#ifdef HAVE_TD_TUNE_MEMORY
-          "built in"
-#else
-          "not in media yet: G.711 measured by RSS only"
-#endif
-          );
+          "td_tune_load() (every codec); RSS after GStreamer's first load %" G_GINT64_FORMAT " KiB\n",
+          COPIES, WAV_RATE, rss_all);
   measure_length (dir, 30, kept);
   measure_length (dir, 180, kept);
   g_ptr_array_set_size (kept, 0);

@@ -59,6 +59,7 @@ typedef struct {
   guint n_rx;                   /* receivers: the callers', then the bare loop's */
   Receiver *rx;
   gint64 warm_ns;               /* wall clock: jitter is recorded after it */
+  guint ticks;                  /* the relay's timestamp units per frame */
   atomic_bool stop;
   /* the receiver thread's alone until joined */
   Stats st[N_CLASSES];
@@ -96,7 +97,7 @@ check_packet (Pacing *pc, Receiver *r, const RbPacket *p)
     return;
   }
   st->missing += dseq - 1u;
-  if (h.ts - r->last_ts != (guint32) dseq * TD_TUNE_FRAME_SAMPLES)
+  if (h.ts - r->last_ts != (guint32) dseq * (r->cls == RELAY ? pc->ticks : 160u))
     st->ts_jumps++;
   if (p->arrival_ns >= pc->warm_ns && dseq == 1) {
     gint64 dev = ABS (p->arrival_ns - r->last_ns - RB_FRAME_NS);
@@ -233,10 +234,10 @@ int
 rb_pacing_run (guint callers, guint duration, guint sample)
 {
   TdRelay *relay;
-  g_autoptr (TdTune) tune = rb_tone_tune (425, 6);
+  g_autoptr (TdTune) tune = rb_ringback_tune ();
   g_autoptr (GArray) tids = NULL;
   TdRelayPort **ports = g_new (TdRelayPort *, callers);
-  Pacing pc = { .n = callers, .n_rx = callers + BARE_RECEIVERS,
+  Pacing pc = { .n = callers, .n_rx = callers + BARE_RECEIVERS, .ticks = td_codec_frame_ticks (rb_opt.codec),
                 .rx = g_new0 (Receiver, callers + BARE_RECEIVERS) };
   struct sockaddr_in bare_dest[BARE_RECEIVERS];
   RbBare bare = { .n = BARE_RECEIVERS, .dest = bare_dest };
@@ -278,8 +279,8 @@ rb_pacing_run (guint callers, guint duration, guint sample)
   }
   bare.ticks = (WARMUP_S + duration) * 50;
   td_relay_sync (relay);
-  printf ("pacing: %u callers hearing ringback (PCMU, one 6 s tone tune), %u s after %u s warm-up; "
-          "pinned: %s; relay nice %d\n", callers, duration, WARMUP_S,
+  printf ("pacing: %u callers hearing ringback (%s, tone:eu), %u s after %u s warm-up; "
+          "pinned: %s; relay nice %d\n", callers, td_codec_name (rb_opt.codec), duration, WARMUP_S,
           rb_opt.pin ? "relay thread and bare loop cpu0, receiver thread cpu1" : "no", rb_opt.nice);
   if (sample > 1)
     printf ("  --sample %u: every %u-th caller's receiver reads (loss and jitter are theirs); the "
@@ -291,7 +292,7 @@ rb_pacing_run (guint callers, guint duration, guint sample)
   thread = g_thread_new ("receiver", receiver_thread, &pc);
   /* the relay serves its playing ports in the order they started */
   for (guint i = 0; i < callers; i++)
-    td_relay_port_play (ports[i], tune, TD_CODEC_PCMU, 0);
+    td_relay_port_play (ports[i], tune, rb_opt.codec, rb_codec_pt (rb_opt.codec));
   bare.start_mono_ns = bare_grid (&pc);
   bare_thread = rb_bare_start (&bare);
 

@@ -9,9 +9,8 @@
  *    main thread, which calls td_relay_port_stop (a). Until the media
  *    thread applies that, a drops what b forwards: the callee's first
  *    packet is lost.
- *  - UNTIL_PEER (td_relay_port_play_until_peer, from the media helper; built
- *    only when media/td-relay.h declares it, see meson.build): the first
- *    packet b forwards ends the tune on the media thread and is itself sent.
+ *  - UNTIL_PEER (td_relay_port_play_until_peer): the first packet b
+ *    forwards ends the tune on the media thread and is itself sent.
  *
  * Per call, at the receiver: the gap between the last tune packet and the
  * first callee packet (goal <= 20 ms: no frame missing), the callee frames
@@ -79,8 +78,8 @@ cmp_send (gconstpointer a, gconstpointer b)
 static void
 callee_send (Call *c, guint index, guint32 k)
 {
-  guint8 pkt[12 + TD_TUNE_FRAME_BYTES] = { 0x80, k == 0 ? 0x80 : 0x00 };
-  guint32 ssrc = 0xCA11EE00u + index, ts = k * TD_TUNE_FRAME_SAMPLES;
+  guint8 pkt[12 + 160] = { 0x80, (guint8) ((k == 0 ? 0x80 : 0x00) | rb_codec_pt (rb_opt.codec)) };
+  guint32 ssrc = 0xCA11EE00u + index, ts = k * td_codec_frame_ticks (rb_opt.codec);
 
   pkt[2] = (guint8) (k >> 8);
   pkt[3] = (guint8) k;
@@ -201,17 +200,13 @@ start_tune (Switch *sw, Call *c, TdTune *tune)
   if (sw->mode == RB_SWITCH_STOP) {
     c->stop_on_event = TRUE;
     td_relay_port_set_event_func (c->b, callee_event, c);
-    td_relay_port_play (c->a, tune, TD_CODEC_PCMU, 0);
+    td_relay_port_play (c->a, tune, rb_opt.codec, rb_codec_pt (rb_opt.codec));
     return;
   }
-#ifdef HAVE_TD_RELAY_PORT_PLAY_UNTIL_PEER
   /* the event only times the callee's first packet here: the relay itself
    * ends the tune */
   td_relay_port_set_event_func (c->b, callee_event, c);
-  td_relay_port_play_until_peer (c->a, tune, TD_CODEC_PCMU, 0);
-#else
-  g_assert_not_reached ();   /* refused in rb_switch_run */
-#endif
+  td_relay_port_play_until_peer (c->a, tune, rb_opt.codec, rb_codec_pt (rb_opt.codec));
 }
 
 static void
@@ -228,6 +223,8 @@ setup_call (TdRelay *relay, Call *c, gint64 start_ns)
   td_relay_port_set_remote (c->a, "127.0.0.1", caller_port, 0);
   td_relay_port_set_remote (c->b, "127.0.0.1", callee_port, 0);
   td_relay_connect (c->a, c->b);
+  /* the callee's stream, forwarded out of a, runs at the codec's clock */
+  td_relay_port_set_clock_rate (c->a, td_codec_clock_rate (rb_opt.codec));
   if (rb_opt.new_ssrc)
     td_relay_port_set_new_ssrc_on_switch (c->a, TRUE);
   b_addr = rb_loopback (td_relay_port_number (c->b));
@@ -242,6 +239,7 @@ static void
 report (Switch *sw)
 {
   RbSamples gap, clipped, to_voice, ts_adv, ts_err, main_lag;
+  gint64 rate = td_codec_clock_rate (rb_opt.codec);
   guint missing = 0, seq_bad = 0, ssrc_bad = 0, no_marker = 0, ts_back = 0, tune_after = 0, over = 0;
 
   rb_samples_init (&gap);
@@ -267,8 +265,8 @@ report (Switch *sw)
     /* the timestamp advances by the elapsed time, and at least by the last
      * tune frame's 20 ms (td-rtp-context.c: the callee's audio must not
      * overlap it) */
-    rb_samples_add (&ts_adv, (gint64) dts * 1000000000LL / TD_TUNE_RATE);
-    rb_samples_add (&ts_err, ABS ((gint64) dts * 1000000000LL / TD_TUNE_RATE - MAX (g, RB_FRAME_NS)));
+    rb_samples_add (&ts_adv, (gint64) dts * 1000000000LL / rate);
+    rb_samples_add (&ts_err, ABS ((gint64) dts * 1000000000LL / rate - MAX (g, RB_FRAME_NS)));
     if (c->seen_us)
       rb_samples_add (&main_lag, (c->handled_us - c->seen_us) * 1000);
     seq_bad += c->first_callee.seq != (guint16) (c->last_tune.seq + 1);
@@ -284,7 +282,7 @@ report (Switch *sw)
           rb_samples_quantile (&gap, 1.0) <= RB_FRAME_NS + 1000000 ? "met" : "NOT met", over, gap.v->len);
   rb_samples_print_ms (&clipped, "callee audio clipped (frames lost before the first heard x 20 ms)");
   rb_samples_print_ms (&to_voice, "callee's first packet sent -> first callee packet at the caller");
-  rb_samples_print_ms (&ts_adv, "timestamp advance last tune -> first callee packet (at 8 kHz)");
+  rb_samples_print_ms (&ts_adv, "timestamp advance last tune -> first callee packet (at the codec's clock)");
   rb_samples_print_ms (&ts_err, "|timestamp advance - max (arrival gap, 20 ms)|");
   if (main_lag.v->len)
     rb_samples_print_ms (&main_lag, "FIRST_PACKET event: media thread -> main thread");
@@ -321,7 +319,7 @@ add_background (TdRelay *relay, TdTune *tune, guint n)
     if (!p)
       g_error ("background port: %s", error->message);
     td_relay_port_set_remote (p, "127.0.0.1", sink_port, 0);
-    td_relay_port_play (p, tune, TD_CODEC_PCMU, 0);
+    td_relay_port_play (p, tune, rb_opt.codec, rb_codec_pt (rb_opt.codec));
   }
   return sink;
 }
@@ -330,20 +328,13 @@ int
 rb_switch_run (guint switches, guint background, RbSwitchMode mode)
 {
   Switch sw = { .n = switches, .calls = g_new0 (Call, switches), .mode = mode };
-  g_autoptr (TdTune) tune = rb_tone_tune (425, 6);
+  g_autoptr (TdTune) tune = rb_ringback_tune ();
   g_autoptr (GRand) rand = g_rand_new_with_seed (10);
   TdRelay *relay;
   GThread *callees, *receiver;
   gint64 base, last_start = 0;
   int sink = -1;
 
-#ifndef HAVE_TD_RELAY_PORT_PLAY_UNTIL_PEER
-  if (mode == RB_SWITCH_UNTIL_PEER) {
-    g_printerr ("ringback-bench: built without td_relay_port_play_until_peer (media/td-relay.h "
-                "did not declare it at configure time: meson setup --reconfigure)\n");
-    return 77;
-  }
-#endif
   if (!rb_raise_nofile (4 * switches + 2 * background + 64)) {
     g_printerr ("ringback-bench: raise ulimit -n\n");
     return 1;
@@ -358,8 +349,8 @@ rb_switch_run (guint switches, guint background, RbSwitchMode mode)
   if (background)
     sink = add_background (relay, tune, background);
   td_relay_sync (relay);
-  printf ("switch: %u answers, tune ended by %s, %u more callers hearing ringback meanwhile; "
-          "pinned: %s; relay nice %d\n", switches,
+  printf ("switch: %u answers in %s, tune ended by %s, %u more callers hearing ringback meanwhile; "
+          "pinned: %s; relay nice %d\n", switches, td_codec_name (rb_opt.codec),
           mode == RB_SWITCH_STOP ? "td_relay_port_stop() on the callee's FIRST_PACKET event"
                                  : "td_relay_port_play_until_peer()",
           background, rb_opt.pin ? "relay thread cpu0, callee and receiver threads cpu1" : "no",

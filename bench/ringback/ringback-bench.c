@@ -13,7 +13,8 @@
  *   ringback-bench memory
  *       RSS per distinct tune (30 s and 3 min WAV) and codec
  *
- * Common options: --ports MIN-MAX (the relay's range, default 2000-9999:
+ * Common options: --codec pcmu|pcma|g722|opus (the tune's, pt 0/8/9/111;
+ * default pcmu), --ports MIN-MAX (the relay's range, default 2000-9999:
  * clear of test-relay's 10000-19599, the flow tests' 20000-29999 and the
  * ephemeral range), --no-pin (default: the relay thread on cpu0, the bench's
  * sending and receiving threads on cpu1, so that they do not queue behind
@@ -26,6 +27,7 @@
 #define G_LOG_DOMAIN "ringback-bench"
 
 #include <getopt.h>
+#include <gst/gst.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +44,19 @@ usage (void)
            "usage: ringback-bench pacing [--callers N] [--duration S] [--sample K]\n"
            "       ringback-bench switch [--switches K] [--background N] [--until-peer] [--new-ssrc]\n"
            "       ringback-bench memory\n"
-           "  common: [--ports MIN-MAX] [--no-pin] [--spin] [--nice N]\n");
+           "  common: [--codec pcmu|pcma|g722|opus] [--ports MIN-MAX] [--no-pin] [--spin] [--nice N]\n");
   exit (2);
+}
+
+static gboolean
+parse_codec (const char *name, TdCodec *out)
+{
+  for (TdCodec c = 0; c < TD_CODEC_COUNT; c++)
+    if (g_ascii_strcasecmp (name, td_codec_name (c)) == 0) {
+      *out = c;
+      return TRUE;
+    }
+  return FALSE;
 }
 
 int
@@ -54,7 +67,7 @@ main (int argc, char **argv)
     { "switches", required_argument, NULL, 's' }, { "background", required_argument, NULL, 'b' },
     { "until-peer", no_argument, NULL, 'u' }, { "ports", required_argument, NULL, 'p' },
     { "no-pin", no_argument, NULL, 'P' }, { "sample", required_argument, NULL, 'K' },
-    { "new-ssrc", no_argument, NULL, 'n' }, { "nice", required_argument, NULL, 'N' }, { "spin", no_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+    { "new-ssrc", no_argument, NULL, 'n' }, { "codec", required_argument, NULL, 'C' }, { "nice", required_argument, NULL, 'N' }, { "spin", no_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
   };
   guint callers = 500, duration = 20, sample = 1, switches = 200, background = 0;
   RbSwitchMode mode = RB_SWITCH_STOP;
@@ -78,6 +91,10 @@ main (int argc, char **argv)
     case 'P': rb_opt.pin = FALSE; break;
     case 'S': rb_opt.spin = TRUE; break;
     case 'n': rb_opt.new_ssrc = TRUE; break;
+    case 'C':
+      if (!parse_codec (optarg, &rb_opt.codec))
+        usage ();
+      break;
     case 'N': rb_opt.nice = atoi (optarg); break;
     case 'K': sample = (guint) atoi (optarg); break;
     case 'p':
@@ -92,6 +109,8 @@ main (int argc, char **argv)
   if (optind != argc || callers == 0 || callers > 5000 || duration == 0 || duration > 600 ||
       switches == 0 || switches > 2000 || background > 5000)
     usage ();
+  /* tunes are encoded by GStreamer (G.722, Opus) */
+  gst_init (NULL, NULL);
   /* the bench's own threads inherit cpu1; rb_relay_new moves the relay's to cpu0 */
   rb_pin (0, 1);
   if (strcmp (what, "pacing") == 0)
