@@ -47,6 +47,8 @@ echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 for n in $callers; do
   step "pacing-$n" pacing --callers "$n" --duration "$duration"
   step "pacing-$n-sample10" pacing --callers "$n" --duration "$duration" --sample 10
+  # the relay thread at nice -10: what co-tenants on its core cost it
+  step "pacing-$n-nice" pacing --callers "$n" --duration "$duration" --nice -10
 done
 step switch-stop switch --switches "$switches"
 step switch-stop-bg500 switch --switches "$switches" --background 500
