@@ -76,6 +76,7 @@ typedef struct {
   guint frame;               /* next frame of the tune */
   guint16 seq;
   guint32 ts;
+  guint phase;               /* which of the worker's 5 ms ticks in each 20 ms it is sent on */
   GList link;                /* in its worker's `playing` while tune != NULL */
 } Playout;
 
@@ -177,6 +178,8 @@ struct _Worker {
   GQueue backlog;              /* Cmd* held for ports not (yet) ours, in order */
   GQueue playing;              /* TdRelayPort* via port->play.link */
   gboolean ticking;            /* tfd armed */
+  guint64 ticks;               /* the playout timer's ticks so far (TD_RELAY_PHASES a frame) */
+  guint next_phase;            /* the phase the next tune played gets */
   Buffers *buf;
   /* events (td-relay-events.c), the worker thread */
   int idle_tfd;                /* immutable: the idle check's timer */
