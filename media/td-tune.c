@@ -169,6 +169,20 @@ make_element (const char *factory, GError **error)
   return element;
 }
 
+/* e[i] = a new element of factories[i], each; on failure none is left. */
+static gboolean
+make_elements (const char *const *factories, guint n, GstElement **e, GError **error)
+{
+  for (guint i = 0; i < n; i++)
+    if ((e[i] = make_element (factories[i], error)) == NULL)
+      {
+        while (i-- > 0)
+          gst_object_unref (gst_object_ref_sink (e[i]));
+        return FALSE;
+      }
+  return TRUE;
+}
+
 /* One branch after the tee: queue ! audioresample
  *   ! audio/x-raw,format=S16 (native),rate=@rate,channels=1 ! appsink. */
 static gboolean
@@ -178,13 +192,8 @@ add_branch (Load *load, GstElement *tee, guint rate,
   static const char *const factories[] = { "queue", "audioresample", "capsfilter", "appsink" };
   GstElement *e[G_N_ELEMENTS (factories)];
 
-  for (guint i = 0; i < G_N_ELEMENTS (factories); i++)
-    if ((e[i] = make_element (factories[i], error)) == NULL)
-      {
-        while (i-- > 0)
-          gst_object_unref (gst_object_ref_sink (e[i]));
-        return FALSE;
-      }
+  if (!make_elements (factories, G_N_ELEMENTS (factories), e, error))
+    return FALSE;
   g_autoptr (GstCaps) caps = gst_caps_new_simple ("audio/x-raw",
                                                   "format", G_TYPE_STRING, S16_NATIVE,
                                                   "rate", G_TYPE_INT, (int) rate,
@@ -209,13 +218,8 @@ build_pipeline (Load *load, const char *path, GError **error)
   static const char *const factories[] = { "filesrc", "decodebin", "audioconvert", "tee" };
   GstElement *e[G_N_ELEMENTS (factories)];
 
-  for (guint i = 0; i < G_N_ELEMENTS (factories); i++)
-    if ((e[i] = make_element (factories[i], error)) == NULL)
-      {
-        while (i-- > 0)
-          gst_object_unref (gst_object_ref_sink (e[i]));
-        return FALSE;
-      }
+  if (!make_elements (factories, G_N_ELEMENTS (factories), e, error))
+    return FALSE;
 
   GstElement *src = e[0], *decode = e[1], *convert = e[2], *tee = e[3];
   g_object_set (src, "location", path, NULL);
