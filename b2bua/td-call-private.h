@@ -32,6 +32,7 @@ typedef struct {
 
 struct _TdCall {
   grefcount ref;          /* SIP thread only; ctx->calls holds one until the end */
+  guint64 id;             /* stable, unique in the daemon's life (td-call-list.c) */
   TdCallContext *ctx;
   char *call_id;          /* the A-leg's (or tandem's first B-leg's), for logs and the CDR */
   /* CDR: one row per segment (the parties changed: a transfer); every

@@ -208,6 +208,7 @@ td_call_new (TdCallContext *ctx, const char *call_id, const char *caller,
 {
   TdCall *call = g_new0 (TdCall, 1);
   g_ref_count_init (&call->ref);
+  call->id = ++ctx->next_call_id;
   call->ctx = ctx;
   call->call_id = g_strdup (call_id);
   call->segment = 1;

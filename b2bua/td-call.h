@@ -37,6 +37,7 @@ typedef struct _TdCallContext {
   GHashTable *loose_legs;   /* TdLeg* set (a reference each): legs that left
                              * their call and are being hung up */
   guint64 next_leg_id;
+  guint64 next_call_id;     /* TdCall ids, for operators (td-call-list.c) */
   TdPluginHost *plugins;    /* feature hooks; may be NULL */
   /* The Allow of calls' dialogs when it differs from the stack's (REFER,
    * with a transfer plugin: taken in dialogs only), or NULL. */

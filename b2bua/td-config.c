@@ -371,6 +371,30 @@ set_calls_max_per_user (Parser *p, const char *value, GError **error)
                      &p->config->max_calls_per_user, error);
 }
 
+/* A Unix socket's path must fit sockaddr_un (108 bytes with its NUL). */
+#define CONTROL_SOCKET_MAX 107
+
+static gboolean
+set_control_socket (Parser *p, const char *value, GError **error)
+{
+  g_autofree char *path = NULL;
+
+  g_clear_pointer (&p->config->control_socket, g_free);
+  p->config->control_socket_line = p->line;
+  if (!*value || g_ascii_strcasecmp (value, "none") == 0)
+    return TRUE;
+  path = resolve_path (p, value);
+  if (g_str_has_suffix (value, "/"))
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[control] socket: \"%s\" names a folder, not a socket file", value);
+  if (strlen (path) > CONTROL_SOCKET_MAX)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[control] socket: \"%s\" is longer than a Unix socket path may be "
+                 "(%d bytes)", path, CONTROL_SOCKET_MAX);
+  p->config->control_socket = g_steal_pointer (&path);
+  return TRUE;
+}
+
 static gboolean
 set_plugins_enabled (Parser *p, const char *value, GError **error)
 {
@@ -478,6 +502,7 @@ static const KeySpec key_specs[] = {
   { "calls", "rtp-timeout", set_calls_rtp_timeout },
   { "calls", "session-timer", set_calls_session_timer },
   { "calls", "max-calls-per-user", set_calls_max_per_user },
+  { "control", "socket", set_control_socket },
   { "plugins", "enabled", set_plugins_enabled },
   { "plugins", "path", set_plugins_path },
   { "log", "level", set_log_level },
@@ -569,7 +594,7 @@ note_seen (Parser *p, char *what, guint *first)
 }
 
 #define KNOWN_GROUPS \
-  "sip, auth, registrar, media, store, calls, log, plugins, user NAME, and [NAME] for each " \
+  "sip, auth, registrar, media, store, calls, control, log, plugins, user NAME, and [NAME] for each " \
   "plugin in [plugins] enabled"
 
 static gboolean
@@ -730,6 +755,7 @@ set_defaults (TdConfig *c)
   c->plugins = g_new0 (char *, 1);
   c->plugin_dir = NULL;           /* td-plugins.c looks for them */
   c->log_level = G_LOG_LEVEL_INFO;
+  c->control_socket = g_strdup (TD_CONFIG_DEFAULT_CONTROL_SOCKET);
   c->local_addresses = g_new0 (char *, 1);
   c->warnings = g_new0 (char *, 1);
 }
@@ -797,7 +823,7 @@ check_plugin_groups (Parser *p, GError **error)
   enabled = g_strjoinv (", ", c->plugins);
   return fail (p, error, TD_CONFIG_ERROR_UNKNOWN,
                "unknown group [%s]: neither a core group (sip, auth, registrar, media, store, "
-               "calls, log, plugins, user NAME) nor the group of a plugin in [plugins] enabled "
+               "calls, control, log, plugins, user NAME) nor the group of a plugin in [plugins] enabled "
                "(%s)", first->name, *enabled ? enabled : "none");
 }
 
@@ -937,6 +963,7 @@ td_config_unref (TdConfig *c)
   g_strfreev (c->warnings);
   g_free (c->media_address);
   g_free (c->store_path);
+  g_free (c->control_socket);
   g_free (c->dir);
   g_clear_pointer (&c->plugin_groups, g_hash_table_unref);
   g_strfreev (c->plugins);

@@ -85,6 +85,11 @@ typedef struct {
   guint session_timer;      /* RFC 4028 Session-Expires offered/accepted; 0 = off */
   guint max_calls_per_user; /* calls a user may have started and not yet ended */
 
+  /* [control] */
+  char *control_socket;     /* the operator's Unix socket (td-control.c), resolved
+                             * against the config file's folder; NULL: none */
+  guint control_socket_line;   /* where it was set; 0: the default */
+
   /* [log] */
   GLogLevelFlags log_level; /* most verbose level shown */
 
@@ -98,6 +103,9 @@ typedef struct {
    * are loaded: td_config_check_plugin_keys(). */
   GHashTable *plugin_groups;
 } TdConfig;
+
+/* [control] socket when the file does not set it. */
+#define TD_CONFIG_DEFAULT_CONTROL_SOCKET "/run/tandem/control.sock"
 
 TdConfig *td_config_load (const char *path, GError **error);
 /* Parse `data` as if read from `name` (relative paths resolve against `base_dir`). */

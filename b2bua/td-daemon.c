@@ -18,6 +18,7 @@
 #include "td-auth.h"
 #include "td-call.h"
 #include "td-cdr.h"
+#include "td-control.h"
 #include "td-location.h"
 #include "td-numeric-only.h"
 #include "td-overload.h"
@@ -48,6 +49,7 @@ struct _TdDaemon {
   TdCdr *cdr;
   TdPluginHost *plugins;
   TdCallContext calls;
+  TdControl *control;         /* the operator's socket, or NULL */
 
   su_root_t *root;
   nua_t *nua;
@@ -355,18 +357,21 @@ keep_restart_only (TdConfig *fresh, const TdConfig *running)
     fresh->port_min != running->port_min || fresh->port_max != running->port_max ||
     fresh->relay_threads != running->relay_threads ||
     fresh->session_timer != running->session_timer ||
-    strcmp (fresh->user_agent, running->user_agent) != 0;
+    strcmp (fresh->user_agent, running->user_agent) != 0 ||
+    g_strcmp0 (fresh->control_socket, running->control_socket) != 0;
 
   if (changed)
-    g_warning ("reload: [sip], [media], [store], [calls] session-timer and user-agent changes "
-               "take effect only on restart; the running values stay");
+    g_warning ("reload: [sip], [media], [store], [control], [calls] session-timer and "
+               "user-agent changes take effect only on restart; the running values stay");
 #define KEEP_STR(f) do { g_free (fresh->f); fresh->f = g_strdup (running->f); } while (0)
   KEEP_STR (listen_host);
   KEEP_STR (domain);
   KEEP_STR (store_path);
   KEEP_STR (media_address);
   KEEP_STR (user_agent);
+  KEEP_STR (control_socket);
 #undef KEEP_STR
+  fresh->control_socket_line = running->control_socket_line;
   fresh->listen_port = running->listen_port;
   fresh->port_min = running->port_min;
   fresh->port_max = running->port_max;
@@ -436,6 +441,9 @@ td_daemon_new (const char *config_path, TdConfig *config, GError **error)
     return NULL;
   d->calls.nua = d->nua;
   d->calls.signal = td_signal_nua (d->nua);
+  d->control = td_control_new (d->config, &d->calls, error);
+  if (!d->control && error && *error)
+    return NULL;
   d->signal_sources[0] = g_unix_signal_add (SIGTERM, on_terminate, d);
   d->signal_sources[1] = g_unix_signal_add (SIGINT, on_terminate, d);
   d->signal_sources[2] = g_unix_signal_add (SIGHUP, on_reload, d);
@@ -459,6 +467,7 @@ td_daemon_free (TdDaemon *d)
   for (guint i = 0; i < G_N_ELEMENTS (d->signal_sources); i++)
     g_clear_handle_id (&d->signal_sources[i], g_source_remove);
   g_clear_handle_id (&d->housekeeping, g_source_remove);
+  g_clear_pointer (&d->control, td_control_free);
   if (d->calls.calls) {
     td_calls_free_all (&d->calls);
     td_call_context_clear (&d->calls);
