@@ -165,15 +165,25 @@ find_call (TdCallContext *ctx, guint64 n)
   return NULL;
 }
 
+/* Every party goes. A caller still waiting for its final answer gets 480,
+ * as when its callee's only branch ends without one (td_call_hangup
+ * answers no caller: the branches' 487s come to an ended call). */
+static void
+hangup_call (TdCall *call)
+{
+  td_call_hangup (call, "operator");
+  td_call_respond_a (call, 480, NULL, NULL);
+}
+
 /* The A-leg of a call that still rings has no dialog of its own to end:
- * the caller is refused as if it had been the callee's choice. */
+ * the call ends, as if the caller had given up. */
 static void
 hangup_leg (TdLeg *leg)
 {
   TdCall *call = leg->call;
 
   if (call && leg == call->a && !leg->answered)
-    td_call_hangup (call, "operator");
+    hangup_call (call);
   else
     td_leg_hangup (leg);
 }
@@ -197,7 +207,7 @@ td_calls_hangup_id (TdCallContext *ctx, const char *id, GError **error)
       return FALSE;
     }
     g_message ("call %s: hung up by the operator", id);
-    td_call_hangup (call, "operator");
+    hangup_call (call);
     return TRUE;
   }
   leg = td_leg_lookup (ctx, n);

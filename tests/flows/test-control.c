@@ -249,6 +249,44 @@ test_hangup_leg (void)
   flow_daemon_stop (d);
 }
 
+/* While bob rings, `hangup` of a leg: bob's is CANCELled, and the caller
+ * gets 480 (its only branch ended unanswered); alice's (no dialog yet to
+ * BYE) ends the call: bob is CANCELled and alice refused the same way. */
+static void
+hangup_ringing (guint which)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (CONTROL_CONFIG);
+  g_auto (FlowCall) c = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *leg = NULL;
+  FlowSipp *sa, *sb;
+  JsonObject *call;
+
+  start_call (d, &c, "call-uac-fail.xml", NULL, "call-uas-ring.xml", NULL, &sa, &sb);
+  flow_wait_port_file ("b");
+  call = wait_states (parser, "ringing", "ringing");
+  leg = g_strdup (json_object_get_string_member (party (call, which), "leg"));
+  g_assert_cmpint (ctl (NULL, NULL, "hangup", leg), ==, 0);
+  c.a = flow_sipp_finish (sa, "alice");
+  c.b = flow_sipp_finish (sb, "bob");
+  flow_assert_cancelled (c.b);
+  g_assert_cmpint (flow_caller_final (c.a), ==, 480);
+  assert_no_calls ();
+  flow_daemon_stop (d);
+}
+
+static void
+test_hangup_ringing_callee (void)
+{
+  hangup_ringing (1);
+}
+
+static void
+test_hangup_ringing_caller (void)
+{
+  hangup_ringing (0);
+}
+
 /* alice holds at once (a=sendonly): both parties show held. */
 static void
 test_calls_held (void)
@@ -460,6 +498,8 @@ main (int argc, char **argv)
   flow_add_test ("/control/calls/ringing-answered-hangup", test_calls_and_hangup_call);
   flow_add_test ("/control/calls/held", test_calls_held);
   flow_add_test ("/control/hangup/leg", test_hangup_leg);
+  flow_add_test ("/control/hangup/ringing-callee", test_hangup_ringing_callee);
+  flow_add_test ("/control/hangup/ringing-caller", test_hangup_ringing_caller);
   flow_add_test ("/control/errors", test_errors);
   flow_add_test ("/control/socket/raw-requests", test_raw_requests);
   flow_add_test ("/control/socket/unread-client", test_unread_client);
