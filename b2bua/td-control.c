@@ -397,6 +397,8 @@ listen_on (TdControl *control, const TdConfig *config, GError **error)
   if (!clear_stale (config, path, error))
     return FALSE;
   control->service = g_socket_service_new ();
+  /* Connections queue here until the main loop accepts them. */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (control->service), TD_CONTROL_MAX_CLIENTS);
   if (!g_socket_listener_add_address (G_SOCKET_LISTENER (control->service), addr,
                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL,
                                       NULL, &local)) {

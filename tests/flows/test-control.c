@@ -134,8 +134,9 @@ raw_exchange (const char *data, gsize len, gboolean *eof_after)
   g_socket_client_set_timeout (client, 5);
   conn = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (addr), NULL, &error);
   g_assert_no_error (error);
-  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), data, len,
-                             NULL, NULL, &error);
+  if (len)   /* 0: only listen (a refused client's one line) */
+    g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), data, len,
+                               NULL, NULL, &error);
   g_assert_no_error (error);
   in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (conn)));
   line = g_data_input_stream_read_line (in, NULL, NULL, &error);
@@ -420,6 +421,69 @@ test_unread_client (void)
   flow_daemon_stop (d);
 }
 
+/* 32 clients at once: one more gets an error line and is closed; once
+ * they go, the next is served. */
+static void
+test_max_clients (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start (CONTROL_CONFIG);
+  g_autofree char *sock = socket_path ();
+  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (sock);
+  g_autoptr (GPtrArray) held = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autofree char *refused = NULL;
+
+  for (guint i = 0; i < 32; i++) {
+    GSocket *s = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                               G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    /* tandem accepts on its loop: a full backlog refuses for a moment. */
+    guint tries = 0;
+    while (!g_socket_connect (s, addr, NULL, NULL) && ++tries < 100)
+      g_usleep (10000);
+    g_assert_cmpuint (tries, <, 100);
+    g_ptr_array_add (held, s);
+  }
+  /* The server counts a client once its loop accepted it: ask the last. */
+  {
+    GSocket *last = g_ptr_array_index (held, 31);
+    char buf[256] = { 0 };
+    const char *req = "{\"cmd\":\"calls\"}\n";
+    g_socket_set_timeout (last, 5);
+    g_assert_cmpint (g_socket_send (last, req, strlen (req), NULL, NULL), ==, strlen (req));
+    g_assert_cmpint (g_socket_receive (last, buf, sizeof buf - 1, NULL, NULL), >, 0);
+    g_assert_true (g_str_has_prefix (buf, "{\"ok\":true"));
+  }
+  refused = raw_exchange ("", 0, NULL);
+  g_assert_cmpstr (refused, ==, "{\"ok\":false,\"error\":\"too many control clients\"}");
+  g_ptr_array_set_size (held, 0);
+  /* tandemctl (exit 0) once tandem has seen them go. */
+  for (guint waited = 0; ctl (NULL, NULL, "calls") != 0; waited += POLL_MS) {
+    g_assert_cmpuint (waited, <, WAIT_MS);
+    g_usleep (POLL_MS * 1000);
+  }
+  flow_daemon_stop (d);
+}
+
+/* A socket that accepts and never answers: tandemctl gives up after its
+ * timeout (5 s) with exit 2 and the path. */
+static void
+test_ctl_timeout (void)
+{
+  g_autofree char *sock = socket_path ();
+  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (sock);
+  g_autoptr (GSocket) mute = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_DEFAULT, NULL);
+  g_autofree char *err = NULL;
+  gint64 start;
+
+  g_assert_true (g_socket_bind (mute, addr, FALSE, NULL));
+  g_assert_true (g_socket_listen (mute, NULL));
+  start = g_get_monotonic_time ();
+  g_assert_cmpint (ctl (NULL, &err, "calls"), ==, 2);
+  flow_note ("tandemctl: %s", err);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 4500000);
+  g_assert_nonnull (strstr (err, sock));
+}
+
 /* ---- the socket file ---------------------------------------------------------- */
 
 /* Mode 0660; after a crash (SIGKILL) the stale file is replaced; a clean
@@ -504,6 +568,8 @@ main (int argc, char **argv)
   flow_add_test ("/control/socket/raw-requests", test_raw_requests);
   flow_add_test ("/control/socket/unread-client", test_unread_client);
   flow_add_test ("/control/socket/file", test_socket_file);
+  flow_add_test ("/control/socket/max-clients", test_max_clients);
+  flow_add_test ("/control/tandemctl/timeout", test_ctl_timeout);
   flow_add_test ("/control/config/bad-socket", test_bad_socket_config);
   return g_test_run ();
 }
