@@ -12,7 +12,6 @@
 
 #define DEFAULT_SOCKET "/run/tandem/control.sock"
 #define TIMEOUT_SECONDS 5
-#define MAX_RESPONSE (16 * 1024 * 1024)
 
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2 };
 

@@ -118,27 +118,30 @@ write_next (Client *c)
                                    G_PRIORITY_DEFAULT, c->cancel, on_written, client_ref (c));
 }
 
-/* Queue one response line. A client that does not read what it asked for
- * is closed before it costs more than TD_CONTROL_MAX_UNSENT. */
+/* Queue one response line. A client that asks for more while over
+ * TD_CONTROL_MAX_UNSENT of its answers are still unread is closed: it
+ * costs at most that and one response (which may be larger: many calls). */
 static void
 send_node (Client *c, JsonNode *root)
 {
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonGenerator) gen = NULL;
   gsize len = 0;
   char *text;
 
+  if (!c->control)
+    return;
+  if (c->unsent > TD_CONTROL_MAX_UNSENT) {
+    g_warning ("control client %u: %zu bytes of responses unread; closing it", c->serial,
+               c->unsent);
+    client_close (c);
+    return;
+  }
+  gen = json_generator_new ();
   json_generator_set_root (gen, root);
   text = json_generator_to_data (gen, &len);
   text = g_realloc (text, len + 2);
   text[len++] = '\n';
   text[len] = '\0';
-  if (c->unsent + len > TD_CONTROL_MAX_UNSENT) {
-    g_warning ("control client %u: %zu bytes of responses unread; closing it", c->serial,
-               c->unsent);
-    g_free (text);
-    client_close (c);
-    return;
-  }
   g_queue_push_tail (&c->out, g_bytes_new_take (text, len));
   c->unsent += len;
   write_next (c);

@@ -20,7 +20,8 @@ typedef struct _TdControl TdControl;
 
 #define TD_CONTROL_MAX_LINE (64 * 1024)      /* request bytes, newline excluded */
 #define TD_CONTROL_MAX_CLIENTS 32
-#define TD_CONTROL_MAX_UNSENT (256 * 1024)   /* response bytes a client has not read */
+#define TD_CONTROL_MAX_UNSENT (256 * 1024)   /* response bytes a client has not read
+                                              * when it asks for more */
 
 /* A command: read `request` (the whole object, "cmd" included), add the
  * members of a successful response to `reply` (an object under
