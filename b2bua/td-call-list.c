@@ -172,7 +172,7 @@ static void
 hangup_call (TdCall *call)
 {
   td_call_hangup (call, "operator");
-  td_call_respond_a (call, 480, NULL, NULL);
+  td_call_respond_a (call, 480, td_call_phrase (480), NULL);
 }
 
 /* The A-leg of a call that still rings has no dialog of its own to end:
