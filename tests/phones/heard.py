@@ -300,8 +300,12 @@ def read_text(path, offset=0):
         return f.read().decode("utf-8", "replace")
 
 
-def watched(watch, mark, state, path, tune_hz=None):
-    """one_stream() on what the watch saw since mark; every header into path."""
+def watched(watch, mark, state, path, tune_hz=None, from_tune=False):
+    """one_stream() on what the watch saw since mark; every header into path.
+    from_tune: the stream starts at its first packet of the tune, the
+    previous party's last packets still in flight at the mark left out (a
+    transferee hears its transferor until the target's tune begins; the
+    mark may come before the tune or after it began)."""
     if watch.error:
         return "not checked: no packet socket on lo (%s)" % watch.error
     if "answered" not in state:
@@ -322,7 +326,14 @@ def watched(watch, mark, state, path, tune_hz=None):
     if not counts:
         return one_stream(packets, state["answered"], tune_hz)
     port = counts.most_common(1)[0][0]
-    summary = one_stream([p for p in packets if p[1] == port], state["answered"], tune_hz)
+    mine = [p for p in packets if p[1] == port]
+    before = 0
+    if from_tune:
+        before = next((i for i, p in enumerate(mine) if packet_letter(p, tune_hz) == "t"), 0)
+        mine = mine[before:]
+    summary = one_stream(mine, state["answered"], tune_hz)
+    if before:
+        summary += "; %d packet(s) of the previous party before the tune left out" % before
     others = len(packets) - counts[port]
     if others:
         summary += "; %d packet(s) to other ports of the range (not this phone's) left out" % others

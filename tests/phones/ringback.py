@@ -466,7 +466,7 @@ def transfer_to_alice(run, tandem, bob, carol, alice, dump, ring, prefix):
             run.step(prefix + "what reached carol since alice rang: one RTP stream",
                      lambda: watched(watch, state["wmark"], state,
                                      os.path.join(os.path.dirname(carol.snd), "rtp-to-carol-2.log"),
-                                     EU_HZ))
+                                     EU_HZ, from_tune=True))
         run.step(prefix + "carol hangs up", hangup)
     run.step(prefix + "tandem logged no warning", lambda: no_warnings(tandem, m.tandem))
 
