@@ -718,3 +718,37 @@ flow_call_run (FlowDaemon *d, FlowCall *c)
   c->a = flow_sipp_finish (sa, "alice");
   c->b = flow_sipp_finish (sb, "bob");
 }
+
+static void
+put_le (GByteArray *b, guint32 v, guint bytes)
+{
+  for (guint i = 0; i < bytes; i++) {
+    guint8 byte = (guint8) (v >> (8 * i));
+    g_byte_array_append (b, &byte, 1);
+  }
+}
+
+void
+flow_write_wav (const char *path, const gint16 *samples, gsize n, guint rate)
+{
+  g_autoptr (GByteArray) wav = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+  guint32 data_bytes = (guint32) (n * 2);
+
+  g_byte_array_append (wav, (const guint8 *) "RIFF", 4);
+  put_le (wav, 36 + data_bytes, 4);
+  g_byte_array_append (wav, (const guint8 *) "WAVEfmt ", 8);
+  put_le (wav, 16, 4);                  /* fmt chunk size */
+  put_le (wav, 1, 2);                   /* PCM */
+  put_le (wav, 1, 2);                   /* mono */
+  put_le (wav, rate, 4);
+  put_le (wav, rate * 2, 4);            /* bytes per second */
+  put_le (wav, 2, 2);                   /* block align */
+  put_le (wav, 16, 2);                  /* bits per sample */
+  g_byte_array_append (wav, (const guint8 *) "data", 4);
+  put_le (wav, data_bytes, 4);
+  for (gsize i = 0; i < n; i++)
+    put_le (wav, (guint16) samples[i], 2);
+  g_file_set_contents (path, (const char *) wav->data, wav->len, &error);
+  g_assert_no_error (error);
+}

@@ -222,4 +222,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (FlowCall, flow_call_clear)
 /* Starts bob (registered), then alice calling him, and waits for both. */
 void flow_call_run (FlowDaemon *d, FlowCall *c);
 
+/* A RIFF/WAVE file of `n` 16-bit mono samples at `rate` Hz (tunes the
+ * cases write: hold music, ringback). */
+void flow_write_wav (const char *path, const gint16 *samples, gsize n, guint rate);
+
 G_END_DECLS

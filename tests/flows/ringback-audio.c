@@ -14,43 +14,17 @@
 #define SILENCE_RMS 300.0
 #define DECODE_TIMEOUT (5 * GST_SECOND)
 
-static void
-put_le (GByteArray *b, guint32 v, guint bytes)
-{
-  for (guint i = 0; i < bytes; i++) {
-    guint8 byte = (guint8) (v >> (8 * i));
-    g_byte_array_append (b, &byte, 1);
-  }
-}
-
 void
 rb_write_tune (const char *path, guint hz, guint ms)
 {
-  g_autoptr (GByteArray) wav = g_byte_array_new ();
-  g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_path_get_dirname (path);
-  guint samples = RB_RATE / 1000 * ms;
-  guint32 data_bytes = samples * 2;
+  guint n = RB_RATE / 1000 * ms;
+  g_autofree gint16 *samples = g_new (gint16, n);
 
   g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
-  g_byte_array_append (wav, (const guint8 *) "RIFF", 4);
-  put_le (wav, 36 + data_bytes, 4);
-  g_byte_array_append (wav, (const guint8 *) "WAVEfmt ", 8);
-  put_le (wav, 16, 4);                  /* fmt chunk size */
-  put_le (wav, 1, 2);                   /* PCM */
-  put_le (wav, 1, 2);                   /* mono */
-  put_le (wav, RB_RATE, 4);
-  put_le (wav, RB_RATE * 2, 4);         /* bytes per second */
-  put_le (wav, 2, 2);                   /* block align */
-  put_le (wav, 16, 2);                  /* bits per sample */
-  g_byte_array_append (wav, (const guint8 *) "data", 4);
-  put_le (wav, data_bytes, 4);
-  for (guint i = 0; i < samples; i++) {
-    gint16 s = (gint16) lround (TUNE_AMPLITUDE * sin (2 * G_PI * hz * i / RB_RATE));
-    put_le (wav, (guint16) s, 2);
-  }
-  g_file_set_contents (path, (const char *) wav->data, wav->len, &error);
-  g_assert_no_error (error);
+  for (guint i = 0; i < n; i++)
+    samples[i] = (gint16) lround (TUNE_AMPLITUDE * sin (2 * G_PI * hz * i / RB_RATE));
+  flow_write_wav (path, samples, n, RB_RATE);
 }
 
 /* ITU-T G.711 decoding, on the 16-bit scale. */

@@ -62,15 +62,6 @@ music_clear (Music *m)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Music, music_clear)
 
-static void
-put_le (GByteArray *b, guint32 v, guint bytes)
-{
-  for (guint i = 0; i < bytes; i++) {
-    guint8 byte = (guint8) (v >> (8 * i));
-    g_byte_array_append (b, &byte, 1);
-  }
-}
-
 /* A 440 Hz tone with noise on it, so that no two 20 ms frames are alike
  * (the check below finds where in the file each packet is), kept clear of
  * µ-law's clipping; written as a plain RIFF/WAVE file (8 kHz, mono, 16-bit)
@@ -78,32 +69,15 @@ put_le (GByteArray *b, guint32 v, guint bytes)
 static void
 music_write (Music *m)
 {
-  g_autoptr (GByteArray) wav = g_byte_array_new ();
-  g_autoptr (GError) error = NULL;
-  guint32 data_bytes = sizeof m->samples, seed = 12345;
+  guint32 seed = 12345;
 
   for (guint i = 0; i < G_N_ELEMENTS (m->samples); i++) {
     seed = seed * 1103515245u + 12345u;
     m->samples[i] = (gint16) (9000.0 * sin (2 * G_PI * 440.0 * i / MUSIC_RATE) +
                               (gint) ((seed >> 16) % 12001) - 6000);
   }
-  g_byte_array_append (wav, (const guint8 *) "RIFF", 4);
-  put_le (wav, 36 + data_bytes, 4);
-  g_byte_array_append (wav, (const guint8 *) "WAVEfmt ", 8);
-  put_le (wav, 16, 4);                  /* fmt chunk size */
-  put_le (wav, 1, 2);                   /* PCM */
-  put_le (wav, 1, 2);                   /* mono */
-  put_le (wav, MUSIC_RATE, 4);
-  put_le (wav, MUSIC_RATE * 2, 4);      /* bytes per second */
-  put_le (wav, 2, 2);                   /* block align */
-  put_le (wav, 16, 2);                  /* bits per sample */
-  g_byte_array_append (wav, (const guint8 *) "data", 4);
-  put_le (wav, data_bytes, 4);
-  for (guint i = 0; i < G_N_ELEMENTS (m->samples); i++)
-    put_le (wav, (guint16) m->samples[i], 2);
   m->path = g_build_filename (flow_case_dir (), "hold-music.wav", NULL);
-  g_file_set_contents (m->path, (const char *) wav->data, wav->len, &error);
-  g_assert_no_error (error);
+  flow_write_wav (m->path, m->samples, G_N_ELEMENTS (m->samples), MUSIC_RATE);
 }
 
 /* G.711 decoding (ITU-T G.711, on the 16-bit scale) and how far from the
