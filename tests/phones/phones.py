@@ -240,13 +240,21 @@ class Tandem:
             time.sleep(0.1)
         raise StepFailed("tandem did not start (exit %s), see tandem.log" % self.proc.poll())
 
-    def cdrs(self):
-        db = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=2)
-        try:
-            return db.execute("SELECT caller, callee, answered_at IS NOT NULL, status, hangup, reason,"
-                              " ended_at - answered_at FROM cdrs ORDER BY id").fetchall()
-        finally:
-            db.close()
+    def cdrs(self, count=0):
+        """The CDR rows, once there are at least count (or after 5 s): a phone
+        reports its call closed when the BYE reaches it, before its 200 reaches
+        tandem, which writes the row only then."""
+        deadline = time.monotonic() + 5
+        while True:
+            db = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=2)
+            try:
+                rows = db.execute("SELECT caller, callee, answered_at IS NOT NULL, status, hangup,"
+                                  " reason, ended_at - answered_at FROM cdrs ORDER BY id").fetchall()
+            finally:
+                db.close()
+            if len(rows) >= count or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.1)
 
 
 # ---- baresip --------------------------------------------------------------------
@@ -815,7 +823,7 @@ def call_from_linphone(run, tandem, b, l, hold_for):
 def check_cdrs(run, tandem, long_call):
     def cdrs():
         want = [("alice", "bob"), ("bob", "alice")] + ([("bob", "alice")] if long_call else [])
-        rows = tandem.cdrs()
+        rows = tandem.cdrs(len(want))
         got = [(r[0], r[1]) for r in rows]
         bad = [r for r in rows if not r[2] or r[3] != 200 or r[4] != "caller"]
         if got != want or bad:
