@@ -319,7 +319,8 @@ room_check (TdRoom *room)
   if (room->members->len == 2 && !room->collapsing) {
     TdCall *m1 = g_ptr_array_index (room->members, 0), *m2 = g_ptr_array_index (room->members, 1);
     TdLeg *l1 = m1->a, *l2 = m2->a;
-    if (l1 && l2 && td_leg_is_up (l1) && td_leg_is_up (l2)) {
+    /* Not while either is ending (hung up by tandem, or at shutdown). */
+    if (l1 && l2 && !m1->ended && !m2->ended && td_leg_is_up (l1) && td_leg_is_up (l2)) {
       room->collapsing = TRUE;
       g_info ("room %s: two parties left, a plain call again", room->name);
       leave_media (l1);

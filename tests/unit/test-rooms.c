@@ -4,6 +4,8 @@
 #include "callstate-world.h"
 #include "td-room.h"
 
+guint16 world_port_min = 34400;
+
 typedef struct {
   TdCall *call;
   TdLeg *a, *b;
