@@ -294,6 +294,7 @@ join (TdRoom *room, TdLeg *leg, const char *moved_by)
     td_call_set_data (member, SESSION_KEY, told, (GDestroyNotify) td_sdp_free);
   g_ptr_array_add (room->members, td_call_ref (member));
   join_media (room, leg);
+  td_call_media_changed (member);   /* the RTP timeout counts for it alone now */
   td_call_arm_refresh (member, leg);
   g_info ("room %s: leg %" G_GUINT64_FORMAT " (%s) joined: %u parties", room->name, leg->id,
           leg->user ? leg->user : "?", room->members->len);
@@ -468,6 +469,7 @@ td_room_answer (TdCall *call, GError **error)
   td_call_set_data (call, SESSION_KEY, session, (GDestroyNotify) td_sdp_free);
   g_ptr_array_add (room->members, td_call_ref (call));
   join_media (room, a);
+  td_call_media_changed (call);
   td_call_arm_refresh (call, a);
   g_info ("call %s %s → %s answered by tandem as the focus of room %s", call->call_id,
           call->caller, call->callee, room->name);
@@ -596,6 +598,7 @@ td_room_offer_received (TdRoom *room, TdCall *member, TdLeg *leg, const sip_t *s
                      TAG_END ());
   if (!join_media (room, leg))
     g_info ("call %s: its new session has no codec the mixer speaks", member->call_id);
+  td_call_media_changed (member);   /* a hold stops the RTP timeout, a resume restarts it */
   td_call_arm_refresh (member, leg);
 }
 
@@ -616,6 +619,7 @@ td_room_answer_received (TdRoom *room, TdCall *member, TdLeg *leg, int status, c
   if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (member, sip))) {
     td_leg_set_remote_sdp (leg, sdp);
     join_media (room, leg);
+    td_call_media_changed (member);
   }
 }
 
