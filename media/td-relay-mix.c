@@ -191,6 +191,7 @@ td_relay_mix_join (Worker *w, const Cmd *cmd)
   TdRelayPort *port = cmd->port;
   TdRelayMix *mix = cmd->mix;
   MixMember *m = port->member;
+  gboolean was_idle = g_queue_is_empty (&mix->members);
 
   if (m && m->mix != mix) {
     td_relay_mix_leave (w, port);
@@ -214,7 +215,7 @@ td_relay_mix_join (Worker *w, const Cmd *cmd)
   m->pt = cmd->pt;
   m->hears = cmd->flag;
   update_rate (mix);
-  if (mix->members.length == 1) {
+  if (was_idle) {
     mix->phase = td_relay_source_next_phase (w);
     mix->last_frame_us = 0;
     mix->link.data = mix;

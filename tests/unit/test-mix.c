@@ -539,6 +539,45 @@ test_tune_precedence (void)
   room_clear (&r);
 }
 
+/* A lone member joins again (a codec/hears update: the mix must not be
+ * scheduled twice), then leaves and joins again at once, with no packet
+ * forwarded in between: a new source all the same (marker, seq + 1). */
+static void
+test_rejoin (void)
+{
+  static const TdCodec codecs[] = { TD_CODEC_PCMU, TD_CODEC_PCMU };
+  Room r;
+  TdRelayMix *mix;
+  TdRelayMixStats st;
+  guint lo[1], hi[1];
+
+  room_init (&r, 2, codecs, tones);
+  mix = td_relay_mix_new (r.relay);
+  td_relay_port_join_mix (r.party[0].port, mix, TD_CODEC_PCMA, 8, TRUE);
+  td_relay_sync (r.relay);
+  td_relay_port_join_mix (r.party[0].port, mix, TD_CODEC_PCMU, 0, TRUE);
+  td_relay_port_join_mix (r.party[1].port, mix, TD_CODEC_PCMU, 0, TRUE);
+  td_relay_sync (r.relay);
+  room_run (&r, 1200);
+  assert_hears_others (&r, 0, tones, 0);
+  sync_all (&r);
+  lo[0] = r.party[0].got->len;
+  td_relay_port_leave_mix (r.party[0].port);
+  td_relay_port_join_mix (r.party[0].port, mix, TD_CODEC_PCMU, 0, TRUE);
+  sync_all (&r);
+  hi[0] = r.party[0].got->len;
+  room_run (&r, 1200);
+  sync_all (&r);
+  assert_one_stream (&r.party[0], 1, lo, hi);
+  assert_hears_others (&r, 0, tones, hi[0]);
+  td_relay_mix_get_stats (mix, &st);
+  g_assert_cmpuint (st.members, ==, 2);
+  /* ~50 frames a second: scheduled once, not twice */
+  g_assert_cmpuint (st.frames, <=, 2500 / 20 + 10);
+  td_relay_mix_free (mix);
+  room_clear (&r);
+}
+
 typedef struct {
   void (*fn) (void);
   guint threads;
@@ -563,6 +602,7 @@ main (int argc, char **argv)
     { "wideband", test_wideband },
     { "silent-member", test_silent_member },
     { "tune-precedence", test_tune_precedence },
+    { "rejoin", test_rejoin },
   };
   static Case cases[2 * G_N_ELEMENTS (tests)];
 
