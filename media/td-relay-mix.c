@@ -66,9 +66,12 @@ struct _TdRelayMix {
 TdRelayMix *
 td_relay_mix_new (TdRelay *relay)
 {
-  TdRelayMix *mix = g_new0 (TdRelayMix, 1);
+  TdRelayMix *mix;
   Worker *best = &relay->workers[0];
 
+  /* The codecs' plugins load here, once, not on a media thread at a join. */
+  td_transcode_preload ();
+  mix = g_new0 (TdRelayMix, 1);
   /* The least loaded worker: the members will migrate to it. */
   for (guint i = 1; i < relay->n_workers; i++)
     if (relay->workers[i].n_ports < best->n_ports)

@@ -247,7 +247,9 @@ void td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out);
  * else the last frame fading) and then dropped. */
 typedef struct _TdRelayMix TdRelayMix;
 /* A room's mix on one media thread: each member port hears the sum of the
- * other members (N-1), decoded from and re-encoded into its own codec. */
+ * other members (N-1), decoded from and re-encoded into its own codec.
+ * The process's first call loads GStreamer's G.722 and Opus plugins (~0.1 s
+ * here), so that no media thread does at a join. */
 TdRelayMix *td_relay_mix_new (TdRelay *relay);
 /* Asynchronous like port_free; members still in it leave first (as leave_mix). */
 void td_relay_mix_free (TdRelayMix *mix);

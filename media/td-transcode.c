@@ -301,6 +301,18 @@ td_transcode_new (TdCodec codec, guint rate)
 }
 
 void
+td_transcode_preload (void)
+{
+  static gsize done;
+
+  if (g_once_init_enter (&done)) {
+    td_transcode_free (td_transcode_new (TD_CODEC_G722, 16000));
+    td_transcode_free (td_transcode_new (TD_CODEC_OPUS, 16000));
+    g_once_init_leave (&done, 1);
+  }
+}
+
+void
 td_transcode_free (TdTranscode *t)
 {
   if (!t)

@@ -33,6 +33,12 @@ G_BEGIN_DECLS
 
 typedef struct _TdTranscode TdTranscode;
 
+/* Loads GStreamer and the G.722 and Opus plugins, once per process (the
+ * first avdec_g722 took ~85 ms here, its plugin loading): call it where a
+ * wait is harmless, so that no media thread stalls on a member's join.
+ * Thread-safe; later calls return at once. */
+void td_transcode_preload (void);
+
 /* `rate`: the mix's PCM rate, 8000 or 16000; G.722 and Opus need 16000.
  * NULL (logged once per codec) if this GStreamer lacks the codec's elements. */
 TdTranscode *td_transcode_new (TdCodec codec, guint rate);
