@@ -507,7 +507,8 @@ td_room_bridge (TdCall *first, TdCall *second, GError **error)
   TdRoom *room;
 
   if (first == second) {
-    g_set_error (error, TD_CALL_ERROR, 400, "a call cannot be bridged with itself");
+    g_set_error (error, TD_CALL_ERROR, 400, "call c%" G_GUINT64_FORMAT
+                 " cannot be bridged with itself", first->id);
     return NULL;
   }
   if (!bridgeable (first, error) || !bridgeable (second, error))
