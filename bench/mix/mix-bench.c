@@ -17,7 +17,8 @@
  * counters (concealed/late/overflow frames, their longest gap between two
  * frames), CPU of the relay threads (/proc/self/task/TID/stat) and of the
  * whole process (getrusage), and the number of threads. Statistics skip the
- * first WARMUP_S seconds. Bounded: --seconds (10 by default).
+ * first WARMUP_S seconds (the mixes' longest gap counts from the start) and
+ * end with the sending. Bounded: --seconds (10 by default).
  *
  *   ninja -C build bench/mix-bench
  *   build/bench/mix-bench --rooms 50 [--seconds 10] [--threads 1]
@@ -51,6 +52,7 @@
 #define MARKER_EVERY 24              /* frames: a marker every 480 ms per party */
 #define WARMUP_S 2
 #define DRAIN_MS 300
+#define SLOT_NS 1000000LL            /* the sender's wake-ups: every 1 ms at most */
 #define LOUD 2000                    /* a decoded sample above this: the packet is loud */
 
 typedef struct {
@@ -73,6 +75,7 @@ typedef struct {
    * and send time, written by the sender thread */
   _Atomic guint64 marker_no[PARTIES];
   _Atomic gint64 marker_ns[PARTIES];
+  TdRelayMixStats warm, end;         /* at the end of the warm-up, and of sending */
 } Room;
 
 static struct {
@@ -84,6 +87,8 @@ static struct {
   gint64 start_ns, warm_ns;
   atomic_bool stop;
   GArray *latency_us;                /* double */
+  gint64 send_late_max_ns;           /* the sender's worst lateness against its schedule */
+  guint64 sends_late_5ms;            /* sends more than 5 ms behind it */
   guint8 silence[160], marker[160];
 } B = { .rooms = 50, .seconds = 10, .threads = 1, .port_min = 62000, .port_max = 63999 };
 
@@ -129,13 +134,26 @@ sender (gpointer data)
   gint64 start = now_ns (CLOCK_MONOTONIC);
 
   (void) data;
+  /* One wake-up per SLOT_NS, sending every packet due by then: a sleep per
+   * packet cost the load generator more than the relay its whole work. */
   for (guint64 f = 0; f < frames; f++) {
-    for (guint i = 0; i < B.n_parties; i++) {
+    for (guint i = 0; i < B.n_parties;) {
       gint64 at = start + (gint64) f * PERIOD_NS + (gint64) i * PERIOD_NS / B.n_parties;
       struct timespec ts = { at / 1000000000LL, at % 1000000000LL };
+      gint64 now;
       while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
-      send_frame (&B.party[i], f);
+      now = now_ns (CLOCK_MONOTONIC);
+      for (; i < B.n_parties; i++) {
+        gint64 due = start + (gint64) f * PERIOD_NS + (gint64) i * PERIOD_NS / B.n_parties;
+        if (due > now + SLOT_NS)
+          break;
+        if (f >= WARMUP_S * 50) {
+          B.send_late_max_ns = MAX (B.send_late_max_ns, now - due);
+          B.sends_late_5ms += now - due > 5000000;
+        }
+        send_frame (&B.party[i], f);
+      }
     }
   }
   return NULL;
@@ -336,13 +354,12 @@ report (double wall_s, double relay_cpu_s, double proc_cpu_s, guint n_threads)
     g_array_append_val (gaps, g);
   }
   for (guint r = 0; r < B.rooms; r++) {
-    TdRelayMixStats st;
-    td_relay_mix_get_stats (B.room[r].mix, &st);
-    sum.frames += st.frames;
-    sum.late += st.late;
-    sum.concealed += st.concealed;
-    sum.overflows += st.overflows;
-    worst_mix_gap = MAX (worst_mix_gap, st.max_gap_us);
+    const TdRelayMixStats *st0 = &B.room[r].warm, *st = &B.room[r].end;
+    sum.frames += st->frames - st0->frames;
+    sum.late += st->late - st0->late;
+    sum.concealed += st->concealed - st0->concealed;
+    sum.overflows += st->overflows - st0->overflows;
+    worst_mix_gap = MAX (worst_mix_gap, st->max_gap_us);
   }
   g_array_sort (B.latency_us, cmp_double);
   g_array_sort (gaps, cmp_double);
@@ -361,6 +378,8 @@ report (double wall_s, double relay_cpu_s, double proc_cpu_s, guint n_threads)
           ", longest gap between two frames of a mix %.1f ms\n", sum.frames, sum.concealed,
           sum.frames ? 100.0 * sum.concealed / (sum.frames * PARTIES) : 0, sum.late,
           sum.overflows, worst_mix_gap / 1000.0);
+  printf ("the load generator's sends: worst %.1f ms behind schedule, %" G_GUINT64_FORMAT
+          " more than 5 ms behind\n", B.send_late_max_ns / 1e6, B.sends_late_5ms);
   printf ("CPU: relay threads %.1f%% of a core (%.3f%% per room), whole process %.1f%%; "
           "%u threads\n", 100 * relay_cpu_s / wall_s, 100 * relay_cpu_s / wall_s / B.rooms,
           100 * proc_cpu_s / wall_s, n_threads);
@@ -436,6 +455,8 @@ main (int argc, char **argv)
   tx = g_thread_new ("mb-send", sender, NULL);
   /* CPU from the end of the warm-up to the end of sending */
   g_usleep (WARMUP_S * G_USEC_PER_SEC);
+  for (guint r = 0; r < B.rooms; r++)
+    td_relay_mix_get_stats (B.room[r].mix, &B.room[r].warm);
   ticks0 = relay_ticks (&n_threads);
   cpu0 = rusage_s ();
   t0 = now_ns (CLOCK_MONOTONIC);
@@ -443,6 +464,8 @@ main (int argc, char **argv)
   ticks1 = relay_ticks (&n_threads);
   cpu1 = rusage_s ();
   t1 = now_ns (CLOCK_MONOTONIC);
+  for (guint r = 0; r < B.rooms; r++)
+    td_relay_mix_get_stats (B.room[r].mix, &B.room[r].end);
   g_usleep (DRAIN_MS * 1000);
   atomic_store (&B.stop, TRUE);
   g_thread_join (rx);
