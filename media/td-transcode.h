@@ -58,4 +58,6 @@ void td_transcode_conceal (TdTranscode *t, gint16 *pcm);
  * (TD_TRANSCODE_MAX_PAYLOAD bytes); its size, 0 if the encoder gave none. */
 gsize td_transcode_encode (TdTranscode *t, const gint16 *pcm, guint8 *out);
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdTranscode, td_transcode_free)
+
 G_END_DECLS

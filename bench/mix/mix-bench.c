@@ -17,7 +17,8 @@
  * counters (concealed/late/overflow frames, their longest gap between two
  * frames), CPU of the relay threads (/proc/self/task/TID/stat) and of the
  * whole process (getrusage), and the number of threads. Statistics skip the
- * first WARMUP_S seconds. Bounded: --seconds (10 by default).
+ * first WARMUP_S seconds (the mixes' longest gap counts from the start) and
+ * end with the sending. Bounded: --seconds (10 by default).
  *
  *   ninja -C build bench/mix-bench
  *   build/bench/mix-bench --rooms 50 [--seconds 10] [--threads 1]
@@ -45,12 +46,14 @@
 
 #include "td-g711.h"
 #include "td-relay.h"
+#include "td-transcode.h"
 
 #define PARTIES 3
 #define PERIOD_NS 20000000LL
 #define MARKER_EVERY 24              /* frames: a marker every 480 ms per party */
 #define WARMUP_S 2
 #define DRAIN_MS 300
+#define SLOT_NS 1000000LL            /* the sender's wake-ups: every 1 ms at most */
 #define LOUD 2000                    /* a decoded sample above this: the packet is loud */
 
 typedef struct {
@@ -73,6 +76,7 @@ typedef struct {
    * and send time, written by the sender thread */
   _Atomic guint64 marker_no[PARTIES];
   _Atomic gint64 marker_ns[PARTIES];
+  TdRelayMixStats warm, end;         /* at the end of the warm-up, and of sending */
 } Room;
 
 static struct {
@@ -84,7 +88,15 @@ static struct {
   gint64 start_ns, warm_ns;
   atomic_bool stop;
   GArray *latency_us;                /* double */
+  gint64 send_late_max_ns;           /* the sender's worst lateness against its schedule */
+  guint64 sends_late_5ms;            /* sends more than 5 ms behind it */
   guint8 silence[160], marker[160];
+  /* --wideband: the third party of every room speaks this codec */
+  const char *wideband;
+  TdCodec wb_codec;
+  guint8 wb_pt;
+  guint8 wb_frame[MARKER_EVERY][1280];   /* one marker cycle, encoded as a stream */
+  gsize wb_len[MARKER_EVERY];
 } B = { .rooms = 50, .seconds = 10, .threads = 1, .port_min = 62000, .port_max = 63999 };
 
 static gint64
@@ -97,12 +109,20 @@ now_ns (clockid_t clock)
 
 /* ---- the sender: every party, every 20 ms, spread over the period ---- */
 
+static gboolean
+is_wideband (const Party *p)
+{
+  return B.wideband && p->j == PARTIES - 1;
+}
+
 static void
 send_frame (Party *p, guint64 frame)
 {
-  guint8 pkt[12 + 160] = { 0x80, 0 };
+  guint8 pkt[12 + 1280] = { 0x80, 0 };
   guint phase = (guint) (frame % MARKER_EVERY);
   gboolean marker = phase == p->j * (MARKER_EVERY / PARTIES);
+  gboolean wb = is_wideband (p);
+  gsize len = wb ? B.wb_len[phase] : 160;
 
   pkt[2] = (guint8) (p->seq >> 8);
   pkt[3] = (guint8) p->seq;
@@ -110,16 +130,17 @@ send_frame (Party *p, guint64 frame)
     pkt[4 + b] = (guint8) (p->ts >> (24 - 8 * b));
     pkt[8 + b] = (guint8) ((0x5000 + (guint32) (p - B.party)) >> (24 - 8 * b));
   }
-  memcpy (pkt + 12, marker ? B.marker : B.silence, 160);
+  pkt[1] = wb ? B.wb_pt : 0;
+  memcpy (pkt + 12, wb ? B.wb_frame[phase] : marker ? B.marker : B.silence, len);
   if (marker) {
     Room *r = &B.room[p->room];
     /* the time first, then the number that makes it current */
     atomic_store (&r->marker_ns[p->j], now_ns (CLOCK_REALTIME));
     atomic_store (&r->marker_no[p->j], frame / MARKER_EVERY + 1);
   }
-  sendto (p->fd, pkt, sizeof pkt, 0, (struct sockaddr *) &p->dest, sizeof p->dest);
+  sendto (p->fd, pkt, 12 + len, 0, (struct sockaddr *) &p->dest, sizeof p->dest);
   p->seq++;
-  p->ts += 160;
+  p->ts += wb ? td_codec_frame_ticks (B.wb_codec) : 160;
 }
 
 static gpointer
@@ -129,13 +150,26 @@ sender (gpointer data)
   gint64 start = now_ns (CLOCK_MONOTONIC);
 
   (void) data;
+  /* One wake-up per SLOT_NS, sending every packet due by then: a sleep per
+   * packet cost the load generator more than the relay its whole work. */
   for (guint64 f = 0; f < frames; f++) {
-    for (guint i = 0; i < B.n_parties; i++) {
+    for (guint i = 0; i < B.n_parties;) {
       gint64 at = start + (gint64) f * PERIOD_NS + (gint64) i * PERIOD_NS / B.n_parties;
       struct timespec ts = { at / 1000000000LL, at % 1000000000LL };
+      gint64 now;
       while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
-      send_frame (&B.party[i], f);
+      now = now_ns (CLOCK_MONOTONIC);
+      for (; i < B.n_parties; i++) {
+        gint64 due = start + (gint64) f * PERIOD_NS + (gint64) i * PERIOD_NS / B.n_parties;
+        if (due > now + SLOT_NS)
+          break;
+        if (f >= WARMUP_S * 50) {
+          B.send_late_max_ns = MAX (B.send_late_max_ns, now - due);
+          B.sends_late_5ms += now - due > 5000000;
+        }
+        send_frame (&B.party[i], f);
+      }
     }
   }
   return NULL;
@@ -215,7 +249,9 @@ receive_one (Party *p)
       p->last_seq = seq;
     p->got_any = TRUE;
     p->last_ns = at;
-    if (loud (buf + 12, (gsize) n - 12))
+    /* the wideband party's stream is counted, not decoded (the load
+     * generator would spend more than the relay) */
+    if (!is_wideband (p) && loud (buf + 12, (gsize) n - 12))
       measure (p, at);
     msg.msg_controllen = sizeof control;
   }
@@ -283,6 +319,37 @@ rusage_s (void)
 
 /* ---- setup and report ---- */
 
+/* The wideband party's marker cycle (silence but for its marker frame),
+ * encoded as a stream looping over it: ADPCM (G.722) and Opus frames
+ * depend on the frames before them, so a marker frame decoded after
+ * silence frames it was not encoded after would come out faint. The third
+ * pass is kept: the encoder has heard the cycle's end before its start. */
+static void
+wideband_frames (void)
+{
+  g_autoptr (TdTranscode) tc = NULL;
+  gint16 pcm[320];
+
+  if (!td_codec_from_sdp (g_ascii_strcasecmp (B.wideband, "opus") == 0 ? "opus/48000/2"
+                          : g_ascii_strcasecmp (B.wideband, "g722") == 0 ? "G722/8000" : "",
+                          &B.wb_codec))
+    g_error ("--wideband: G722 or opus");
+  B.wb_pt = B.wb_codec == TD_CODEC_OPUS ? 111 : 9;
+  tc = td_transcode_new (B.wb_codec, 16000);
+  if (!tc)
+    g_error ("no %s coder in this GStreamer", B.wideband);
+  for (guint pass = 0; pass < 3; pass++) {
+    for (guint f = 0; f < MARKER_EVERY; f++) {
+      for (guint i = 0; i < 320; i++)
+        pcm[i] = f == (PARTIES - 1) * (MARKER_EVERY / PARTIES)
+                 ? (gint16) (16000 * sin (2 * G_PI * 1000 * i / 16000.0)) : 0;
+      B.wb_len[f] = td_transcode_encode (tc, pcm, B.wb_frame[f]);
+      if (B.wb_len[f] == 0)
+        g_error ("the %s encoder gave nothing", B.wideband);
+    }
+  }
+}
+
 static int
 party_socket (void)
 {
@@ -336,18 +403,18 @@ report (double wall_s, double relay_cpu_s, double proc_cpu_s, guint n_threads)
     g_array_append_val (gaps, g);
   }
   for (guint r = 0; r < B.rooms; r++) {
-    TdRelayMixStats st;
-    td_relay_mix_get_stats (B.room[r].mix, &st);
-    sum.frames += st.frames;
-    sum.late += st.late;
-    sum.concealed += st.concealed;
-    sum.overflows += st.overflows;
-    worst_mix_gap = MAX (worst_mix_gap, st.max_gap_us);
+    const TdRelayMixStats *st0 = &B.room[r].warm, *st = &B.room[r].end;
+    sum.frames += st->frames - st0->frames;
+    sum.late += st->late - st0->late;
+    sum.concealed += st->concealed - st0->concealed;
+    sum.overflows += st->overflows - st0->overflows;
+    worst_mix_gap = MAX (worst_mix_gap, st->max_gap_us);
   }
   g_array_sort (B.latency_us, cmp_double);
   g_array_sort (gaps, cmp_double);
-  printf ("rooms %u x %u parties, PCMU, %u s (stats after %d s), %u relay thread(s)\n",
-          B.rooms, PARTIES, B.seconds, WARMUP_S, B.threads);
+  printf ("rooms %u x %u parties, PCMU%s%s, %u s (stats after %d s), %u relay thread(s)\n",
+          B.rooms, PARTIES, B.wideband ? " + one " : "", B.wideband ? B.wideband : "",
+          B.seconds, WARMUP_S, B.threads);
   printf ("received %" G_GUINT64_FORMAT " mixed packets, lost %" G_GUINT64_FORMAT
           " (%.4f%%)\n", received, lost, received + lost ? 100.0 * lost / (received + lost) : 0);
   printf ("added latency (marker send -> mixed packet at another party), %u samples: "
@@ -361,6 +428,8 @@ report (double wall_s, double relay_cpu_s, double proc_cpu_s, guint n_threads)
           ", longest gap between two frames of a mix %.1f ms\n", sum.frames, sum.concealed,
           sum.frames ? 100.0 * sum.concealed / (sum.frames * PARTIES) : 0, sum.late,
           sum.overflows, worst_mix_gap / 1000.0);
+  printf ("the load generator's sends: worst %.1f ms behind schedule, %" G_GUINT64_FORMAT
+          " more than 5 ms behind\n", B.send_late_max_ns / 1e6, B.sends_late_5ms);
   printf ("CPU: relay threads %.1f%% of a core (%.3f%% per room), whole process %.1f%%; "
           "%u threads\n", 100 * relay_cpu_s / wall_s, 100 * relay_cpu_s / wall_s / B.rooms,
           100 * proc_cpu_s / wall_s, n_threads);
@@ -376,6 +445,8 @@ main (int argc, char **argv)
     { "threads", 't', 0, G_OPTION_ARG_INT, &B.threads, "relay media threads (1)", "T" },
     { "port-min", 0, 0, G_OPTION_ARG_INT, &B.port_min, "relay ports from (62000)", "P" },
     { "port-max", 0, 0, G_OPTION_ARG_INT, &B.port_max, "relay ports to (63999)", "P" },
+    { "wideband", 'w', 0, G_OPTION_ARG_STRING, &B.wideband,
+      "the third party of each room speaks G722 or opus (the mix runs at 16 kHz)", "CODEC" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- three-party rooms through the relay's mixes");
@@ -400,6 +471,8 @@ main (int argc, char **argv)
     B.silence[i] = TD_G711_ULAW_SILENCE;
     B.marker[i] = td_g711_ulaw_encode ((gint16) (16000 * sin (2 * G_PI * 1000 * i / 8000.0)));
   }
+  if (B.wideband)
+    wideband_frames ();
   relay = td_relay_new_full ("127.0.0.1", (guint16) B.port_min, (guint16) B.port_max, B.threads,
                              &error);
   if (!relay)
@@ -425,7 +498,10 @@ main (int argc, char **argv)
                                        .sin_addr.s_addr = htonl (INADDR_LOOPBACK),
                                        .sin_port = htons (td_relay_port_number (port)) };
       td_relay_port_set_remote (port, "127.0.0.1", local_port (p->fd), 0);
-      td_relay_port_join_mix (port, B.room[r].mix, TD_CODEC_PCMU, 0, TRUE);
+      if (is_wideband (p))
+        td_relay_port_join_mix (port, B.room[r].mix, B.wb_codec, B.wb_pt, TRUE);
+      else
+        td_relay_port_join_mix (port, B.room[r].mix, TD_CODEC_PCMU, 0, TRUE);
       epoll_ctl (ep, EPOLL_CTL_ADD, p->fd, &ev);
     }
   }
@@ -436,6 +512,8 @@ main (int argc, char **argv)
   tx = g_thread_new ("mb-send", sender, NULL);
   /* CPU from the end of the warm-up to the end of sending */
   g_usleep (WARMUP_S * G_USEC_PER_SEC);
+  for (guint r = 0; r < B.rooms; r++)
+    td_relay_mix_get_stats (B.room[r].mix, &B.room[r].warm);
   ticks0 = relay_ticks (&n_threads);
   cpu0 = rusage_s ();
   t0 = now_ns (CLOCK_MONOTONIC);
@@ -443,6 +521,8 @@ main (int argc, char **argv)
   ticks1 = relay_ticks (&n_threads);
   cpu1 = rusage_s ();
   t1 = now_ns (CLOCK_MONOTONIC);
+  for (guint r = 0; r < B.rooms; r++)
+    td_relay_mix_get_stats (B.room[r].mix, &B.room[r].end);
   g_usleep (DRAIN_MS * 1000);
   atomic_store (&B.stop, TRUE);
   g_thread_join (rx);
