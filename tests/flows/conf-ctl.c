@@ -233,14 +233,14 @@ conf_wait_room (JsonParser *parser, const char *room, const char *users)
       JsonObject *r = json_array_get_object_element (rooms, 0);
       g_free (last);
       last = conf_users (conf_parties (r));
-      if (g_strcmp0 (conf_str (r, "id"), room) == 0 && strcmp (last, users) == 0 &&
+      if ((!room || g_strcmp0 (conf_str (r, "id"), room) == 0) && strcmp (last, users) == 0 &&
           all_talking (conf_parties (r)))
         return r;
     }
     g_usleep (POLL_MS * 1000);
   }
   g_printerr ("flow: `conference list` never showed room %s alone with %s talking (last: %s)\n",
-              room, users, last ? last : "not one room");
+              room ? room : "(any)", users, last ? last : "not one room");
   g_assert_not_reached ();
 }
 

@@ -65,8 +65,8 @@ JsonObject *conf_call_between (JsonArray *calls, const char *a, const char *b);
  * talking; returns them. */
 JsonArray *conf_wait_calls_talking (JsonParser *parser, guint n_calls);
 /* Waits (bounded) until `conference list` shows exactly one room, `room`,
- * whose parties are the users `users` (sorted, "alice bob carol"), each
- * talking; returns it. */
+ * (NULL: whatever its id), whose parties are the users `users` (sorted,
+ * "alice bob carol"), each talking; returns it. */
 JsonObject *conf_wait_room (JsonParser *parser, const char *room, const char *users);
 /* Waits (bounded) until `conference list` shows no room. */
 void conf_wait_no_rooms (JsonParser *parser);

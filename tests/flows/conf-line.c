@@ -110,8 +110,8 @@ conf_line_last_sent (char **report, const ConfLine *l, guint count)
 
 /* ---- messages --------------------------------------------------------------------- */
 
-static GPtrArray *
-requests (const GPtrArray *msgs, const char *start)
+GPtrArray *
+conf_requests (const GPtrArray *msgs, const char *start)
 {
   GPtrArray *out = g_ptr_array_new ();
   g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -132,14 +132,14 @@ requests (const GPtrArray *msgs, const char *start)
 guint
 conf_count_requests (const GPtrArray *msgs, const char *start)
 {
-  g_autoptr (GPtrArray) found = requests (msgs, start);
+  g_autoptr (GPtrArray) found = conf_requests (msgs, start);
   return found->len;
 }
 
 const char *
 conf_require_request (const GPtrArray *msgs, const char *start, guint nth)
 {
-  g_autoptr (GPtrArray) found = requests (msgs, start);
+  g_autoptr (GPtrArray) found = conf_requests (msgs, start);
 
   if (nth >= found->len)
     g_printerr ("flow: no %s#%u (%u of them)\n", start, nth, found->len);

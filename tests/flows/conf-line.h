@@ -53,7 +53,9 @@ FlowToneEndpoint conf_line_tone (const ConfLine *l, guint32 ssrc, const char *de
 gint64 conf_line_last_sent (char **report, const ConfLine *l, guint count);
 
 /* Requests of a run starting with `start` ("BYE "), retransmissions
- * skipped; the nth of them (asserted). */
+ * skipped (the messages are the run's); how many; the nth of them
+ * (asserted). */
+GPtrArray *conf_requests (const GPtrArray *msgs, const char *start);
 guint conf_count_requests (const GPtrArray *msgs, const char *start);
 const char *conf_require_request (const GPtrArray *msgs, const char *start, guint nth);
 /* No re-INVITE or UPDATE reached the line: a caller got no INVITE, a

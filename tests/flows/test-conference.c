@@ -36,151 +36,7 @@
  * conf-audio.h (the media judgement), flow-calls.h. */
 #include <string.h>
 
-#include "conf-ctl.h"
-#include "conf-line.h"
-
-/* Before a change, the calls' audio runs this long (so that there is a
- * stream to keep across it), and after one, the room's (to be judged):
- * the windows judged are measured from the events, not assumed. */
-#define PHASE_MS 1500
-/* Frames a judged window must hold at least (20 ms each). */
-#define MIN_FRAMES 40
-#define MIN_PRE_FRAMES 25
-#define SSRC(n) (0x5000u + (n))
-
-/* One case's tandem, parties and what tandemctl said. */
-typedef struct {
-  FlowDaemon *d;
-  JsonParser *parser;
-  ConfLine a, a2, b, c, dv, f;  /* alice's two lines, bob, carol, dave, alice's line to the focus */
-  char *room;
-  gint64 bridge_sent_us, bridged_us;
-  char **report;
-} Case;
-
-static void
-case_clear (Case *x)
-{
-  g_clear_pointer (&x->d, flow_daemon_free);
-  g_clear_object (&x->parser);
-  conf_line_clear (&x->a);
-  conf_line_clear (&x->a2);
-  conf_line_clear (&x->b);
-  conf_line_clear (&x->c);
-  conf_line_clear (&x->dv);
-  conf_line_clear (&x->f);
-  g_clear_pointer (&x->room, g_free);
-  g_clear_pointer (&x->report, g_strfreev);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Case, case_clear)
-
-static void
-case_start (Case *x)
-{
-  x->d = conf_start_tandem ();
-  x->parser = json_parser_new ();
-}
-
-/* The ids of the call between a and b (and its leg of `user`, if leg). */
-static char *
-call_id (JsonArray *calls, const char *a, const char *b, const char *user, char **leg)
-{
-  JsonObject *call = conf_call_between (calls, a, b);
-
-  if (!call)
-    g_printerr ("flow: `calls` shows no call between %s and %s\n", a, b);
-  g_assert_nonnull (call);
-  if (leg)
-    *leg = g_strdup (conf_str (conf_party_of (conf_parties (call), user), "leg"));
-  return g_strdup (conf_str (call, "id"));
-}
-
-/* `tandemctl --json bridge c1 c2`: a room id, and the room's users. */
-static void
-bridge (Case *x, const char *c1, const char *c2, const char *users)
-{
-  JsonObject *r;
-  g_autofree char *got = NULL;
-
-  x->bridge_sent_us = g_get_real_time ();
-  r = conf_ctl_ok (x->parser, "bridge", c1, c2);
-  x->bridged_us = g_get_real_time ();
-  x->room = g_strdup (conf_str (r, "room"));
-  g_assert_nonnull (x->room);
-  g_assert_true (g_regex_match_simple ("^r[0-9]+$", x->room, 0, 0));
-  got = conf_users (conf_parties (r));
-  g_assert_cmpstr (got, ==, users);
-}
-
-/* `calls` agrees with the room: the calls holding its legs say
- * "room": ROOM, between them they hold exactly its legs, and the leg
- * `gone` (hung up by the bridge; NULL: none) is nowhere. */
-static void
-assert_calls_show_room (const char *room, const char *gone)
-{
-  g_autoptr (JsonParser) rp = json_parser_new (), cp = json_parser_new ();
-  JsonArray *rooms = conf_rooms (rp), *calls = conf_calls (cp), *members;
-  g_autoptr (GHashTable) legs = g_hash_table_new (g_str_hash, g_str_equal);
-  guint seen = 0;
-
-  g_assert_cmpuint (json_array_get_length (rooms), ==, 1);
-  members = conf_parties (json_array_get_object_element (rooms, 0));
-  for (guint i = 0; i < json_array_get_length (members); i++)
-    g_hash_table_add (legs, (gpointer) conf_str (json_array_get_object_element (members, i),
-                                                 "leg"));
-  for (guint i = 0; i < json_array_get_length (calls); i++) {
-    JsonObject *call = json_array_get_object_element (calls, i);
-    JsonArray *parties = conf_parties (call);
-    for (guint j = 0; j < json_array_get_length (parties); j++) {
-      const char *leg = conf_str (json_array_get_object_element (parties, j), "leg");
-      g_assert_cmpstr (leg, !=, gone);
-      if (!g_hash_table_contains (legs, leg))
-        continue;
-      seen++;
-      if (g_strcmp0 (conf_str (call, "room"), room) != 0)
-        g_printerr ("flow: call %s holds leg %s of room %s but says \"room\": %s\n",
-                    conf_str (call, "id"), leg, room, conf_str (call, "room"));
-      g_assert_cmpstr (conf_str (call, "room"), ==, room);
-    }
-  }
-  g_assert_cmpuint (seen, ==, g_hash_table_size (legs));
-}
-
-/* Letters of the voices not in `letters` ("ABCD" less them). */
-static char *
-others (const char *letters)
-{
-  GString *s = g_string_new (NULL);
-
-  for (guint i = 0; i < CONF_N_VOICES; i++)
-    if (!strchr (letters, conf_voices[i].letter))
-      g_string_append_c (s, conf_voices[i].letter);
-  return g_string_free (s, FALSE);
-}
-
-/* What line l received: one stream until until_us; in [from, to) it
- * hears `hear` and no other voice; never its own. */
-static void
-assert_hears (char **report, const ConfLine *l, gint64 from, gint64 to, guint min_frames,
-              const char *hear)
-{
-  g_autoptr (GArray) pkts = flow_probe_packets (report, l->sip.rtp_port);
-  g_autofree char *who = g_strdup_printf ("%s (line %s)", l->user, l->side);
-  g_autofree char *never = others (hear);
-
-  conf_assert_hears (who, pkts, from, to, min_frames, conf_voices, CONF_N_VOICES, hear, never);
-}
-
-static void
-assert_stream (char **report, const ConfLine *l, gint64 until_us)
-{
-  g_autoptr (GArray) pkts = flow_probe_packets (report, l->sip.rtp_port);
-  g_autofree char *who = g_strdup_printf ("%s (line %s)", l->user, l->side);
-
-  conf_note_stream (who, pkts, conf_voices, CONF_N_VOICES);
-  conf_assert_one_stream (who, pkts, l->relay, until_us);
-  conf_assert_never_hears (who, pkts, conf_voices, CONF_N_VOICES, conf_line_letter (l));
-}
+#include "conf-case.h"
 
 /* ---- operator-made rooms ------------------------------------------------------------ */
 
@@ -192,33 +48,33 @@ assert_stream (char **report, const ConfLine *l, gint64 until_us)
 static void
 test_operator_three (void)
 {
-  g_auto (Case) x = { 0 };
+  g_auto (ConfCase) x = { 0 };
   g_autofree char *c1 = NULL, *c2 = NULL, *leg1 = NULL, *leg2 = NULL;
   JsonObject *room;
   FlowProbe *probe;
   gint64 stop_us, start_us, end_us;
 
-  case_start (&x);
+  conf_case_start (&x);
   conf_line_answer (x.d, &x.b, "bob", "xfer-uas-talk.xml", "b");
   conf_line_answer (x.d, &x.c, "carol", "xfer-uas-talk.xml", "c");
   conf_line_call (x.d, &x.a, "alice", "a", &x.b);
   conf_line_call (x.d, &x.a2, "alice", "a2", &x.c);
   {
     JsonArray *calls = conf_wait_calls_talking (x.parser, 2);
-    c1 = call_id (calls, "alice", "bob", "alice", &leg1);
-    c2 = call_id (calls, "alice", "carol", "alice", &leg2);
+    c1 = conf_call_id (calls, "alice", "bob", "alice", &leg1);
+    c2 = conf_call_id (calls, "alice", "carol", "alice", &leg2);
   }
   {
     FlowToneEndpoint eps[] = {
-      conf_line_tone (&x.a, SSRC (1), NULL, 0, OP_PACKETS),
-      conf_line_tone (&x.a2, SSRC (2), NULL, 0, OP_PACKETS),
-      conf_line_tone (&x.b, SSRC (3), NULL, 0, OP_PACKETS),
-      conf_line_tone (&x.c, SSRC (4), NULL, 0, OP_PACKETS),
+      conf_line_tone (&x.a, CONF_SSRC (1), NULL, 0, OP_PACKETS),
+      conf_line_tone (&x.a2, CONF_SSRC (2), NULL, 0, OP_PACKETS),
+      conf_line_tone (&x.b, CONF_SSRC (3), NULL, 0, OP_PACKETS),
+      conf_line_tone (&x.c, CONF_SSRC (4), NULL, 0, OP_PACKETS),
     };
     probe = flow_probe_start_tones (eps, G_N_ELEMENTS (eps));
   }
-  g_usleep (PHASE_MS * 1000);
-  bridge (&x, c1, c2, "alice bob carol");
+  g_usleep (CONF_PHASE_MS * 1000);
+  conf_bridge (&x, c1, c2, "alice bob carol");
   conf_line_finish (&x.a2);
   conf_assert_byed (&x.a2, x.bridge_sent_us);
   room = conf_wait_room (x.parser, x.room, "alice bob carol");
@@ -226,7 +82,7 @@ test_operator_three (void)
   g_assert_cmpstr (conf_str (conf_party_of (conf_parties (room), "alice"), "leg"), ==, leg1);
   g_assert_true (g_regex_match_simple ("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$",
                                        conf_str (room, "created_at"), 0, 0));
-  assert_calls_show_room (x.room, leg2);
+  conf_assert_calls_show_room (x.room, leg2);
   x.report = flow_probe_finish (probe);
 
   stop_us = g_get_real_time ();
@@ -244,16 +100,17 @@ test_operator_three (void)
 
   start_us = flow_probe_first_sent (x.report, x.c.sip.rtp_port) + CONF_SETTLE_US;
   end_us = conf_line_last_sent (x.report, &x.c, OP_PACKETS);
-  for (const ConfLine *l = &x.a; l; l = l == &x.a ? &x.b : l == &x.b ? &x.c : NULL)
-    assert_stream (x.report, l, end_us);
+  conf_line_stream (x.report, &x.a, end_us);
+  conf_line_stream (x.report, &x.b, end_us);
+  conf_line_stream (x.report, &x.c, end_us);
   /* Before: two calls. After: the room. */
-  assert_hears (x.report, &x.a, start_us, x.bridge_sent_us, MIN_PRE_FRAMES, "B");
-  assert_hears (x.report, &x.a2, start_us, x.bridge_sent_us, MIN_PRE_FRAMES, "C");
-  assert_hears (x.report, &x.b, start_us, x.bridge_sent_us, MIN_PRE_FRAMES, "A");
-  assert_hears (x.report, &x.c, start_us, x.bridge_sent_us, MIN_PRE_FRAMES, "A");
-  assert_hears (x.report, &x.a, x.bridged_us + CONF_SETTLE_US, end_us, MIN_FRAMES, "BC");
-  assert_hears (x.report, &x.b, x.bridged_us + CONF_SETTLE_US, end_us, MIN_FRAMES, "AC");
-  assert_hears (x.report, &x.c, x.bridged_us + CONF_SETTLE_US, end_us, MIN_FRAMES, "AB");
+  conf_line_hears (x.report, &x.a, start_us, x.bridge_sent_us, CONF_MIN_PRE_FRAMES, "B");
+  conf_line_hears (x.report, &x.a2, start_us, x.bridge_sent_us, CONF_MIN_PRE_FRAMES, "C");
+  conf_line_hears (x.report, &x.b, start_us, x.bridge_sent_us, CONF_MIN_PRE_FRAMES, "A");
+  conf_line_hears (x.report, &x.c, start_us, x.bridge_sent_us, CONF_MIN_PRE_FRAMES, "A");
+  conf_line_hears (x.report, &x.a, x.bridged_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "BC");
+  conf_line_hears (x.report, &x.b, x.bridged_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "AC");
+  conf_line_hears (x.report, &x.c, x.bridged_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "AB");
 }
 
 /* alice talks to bob, carol to dave; `bridge`: one room of four, nobody
@@ -261,35 +118,35 @@ test_operator_three (void)
 static void
 test_operator_four (void)
 {
-  g_auto (Case) x = { 0 };
+  g_auto (ConfCase) x = { 0 };
   g_autofree char *c1 = NULL, *c2 = NULL;
   FlowProbe *probe;
   gint64 stop_us, start_us, end_us;
   const ConfLine *lines[] = { &x.a, &x.b, &x.c, &x.dv };
 
-  case_start (&x);
+  conf_case_start (&x);
   conf_line_answer (x.d, &x.b, "bob", "xfer-uas-talk.xml", "b");
   conf_line_answer (x.d, &x.dv, "dave", "xfer-uas-talk.xml", "d");
   conf_line_call (x.d, &x.a, "alice", "a", &x.b);
   conf_line_call (x.d, &x.c, "carol", "c", &x.dv);
   {
     JsonArray *calls = conf_wait_calls_talking (x.parser, 2);
-    c1 = call_id (calls, "alice", "bob", NULL, NULL);
-    c2 = call_id (calls, "carol", "dave", NULL, NULL);
+    c1 = conf_call_id (calls, "alice", "bob", NULL, NULL);
+    c2 = conf_call_id (calls, "carol", "dave", NULL, NULL);
   }
   {
     FlowToneEndpoint eps[] = {
-      conf_line_tone (&x.a, SSRC (1), NULL, 0, OP_PACKETS),
-      conf_line_tone (&x.b, SSRC (2), NULL, 0, OP_PACKETS),
-      conf_line_tone (&x.c, SSRC (3), NULL, 0, OP_PACKETS),
-      conf_line_tone (&x.dv, SSRC (4), NULL, 0, OP_PACKETS),
+      conf_line_tone (&x.a, CONF_SSRC (1), NULL, 0, OP_PACKETS),
+      conf_line_tone (&x.b, CONF_SSRC (2), NULL, 0, OP_PACKETS),
+      conf_line_tone (&x.c, CONF_SSRC (3), NULL, 0, OP_PACKETS),
+      conf_line_tone (&x.dv, CONF_SSRC (4), NULL, 0, OP_PACKETS),
     };
     probe = flow_probe_start_tones (eps, G_N_ELEMENTS (eps));
   }
-  g_usleep (PHASE_MS * 1000);
-  bridge (&x, c1, c2, "alice bob carol dave");
+  g_usleep (CONF_PHASE_MS * 1000);
+  conf_bridge (&x, c1, c2, "alice bob carol dave");
   conf_wait_room (x.parser, x.room, "alice bob carol dave");
-  assert_calls_show_room (x.room, NULL);
+  conf_assert_calls_show_room (x.room, NULL);
   x.report = flow_probe_finish (probe);
 
   stop_us = g_get_real_time ();
@@ -303,15 +160,223 @@ test_operator_four (void)
   start_us = flow_probe_first_sent (x.report, x.dv.sip.rtp_port) + CONF_SETTLE_US;
   end_us = conf_line_last_sent (x.report, &x.dv, OP_PACKETS);
   for (guint i = 0; i < G_N_ELEMENTS (lines); i++)
-    assert_stream (x.report, lines[i], end_us);
-  assert_hears (x.report, &x.a, start_us, x.bridge_sent_us, MIN_PRE_FRAMES, "B");
-  assert_hears (x.report, &x.b, start_us, x.bridge_sent_us, MIN_PRE_FRAMES, "A");
-  assert_hears (x.report, &x.c, start_us, x.bridge_sent_us, MIN_PRE_FRAMES, "D");
-  assert_hears (x.report, &x.dv, start_us, x.bridge_sent_us, MIN_PRE_FRAMES, "C");
-  assert_hears (x.report, &x.a, x.bridged_us + CONF_SETTLE_US, end_us, MIN_FRAMES, "BCD");
-  assert_hears (x.report, &x.b, x.bridged_us + CONF_SETTLE_US, end_us, MIN_FRAMES, "ACD");
-  assert_hears (x.report, &x.c, x.bridged_us + CONF_SETTLE_US, end_us, MIN_FRAMES, "ABD");
-  assert_hears (x.report, &x.dv, x.bridged_us + CONF_SETTLE_US, end_us, MIN_FRAMES, "ABC");
+    conf_line_stream (x.report, lines[i], end_us);
+  conf_line_hears (x.report, &x.a, start_us, x.bridge_sent_us, CONF_MIN_PRE_FRAMES, "B");
+  conf_line_hears (x.report, &x.b, start_us, x.bridge_sent_us, CONF_MIN_PRE_FRAMES, "A");
+  conf_line_hears (x.report, &x.c, start_us, x.bridge_sent_us, CONF_MIN_PRE_FRAMES, "D");
+  conf_line_hears (x.report, &x.dv, start_us, x.bridge_sent_us, CONF_MIN_PRE_FRAMES, "C");
+  conf_line_hears (x.report, &x.a, x.bridged_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "BCD");
+  conf_line_hears (x.report, &x.b, x.bridged_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "ACD");
+  conf_line_hears (x.report, &x.c, x.bridged_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "ABD");
+  conf_line_hears (x.report, &x.dv, x.bridged_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "ABC");
+}
+
+/* ---- a phone-made room (RFC 4579) ----------------------------------------------------- */
+
+#define PHONE_PACKETS 400      /* 8 s of each voice */
+#define FACTORY_PAUSE_MS "1500"  /* alice's line to the focus waits this long before its REFER */
+
+/* A header's value up to its first ';', trimmed and lowercased; with
+ * param, the value of that parameter (NULL if none). */
+static char *
+header_token (const char *msg, const char *name, const char *param)
+{
+  g_autofree char *value = flow_require_header (msg, name);
+  g_auto (GStrv) parts = g_strsplit (value, ";", -1);
+
+  if (!param)
+    return g_ascii_strdown (g_strstrip (parts[0]), -1);
+  for (guint i = 1; parts[i]; i++) {
+    g_auto (GStrv) kv = g_strsplit (g_strstrip (parts[i]), "=", 2);
+    if (kv[1] && g_ascii_strcasecmp (g_strstrip (kv[0]), param) == 0)
+      return g_strdup (g_strstrip (kv[1]));
+  }
+  return NULL;
+}
+
+/* The REFER #nth of alice's line to the focus got 202, and its NOTIFYs
+ * (those that came before the next REFER left) are in that dialog, Event:
+ * refer (with id = the REFER's CSeq when given, and given for a second
+ * REFER in the dialog: RFC 3515 §2.4.6), message/sipfrag;version=2.0, the
+ * first "SIP/2.0 100 Trying" active, the last "SIP/2.0 200 OK" terminated,
+ * each answered 200. */
+static void
+assert_refer_notified (const FlowRun *f, guint nth)
+{
+  const char *refer = conf_require_request (f->sent, "REFER ", nth);
+  const char *next = flow_find_msg (f->sent, "REFER ", nth + 1);
+  gint64 from = flow_run_msg_time (f, refer), to = next ? flow_run_msg_time (f, next) : G_MAXINT64;
+  g_autoptr (GPtrArray) all = conf_requests (f->received, "NOTIFY ");
+  g_autoptr (GPtrArray) notifies = g_ptr_array_new ();
+  g_autofree char *call_id = flow_require_header (refer, "Call-ID");
+  g_autofree char *ours = flow_msg_tag (refer, "From"), *theirs = flow_msg_tag (refer, "To");
+  g_autofree char *cseq = g_strdup_printf ("%" G_GUINT64_FORMAT, flow_msg_cseq (refer));
+  gboolean accepted = FALSE;
+
+  for (guint i = 0; i < f->received->len; i++) {
+    const char *m = g_ptr_array_index (f->received, i);
+    g_autofree char *method = flow_msg_status (m) ? flow_msg_cseq_method (m) : NULL;
+    if (method && strcmp (method, "REFER") == 0 && flow_msg_cseq (m) == flow_msg_cseq (refer) &&
+        flow_msg_status (m) >= 200)
+      accepted = flow_msg_status (m) == 202;
+  }
+  g_assert_true (accepted);
+  for (guint i = 0; i < all->len; i++) {
+    gint64 t = flow_run_msg_time (f, g_ptr_array_index (all, i));
+    if (t >= from - 1000 && t < to)
+      g_ptr_array_add (notifies, g_ptr_array_index (all, i));
+  }
+  flow_note ("REFER #%u: %u NOTIFYs", nth, notifies->len);
+  g_assert_cmpuint (notifies->len, >=, 2);
+  for (guint i = 0; i < notifies->len; i++) {
+    const char *n = g_ptr_array_index (notifies, i);
+    gboolean last = i + 1 == notifies->len;
+    g_autofree char *event = header_token (n, "Event", NULL), *id = header_token (n, "Event", "id");
+    g_autofree char *state = header_token (n, "Subscription-State", NULL);
+    g_autofree char *type = header_token (n, "Content-Type", NULL);
+    g_autofree char *version = header_token (n, "Content-Type", "version");
+    g_autofree char *body = flow_msg_body (n), *n_call = flow_require_header (n, "Call-ID");
+    g_autofree char *n_from = flow_msg_tag (n, "From"), *n_to = flow_msg_tag (n, "To");
+    g_auto (GStrv) lines = g_strsplit (body, "\n", 2);
+
+    flow_note ("  NOTIFY %u: Event %s id %s, %s, \"%s\"", i, event, id ? id : "-", state,
+               g_strstrip (lines[0]));
+    g_assert_cmpstr (n_call, ==, call_id);
+    g_assert_cmpstr (n_to, ==, ours);
+    g_assert_cmpstr (n_from, ==, theirs);
+    g_assert_cmpstr (event, ==, "refer");
+    if (nth > 0 && !id)
+      g_printerr ("flow: a NOTIFY for the second REFER in the dialog has no Event id "
+                  "(RFC 3515 §2.4.6)\n");
+    if (nth > 0)
+      g_assert_nonnull (id);
+    if (id)
+      g_assert_cmpstr (id, ==, cseq);
+    g_assert_cmpstr (type, ==, "message/sipfrag");
+    g_assert_cmpstr (version, ==, "2.0");
+    g_assert_cmpstr (state, ==, last ? "terminated" : "active");
+    if (i == 0)
+      g_assert_cmpstr (lines[0], ==, "SIP/2.0 100 Trying");
+    if (last)
+      g_assert_cmpstr (lines[0], ==, "SIP/2.0 200 OK");
+  }
+  g_assert_cmpuint (flow_count_responses (f->sent, 200, "NOTIFY"), >=, notifies->len);
+}
+
+/* alice talks to bob, presses "conference": her phone INVITEs the factory
+ * (tandem answers as the focus), REFERs bob in with Replaces naming her
+ * call with him (bob is not rung again, that call of hers ends), then
+ * carol without Replaces (carol rings, answers, joins). Each of the
+ * three hears the other two, never itself. */
+static void
+test_phone (void)
+{
+  g_auto (ConfCase) x = { 0 };
+  g_auto (GStrv) early = NULL;
+  g_autofree char *e_call = NULL, *e_ours = NULL, *e_theirs = NULL, *refer1 = NULL;
+  const char *keys[] = { "refer1", NULL, "refer2", "Refer-To: <sip:carol@pbx.test>", NULL };
+  g_auto (GStrv) contacts = NULL;
+  FlowProbe *probe;
+  JsonObject *room;
+  const char *ok, *a_ok;
+  gint64 refer1_us, joined_us, stop_us, end_us;
+
+  conf_case_start (&x);
+  conf_line_answer (x.d, &x.b, "bob", "xfer-uas-talk.xml", "b");
+  conf_line_answer (x.d, &x.c, "carol", "xfer-uas-talk.xml", "c");
+  conf_line_call (x.d, &x.a, "alice", "a", &x.b);
+  /* alice's phone writes the Replaces: her call with bob, tandem's tag as
+   * to-tag, her own as from-tag (RFC 3891 §3, from tandem's side). Her
+   * early dialog is that call's (checked below against tandem's 200). */
+  early = flow_wait_lines_file ("a-early.txt", 3);
+  e_call = g_uri_escape_string (early[0], NULL, FALSE);
+  e_ours = g_uri_escape_string (early[1], NULL, FALSE);
+  e_theirs = g_uri_escape_string (early[2], NULL, FALSE);
+  refer1 = g_strdup_printf ("Refer-To: <sip:bob@pbx.test?Replaces=%s%%3Bto-tag%%3D%s"
+                            "%%3Bfrom-tag%%3D%s>", e_call, e_theirs, e_ours);
+  keys[1] = refer1;
+  flow_note ("alice's first REFER: %s", refer1);
+  x.f.user = "alice";
+  x.f.side = "f";
+  x.f.sip = flow_party ("alice", "conf-uac-factory.xml", "f");
+  x.f.sip.pause_ms = FACTORY_PAUSE_MS;
+  x.f.sip.timeout = "40s";
+  x.f.sip.keys = keys;
+  {
+    FlowToneEndpoint eps[] = {
+      conf_line_tone (&x.a, CONF_SSRC (1), NULL, 0, PHONE_PACKETS),
+      conf_line_tone (&x.b, CONF_SSRC (2), NULL, 0, PHONE_PACKETS),
+      conf_line_tone (&x.f, CONF_SSRC (3), "f.port", 0, PHONE_PACKETS),
+      conf_line_tone (&x.c, CONF_SSRC (4), "c.port", 0, PHONE_PACKETS),
+    };
+    probe = flow_probe_start_tones (eps, G_N_ELEMENTS (eps));
+  }
+  x.f.sipp = flow_caller_start (x.d, &x.f.sip, "conference");
+  x.f.relay = flow_wait_port_file ("f");
+  if (flow_wait_port_file ("f-refer1") != 1)
+    g_printerr ("flow: the REFER with Replaces to the focus was refused\n");
+  g_assert_cmpuint (flow_wait_port_file ("f-refer1"), ==, 1);
+  conf_line_finish (&x.a);   /* her replaced call: tandem's BYE ends it */
+  if (flow_wait_port_file ("f-refer2") != 1)
+    g_printerr ("flow: the REFER without Replaces to the focus was refused or failed\n");
+  g_assert_cmpuint (flow_wait_port_file ("f-refer2"), ==, 1);
+  x.c.relay = flow_wait_port_file ("c");
+  room = conf_wait_room (x.parser, NULL, "alice bob carol");
+  x.room = g_strdup (conf_str (room, "id"));
+  conf_assert_calls_show_room (x.room, NULL);
+  x.report = flow_probe_finish (probe);
+
+  stop_us = g_get_real_time ();
+  flow_daemon_stop (x.d);
+  conf_line_finish (&x.b);
+  conf_line_finish (&x.c);
+  conf_line_finish (&x.f);
+
+  /* The focus: tandem answered the factory URI, ;isfocus in its Contact. */
+  ok = flow_require_response (x.f.run->received, 200, "INVITE", 0);
+  contacts = flow_msg_contacts (ok);
+  g_assert_nonnull (contacts[0]);
+  {
+    g_autofree char *lower = g_ascii_strdown (contacts[0], -1);
+    if (!strstr (lower, ";isfocus"))
+      g_printerr ("flow: the focus's Contact has no ;isfocus: %s\n", contacts[0]);
+    g_assert_nonnull (strstr (lower, ";isfocus"));
+  }
+  assert_refer_notified (x.f.run, 0);
+  assert_refer_notified (x.f.run, 1);
+  /* The Replaces named alice's call with bob as tandem's 200 set it up. */
+  a_ok = flow_require_response (x.a.run->received, 200, "INVITE", 0);
+  {
+    g_autofree char *tag = flow_msg_tag (a_ok, "To");
+    g_assert_cmpstr (tag, ==, early[2]);
+  }
+  /* That call ended by tandem's BYE, after the REFER; bob was not rung
+   * again (his one INVITE); carol was, by tandem, on a relay port. */
+  refer1_us = flow_run_msg_time (x.f.run, conf_require_request (x.f.run->sent, "REFER ", 0));
+  conf_assert_byed (&x.a, refer1_us);
+  conf_assert_no_reinvite (&x.a, TRUE);
+  conf_assert_no_reinvite (&x.b, FALSE);
+  conf_assert_no_reinvite (&x.c, FALSE);
+  conf_assert_no_reinvite (&x.f, TRUE);
+  flow_assert_relay_sdp (flow_require_msg (x.c.run->received, "INVITE ", 0), x.c.sip.rtp_port,
+                         FALSE, CONF_MEDIA_MIN, CONF_MEDIA_MAX);
+  conf_assert_byed (&x.b, stop_us);
+  conf_assert_byed (&x.c, stop_us);
+  conf_assert_byed (&x.f, stop_us);
+
+  /* The media, from carol's answer on (bob's also before it). */
+  joined_us = flow_run_msg_time (x.c.run, flow_require_response (x.c.run->sent, 200, "INVITE", 0));
+  end_us = MIN (conf_line_last_sent (x.report, &x.b, PHONE_PACKETS),
+                MIN (conf_line_last_sent (x.report, &x.f, PHONE_PACKETS),
+                     conf_line_last_sent (x.report, &x.c, PHONE_PACKETS)));
+  conf_line_stream (x.report, &x.b, end_us);
+  conf_line_stream (x.report, &x.c, end_us);
+  conf_line_stream (x.report, &x.f, end_us);
+  conf_line_hears (x.report, &x.b, flow_probe_first_sent (x.report, x.b.sip.rtp_port) +
+                   CONF_SETTLE_US, refer1_us, CONF_MIN_PRE_FRAMES, "A");
+  conf_line_hears (x.report, &x.f, joined_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "BC");
+  conf_line_hears (x.report, &x.b, joined_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "AC");
+  conf_line_hears (x.report, &x.c, joined_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "AB");
 }
 
 int
@@ -320,5 +385,7 @@ main (int argc, char **argv)
   flow_init (&argc, &argv);
   flow_add_test ("/conference/operator/three", test_operator_three);
   flow_add_test ("/conference/operator/four", test_operator_four);
+  flow_add_test ("/conference/phone/factory-refer", test_phone);
+  conf_life_add_tests ();
   return g_test_run ();
 }
