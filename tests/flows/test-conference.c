@@ -122,7 +122,7 @@ test_operator_four (void)
   g_autofree char *c1 = NULL, *c2 = NULL;
   FlowProbe *probe;
   gint64 stop_us, start_us, end_us;
-  const ConfLine *lines[] = { &x.a, &x.b, &x.c, &x.dv };
+  ConfLine *lines[] = { &x.a, &x.b, &x.c, &x.dv };
 
   conf_case_start (&x);
   conf_line_answer (x.d, &x.b, "bob", "xfer-uas-talk.xml", "b");
@@ -152,10 +152,9 @@ test_operator_four (void)
   stop_us = g_get_real_time ();
   flow_daemon_stop (x.d);
   for (guint i = 0; i < G_N_ELEMENTS (lines); i++) {
-    ConfLine *l = (ConfLine *) lines[i];
-    conf_line_finish (l);
-    conf_assert_no_reinvite (l, l == &x.a || l == &x.c);
-    conf_assert_byed (l, stop_us);
+    conf_line_finish (lines[i]);
+    conf_assert_no_reinvite (lines[i], lines[i] == &x.a || lines[i] == &x.c);
+    conf_assert_byed (lines[i], stop_us);
   }
   start_us = flow_probe_first_sent (x.report, x.dv.sip.rtp_port) + CONF_SETTLE_US;
   end_us = conf_line_last_sent (x.report, &x.dv, OP_PACKETS);
