@@ -241,7 +241,7 @@ test_ctl_errors (void)
   conf_ctl_refused ("no live call c999", "bridge", "c999", c1);
   conf_ctl_refused ("no live call c999", "bridge", c1, "c999");
   conf_ctl_refused (c3, "bridge", c1, c3);
-  conf_ctl_refused (c1, "bridge", c1, c1);
+  conf_ctl_refused (NULL, "bridge", c1, c1);
   conf_ctl_refused (NULL, "bridge", "bogus", c1);
   conf_ctl_refused ("r999", "conference", "add", "r999", "bob");
   conf_ctl_refused ("r999", "conference", "kick", "r999", dave_leg);
