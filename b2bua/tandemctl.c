@@ -38,6 +38,22 @@ string_or (JsonObject *o, const char *key, const char *none)
   return json_node_get_string (n);
 }
 
+/* "alice(l1):talking bob(l2):held" from an object's "parties". */
+static void
+parties_line (GString *line, JsonObject *o)
+{
+  JsonNode *pn = json_object_get_member (o, "parties");
+  JsonArray *parties = pn && JSON_NODE_HOLDS_ARRAY (pn) ? json_node_get_array (pn) : NULL;
+
+  for (guint j = 0; parties && j < json_array_get_length (parties); j++) {
+    JsonObject *p = json_array_get_object_element (parties, j);
+    if (p)
+      g_string_append_printf (line, "%s%s(%s):%s", line->len ? " " : "",
+                              string_or (p, "user", "-"), string_or (p, "leg", "?"),
+                              string_or (p, "state", "?"));
+  }
+}
+
 static void
 print_calls (JsonObject *response)
 {
@@ -52,18 +68,11 @@ print_calls (JsonObject *response)
   g_print ("%-8s %-20s %s\n", "CALL", "ANSWERED", "PARTIES");
   for (guint i = 0; i < n; i++) {
     JsonObject *call = json_array_get_object_element (calls, i);
-    JsonNode *pn = json_object_get_member (call, "parties");
-    JsonArray *parties = pn && JSON_NODE_HOLDS_ARRAY (pn) ? json_node_get_array (pn) : NULL;
     g_autoptr (GString) line = g_string_new (NULL);
 
-    for (guint j = 0; parties && j < json_array_get_length (parties); j++) {
-      JsonObject *p = json_array_get_object_element (parties, j);
-      if (!p)
-        continue;
-      g_string_append_printf (line, "%s%s(%s):%s", line->len ? " " : "",
-                              string_or (p, "user", "-"), string_or (p, "leg", "?"),
-                              string_or (p, "state", "?"));
-    }
+    if (!call)
+      continue;
+    parties_line (line, call);
     if (json_object_get_member (call, "room"))
       g_string_append_printf (line, " in room %s", string_or (call, "room", "?"));
     g_print ("%-8s %-20s %s\n", string_or (call, "id", "?"),
@@ -96,21 +105,6 @@ request_bridge (JsonBuilder *b, char **argv)
   json_builder_add_string_value (b, argv[0]);
   json_builder_add_string_value (b, argv[1]);
   json_builder_end_array (b);
-}
-
-static void
-parties_line (GString *line, JsonObject *o)
-{
-  JsonNode *pn = json_object_get_member (o, "parties");
-  JsonArray *parties = pn && JSON_NODE_HOLDS_ARRAY (pn) ? json_node_get_array (pn) : NULL;
-
-  for (guint j = 0; parties && j < json_array_get_length (parties); j++) {
-    JsonObject *p = json_array_get_object_element (parties, j);
-    if (p)
-      g_string_append_printf (line, "%s%s(%s):%s", line->len ? " " : "",
-                              string_or (p, "user", "-"), string_or (p, "leg", "?"),
-                              string_or (p, "state", "?"));
-  }
 }
 
 /* The room's id alone: what a script takes from `bridge`. */

@@ -49,35 +49,6 @@ format_codec (const TdSdp *sdp, const char *pt, TdCodec *codec)
   return td_codec_from_sdp (rtpmap ? rtpmap : pt, codec);
 }
 
-/* The offer's telephone-event format at `rate` (DTMF keeps working), or NULL. */
-static const char *
-telephone_event (const TdSdp *sdp, guint32 rate)
-{
-  g_autofree char *wanted = g_strdup_printf ("telephone-event/%u", rate);
-  const char *const *formats = td_sdp_media_formats (sdp, 0);
-
-  for (guint i = 0; formats && formats[i]; i++) {
-    const char *rtpmap = td_sdp_media_rtpmap (sdp, 0, formats[i]);
-    if (rtpmap && g_ascii_strncasecmp (rtpmap, wanted, strlen (wanted)) == 0)
-      return formats[i];
-  }
-  return NULL;
-}
-
-/* An answer's direction for an offer's (RFC 3264 §6.1). */
-static TdSdpDirection
-answer_direction (TdSdpDirection offered)
-{
-  switch (offered) {
-  case TD_SDP_SENDONLY:
-    return TD_SDP_RECVONLY;
-  case TD_SDP_RECVONLY:
-    return TD_SDP_SENDONLY;
-  default:
-    return offered;
-  }
-}
-
 /* Does the callee's SDP (its early answer or its 200's) send what the
  * caller's session has: the same codec under the same payload type first? */
 static gboolean
@@ -122,12 +93,12 @@ answer_caller (TdCall *call, TdTune *tune)
       !td_leg_tune_format (a, tune, &call->early.codec, &call->early.pt))
     return FALSE;
   keep[0] = format = g_strdup_printf ("%u", call->early.pt);
-  keep[1] = telephone_event (offer, td_codec_clock_rate (call->early.codec));
+  keep[1] = td_sdp_telephone_event (offer, 0, td_codec_clock_rate (call->early.codec));
   if (!(narrowed = td_sdp_with_formats (offer, 0, keep)))
     return FALSE;
   call->early.state = TD_EARLY_CALLER;
   sdp = td_leg_local_sdp_directed (a, narrowed, td_call_media_address (call),
-                                   answer_direction (td_sdp_media_direction (offer, 0)));
+                                   td_sdp_answer_direction (td_sdp_media_direction (offer, 0)));
   call->early.sdp = g_strdup (sdp);
   td_relay_port_set_clock_rate (first_port (a), td_codec_clock_rate (call->early.codec));
   td_call_respond_a (call, 183, "Session Progress", sdp);

@@ -80,6 +80,19 @@ ensure_ports_both (TdCall *call, TdLeg *leg, TdLeg *peer, const TdSdp *sdp, GErr
   return FALSE;
 }
 
+void
+td_call_answer_without_offer (TdCall *call, TdLeg *leg, gboolean is_update)
+{
+  /* A session refresh, or a re-INVITE asking for our offer: the SDP we last
+   * gave this endpoint is still true. */
+  td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_200_OK,
+               TAG_IF (!is_update && leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
+               TAG_IF (!is_update && leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
+               TAG_END ());
+  leg->ack_answer_due = !is_update && leg->local_sdp;
+  td_call_arm_refresh (call, leg);
+}
+
 /* `leg`'s endpoint sent an offer: pass it to the other endpoint and answer
  * when the answer comes back (offer_answer_done). */
 void
@@ -113,14 +126,7 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
   td_call_learn_allow (leg, sip, FALSE);
   td_call_session_from_request (call, leg, sip);
   if (!td_call_has_sdp (sip)) {
-    /* A session refresh, or a re-INVITE asking for our offer: the SDP we last
-     * gave this endpoint is still true. */
-    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_200_OK,
-                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
-                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
-                 TAG_END ());
-    leg->ack_answer_due = !is_update && leg->local_sdp;
-    td_call_arm_refresh (call, leg);
+    td_call_answer_without_offer (call, leg, is_update);
     return;
   }
   if (!(sdp = td_call_parse_sdp (call, sip))) {

@@ -124,6 +124,9 @@ TdLeg *td_call_peer_of (const TdCall *call, const TdLeg *leg);     /* the other 
 const char *td_call_media_address (const TdCall *call);
 /* An established leg's endpoint sent an offer (re-INVITE or UPDATE). */
 void td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update);
+/* A re-INVITE or UPDATE without SDP (a refresh, or a re-INVITE asking for
+ * tandem's offer): 200 with what tandem last told the endpoint. */
+void td_call_answer_without_offer (TdCall *call, TdLeg *leg, gboolean is_update);
 /* The answer (or refusal) to tandem's relayed offer arrived on `peer`. */
 void td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip);
 /* The sender of a re-INVITE cancelled it. */

@@ -377,33 +377,7 @@ td_room_kick (TdRoom *room, TdLeg *leg, GError **error)
   return TRUE;
 }
 
-static TdSdpDirection
-answer_direction (TdSdpDirection offered)
-{
-  switch (offered) {
-  case TD_SDP_SENDONLY: return TD_SDP_RECVONLY;
-  case TD_SDP_RECVONLY: return TD_SDP_SENDONLY;
-  case TD_SDP_INACTIVE: return TD_SDP_INACTIVE;
-  default: return TD_SDP_SENDRECV;
-  }
-}
-
 /* ---- the focus: a call to a conference factory --------------------------------- */
-
-/* The offer's telephone-event format at `rate` (DTMF keeps working), or NULL. */
-static const char *
-telephone_event (const TdSdp *sdp, guint32 rate)
-{
-  g_autofree char *wanted = g_strdup_printf ("telephone-event/%u", rate);
-  const char *const *formats = td_sdp_media_formats (sdp, 0);
-
-  for (guint i = 0; formats && formats[i]; i++) {
-    const char *rtpmap = td_sdp_media_rtpmap (sdp, 0, formats[i]);
-    if (rtpmap && g_ascii_strncasecmp (rtpmap, wanted, strlen (wanted)) == 0)
-      return formats[i];
-  }
-  return NULL;
-}
 
 /* Tandem's Contact as the focus (RFC 4579 §3: the isfocus feature tag),
  * at the address the phone reached it on. */
@@ -448,14 +422,14 @@ td_room_answer (TdCall *call, GError **error)
     return NULL;
   }
   keep[0] = format = g_strdup_printf ("%u", pt);
-  keep[1] = telephone_event (offer, td_codec_clock_rate (codec));
+  keep[1] = td_sdp_telephone_event (offer, 0, td_codec_clock_rate (codec));
   if (!(session = td_sdp_with_formats (offer, 0, keep))) {
     g_set_error (error, TD_CALL_ERROR, 488, "the caller's offer cannot be answered");
     return NULL;
   }
   room = room_new (call->ctx);
   sdp = td_leg_local_sdp_directed (a, session, td_call_media_address (call),
-                                   answer_direction (td_sdp_media_direction (offer, 0)));
+                                   td_sdp_answer_direction (td_sdp_media_direction (offer, 0)));
   contact = focus_contact (call, NULL);
   td_signal_respond (a->signal, a->nh, TD_WITH_HANDLE, NULL, SIP_200_OK,
                      SIPTAG_CONTACT_STR (contact),
@@ -566,13 +540,7 @@ td_room_offer_received (TdRoom *room, TdCall *member, TdLeg *leg, const sip_t *s
   td_call_learn_allow (leg, sip, FALSE);
   td_call_session_from_request (member, leg, sip);
   if (!td_call_has_sdp (sip)) {
-    /* A refresh, or a re-INVITE asking for tandem's offer: unchanged. */
-    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_200_OK,
-                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
-                 TAG_IF (!is_update && leg->local_sdp, SIPTAG_PAYLOAD_STR (leg->local_sdp)),
-                 TAG_END ());
-    leg->ack_answer_due = !is_update && leg->local_sdp;
-    td_call_arm_refresh (member, leg);
+    td_call_answer_without_offer (member, leg, is_update);
     return;
   }
   if (!(sdp = td_call_parse_sdp (member, sip))) {
@@ -593,7 +561,7 @@ td_room_offer_received (TdRoom *room, TdCall *member, TdLeg *leg, const sip_t *s
   }
   td_leg_set_remote_sdp (leg, sdp);
   answer = td_leg_local_sdp_directed (leg, session, td_call_media_address (member),
-                                      answer_direction (td_sdp_media_direction (sdp, 0)));
+                                      td_sdp_answer_direction (td_sdp_media_direction (sdp, 0)));
   td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_200_OK,
                      SIPTAG_CONTENT_TYPE_STR ("application/sdp"), SIPTAG_PAYLOAD_STR (answer),
                      TAG_END ());

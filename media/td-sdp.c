@@ -978,3 +978,30 @@ td_sdp_answer_matches_offer (const TdSdp *offer, const TdSdp *answer)
     }
   return accepted;
 }
+
+TdSdpDirection
+td_sdp_answer_direction (TdSdpDirection offered)
+{
+  switch (offered) {
+  case TD_SDP_SENDONLY:
+    return TD_SDP_RECVONLY;
+  case TD_SDP_RECVONLY:
+    return TD_SDP_SENDONLY;
+  default:
+    return offered;
+  }
+}
+
+const char *
+td_sdp_telephone_event (const TdSdp *sdp, guint i, guint32 rate)
+{
+  g_autofree char *wanted = g_strdup_printf ("telephone-event/%u", rate);
+  const char *const *formats = td_sdp_media_formats (sdp, i);
+
+  for (guint f = 0; formats && formats[f]; f++) {
+    const char *rtpmap = td_sdp_media_rtpmap (sdp, i, formats[f]);
+    if (rtpmap && g_ascii_strncasecmp (rtpmap, wanted, strlen (wanted)) == 0)
+      return formats[f];
+  }
+  return NULL;
+}

@@ -110,6 +110,14 @@ char *td_sdp_rewrite (const TdSdp *sdp, const TdSdpRewrite *rw);
  * answering an offer itself with the one codec it plays a tune in.) */
 TdSdp *td_sdp_with_formats (const TdSdp *sdp, guint i, const char *const *formats);
 
+/* The direction an answer takes for an offer's (RFC 3264 §6.1): sendonly
+ * gets recvonly, recvonly sendonly, the others their own. */
+TdSdpDirection td_sdp_answer_direction (TdSdpDirection offered);
+
+/* Stream @i's telephone-event format at @rate ("101"), or NULL: what an
+ * answer of one codec keeps so that DTMF keeps working. */
+const char *td_sdp_telephone_event (const TdSdp *sdp, guint i, guint32 rate);
+
 /* For the B2BUA's 488 decision: TRUE if at least one m= line of @answer is
  * accepted (port != 0) and every accepted line has a codec in common with the
  * same m= line of @offer. Dynamic payload types (96-127) compare by rtpmap
