@@ -266,20 +266,37 @@ static void
 offer_sendrecv (TdCall *member, TdLeg *leg)
 {
   TdSdp *session = td_call_get_data (member, SESSION_KEY);
+  guint64 version = leg->sdp_version;
   const char *offer;
 
   if (!session || !leg->local_sdp || !leg->nh)
     return;
   offer = td_leg_local_sdp_directed (leg, session, td_call_media_address (member),
                                      TD_SDP_SENDRECV);
-  if (g_strcmp0 (offer, leg->local_sdp) == 0)
-    return;
+  if (leg->sdp_version == version)
+    return;   /* unchanged: it has sendrecv already */
   g_info ("call %s: re-offering the %s-leg the room, sendrecv", member->call_id,
           td_leg_name (leg));
   leg->outgoing = TD_OUT_REALIGN;
   leg->pending_is_update_out = FALSE;
   td_signal_invite (leg->signal, leg->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
                     SIPTAG_PAYLOAD_STR (offer), TAG_END ());
+}
+
+/* Was the endpoint told that its far end sends nothing (its old peer put
+ * it on hold) while it would listen? Not one that holds the call itself:
+ * it stays the way it asked to be. */
+static gboolean
+held_by_peer (const TdLeg *leg, const TdSdp *told)
+{
+  TdSdpDirection t, own;
+
+  if (!told || !td_sdp_n_media (told) || !leg->remote_sdp || !td_sdp_n_media (leg->remote_sdp))
+    return FALSE;
+  t = td_sdp_media_direction (told, 0);
+  own = td_sdp_media_direction (leg->remote_sdp, 0);
+  return (t == TD_SDP_SENDONLY || t == TD_SDP_INACTIVE) &&
+         (own == TD_SDP_SENDRECV || own == TD_SDP_RECVONLY);
 }
 
 /* `leg` (checked by can_join) leaves its call for a member call of the room. */
@@ -298,7 +315,7 @@ join (TdRoom *room, TdLeg *leg, const char *moved_by)
   td_call_arm_refresh (member, leg);
   g_info ("room %s: leg %" G_GUINT64_FORMAT " (%s) joined: %u parties", room->name, leg->id,
           leg->user ? leg->user : "?", room->members->len);
-  if (told && td_sdp_n_media (told) && td_sdp_media_direction (told, 0) != TD_SDP_SENDRECV)
+  if (held_by_peer (leg, told))
     offer_sendrecv (member, leg);
 }
 

@@ -263,6 +263,45 @@ test_party_offer (void)
   world_clear (&w);
 }
 
+/* bob was on hold (alice's sendonly re-INVITE reached him): in the room he
+ * takes part, so he alone is re-offered the session sendrecv; his answer
+ * puts his voice in the mix. */
+static void
+test_held_party (void)
+{
+  World w;
+  world_init (&w);
+  Pair p1 = answered_call (&w, "alice", "bob", 40000);
+  Pair p2 = answered_call (&w, "carol", "dave", 40010);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) ops = NULL;
+  g_autofree char *hold = sdp_text (40000, "0", 2, "a=sendonly");
+  g_autofree char *held = sdp_text (40002, "0", 2, "a=recvonly");
+  g_autofree char *back = sdp_text (40002, "0", 3, "a=sendrecv");
+  Op *invite;
+
+  event (p1.a, nua_i_invite, 0, "INVITE sip:tandem@127.0.0.1 SIP/2.0\r\n" VIA A_DIALOG
+         "CSeq: 2 INVITE\r\nContact: <sip:alice@127.0.0.1:5070>\r\n" ALLOW_ALL, hold);
+  g_assert_nonnull (strstr (only_op (new_ops (&w), OP_INVITE, p1.b)->sdp, "a=sendonly"));
+  event (p1.b, nua_r_invite, 200, "SIP/2.0 200 OK\r\n" VIA B_DIALOG "CSeq: 2 INVITE\r\n"
+         "Contact: <sip:bob@127.0.0.1:5080>\r\n", held);
+  g_ptr_array_unref (new_ops (&w));
+  g_assert_nonnull (td_room_bridge (p1.call, p2.call, &error));
+  g_assert_no_error (error);
+  ops = new_ops (&w);
+  g_assert_cmpuint (count_ops (ops, OP_INVITE, p1.a) + count_ops (ops, OP_INVITE, p2.a) +
+                    count_ops (ops, OP_INVITE, p2.b), ==, 0);
+  invite = only_op (ops, OP_INVITE, p1.b);
+  g_assert_nonnull (strstr (invite->sdp, "a=sendrecv"));
+  g_assert_cmpuint (sdp_port (invite->sdp), ==,
+                    td_relay_port_number (g_ptr_array_index (p1.b->ports, 0)));
+  event (p1.b, nua_r_invite, 200, "SIP/2.0 200 OK\r\n" VIA B_DIALOG "CSeq: 3 INVITE\r\n"
+         "Contact: <sip:bob@127.0.0.1:5080>\r\n", back);
+  g_assert_cmpint (p1.b->outgoing, ==, TD_OUT_NONE);
+  g_assert_cmpint (td_sdp_media_direction (p1.b->remote_sdp, 0), ==, TD_SDP_SENDRECV);
+  world_clear (&w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -273,5 +312,6 @@ main (int argc, char **argv)
   g_test_add_func ("/rooms/kick-and-end", test_kick_and_end);
   g_test_add_func ("/rooms/refused", test_refused);
   g_test_add_func ("/rooms/party-offer", test_party_offer);
+  g_test_add_func ("/rooms/held-party", test_held_party);
   return g_test_run ();
 }
