@@ -17,8 +17,8 @@ void
 conf_line_clear (ConfLine *l)
 {
   g_clear_pointer (&l->run, flow_run_free);
-  /* A line still running when a case fails: the harness kills it with
-   * the case's process group (its SIPp dies with the parent). */
+  /* A line's SIPp still running when a case fails dies with the case's
+   * process (the harness spawns it with PR_SET_PDEATHSIG). */
 }
 
 char
