@@ -140,7 +140,8 @@ def one_context(packets, marks, what):
     ahead = [(a[2], b[2]) for a, b in pairs
              if (b[2] - a[2]) & 0xFFFFFFFF < 1 << 31 and
              (b[2] - a[2]) & 0xFFFFFFFF > 8000 * (b[0] - a[0] + 1)]
-    markers = sum(1 for p in packets if p[4])
+    first = min(marks.values())
+    markers = ", ".join("%+.2f s" % (p[0] - first) for p in packets if p[4]) or "none"
     around = []
     for name, t in marks.items():
         i = next((i for i, p in enumerate(packets) if p[0] >= t), None)
@@ -151,9 +152,9 @@ def one_context(packets, marks, what):
             around.append("at %s seq %d -> %d, ts +%d, longest gap near it %.0f ms"
                           % (name, a[1], b[1], (b[2] - a[2]) & 0xFFFFFFFF, 1000 * gap))
     detail = ("%s: %d packets, SSRC %s, sequence jumps %s, timestamps back %s, ahead %s, "
-              "%d marker(s); %s" % (what, len(packets), ", ".join(ssrcs), jumps[:3] or "none",
-                                    back[:3] or "none", ahead[:3] or "none", markers,
-                                    "; ".join(around)))
+              "markers at %s from %s; %s" % (what, len(packets), ", ".join(ssrcs), jumps[:3] or "none",
+                                             back[:3] or "none", ahead[:3] or "none", markers,
+                                             min(marks, key=marks.get), "; ".join(around)))
     if len(ssrcs) != 1 or jumps or back or ahead:
         raise StepFailed(detail)
     return detail
