@@ -38,8 +38,8 @@ import phones
 from phones import (DOMAIN, StepFailed, Baresip, Linphone, Tandem, WAIT, TALK, baresip_registers,
                     file_size, linphone_registers, pick_ports, sample_passwords, start, stop,
                     write_tone)
-from heard import RtpWatch, linphone_pieces, newest, read_mono
-from ringback import baresip_over, tandem_sip
+from heard import RtpWatch, linphone_pieces, read_mono, read_text
+from ringback import baresip_over, sip_messages, tandem_sip
 from transfer import no_errors
 from roomheard import TONES, one_context, packet_windows, phases_by_clock, phases_in_order, windows
 
@@ -313,6 +313,8 @@ def scenario(run, args, work, procs):
 
     def bridge():
         st["t_bridge"], st["a2"] = tandem.log.mark(), alice.mark()
+        st["traces"] = {"alice": (alice.log.file.name, file_size(alice.log.file.name)),
+                        "bob": (bob.sip_log, file_size(bob.sip_log))}
         st["join"] = time.monotonic()
         answer = tandemctl(args, sock, "bridge", st["calls"]["c1"], st["calls"]["c2"])
         st["joined"] = time.monotonic()
@@ -493,9 +495,18 @@ def afterwards(run, st, tandem, alice, bob, carol):
             out.append("%s: %s" % (who, ", ".join("%s (%s)" % s for s in sent) or "nothing"))
             if any(first in ("INVITE", "UPDATE") for first, _ in sent):
                 raise StepFailed("tandem re-offered a party: " + "; ".join(out))
-        return "requests tandem sent since the bridge: " + "; ".join(out)
+        # The phones' own traces: whole messages, either way.
+        seen = []
+        for who, (path, offset) in sorted(st["traces"].items()):
+            offers = [first for first, _, _ in sip_messages(read_text(path, offset))
+                      if first.startswith(("INVITE ", "UPDATE "))]
+            seen.append("%s's SIP trace: %s" % (who, ", ".join(offers) or "no INVITE, no UPDATE"))
+            if offers:
+                raise StepFailed("; ".join(out + seen))
+        return "requests tandem sent since the bridge: %s; %s" % ("; ".join(out), "; ".join(seen))
 
-    run.step("10 no re-INVITE or UPDATE to any party from the bridge to the end (tandem's log)",
+    run.step("10 no re-INVITE or UPDATE to any party from the bridge to the end (tandem's log, "
+             "the phones' SIP traces)",
              no_reinvite)
 
 
