@@ -16,7 +16,9 @@
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2 };
 
 typedef struct {
-  const char *name;
+  const char *name;           /* as typed: "calls", "conference" */
+  const char *sub;            /* its second word ("list"), or NULL */
+  const char *wire;           /* the request's "cmd" */
   guint n_args;
   const char *args;           /* for the usage text */
   /* Fill the request's members beyond "cmd" from argv. */
@@ -62,6 +64,8 @@ print_calls (JsonObject *response)
                               string_or (p, "user", "-"), string_or (p, "leg", "?"),
                               string_or (p, "state", "?"));
     }
+    if (json_object_get_member (call, "room"))
+      g_string_append_printf (line, " in room %s", string_or (call, "room", "?"));
     g_print ("%-8s %-20s %s\n", string_or (call, "id", "?"),
              string_or (call, "answered_at", "-"), line->str);
   }
@@ -82,10 +86,107 @@ print_hangup (JsonObject *response)
   g_print ("hung up %s\n", string_or (response, "id", "?"));
 }
 
-/* Further commands (bridge, conference ...) are entries here. */
+/* ---- bridge and conference ----------------------------------------------- */
+
+static void
+request_bridge (JsonBuilder *b, char **argv)
+{
+  json_builder_set_member_name (b, "calls");
+  json_builder_begin_array (b);
+  json_builder_add_string_value (b, argv[0]);
+  json_builder_add_string_value (b, argv[1]);
+  json_builder_end_array (b);
+}
+
+static void
+parties_line (GString *line, JsonObject *o)
+{
+  JsonNode *pn = json_object_get_member (o, "parties");
+  JsonArray *parties = pn && JSON_NODE_HOLDS_ARRAY (pn) ? json_node_get_array (pn) : NULL;
+
+  for (guint j = 0; parties && j < json_array_get_length (parties); j++) {
+    JsonObject *p = json_array_get_object_element (parties, j);
+    if (p)
+      g_string_append_printf (line, "%s%s(%s):%s", line->len ? " " : "",
+                              string_or (p, "user", "-"), string_or (p, "leg", "?"),
+                              string_or (p, "state", "?"));
+  }
+}
+
+/* The room's id alone: what a script takes from `bridge`. */
+static void
+print_bridge (JsonObject *response)
+{
+  g_print ("%s\n", string_or (response, "room", "?"));
+}
+
+static void
+print_rooms (JsonObject *response)
+{
+  JsonNode *node = json_object_get_member (response, "rooms");
+  JsonArray *rooms = node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+  guint n = rooms ? json_array_get_length (rooms) : 0;
+
+  if (!n) {
+    g_print ("no rooms\n");
+    return;
+  }
+  g_print ("%-8s %-20s %s\n", "ROOM", "CREATED", "PARTIES");
+  for (guint i = 0; i < n; i++) {
+    JsonObject *room = json_array_get_object_element (rooms, i);
+    g_autoptr (GString) line = g_string_new (NULL);
+    gint64 dialing;
+
+    if (!room)
+      continue;
+    parties_line (line, room);
+    dialing = json_object_get_int_member_with_default (room, "dialing", 0);
+    if (dialing)
+      g_string_append_printf (line, " (+%" G_GINT64_FORMAT " ringing)", dialing);
+    g_print ("%-8s %-20s %s\n", string_or (room, "id", "?"), string_or (room, "created_at", "-"),
+             line->str);
+  }
+}
+
+static void
+request_room_target (JsonBuilder *b, char **argv)
+{
+  json_builder_set_member_name (b, "room");
+  json_builder_add_string_value (b, argv[0]);
+  json_builder_set_member_name (b, "target");
+  json_builder_add_string_value (b, argv[1]);
+}
+
+static void
+print_add (JsonObject *response)
+{
+  g_print ("room %s: dialling (call %s, leg %s)\n", string_or (response, "room", "?"),
+           string_or (response, "call", "?"), string_or (response, "leg", "-"));
+}
+
+static void
+request_room_leg (JsonBuilder *b, char **argv)
+{
+  json_builder_set_member_name (b, "room");
+  json_builder_add_string_value (b, argv[0]);
+  json_builder_set_member_name (b, "leg");
+  json_builder_add_string_value (b, argv[1]);
+}
+
+static void
+print_kick (JsonObject *response)
+{
+  g_print ("room %s: hung up %s\n", string_or (response, "room", "?"),
+           string_or (response, "leg", "?"));
+}
+
 static const Command commands[] = {
-  { "calls", 0, "", NULL, print_calls },
-  { "hangup", 1, " ID", request_id, print_hangup },
+  { "calls", NULL, "calls", 0, "", NULL, print_calls },
+  { "hangup", NULL, "hangup", 1, " ID", request_id, print_hangup },
+  { "bridge", NULL, "bridge", 2, " CALL1 CALL2", request_bridge, print_bridge },
+  { "conference", "list", "conference-list", 0, "", NULL, print_rooms },
+  { "conference", "add", "conference-add", 2, " ROOM TARGET", request_room_target, print_add },
+  { "conference", "kick", "conference-kick", 2, " ROOM LEG", request_room_leg, print_kick },
 };
 
 /* ---- the socket ---------------------------------------------------------- */
@@ -100,7 +201,7 @@ request_line (const Command *cmd, char **argv)
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "cmd");
-  json_builder_add_string_value (b, cmd->name);
+  json_builder_add_string_value (b, cmd->wire);
   if (cmd->request)
     cmd->request (b, argv);
   json_builder_end_object (b);
@@ -152,11 +253,13 @@ usage (GOptionContext *ctx, const char *problem)
   return EXIT_USAGE;
 }
 
+/* The command argv names (one word, or two: "conference list"). */
 static const Command *
-find_command (const char *name)
+find_command (int argc, char **argv)
 {
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    if (strcmp (commands[i].name, name) == 0)
+    if (strcmp (commands[i].name, argv[1]) == 0 &&
+        (!commands[i].sub || (argc > 2 && strcmp (commands[i].sub, argv[2]) == 0)))
       return &commands[i];
   return NULL;
 }
@@ -166,7 +269,8 @@ commands_summary (void)
 {
   g_autoptr (GString) s = g_string_new ("Commands:\n");
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    g_string_append_printf (s, "  %s%s\n", commands[i].name, commands[i].args);
+    g_string_append_printf (s, "  %s%s%s%s\n", commands[i].name, commands[i].sub ? " " : "",
+                            commands[i].sub ? commands[i].sub : "", commands[i].args);
   g_string_append_printf (s, "\nThe socket: --socket, else $TANDEM_CONTROL_SOCKET, else %s.",
                           DEFAULT_SOCKET);
   return g_string_free (g_steal_pointer (&s), FALSE);
@@ -191,6 +295,7 @@ main (int argc, char **argv)
   JsonNode *root;
   JsonObject *obj;
   JsonNode *ok;
+  guint words;
 
   setlocale (LC_ALL, "");
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -199,18 +304,22 @@ main (int argc, char **argv)
     return usage (ctx, error->message);
   if (argc < 2)
     return usage (ctx, "no command given");
-  if (!(cmd = find_command (argv[1]))) {
-    g_autofree char *msg = g_strdup_printf ("unknown command \"%s\"", argv[1]);
+  if (!(cmd = find_command (argc, argv))) {
+    g_autofree char *msg = g_strdup_printf ("unknown command \"%s%s%s\"", argv[1],
+                                            argc > 2 && g_str_equal (argv[1], "conference") ? " " : "",
+                                            argc > 2 && g_str_equal (argv[1], "conference") ? argv[2] : "");
     return usage (ctx, msg);
   }
-  if ((guint) argc - 2 != cmd->n_args) {
-    g_autofree char *msg = g_strdup_printf ("usage: tandemctl %s%s", cmd->name, cmd->args);
+  words = cmd->sub ? 3 : 2;
+  if ((guint) argc - words != cmd->n_args) {
+    g_autofree char *msg = g_strdup_printf ("usage: tandemctl %s%s%s%s", cmd->name,
+                                            cmd->sub ? " " : "", cmd->sub ? cmd->sub : "", cmd->args);
     return usage (ctx, msg);
   }
   if (!socket_path)
     socket_path = g_strdup (g_getenv ("TANDEM_CONTROL_SOCKET") ? g_getenv ("TANDEM_CONTROL_SOCKET")
                                                                : DEFAULT_SOCKET);
-  line = request_line (cmd, argv + 2);
+  line = request_line (cmd, argv + words);
   if (!(response = exchange (socket_path, line, &error))) {
     g_printerr ("tandemctl: %s\n", error->message);
     return EXIT_USAGE;

@@ -140,7 +140,8 @@ answer_origin (TdCall *call, TdTune *tune)
 {
   TdLeg *party = call->origin;
 
-  if (!td_leg_is_up (party) || !first_port (party) ||
+  /* A call ringing someone into a room: the room goes on talking. */
+  if (call->dials_into || !td_leg_is_up (party) || !first_port (party) ||
       !td_leg_tune_format (party, tune, &call->early.codec, &call->early.pt))
     return FALSE;
   call->early.state = TD_EARLY_ORIGIN;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "td-call-private.h"
+#include "td-room.h"
 
 const char *
 td_party_state_name (TdPartyState state)
@@ -33,6 +34,7 @@ td_call_info_free (TdCallInfo *info)
   if (!info)
     return;
   g_free (info->id);
+  g_free (info->room);
   g_array_unref (info->parties);
   g_free (info);
 }
@@ -98,6 +100,7 @@ call_info (const TdCall *call)
   TdCallInfo *info = g_new0 (TdCallInfo, 1);
 
   info->id = td_call_operator_id (call->id);
+  info->room = call->room ? g_strdup (td_room_get_id (call->room)) : NULL;
   info->answered_us = call->answered_us;
   info->parties = g_array_new (FALSE, TRUE, sizeof (TdPartyInfo));
   g_array_set_clear_func (info->parties, party_clear);
@@ -218,4 +221,58 @@ td_calls_hangup_id (TdCallContext *ctx, const char *id, GError **error)
   g_message ("leg %s: hung up by the operator", id);
   hangup_leg (leg);
   return TRUE;
+}
+
+/* ---- what plugins' control commands find ------------------------------------------ */
+
+char *
+td_call_get_operator_id (const TdCall *call)
+{
+  return td_call_operator_id (call->id);
+}
+
+char *
+td_leg_get_operator_id (const TdLeg *leg)
+{
+  return td_leg_operator_id (leg->id);
+}
+
+const char *
+td_leg_get_state (const TdLeg *leg)
+{
+  if (!leg->call)
+    return td_party_state_name (leg->answered ? TD_PARTY_TALKING : TD_PARTY_RINGING);
+  return td_party_state_name (party_state (leg->call, (TdLeg *) leg));
+}
+
+TdCall *
+td_plugin_host_find_call (TdPluginHost *host, const char *id, GError **error)
+{
+  TdCallContext *ctx = td_plugin_host_get_context (host);
+  char kind = 0;
+  guint64 n = parse_operator_id (id, &kind);
+  TdCall *call = ctx && n && kind == 'c' ? find_call (ctx, n) : NULL;
+
+  if (!call)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                 n && kind == 'c' ? "no live call %s" : "\"%s\" is no call id (c<number>, see calls)",
+                 id);
+  return call;
+}
+
+TdLeg *
+td_plugin_host_find_leg (TdPluginHost *host, const char *id, GError **error)
+{
+  TdCallContext *ctx = td_plugin_host_get_context (host);
+  char kind = 0;
+  guint64 n = parse_operator_id (id, &kind);
+  TdLeg *leg = ctx && n && kind == 'l' ? td_leg_lookup (ctx, n) : NULL;
+
+  if (!leg || !leg_in_call (leg)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                 n && kind == 'l' ? "no live leg %s" : "\"%s\" is no leg id (l<number>, see calls)",
+                 id);
+    return NULL;
+  }
+  return leg;
 }

@@ -26,6 +26,7 @@ typedef struct {
 
 typedef struct {
   char *id;           /* "c7": the call's operator id */
+  char *room;         /* "r3": the room its party is in, or NULL */
   gint64 answered_us; /* wall clock, µs; 0 while it rings */
   GArray *parties;    /* TdPartyInfo: the A-leg, then its B-legs */
 } TdCallInfo;

@@ -65,7 +65,7 @@ td_call_is_playing_to_peer (TdCall *call, TdLeg *leg)
 static gboolean
 on_hold (const TdLeg *leg)
 {
-  return leg->remote_sdp && td_sdp_n_media (leg->remote_sdp) > 0 &&
+  return leg && leg->remote_sdp && td_sdp_n_media (leg->remote_sdp) > 0 &&
          td_sdp_media_is_hold (leg->remote_sdp, 0);
 }
 
@@ -78,12 +78,21 @@ held (const TdCall *call)
 static gboolean
 ports_idle (const TdLeg *leg)
 {
+  if (!leg)
+    return TRUE;
   for (guint i = 0; i < leg->ports->len; i++) {
     TdRelayPort *port = g_ptr_array_index (leg->ports, i);
     if (port && !td_relay_port_is_idle (port))
       return FALSE;
   }
   return TRUE;
+}
+
+/* Two parties talk, or one party talks to a room. */
+static gboolean
+counts_silence (const TdCall *call)
+{
+  return call->a && (call->bridged || call->room);
 }
 
 /* When the call's silence reaches the timeout; 0 while it is not counting:
@@ -94,11 +103,12 @@ rtp_deadline (const TdCall *call)
 {
   gint64 timeout = (gint64) call->ctx->config->rtp_timeout * G_USEC_PER_SEC;
 
-  if (!timeout || !call->a || !call->bridged || call->ended || !call->rtp_since || held (call) ||
+  if (!timeout || !counts_silence (call) || call->ended || !call->rtp_since || held (call) ||
       !ports_idle (call->a) || !ports_idle (call->bridged))
     return 0;
-  return MAX (call->rtp_since,
-              MAX (td_leg_last_media (call->a), td_leg_last_media (call->bridged))) + timeout;
+  return MAX (call->rtp_since, MAX (td_leg_last_media (call->a),
+                                    call->bridged ? td_leg_last_media (call->bridged) : 0)) +
+         timeout;
 }
 
 static gboolean on_rtp_deadline (gpointer data);
@@ -168,8 +178,9 @@ td_call_media_port_event (TdRelayPort *port, const TdRelayEvent *event, gpointer
 void
 td_call_media_changed (TdCall *call)
 {
-  /* A call counts silence only while two parties are in it. */
-  if (!call || !call->a || !call->bridged)
+  /* A call counts silence only while two parties are in it (or its one
+   * party is in a room). */
+  if (!call || !counts_silence (call))
     return;
   if (held (call))
     call->rtp_since = 0;

@@ -159,8 +159,8 @@ td_call_loose_leg_event (TdCallContext *ctx, TdLeg *leg, nua_event_t event, cons
 
 /* A leg is leaving `old`: its segment ends here (its CDR row is written),
  * and it starts nothing new. */
-static void
-leave (TdCall *old, const char *transferred_by)
+void
+td_call_leave (TdCall *old, const char *transferred_by)
 {
   if (!old->segment_written) {
     if (transferred_by) {
@@ -179,8 +179,8 @@ leave (TdCall *old, const char *transferred_by)
 /* `call`'s parties change: if two were talking, their CDR segment ends
  * (hung up by the transfer) and a new one starts now; the call continues
  * the session of `from`, the call the arriving leg comes from. */
-static void
-new_segment (TdCall *call, const TdCall *from, const char *transferred_by)
+void
+td_call_new_segment (TdCall *call, const TdCall *from, const char *transferred_by)
 {
   if (call->a || call->segment_written) {
     if (!call->segment_written) {
@@ -212,8 +212,8 @@ new_segment (TdCall *call, const TdCall *from, const char *transferred_by)
 
 /* A tune tandem played to an endpoint (the music of a hold its old peer
  * put it on) ends with the move: each now hears its new party. */
-static void
-stop_tunes (TdLeg *leg)
+void
+td_leg_stop_tunes (TdLeg *leg)
 {
   for (guint i = 0; i < leg->ports->len; i++) {
     TdRelayPort *port = g_ptr_array_index (leg->ports, i);
@@ -264,16 +264,16 @@ td_call_take_leg (TdCall *call, TdLeg *leg, TdLeg *replacing, const char *transf
   }
   ref = old ? td_call_detach_leg (old, leg) : td_leg_ref (leg);
   if (old)
-    leave (old, transferred_by);
-  new_segment (call, old, transferred_by);
+    td_call_leave (old, transferred_by);
+  td_call_new_segment (call, old, transferred_by);
   attach (call, leg, ref, replacing);
   peer = td_call_peer_of (call, leg);
   g_info ("call %s: leg %" G_GUINT64_FORMAT " (%s) now talks to leg %" G_GUINT64_FORMAT
           " (%s)%s%s", call->call_id, leg->id, leg->user ? leg->user : "?", peer->id,
           peer->user ? peer->user : "?", old ? ", moved from call " : "",
           old ? old->call_id : "");
-  stop_tunes (leg);
-  stop_tunes (peer);
+  td_leg_stop_tunes (leg);
+  td_leg_stop_tunes (peer);
   td_leg_connect_media (leg, peer);
   /* Its endpoint was told another party's session (and maybe hold): tell
    * it the new one, unless nothing it would read has changed. */
@@ -282,6 +282,67 @@ td_call_take_leg (TdCall *call, TdLeg *leg, TdLeg *replacing, const char *transf
   if (old)
     td_call_maybe_finish (old);
   return TRUE;
+}
+
+/* ---- a leg alone in a call of its own (a room's member), and two legs paired ---- */
+
+TdCall *
+td_call_adopt_leg (TdLeg *leg, const char *callee, const char *moved_by)
+{
+  TdCall *old = leg->call;
+  g_autofree char *call_id = g_uuid_string_random ();
+  TdLeg *ref = old ? td_call_detach_leg (old, leg) : td_leg_ref (leg);
+  TdCall *call;
+
+  if (old)
+    td_call_leave (old, moved_by);
+  call = td_call_new (leg->ctx, call_id, leg->user ? leg->user : "anonymous", leg->display,
+                      callee, 70);
+  td_call_new_segment (call, old, moved_by);
+  call->answered_us = call->started_us;
+  call->final_status = 200;
+  call->hangup = leg->role == TD_LEG_A ? TD_HANGUP_CALLER : TD_HANGUP_CALLEE;
+  call->a = ref;
+  leg->call = call;
+  td_leg_stop_tunes (leg);
+  if (old) {
+    g_info ("call %s: leg %" G_GUINT64_FORMAT " (%s) moved here from call %s", call->call_id,
+            leg->id, leg->user ? leg->user : "?", old->call_id);
+    td_call_maybe_finish (old);
+  }
+  return call;
+}
+
+TdCall *
+td_call_pair_legs (TdLeg *first, TdLeg *second, const char *moved_by)
+{
+  TdCall *call = td_call_adopt_leg (first, second->user ? second->user : "anonymous", moved_by);
+  TdCall *old = second->call;
+  TdLeg *ref = old ? td_call_detach_leg (old, second) : td_leg_ref (second);
+
+  if (old)
+    td_call_leave (old, moved_by);
+  g_ptr_array_add (call->b_legs, ref);
+  call->bridged = second;
+  second->call = call;
+  td_leg_stop_tunes (second);
+  g_info ("call %s: leg %" G_GUINT64_FORMAT " (%s) now talks to leg %" G_GUINT64_FORMAT " (%s)",
+          call->call_id, first->id, first->user ? first->user : "?", second->id,
+          second->user ? second->user : "?");
+  td_leg_connect_media (first, second);
+  /* Each endpoint was told the session of the room (its old far end's):
+   * tell it its new party's, unless nothing it would read changes. */
+  if (second->remote_sdp &&
+      td_leg_media_differs (first, second->remote_sdp, td_call_media_address (call)))
+    td_call_realign (call, first);
+  if (first->remote_sdp && !first->outgoing &&
+      td_leg_media_differs (second, first->remote_sdp, td_call_media_address (call)))
+    td_call_realign (call, second);
+  td_call_arm_refresh (call, first);
+  td_call_arm_refresh (call, second);
+  if (old)
+    td_call_maybe_finish (old);
+  return call;
 }
 
 /* ---- a call tandem originates -------------------------------------------------- */
@@ -305,6 +366,13 @@ failed_at_once (TdCall *call)
 TdCall *
 td_call_originate (TdLeg *party, const char *target, const char *headers,
                    const char *transferred_by, GError **error)
+{
+  return td_call_originate_into (party, target, headers, transferred_by, NULL, error);
+}
+
+TdCall *
+td_call_originate_into (TdLeg *party, const char *target, const char *headers,
+                        const char *transferred_by, TdRoom *room, GError **error)
 {
   TdCall *from = party->call;
   TdCallContext *ctx = from ? from->ctx : NULL;
@@ -332,7 +400,8 @@ td_call_originate (TdLeg *party, const char *target, const char *headers,
                       user, 69);
   call->origin = td_leg_ref (party);
   call->origin_headers = g_strdup (headers);
-  new_segment (call, from, transferred_by);
+  call->dials_into = room;
+  td_call_new_segment (call, from, transferred_by);
   g_info ("call %s: originated for the %s-leg (%s) of call %s → %s: %u branch(es)", call->call_id,
           td_leg_name (party), call->caller, from->call_id, user, route->targets->len);
   if (td_call_run_hook (call, TD_HOOK_CALL_ROUTING, NULL, NULL, 0, NULL) != TD_HOOK_HANDLED) {

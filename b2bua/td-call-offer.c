@@ -6,6 +6,7 @@
 #include <sofia-sip/sip_status.h>
 
 #include "td-call-private.h"
+#include "td-room.h"
 
 static void
 respond_saved (TdLeg *leg, int status, const char *phrase, const char *sdp)
@@ -89,6 +90,10 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
   TdSdp *sdp;
   const char *offer;
 
+  if (call->room && leg == call->a) {
+    td_room_offer_received (call->room, call, leg, sip, is_update);
+    return;
+  }
   if (!peer || !peer->nh || call->ended) {
     td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
                        "Not Acceptable Here (no established session)", TAG_END ());
@@ -217,6 +222,10 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
 
   if (outgoing == TD_OUT_REFRESH) {
     td_call_refresh_done (call, peer, status, sip, FALSE);
+    return;
+  }
+  if (call->room && peer == call->a && outgoing != TD_OUT_NONE && status >= 200) {
+    td_room_answer_received (call->room, call, peer, status, sip);
     return;
   }
   if (status < 200 || outgoing == TD_OUT_NONE)

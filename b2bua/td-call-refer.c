@@ -79,8 +79,9 @@ td_call_refer_received (TdCall *call, TdLeg *leg, const sip_t *sip, tagi_t tags[
     respond (leg, 400, "Bad Request (no Refer-To)");
     return;
   }
-  if (!td_leg_is_up (leg) || call->ended || td_call_peer_of (call, leg) == NULL) {
-    /* Its dialog is not (or no longer) part of a conversation. */
+  if (!td_leg_is_up (leg) || call->ended || (!call->room && td_call_peer_of (call, leg) == NULL)) {
+    /* Its dialog is not (or no longer) part of a conversation (a room's
+     * party talks to the room: a REFER there asks to pull someone in). */
     respond (leg, 403, "Forbidden (not in a call)");
     return;
   }

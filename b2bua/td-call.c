@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "tandem-call"
 
 #include "td-call-private.h"
+#include "td-room.h"
 
 #include <string.h>
 #include <sofia-sip/sip_header.h>
@@ -292,11 +293,13 @@ td_call_context_init (TdCallContext *ctx)
   ctx->calls = g_hash_table_new (NULL, NULL);
   ctx->legs = g_hash_table_new (g_int64_hash, g_int64_equal);
   ctx->loose_legs = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) td_leg_unref, NULL);
+  td_rooms_init (ctx);
 }
 
 void
 td_call_context_clear (TdCallContext *ctx)
 {
+  td_rooms_clear (ctx);
   g_clear_pointer (&ctx->loose_legs, g_hash_table_unref);
   g_clear_pointer (&ctx->calls, g_hash_table_unref);
   g_clear_pointer (&ctx->legs, g_hash_table_unref);
@@ -351,6 +354,8 @@ td_call_maybe_finish (TdCall *call)
   if (!all_legs_gone (call) || !g_hash_table_contains (call->ctx->calls, call))
     return;
   td_call_early_stop (call);
+  if (call->dials_into)
+    td_room_dial_ended (call->dials_into, call);
   td_call_run_hook (call, TD_HOOK_CALL_ENDED, NULL, NULL,
                     call->answered_us ? 200 : call->final_status, NULL);
   if (!call->segment_written)
@@ -524,6 +529,8 @@ bridge_answered (TdCall *call, TdLeg *b, const char *sdp_for_a)
   g_info ("call %s %s → %s answered by %s", call->call_id, call->caller, call->callee,
           b->target);
   td_call_run_hook (call, TD_HOOK_CALL_ANSWERED, b, NULL, 0, NULL);
+  if (call->dials_into)
+    td_room_dial_answered (call->dials_into, call, b);
 }
 
 /* B's 200 carries the offer: allocate the caller's ports now and pass it on;
@@ -777,6 +784,8 @@ leg_terminated (TdCall *call, TdLeg *leg, int status)
   td_signal_bind (leg->signal, leg->nh, NULL);
   td_signal_destroy (leg->signal, leg->nh);
   leg->nh = NULL;
+  if (call->room && leg == call->a)
+    td_room_member_gone (call->room, call);
   g_ptr_array_set_size (leg->ports, 0);
   td_call_run_hook (call, TD_HOOK_LEG_ENDED, leg, NULL, status, NULL);
 }
@@ -894,6 +903,14 @@ admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **ca
   }
   route = td_router_route (ctx->config, ctx->location, ruri->url_user, ruri->url_host,
                            g_get_real_time () / G_USEC_PER_SEC);
+  /* A user a plugin serves itself (a conference factory): no phone to
+   * ring, the routing hook takes it. */
+  if (route->status == 404 && ctx->plugins && ruri->url_user &&
+      td_router_serves (ctx->config, ruri->url_host) &&
+      td_plugin_host_is_service (ctx->plugins, ruri->url_user)) {
+    route->status = 0;
+    route->phrase = NULL;
+  }
   if (route->status) {
     g_info ("INVITE %s → %s: %d %s", (*caller)->name, ruri->url_user ? ruri->url_user : "?",
             route->status, route->phrase);
@@ -978,6 +995,10 @@ td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdU
     /* A plugin forwarded or rejected the call; if it did neither, say so. */
     if (!td_call_caller_final (call) && call->b_legs->len == 0)
       td_call_respond_a (call, SIP_500_INTERNAL_SERVER_ERROR, NULL);
+    return;
+  }
+  if (route->targets->len == 0) {
+    td_call_respond_a (call, SIP_404_NOT_FOUND, NULL);   /* a service nobody took */
     return;
   }
   started = td_call_start_branches (call, route);

@@ -38,6 +38,8 @@ typedef struct _TdCallContext {
                              * their call and are being hung up */
   guint64 next_leg_id;
   guint64 next_call_id;     /* TdCall ids, for operators (td-call-list.c) */
+  GHashTable *rooms;        /* "r3" -> TdRoom*, owned: every live room (td-room.c) */
+  guint64 next_room_id;
   TdPluginHost *plugins;    /* feature hooks; may be NULL */
   /* The Allow of calls' dialogs when it differs from the stack's (REFER,
    * with a transfer plugin: taken in dialogs only), or NULL. */

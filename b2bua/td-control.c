@@ -438,8 +438,14 @@ td_control_get_string (JsonObject *request, const char *key, const char **out, G
   return TRUE;
 }
 
-static void
-add_time (JsonBuilder *b, gint64 us)
+gboolean
+td_plugin_json_get_string (JsonObject *request, const char *key, const char **out, GError **error)
+{
+  return td_control_get_string (request, key, out, error);
+}
+
+void
+td_plugin_json_add_time (JsonBuilder *b, gint64 us)
 {
   g_autoptr (GDateTime) t = NULL;
   g_autofree char *text = NULL;
@@ -459,8 +465,12 @@ add_call (JsonBuilder *b, const TdCallInfo *info)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "id");
   json_builder_add_string_value (b, info->id);
+  if (info->room) {
+    json_builder_set_member_name (b, "room");
+    json_builder_add_string_value (b, info->room);
+  }
   json_builder_set_member_name (b, "answered_at");
-  add_time (b, info->answered_us);
+  td_plugin_json_add_time (b, info->answered_us);
   json_builder_set_member_name (b, "parties");
   json_builder_begin_array (b);
   for (guint i = 0; i < info->parties->len; i++) {
@@ -478,6 +488,25 @@ add_call (JsonBuilder *b, const TdCallInfo *info)
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
+  json_builder_end_object (b);
+}
+
+void
+td_plugin_json_add_party (JsonBuilder *b, const TdLeg *leg)
+{
+  g_autofree char *id = td_leg_get_operator_id (leg);
+  const char *user = td_leg_get_user (leg);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "user");
+  if (user)
+    json_builder_add_string_value (b, user);
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "leg");
+  json_builder_add_string_value (b, id);
+  json_builder_set_member_name (b, "state");
+  json_builder_add_string_value (b, td_leg_get_state (leg));
   json_builder_end_object (b);
 }
 

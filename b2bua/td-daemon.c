@@ -444,6 +444,8 @@ td_daemon_new (const char *config_path, TdConfig *config, GError **error)
   d->control = td_control_new (d->config, &d->calls, error);
   if (!d->control && error && *error)
     return NULL;
+  if (d->control)
+    td_plugin_host_register_commands (d->plugins, d->control);
   d->signal_sources[0] = g_unix_signal_add (SIGTERM, on_terminate, d);
   d->signal_sources[1] = g_unix_signal_add (SIGINT, on_terminate, d);
   d->signal_sources[2] = g_unix_signal_add (SIGHUP, on_reload, d);

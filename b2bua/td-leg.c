@@ -347,8 +347,10 @@ lists_codec (const TdSdp *sdp, const char *name)
   return FALSE;
 }
 
-gboolean
-td_leg_tune_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8 *pt)
+/* The first format of the session (see td_leg_tune_format) whose codec
+ * `usable` takes (tune NULL: any codec tandem speaks). */
+static gboolean
+session_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8 *pt)
 {
   g_autoptr (TdSdp) local = leg->local_sdp ? td_sdp_parse (leg->local_sdp, -1, NULL) : NULL;
   const TdSdp *answer = leg->remote_sdp, *other = local;
@@ -368,7 +370,7 @@ td_leg_tune_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8
     guint64 number;
 
     if (!g_ascii_string_to_unsigned (*f, 10, 0, 127, &number, NULL) || !name ||
-        !td_codec_from_sdp (name, codec) || !td_tune_has_codec (tune, *codec))
+        !td_codec_from_sdp (name, codec) || (tune && !td_tune_has_codec (tune, *codec)))
       continue;
     if (other && !lists_codec (other, name))
       continue;   /* offered, not taken */
@@ -376,6 +378,18 @@ td_leg_tune_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8
     return TRUE;
   }
   return FALSE;
+}
+
+gboolean
+td_leg_tune_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8 *pt)
+{
+  return session_format (leg, tune, codec, pt);
+}
+
+gboolean
+td_leg_mix_format (const TdLeg *leg, TdCodec *codec, guint8 *pt)
+{
+  return session_format (leg, NULL, codec, pt);
 }
 
 /* The clock of stream i in both directions is the codec the answer put

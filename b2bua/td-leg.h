@@ -170,6 +170,9 @@ void td_leg_connect_media (TdLeg *a, TdLeg *b);
  * (an offer not answered yet: the first of the offer's) that the tune is
  * encoded in. FALSE if none. */
 gboolean td_leg_tune_format (const TdLeg *leg, const TdTune *tune, TdCodec *codec, guint8 *pt);
+/* The same for the room's mixer: the session's first codec of PCMU, PCMA,
+ * G.722 and Opus. */
+gboolean td_leg_mix_format (const TdLeg *leg, TdCodec *codec, guint8 *pt);
 
 /* The newest activity on any of the leg's ports (g_get_monotonic_time), 0 if none. */
 gint64 td_leg_last_media (TdLeg *leg);

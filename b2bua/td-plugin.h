@@ -17,6 +17,7 @@
 
 #include <glib.h>
 #include <gmodule.h>
+#include <json-glib/json-glib.h>
 
 #include "td-config.h"
 
@@ -27,6 +28,7 @@ typedef struct _TdCall TdCall;
 typedef struct _TdLeg TdLeg;
 typedef struct _TdSdp TdSdp;
 typedef struct _TdTune TdTune;
+typedef struct _TdRoom TdRoom;
 
 typedef enum {
   TD_HOOK_CONTINUE,
@@ -105,6 +107,11 @@ typedef struct {
 
 void td_plugin_host_add_hook (TdPluginHost *host, TdHook hook, TdHookFunc func,
                               gpointer user_data);
+/* A user of the domain that the plugin serves itself, which no phone
+ * registers (a conference factory): calls to it reach TD_HOOK_CALL_ROUTING
+ * with no branches to ring (unhandled: 404). A configured user of that
+ * name is still that user. */
+void td_plugin_host_add_service (TdPluginHost *host, const char *user);
 /* A [user NAME] key this plugin reads (e.g. "forward-busy"); unknown keys
  * stay configuration errors. */
 void td_plugin_host_add_user_key (TdPluginHost *host, const char *key);
@@ -306,6 +313,77 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdCall, td_call_unref)
 void td_call_hangup (TdCall *call, const char *reason);
 /* Has the call ended (or is it ending)? Nothing new starts on it. */
 gboolean td_call_is_ended (const TdCall *call);
+
+/* ---- rooms: N parties, each hearing the others ---------------------------- */
+
+/* A room holds parties (legs) that left their calls; each hears the sum of
+ * the others, mixed by the relay in its own session's codec (PCMU, PCMA,
+ * G.722, Opus), so joining needs no re-INVITE and keeps the leg's RTP
+ * context. A room that drops to two parties becomes a plain call of those
+ * two; to one (with nobody being dialled in), it ends. Errors: TD_CALL_ERROR
+ * with a SIP-like code (481 no such answered call or leg, 488 no codec the
+ * mixer speaks, 491 the leg renegotiates its session, 404 not a party). */
+
+/* The parties of two answered two-party calls, in one new room (borrowed).
+ * A user who is a party of both (the host of a three-way call) joins once,
+ * with its leg of `first`; its leg of `second` is hung up. */
+TdRoom *td_room_bridge (TdCall *first, TdCall *second, GError **error);
+/* An unanswered call's caller (a call to a conference factory URI) is
+ * answered by tandem itself as the focus (RFC 4579: its Contact has
+ * ;isfocus), in the first codec of the offer the mixer speaks, and is a new
+ * room's first party. */
+TdRoom *td_room_answer (TdCall *call, GError **error);
+/* An up leg of any call joins the room; its call loses it (that call goes
+ * on without it, or ends with it if it was its last party). */
+gboolean td_room_add_leg (TdRoom *room, TdLeg *leg, GError **error);
+/* Ring `target` (a user, or a sip: URI of the domain) into the room: the
+ * party who answers joins. Borrowed; NULL and `error` if it cannot ring. */
+TdCall *td_room_dial (TdRoom *room, const char *target, GError **error);
+/* BYE a party of the room. */
+gboolean td_room_kick (TdRoom *room, TdLeg *leg, GError **error);
+const char *td_room_get_id (const TdRoom *room);     /* "r3": stable for the daemon's life */
+gint64 td_room_get_created (const TdRoom *room);     /* wall clock, µs */
+/* Its parties (legs, borrowed) in the order they joined. */
+GPtrArray *td_room_get_legs (const TdRoom *room);
+guint td_room_n_parties (const TdRoom *room);
+guint td_room_n_dialing (const TdRoom *room);
+/* The first branch of a call still ringing (or the one that answered), or NULL. */
+TdLeg *td_call_get_branch (const TdCall *call);
+/* The room the call's party is in (the call is that party's share of the
+ * room), or NULL. */
+TdRoom *td_call_get_room (const TdCall *call);
+/* The live room of that id, or NULL; every live room, oldest first (a new
+ * array of borrowed rooms). */
+TdRoom *td_plugin_host_find_room (TdPluginHost *host, const char *id);
+GPtrArray *td_plugin_host_rooms (TdPluginHost *host);
+
+/* ---- the operator's control socket ------------------------------------------ */
+
+/* A command of the control socket (README, "Control socket and
+ * tandemctl"): read `request`, add the members of a successful response to
+ * `reply`, or fail with a message for the operator. */
+typedef gboolean (*TdPluginCommand) (JsonObject *request, JsonBuilder *reply, gpointer data,
+                                     GError **error);
+/* From init: the socket's command `name` runs `func`. */
+void td_plugin_host_add_command (TdPluginHost *host, const char *name, TdPluginCommand func,
+                                 gpointer data);
+/* A live call by its operator id ("c7"), or NULL and an error for the operator. */
+TdCall *td_plugin_host_find_call (TdPluginHost *host, const char *id, GError **error);
+/* A live leg by its operator id ("l12"), or NULL and an error. */
+TdLeg *td_plugin_host_find_leg (TdPluginHost *host, const char *id, GError **error);
+/* Operator ids: "c7" for a call, "l12" for a leg (new strings). */
+char *td_call_get_operator_id (const TdCall *call);
+char *td_leg_get_operator_id (const TdLeg *leg);
+/* What the operator sees of a party: "ringing", "talking" or "held". */
+const char *td_leg_get_state (const TdLeg *leg);
+
+/* JSON for replies, as the core's commands write them: a wall-clock time
+ * (µs; 0: null) as "2026-12-02T03:17:20Z", a party as {"user", "leg", "state"}. */
+void td_plugin_json_add_time (JsonBuilder *b, gint64 us);
+void td_plugin_json_add_party (JsonBuilder *b, const TdLeg *leg);
+/* The request member `key` as a string: FALSE with a message naming it if absent or no string. */
+gboolean td_plugin_json_get_string (JsonObject *request, const char *key, const char **out,
+                                    GError **error);
 
 /* How many answered calls `user` is in right now (call waiting, busy). */
 guint td_plugin_host_user_calls (TdPluginHost *host, const char *user);

@@ -9,6 +9,7 @@
 
 #include "td-build-config.h"
 #include "td-call.h"
+#include "td-control.h"
 
 typedef struct {
   TdHookFunc func;
@@ -40,14 +41,31 @@ struct _TdPluginHost {
   GHashTable *group_keys;            /* plugin name → (key → PluginKey*): their groups' keys */
   GArray *reload_funcs;              /* ReloadFuncs, in registration order */
   TdCallContext *ctx;
+  GArray *commands;                  /* PluginCommand: the control socket's, from plugins */
+  GHashTable *services;              /* users plugins serve themselves (td_plugin_host_add_service) */
   const TdConfig *loading;           /* the configuration, while plugins initialise */
   const char *loading_name;          /* the plugin whose init runs, as enabled */
 };
+
+typedef struct {
+  char *name;
+  TdPluginCommand func;
+  gpointer data;
+} PluginCommand;
+
+static void
+plugin_command_clear (gpointer p)
+{
+  g_free (((PluginCommand *) p)->name);
+}
 
 TdPluginHost *
 td_plugin_host_new (void)
 {
   TdPluginHost *host = g_new0 (TdPluginHost, 1);
+  host->commands = g_array_new (FALSE, TRUE, sizeof (PluginCommand));
+  host->services = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_array_set_clear_func (host->commands, plugin_command_clear);
   for (guint i = 0; i < TD_HOOK_COUNT; i++)
     host->handlers[i] = g_array_new (FALSE, FALSE, sizeof (Handler));
   host->plugins = g_array_new (FALSE, FALSE, sizeof (Plugin));
@@ -75,6 +93,8 @@ td_plugin_host_free (TdPluginHost *host)
     g_array_unref (host->handlers[i]);
   g_array_unref (host->plugins);
   g_array_unref (host->reload_funcs);
+  g_array_unref (host->commands);
+  g_hash_table_unref (host->services);
   g_hash_table_unref (host->user_keys);
   g_hash_table_unref (host->group_keys);
   g_free (host);
@@ -408,4 +428,39 @@ guint
 td_plugin_host_user_calls (TdPluginHost *host, const char *user)
 {
   return host->ctx ? td_calls_count_user (host->ctx, user) : 0;
+}
+
+void
+td_plugin_host_add_command (TdPluginHost *host, const char *name, TdPluginCommand func,
+                            gpointer data)
+{
+  PluginCommand cmd = { g_strdup (name), func, data };
+  g_array_append_val (host->commands, cmd);
+}
+
+void
+td_plugin_host_register_commands (TdPluginHost *host, TdControl *control)
+{
+  for (guint i = 0; i < host->commands->len; i++) {
+    const PluginCommand *cmd = &g_array_index (host->commands, PluginCommand, i);
+    td_control_add_command (control, cmd->name, cmd->func, cmd->data);
+  }
+}
+
+TdCallContext *
+td_plugin_host_get_context (TdPluginHost *host)
+{
+  return host->ctx;
+}
+
+void
+td_plugin_host_add_service (TdPluginHost *host, const char *user)
+{
+  g_hash_table_add (host->services, g_strdup (user));
+}
+
+gboolean
+td_plugin_host_is_service (TdPluginHost *host, const char *user)
+{
+  return g_hash_table_contains (host->services, user);
 }

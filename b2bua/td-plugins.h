@@ -33,6 +33,14 @@ void td_plugin_host_reloaded (TdPluginHost *host, const TdConfig *config);
 /* The calls the hooks act on (not set for --check-config). */
 void td_plugin_host_set_context (TdPluginHost *host, TdCallContext *ctx);
 
+/* Is `user` one a plugin serves itself (td_plugin_host_add_service)? */
+gboolean td_plugin_host_is_service (TdPluginHost *host, const char *user);
+/* The calls and rooms the plugins' operations act on (NULL for --check-config). */
+TdCallContext *td_plugin_host_get_context (TdPluginHost *host);
+/* The plugins' control commands (td_plugin_host_add_command) join the socket's. */
+typedef struct _TdControl TdControl;
+void td_plugin_host_register_commands (TdPluginHost *host, TdControl *control);
+
 /* Run `args->hook`'s handlers in load order until one returns HANDLED. */
 /* Has any plugin registered a handler for `hook`? */
 gboolean td_plugin_host_handles (TdPluginHost *host, TdHook hook);

@@ -23,6 +23,13 @@ fail (TdRoute *route, int status, const char *phrase)
   return route;
 }
 
+gboolean
+td_router_serves (const TdConfig *config, const char *host)
+{
+  return host && (g_ascii_strcasecmp (host, config->domain) == 0 ||
+                  g_ascii_strcasecmp (host, config->listen_host) == 0);
+}
+
 TdRoute *
 td_router_route (const TdConfig *config, TdLocation *location, const char *user,
                  const char *host, gint64 now)
@@ -33,8 +40,7 @@ td_router_route (const TdConfig *config, TdLocation *location, const char *user,
   route->targets = g_ptr_array_new_with_free_func ((GDestroyNotify) td_binding_free);
   route->callee = g_strdup (user);
   /* tandem serves its own domain; trunks to other domains are not routed yet. */
-  if (!host || (g_ascii_strcasecmp (host, config->domain) != 0 &&
-                g_ascii_strcasecmp (host, config->listen_host) != 0))
+  if (!td_router_serves (config, host))
     return fail (route, 404, "Not Found (not our domain)");
   if (!user || !td_config_lookup_user (config, user))
     return fail (route, 404, "Not Found");

@@ -21,6 +21,9 @@ typedef struct {
 void td_route_free (TdRoute *route);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdRoute, td_route_free)
 
+/* Is `host` (a Request-URI's) this server: its domain or listen address? */
+gboolean td_router_serves (const TdConfig *config, const char *host);
+
 /* user/host: the Request-URI's; host must be our domain or listen address. */
 TdRoute *td_router_route (const TdConfig *config, TdLocation *location,
                           const char *user, const char *host, gint64 now);

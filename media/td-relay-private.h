@@ -3,6 +3,7 @@
  *   td-relay-worker.c  the media threads: epoll, commands, the packet path, migration
  *   td-relay-latch.c   latching: which sources a socket accepts (media thread)
  *   td-relay-source.c  tunes played from the relay on a timerfd (media thread)
+ *   td-relay-mix.c     N-1 mixes of rooms, on the same timer (both threads)
  *   td-rtp-context.c   the outgoing RTP context (media thread)
  * Nothing outside media/td-relay*.c includes this. */
 #pragma once
@@ -27,6 +28,11 @@ G_BEGIN_DECLS
 /* Larger than any packet of a 1500-byte MTU; bigger ones are dropped as
  * truncated (MSG_TRUNC) rather than forwarded cut. */
 #define MAX_PACKET 2048
+/* The playout timer ticks TD_RELAY_PHASES times a 20 ms frame; tunes and
+ * mixes each take one phase, so that a worker's sends spread over the frame. */
+#define TD_RELAY_PHASES 4
+
+typedef struct _MixMember MixMember;   /* td-relay-mix.c */
 
 enum { RTP, RTCP };
 
@@ -101,6 +107,8 @@ struct _TdRelayPort {
   TdRtpContext ctx;       /* worker */
   Playout play;           /* worker */
   gboolean playing;       /* main thread's view of play.tune != NULL */
+  MixMember *member;      /* worker: in a mix (td-relay-mix.c), or NULL */
+  TdRelayMix *mix;        /* main thread's view: the mix it joined, or NULL */
   guint64 play_gen;       /* main thread: plays issued, the last one's number */
   /* Written by the owning worker only (load + store, no locked instruction),
    * read relaxed by the main thread. */
@@ -129,6 +137,7 @@ typedef enum {
   CMD_ADD, CMD_DETACH, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
   CMD_SET_CLOCK_RATE, CMD_SET_NEW_SSRC, CMD_PLAY, CMD_STOP, CMD_FREE, CMD_SYNC, CMD_QUIT,
   CMD_DROP_RTCP, CMD_SET_HOST, CMD_TEST_STALL, CMD_WATCH, CMD_SET_IDLE,
+  CMD_MIX_JOIN, CMD_MIX_LEAVE, CMD_MIX_FREE,
 } CmdType;
 
 typedef struct {
@@ -137,8 +146,9 @@ typedef struct {
   gboolean flag;
   guint32 rate;                /* CMD_SET_CLOCK_RATE */
   TdTune *tune;                /* CMD_PLAY: a reference, handed to the port */
-  TdCodec codec;               /* CMD_PLAY (flag: until the peer speaks) */
-  guint8 pt;                   /* CMD_PLAY */
+  TdCodec codec;               /* CMD_PLAY (flag: until the peer speaks), CMD_MIX_JOIN */
+  guint8 pt;                   /* CMD_PLAY, CMD_MIX_JOIN (flag: hears) */
+  TdRelayMix *mix;             /* CMD_MIX_JOIN, CMD_MIX_FREE */
   guint64 gen;                 /* CMD_PLAY */
   guint64 seq;                 /* CMD_SYNC */
   Worker *to;                  /* CMD_DETACH: where the port goes */
@@ -177,6 +187,7 @@ struct _Worker {
   GQueue live_ports;           /* TdRelayPort* via port->link */
   GQueue backlog;              /* Cmd* held for ports not (yet) ours, in order */
   GQueue playing;              /* TdRelayPort* via port->play.link */
+  GQueue mixes;                /* TdRelayMix* with members, on the playout timer */
   gboolean ticking;            /* tfd armed */
   guint64 ticks;               /* the playout timer's ticks so far (TD_RELAY_PHASES a frame) */
   guint next_phase;            /* the phase the next tune played gets */
@@ -230,7 +241,16 @@ struct _TdRelay {
   GArray *delivering;          /* main thread: the batch being delivered */
   TdRelayPort **by_pair;       /* main thread: the live (not freed) port of each pair */
   guint64 next_id;             /* main thread */
+
+  GList *mixes;                /* main thread: TdRelayMix* not yet freed */
 };
+
+/* How many of the playout ticks [0, ticks) are `phase`'s. */
+static inline guint64
+td_relay_phase_ticks (guint64 ticks, guint phase)
+{
+  return (ticks + TD_RELAY_PHASES - 1 - phase) / TD_RELAY_PHASES;
+}
 
 /* ---- stats: single writer ---- */
 
@@ -269,6 +289,8 @@ void td_relay_worker_send (Worker *w, CmdType type, TdRelayPort *port, TdRelayPo
 void td_relay_worker_sync (Worker *w);
 gboolean td_relay_worker_start (TdRelay *relay, Worker *w, guint index, GError **error);
 void td_relay_worker_stop (Worker *w);
+/* td-relay.c, main thread: `port`'s commands go to `to` from now on. */
+void td_relay_migrate (TdRelayPort *port, Worker *to);
 
 /* td-relay-latch.c, media thread. */
 gboolean td_relay_latch_accept (RelaySock *s, const Addr *src, const guint8 *data, gsize len,
@@ -306,5 +328,19 @@ void td_relay_source_stop (Worker *w, TdRelayPort *port);
 /* The peer's RTP packet that ends a play_until_peer tune is being forwarded
  * to `port` (its first): stop the tune, tell TUNE_ENDED. */
 void td_relay_source_end_by_peer (Worker *w, TdRelayPort *port, gint64 now);
+/* Arms the playout timer while a tune plays or a mix has members, disarms
+ * it otherwise. */
+void td_relay_source_update_timer (Worker *w);
+/* The phase a new tune or mix gets. */
+guint td_relay_source_next_phase (Worker *w);
+
+/* td-relay-mix.c, media thread. */
+void td_relay_mix_join (Worker *w, const Cmd *cmd);
+void td_relay_mix_leave (Worker *w, TdRelayPort *port);   /* no-op if in no mix */
+void td_relay_mix_destroy (Worker *w, TdRelayMix *mix);
+/* Accepted packets idx[0..n) of a member port (its forward flag on). */
+void td_relay_mix_receive (Worker *w, TdRelayPort *port, guint kind, const guint *idx, guint n);
+/* The playout timer went from tick `before` to w->ticks. */
+void td_relay_mix_tick (Worker *w, guint64 before, gint64 now);
 
 G_END_DECLS

@@ -20,7 +20,7 @@
  * a quarter of its tunes every 5 ms rather than all of them in one burst
  * every 20 ms: measured with 500 callers on one thread, the burst alone
  * took ~4 ms, which the last callers of each burst saw as jitter. */
-#define PHASES 4
+#define PHASES TD_RELAY_PHASES
 #define TICK_NS (20 * 1000 * 1000 / PHASES)
 /* A worker more than this many ticks late (a stalled thread or VM) skips the
  * frames it missed instead of sending them in one burst. */
@@ -85,12 +85,7 @@ play_frames (TdRelayPort *port, guint64 due, gint64 now)
     send_tune_frame (port, now);
 }
 
-/* How many of the ticks [0, ticks) are `phase`'s. */
-static inline guint64
-phase_ticks (guint64 ticks, guint phase)
-{
-  return (ticks + PHASES - 1 - phase) / PHASES;
-}
+#define phase_ticks td_relay_phase_ticks
 
 void
 td_relay_source_tick (Worker *w)
@@ -110,6 +105,8 @@ td_relay_source_tick (Worker *w)
     if (frames)
       play_frames (port, frames, now);
   }
+  if (w->mixes.head)
+    td_relay_mix_tick (w, before, now);
 }
 
 /* The timer runs only while a port plays: an idle relay never wakes up. */
@@ -130,13 +127,25 @@ set_ticking (Worker *w, gboolean on)
   w->ticking = on;
 }
 
+/* Round robin over the phases, so that tunes (and mixes) started together
+ * (a burst of calls) spread; the first on an idle timer goes at once, its
+ * tick being the next. A tune's first frame waits at most 20 ms, as before. */
+guint
+td_relay_source_next_phase (Worker *w)
+{
+  return w->ticking ? w->next_phase++ % PHASES : (guint) (w->ticks % PHASES);
+}
+
+void
+td_relay_source_update_timer (Worker *w)
+{
+  set_ticking (w, w->playing.head || w->mixes.head);
+}
+
 void
 td_relay_source_add (Worker *w, TdRelayPort *port)
 {
-  /* Round robin over the phases, so that tunes started together (a burst
-   * of calls) spread; the first on an idle timer goes at once, its tick
-   * being the next. A tune's first frame waits at most 20 ms, as before. */
-  port->play.phase = w->ticking ? w->next_phase++ % PHASES : (guint) (w->ticks % PHASES);
+  port->play.phase = td_relay_source_next_phase (w);
   port->play.link.data = port;
   g_queue_push_tail_link (&w->playing, &port->play.link);
   set_ticking (w, TRUE);
@@ -146,8 +155,7 @@ void
 td_relay_source_remove (Worker *w, TdRelayPort *port)
 {
   g_queue_unlink (&w->playing, &port->play.link);
-  if (g_queue_is_empty (&w->playing))
-    set_ticking (w, FALSE);
+  td_relay_source_update_timer (w);
 }
 
 /* Takes over the command's tune reference. */

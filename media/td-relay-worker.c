@@ -198,6 +198,12 @@ handle_batch (Worker *w, RelaySock *s, guint n)
   if (G_UNLIKELY (s->state != latch_before) && s->state == LATCH_CLOSED && s->kind == RTP &&
       port->watched)
     td_relay_events_post (w, port, TD_RELAY_EVENT_LATCHED, now, &s->remote);
+  if (G_UNLIKELY (port->member)) {
+    /* in a mix: its packets go to the mix, never to a peer */
+    if (accepted && port->forward)
+      td_relay_mix_receive (w, port, s->kind, idx, accepted);
+    return;
+  }
   if (accepted == 0 || !port->forward || !port->peer)
     return;
   if (G_UNLIKELY (port->peer->play.tune)) {
@@ -263,6 +269,7 @@ adopt_port (Worker *w, TdRelayPort *port)
 static void
 let_go (Worker *w, TdRelayPort *port)
 {
+  td_relay_mix_leave (w, port);
   unlink_peer (port);
   g_queue_unlink (&w->live_ports, &port->link);
   if (port->play.tune)
@@ -408,6 +415,16 @@ apply_command (Worker *w, Cmd *cmd)
   case CMD_SET_IDLE:
     td_relay_events_set_idle (w, cmd->idle_us);
     break;
+  case CMD_MIX_JOIN:
+    unlink_peer (port);
+    td_relay_mix_join (w, cmd);
+    break;
+  case CMD_MIX_LEAVE:
+    td_relay_mix_leave (w, port);
+    break;
+  case CMD_MIX_FREE:
+    td_relay_mix_destroy (w, cmd->mix);
+    break;
   case CMD_SYNC:
     pthread_mutex_lock (&w->lock);
     w->sync_done = cmd->seq;
@@ -450,7 +467,9 @@ port_ready (Worker *w, const TdRelayPort *port, GList *upto)
 static gboolean
 cmd_ready (Worker *w, const Cmd *cmd, GList *upto)
 {
-  if (cmd->type == CMD_SYNC)   /* "all before me applied": nothing held before it */
+  /* "all before me applied": nothing held before it (a mix goes once its
+   * members' LEAVEs, perhaps held for a migration, took effect) */
+  if (cmd->type == CMD_SYNC || cmd->type == CMD_MIX_FREE)
     return w->backlog.head == upto;
   return (!cmd->port || port_ready (w, cmd->port, upto)) &&
          (!cmd->other || port_ready (w, cmd->other, upto));
@@ -603,6 +622,7 @@ td_relay_worker_start (TdRelay *relay, Worker *w, guint index, GError **error)
   g_queue_init (&w->live_ports);
   g_queue_init (&w->backlog);
   g_queue_init (&w->playing);
+  g_queue_init (&w->mixes);
   if (!td_relay_events_worker_init (w)) {
     g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_SYSTEM,
                  "media relay: timerfd: %s", g_strerror (errno));

@@ -140,6 +140,8 @@ relay_destroy (TdRelay *relay, guint n_started)
   /* A worker may still have to hand a migrating port on to another, which
    * must not have quit by then: let every command (and so every migration)
    * take effect first. Shutdown may wait; only the call path must not. */
+  while (relay->mixes)
+    td_relay_mix_free (relay->mixes->data);
   if (n_started == relay->n_workers)
     td_relay_sync (relay);
   for (guint i = 0; i < n_started; i++)
@@ -437,8 +439,8 @@ td_relay_port_set_remote (TdRelayPort *port, const char *ip, guint16 rtp_port, g
 
 /* Moves `port` to worker `to` without waiting: the old worker lets go and
  * hands it on itself; `to` holds the port's commands until then (see top). */
-static void
-migrate (TdRelayPort *port, Worker *to)
+void
+td_relay_migrate (TdRelayPort *port, Worker *to)
 {
   Cmd *cmd = g_new0 (Cmd, 1);
 
@@ -455,6 +457,8 @@ void
 td_relay_connect (TdRelayPort *a, TdRelayPort *b)
 {
   g_return_if_fail (a && b && a->relay == b->relay);
+  td_relay_port_leave_mix (a);   /* a port is in a mix or connected, not both */
+  td_relay_port_leave_mix (b);
   /* The CONNECT goes first, so that it is already waiting on a's worker
    * when b arrives there: b is connected as it is adopted, before that
    * worker reads a single packet of b's (which an unconnected port would
@@ -462,7 +466,7 @@ td_relay_connect (TdRelayPort *a, TdRelayPort *b)
    * old worker has applied everything queued there before the DETACH. */
   td_relay_worker_send (a->worker, CMD_CONNECT, a, b, FALSE);
   if (a->worker != b->worker)
-    migrate (b, a->worker);
+    td_relay_migrate (b, a->worker);
 }
 
 void
@@ -619,6 +623,7 @@ td_relay_port_free (TdRelayPort *port)
 {
   if (!port)
     return;
+  td_relay_port_leave_mix (port);
   port->worker->n_ports--;
   td_relay_events_port_free (port->relay, port);
   td_relay_worker_send (port->worker, CMD_FREE, port, NULL, FALSE);

@@ -236,6 +236,48 @@ gboolean td_relay_port_is_playing (TdRelayPort *port);
 /* May be slightly stale: counters are written by the media thread. */
 void td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out);
 
+/* ---- mixes: rooms of N ports, each hearing the others (td-relay-mix.c) ----
+ *
+ * A mix runs on one media thread, on its playout timer (one phase of its
+ * 5 ms ticks): every 20 ms it takes one frame from each member's jitter
+ * buffer (td-jitter.h), decodes it, sums them and sends each member the
+ * sum minus its own part, encoded in its codec (td-transcode.h). It mixes
+ * at 16 kHz while a member is wideband (G.722, Opus), at 8 kHz otherwise.
+ * Nothing waits for a member's packets: a late one is concealed (Opus PLC,
+ * else the last frame fading) and then dropped. */
+typedef struct _TdRelayMix TdRelayMix;
+/* A room's mix on one media thread: each member port hears the sum of the
+ * other members (N-1), decoded from and re-encoded into its own codec.
+ * The process's first call loads GStreamer's G.722 and Opus plugins (~0.1 s
+ * here), so that no media thread does at a join. */
+TdRelayMix *td_relay_mix_new (TdRelay *relay);
+/* Asynchronous like port_free; members still in it leave first (as leave_mix). */
+void td_relay_mix_free (TdRelayMix *mix);
+/* `port` joins `mix` (or changes codec/pt/hears when already in it): its received RTP
+ * of payload type `pt` is jitter-buffered, decoded as `codec` and mixed instead of being
+ * forwarded to its peer (other PTs: telephone-event, CN... are dropped; RTCP is not
+ * forwarded); out of it goes the N-1 mix encoded in `codec` under `pt`, 20 ms a packet,
+ * under the port's outgoing RTP context (a source switch: marker, seq +1, timestamp
+ * advanced by real time, same SSRC), unless `hears` is FALSE (its SDP does not receive:
+ * nothing is sent to it). A port whose forward flag is off (td_relay_port_set_forward)
+ * still sends to the mix nothing. The port is disconnected from its peer while in the mix.
+ * Ports of one mix share a media thread (join migrates the port like td_relay_connect).
+ * A tune played on a member (td_relay_port_play) is sent instead of its mix while it
+ * plays. td_relay_connect() of a member makes it leave its mix first; freeing a member
+ * port makes it leave. A codec this GStreamer cannot decode or encode (no avdec_g722...)
+ * joins the port mute and deaf, with a warning. */
+void td_relay_port_join_mix (TdRelayPort *port, TdRelayMix *mix, TdCodec codec, guint8 pt,
+                             gboolean hears);
+/* Back to plain forwarding, unconnected (connect it again); no-op if in no mix. The next
+ * forwarded packet is a source switch under the same outgoing context. */
+void td_relay_port_leave_mix (TdRelayPort *port);
+/* members: ports in the mix; frames: 20 ms mix frames made; late: member packets dropped
+ * as too late for their frame (or duplicates); concealed: member frames concealed (lost
+ * or late); overflows: member frames skipped because too many waited (a burst, a fast
+ * clock); max_gap_us: the longest time between two frames of the mix (its own stalls). */
+typedef struct { guint members; guint64 frames, late, concealed, overflows; gint64 max_gap_us; } TdRelayMixStats;
+void td_relay_mix_get_stats (TdRelayMix *mix, TdRelayMixStats *out);   /* may be slightly stale */
+
 /* ---- events: what the media threads see, told on the main thread ----
  *
  * A port with an event func reports what happens to its media, for owners

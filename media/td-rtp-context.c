@@ -142,10 +142,16 @@ void
 td_rtp_context_stamp_generated (TdRtpContext *c, guint8 hdr[TD_RTP_HEADER], guint8 pt,
                                 guint16 seq, guint32 ts, guint32 rate, gint64 now)
 {
+  td_rtp_context_stamp_source (c, hdr, TD_RTP_SOURCE_TUNE, pt, seq, ts, rate, now);
+}
+
+void
+td_rtp_context_stamp_source (TdRtpContext *c, guint8 hdr[TD_RTP_HEADER], TdRtpSource source,
+                             guint8 pt, guint16 seq, guint32 ts, guint32 rate, gint64 now)
+{
   hdr[0] = 0x80;
   hdr[1] = pt;
-  if (c->source != TD_RTP_SOURCE_TUNE &&
-      ctx_switch (c, TD_RTP_SOURCE_TUNE, 0, seq, ts, rate, now))
+  if (c->source != source && ctx_switch (c, (guint8) source, 0, seq, ts, rate, now))
     hdr[1] |= MARKER;
   ctx_stamp (c, &seq, &ts, now);
   put16 (hdr + 2, seq);

@@ -26,6 +26,7 @@ typedef enum {
   TD_RTP_SOURCE_NONE,      /* the next packet starts a new source */
   TD_RTP_SOURCE_FORWARD,   /* the peer's stream */
   TD_RTP_SOURCE_TUNE,      /* a tune played from the relay */
+  TD_RTP_SOURCE_MIX,       /* a room's mix */
 } TdRtpSource;
 
 typedef struct {
@@ -56,5 +57,8 @@ void td_rtp_context_stamp_forwarded (TdRtpContext *c, guint8 *p, gint64 now);
  * switch to it advances the timestamp) under the context. */
 void td_rtp_context_stamp_generated (TdRtpContext *c, guint8 hdr[TD_RTP_HEADER], guint8 pt,
                                      guint16 seq, guint32 ts, guint32 rate, gint64 now);
+/* The same for a packet of another generated `source` (TD_RTP_SOURCE_MIX). */
+void td_rtp_context_stamp_source (TdRtpContext *c, guint8 hdr[TD_RTP_HEADER], TdRtpSource source,
+                                  guint8 pt, guint16 seq, guint32 ts, guint32 rate, gint64 now);
 
 G_END_DECLS

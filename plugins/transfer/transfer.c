@@ -208,6 +208,9 @@ on_refer (const TdHookArgs *args, gpointer data)
   State *st = data;
   TdLeg *party = td_leg_get_peer (args->leg);
 
+  /* A REFER to a room's focus pulls someone into the room: no transfer. */
+  if (td_call_get_room (args->call))
+    return TD_HOOK_CONTINUE;
   if (!td_leg_is_up (party)) {
     td_leg_refuse_refer (args->leg, 403);
     return TD_HOOK_HANDLED;

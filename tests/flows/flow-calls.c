@@ -497,19 +497,26 @@ flow_probe_trace_delayed (const FlowTraceEndpoint *eps, const guint *delays_ms, 
 /* How long rtp-probe may wait for a dest_file (its FILE_WAIT_MS). */
 #define PROBE_FILE_WAIT_MS 15000
 
-char **
-flow_probe_trace_tones (const FlowToneEndpoint *eps, guint n)
+/* A probe under way (flow_probe_start_tones): the reserved ports it was
+ * given, to take back when it is done. */
+struct _FlowProbe {
+  FlowCommand *command;
+  GArray *released;         /* guint16 */
+  guint timeout_ms;
+};
+
+FlowProbe *
+flow_probe_start_tones (const FlowToneEndpoint *eps, guint n)
 {
   const char *probe = g_getenv ("TANDEM_RTP_PROBE");
   g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
-  g_autofree char *out = NULL, *err = NULL;
-  g_autofree guint16 *bind_ports = g_new0 (guint16, n);
   g_auto (GStrv) argv = NULL;
+  FlowProbe *p = g_new0 (FlowProbe, 1);
   guint longest = 0;
-  int status;
 
   g_assert_nonnull (probe);
   g_strv_builder_add_many (b, probe, "-t", "-i", "20", "-l", "300", NULL);
+  p->released = g_array_new (FALSE, FALSE, sizeof (guint16));
   for (guint i = 0; i < n; i++) {
     g_autofree char *dest = eps[i].dest_port ? g_strdup_printf ("%u", eps[i].dest_port)
                                              : g_strdup_printf ("@%s", eps[i].dest_file);
@@ -518,16 +525,38 @@ flow_probe_trace_tones (const FlowToneEndpoint *eps, guint n)
                                              eps[i].pt, eps[i].tone_hz, eps[i].count);
     g_assert_true (eps[i].dest_port || eps[i].dest_file);
     g_strv_builder_add (b, spec);
-    bind_ports[i] = eps[i].bind_port;
+    /* Let go of the reserved ones for the probe (see probe_command). */
+    if (reserved_ports &&
+        g_hash_table_remove (reserved_ports, GUINT_TO_POINTER (eps[i].bind_port)))
+      g_array_append_val (p->released, eps[i].bind_port);
     longest = MAX (longest, eps[i].delay_ms + eps[i].count * 20);
   }
   argv = g_strv_builder_end (b);
-  status = probe_command ((const char *const *) argv, bind_ports, n,
-                          PROBE_TIMEOUT_MS + PROBE_FILE_WAIT_MS + longest, &out, &err);
+  p->timeout_ms = PROBE_TIMEOUT_MS + PROBE_FILE_WAIT_MS + longest;
+  p->command = flow_command_start ((const char *const *) argv);
+  return p;
+}
+
+char **
+flow_probe_finish (FlowProbe *p)
+{
+  g_autofree char *out = NULL, *err = NULL;
+  int status = flow_command_finish (p->command, p->timeout_ms, &out, &err);
+
+  for (guint i = 0; i < p->released->len; i++)
+    reserve_port (g_array_index (p->released, guint16, i));
+  g_array_unref (p->released);
+  g_free (p);
   flow_note ("rtp-probe -t (exit %d): %s, %u bytes of report", status, err,
              (guint) strlen (out));
   g_assert_cmpint (status, ==, 0);
   return g_strsplit (out, "\n", -1);
+}
+
+char **
+flow_probe_trace_tones (const FlowToneEndpoint *eps, guint n)
+{
+  return flow_probe_finish (flow_probe_start_tones (eps, n));
 }
 
 gint64

@@ -185,6 +185,13 @@ typedef struct {
 /* Runs rtp-probe -t on those endpoints (like flow_probe_trace); returns
  * its report. */
 char **flow_probe_trace_tones (const FlowToneEndpoint *eps, guint n);
+/* The same in the background, while the case goes on (changes the calls
+ * the probe's media runs through): flow_probe_finish waits for it
+ * (bounded by its endpoints' schedule), asserts it succeeded and returns
+ * its report. */
+typedef struct _FlowProbe FlowProbe;
+FlowProbe *flow_probe_start_tones (const FlowToneEndpoint *eps, guint n);
+char **flow_probe_finish (FlowProbe *p);
 /* When the endpoint on bind_port sent its first packet (wall clock, µs,
  * comparable with flow_run_msg_time); 0 if it sent none. */
 gint64 flow_probe_first_sent (char **report, guint16 bind_port);

@@ -1070,33 +1070,56 @@ flow_run_last_sent (const FlowRun *run)
 
 /* ---- other commands ------------------------------------------------------ */
 
-int
-flow_command (const char *const *argv, guint timeout_ms, char **out, char **err)
+/* A command under way: its process and where its output goes. */
+struct _FlowCommand {
+  Child *child;
+  char *out_path, *err_path, *line;
+};
+
+FlowCommand *
+flow_command_start (const char *const *argv)
 {
   static guint runs;
   g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   const char *dir = flow_case_dir ();
   g_autofree char *stem = g_strdup_printf ("%s/command-%02u", dir, ++runs);
-  g_autofree char *out_path = g_strconcat (stem, ".out", NULL);
-  g_autofree char *err_path = g_strconcat (stem, ".err", NULL);
-  g_autofree char *line = g_strjoinv (" ", (char **) argv);
-  Child *c;
+  FlowCommand *c = g_new0 (FlowCommand, 1);
+
+  c->out_path = g_strconcat (stem, ".out", NULL);
+  c->err_path = g_strconcat (stem, ".err", NULL);
+  c->line = g_strjoinv (" ", (char **) argv);
+  g_subprocess_launcher_set_stdout_file_path (launcher, c->out_path);
+  g_subprocess_launcher_set_stderr_file_path (launcher, c->err_path);
+  g_subprocess_launcher_set_cwd (launcher, dir);
+  c->child = child_spawn (launcher, argv);
+  return c;
+}
+
+int
+flow_command_finish (FlowCommand *c, guint timeout_ms, char **out, char **err)
+{
   int status = -1;
 
-  g_subprocess_launcher_set_stdout_file_path (launcher, out_path);
-  g_subprocess_launcher_set_stderr_file_path (launcher, err_path);
-  g_subprocess_launcher_set_cwd (launcher, dir);
-  c = child_spawn (launcher, argv);
-  if (child_wait (c, timeout_ms) && g_subprocess_get_if_exited (c->proc))
-    status = g_subprocess_get_exit_status (c->proc);
+  if (child_wait (c->child, timeout_ms) && g_subprocess_get_if_exited (c->child->proc))
+    status = g_subprocess_get_exit_status (c->child->proc);
   else
-    g_printerr ("flow: \"%s\" did not exit within %u ms\n", line, timeout_ms);
-  child_free (c);
+    g_printerr ("flow: \"%s\" did not exit within %u ms\n", c->line, timeout_ms);
+  child_free (c->child);
   if (out)
-    *out = read_file (out_path);
+    *out = read_file (c->out_path);
   if (err)
-    *err = read_file (err_path);
+    *err = read_file (c->err_path);
+  g_free (c->out_path);
+  g_free (c->err_path);
+  g_free (c->line);
+  g_free (c);
   return status;
+}
+
+int
+flow_command (const char *const *argv, guint timeout_ms, char **out, char **err)
+{
+  return flow_command_finish (flow_command_start (argv), timeout_ms, out, err);
 }
 
 /* ---- reading SIP messages -------------------------------------------------- */

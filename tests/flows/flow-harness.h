@@ -97,6 +97,13 @@ const char *flow_run_last_sent (const FlowRun *run);
  * output captured (out and err may be NULL). Returns its exit status, or -1
  * if it was killed or timed out. */
 int flow_command (const char *const *argv, guint timeout_ms, char **out, char **err);
+/* The same in two steps, for a command that runs while the case does
+ * other things (e.g. an RTP probe across a change of the call):
+ * flow_command_finish waits (bounded), frees c, and returns what
+ * flow_command would. */
+typedef struct _FlowCommand FlowCommand;
+FlowCommand *flow_command_start (const char *const *argv);
+int flow_command_finish (FlowCommand *c, guint timeout_ms, char **out, char **err);
 
 /* ---- reading SIP messages -------------------------------------------------- */
 

@@ -150,8 +150,10 @@ void
 world_init (World *w)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *text = g_strconcat (CONFIG_SIP, sip_config, CONFIG, session_timer_config,
-                                        NULL);
+  g_autofree char *media = g_strdup_printf ("[media]\naddress = 127.0.0.1\nports = %u-%u\n",
+                                            world_port_min, world_port_min + 199);
+  g_autofree char *text = g_strconcat (CONFIG_SIP, sip_config, media, CONFIG,
+                                       session_timer_config, NULL);
   g_autofree char *db = NULL;
 
   memset (w, 0, sizeof *w);
@@ -167,7 +169,7 @@ world_init (World *w)
   g_assert_no_error (error);
   w->ctx.cdr = td_cdr_new (w->store, &error);
   g_assert_no_error (error);
-  w->ctx.relay = td_relay_new ("127.0.0.1", 34000, 34199, &error);
+  w->ctx.relay = td_relay_new ("127.0.0.1", world_port_min, world_port_min + 199, &error);
   g_assert_no_error (error);
   td_call_context_init (&w->ctx);
   w->ctx.signal = (TdSignal) { .ops = &fake_ops, .self = &w->fake };

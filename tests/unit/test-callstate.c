@@ -13,6 +13,8 @@ assert_glare_delay (guint delay_ms, gboolean owner)
   g_assert_cmpuint (delay_ms, <=, owner ? 4000 : 2000);
 }
 
+guint16 world_port_min = 34000;
+
 /* ---- item 8: the two sessions never drift apart ------------------------------------- */
 
 /* A holds (re-INVITE), then cancels it; B's 200 crosses tandem's CANCEL.

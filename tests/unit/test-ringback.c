@@ -9,6 +9,8 @@
   "m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n" \
   "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n"
 
+guint16 world_port_min = 34200;
+
 typedef struct {
   TdTune *tune;
   TdRingbackMode mode;
