@@ -259,11 +259,12 @@ def scenario(run, args, work, procs):
         if not wait_call(alice, {"CALL_RTPESTAB"}, st["a0"], call_id=st["a_c1"]):
             raise StepFailed("baresip received no RTP")
         st["c1_up"] = time.monotonic()
-        time.sleep(TALK)
-        before, after, tx, rx = baresip_over(alice, 1)
-        if tx < 40 or rx < 40:
-            raise StepFailed("alice sent %d, received %d RTP packets in 1 s" % (tx, rx))
-        return "bob -> alice established; alice sent %d, received %d in 1 s (%s)" % (tx, rx, after["codec"])
+        before, after, tx, rx = baresip_over(alice, TALK)
+        detail = "alice sent %d, received %d RTP packets in %d s (%s, %s)" % (
+            tx, rx, TALK, after["dir"], after["codec"])
+        if tx < 40 * TALK or rx < 40 * TALK or after["dir"] != "sendrecv":
+            raise StepFailed(detail)
+        return "bob -> alice established; " + detail
 
     if not run.step("1 linphone bob calls baresip alice: call 1", call_1):
         return False

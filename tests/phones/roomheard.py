@@ -147,10 +147,12 @@ def one_context(packets, marks, what):
         i = next((i for i, p in enumerate(packets) if p[0] >= t), None)
         if i:
             a, b = packets[i - 1], packets[i]
-            gap = max((y[0] - x[0] for x, y in zip(packets[max(i - 5, 0):i + 5],
-                                                    packets[max(i - 4, 1):i + 6])), default=0)
-            around.append("at %s seq %d -> %d, ts +%d, longest gap near it %.0f ms"
-                          % (name, a[1], b[1], (b[2] - a[2]) & 0xFFFFFFFF, 1000 * gap))
+            near = [(y[0] - x[0], x, y) for x, y in pairs if abs(y[0] - t) <= 0.5]
+            gap, x, y = max(near, key=lambda g: g[0], default=(b[0] - a[0], a, b))
+            around.append("at %s seq %d -> %d, ts +%d; the longest gap within 0.5 s %.0f ms "
+                          "(seq %d -> %d, ts +%d)" % (name, a[1], b[1], (b[2] - a[2]) & 0xFFFFFFFF,
+                                                      1000 * gap, x[1], y[1],
+                                                      (y[2] - x[2]) & 0xFFFFFFFF))
     detail = ("%s: %d packets, SSRC %s, sequence jumps %s, timestamps back %s, ahead %s, "
               "markers at %s from %s; %s" % (what, len(packets), ", ".join(ssrcs), jumps[:3] or "none",
                                              back[:3] or "none", ahead[:3] or "none", markers,
