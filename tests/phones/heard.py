@@ -103,12 +103,12 @@ def baresip_heard(b, since, ring, whole):
     return tune_then_voice(classify(x, rate), os.path.basename(path), ring, voice=whole)
 
 
-def linphone_heard(l, offset, path, ring, tune_hz):
+def linphone_pieces(l, offset, path):
     """linphone's recording of a call (its `record` file), which it writes
     in pieces: each stream of the call (the early one, then the one after a
     re-INVITE) is appended at that stream's rate (48 kHz for Opus, 8 kHz
     for G.711) under the header of the first; its log says where and at
-    which rate each begins."""
+    which rate each begins. [(samples, rate), ...], one per piece."""
     pieces, size = [], None
     for line in read_text(l.sip_log, offset).split("\n"):
         m = re.search(r"current data size is (\d+)", line)
@@ -125,11 +125,19 @@ def linphone_heard(l, offset, path, ring, tune_hz):
     at = data.find(b"data") + 8
     if not pieces or at < 8:
         raise StepFailed("linphone recorded nothing into %s" % path)
-    text = ""
+    out = []
     for (start, rate), (end, _) in zip(pieces, pieces[1:] + [[len(data) - at, None]]):
         chunk = data[at + start:at + end]
-        text += classify(struct.unpack("<%dh" % (len(chunk) // 2), chunk[:len(chunk) // 2 * 2]),
-                         rate or 8000, tune_hz)
+        out.append((struct.unpack("<%dh" % (len(chunk) // 2), chunk[:len(chunk) // 2 * 2]),
+                    rate or 8000))
+    return out
+
+
+def linphone_heard(l, offset, path, ring, tune_hz):
+    """What linphone recorded of a call (linphone_pieces), as
+    tune_then_voice() sees it."""
+    pieces = linphone_pieces(l, offset, path)
+    text = "".join(classify(x, rate, tune_hz) for x, rate in pieces)
     plc = re.findall(r"opus decoder stats: fec (\d+) packets - plc (\d+) packets",
                      read_text(l.sip_log, offset))
     return "%s; linphone's Opus decoder concealed %s packet(s)" % (
