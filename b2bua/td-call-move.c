@@ -160,7 +160,7 @@ td_call_loose_leg_event (TdCallContext *ctx, TdLeg *leg, nua_event_t event, cons
 /* A leg is leaving `old`: its segment ends here (its CDR row is written),
  * and it starts nothing new. */
 void
-td_call_leave (TdCall *old, const char *transferred_by)
+td_call_leave (TdCall *old, const char *transferred_by, const char *reason)
 {
   if (!old->segment_written) {
     if (transferred_by) {
@@ -168,7 +168,7 @@ td_call_leave (TdCall *old, const char *transferred_by)
       old->transferred_by = g_strdup (transferred_by);
     }
     old->hangup = TD_HANGUP_TRANSFER;
-    old->reason = "transferred";
+    old->reason = reason ? reason : "transferred";
     td_call_write_cdr (old, NULL);
     old->segment_written = TRUE;
   }
@@ -264,7 +264,7 @@ td_call_take_leg (TdCall *call, TdLeg *leg, TdLeg *replacing, const char *transf
   }
   ref = old ? td_call_detach_leg (old, leg) : td_leg_ref (leg);
   if (old)
-    td_call_leave (old, transferred_by);
+    td_call_leave (old, transferred_by, NULL);
   td_call_new_segment (call, old, transferred_by);
   attach (call, leg, ref, replacing);
   peer = td_call_peer_of (call, leg);
@@ -287,7 +287,7 @@ td_call_take_leg (TdCall *call, TdLeg *leg, TdLeg *replacing, const char *transf
 /* ---- a leg alone in a call of its own (a room's member), and two legs paired ---- */
 
 TdCall *
-td_call_adopt_leg (TdLeg *leg, const char *callee, const char *moved_by)
+td_call_adopt_leg (TdLeg *leg, const char *callee, const char *moved_by, const char *reason)
 {
   TdCall *old = leg->call;
   g_autofree char *call_id = g_uuid_string_random ();
@@ -295,7 +295,7 @@ td_call_adopt_leg (TdLeg *leg, const char *callee, const char *moved_by)
   TdCall *call;
 
   if (old)
-    td_call_leave (old, moved_by);
+    td_call_leave (old, moved_by, reason);
   call = td_call_new (leg->ctx, call_id, leg->user ? leg->user : "anonymous", leg->display,
                       callee, 70);
   td_call_new_segment (call, old, moved_by);
@@ -314,14 +314,15 @@ td_call_adopt_leg (TdLeg *leg, const char *callee, const char *moved_by)
 }
 
 TdCall *
-td_call_pair_legs (TdLeg *first, TdLeg *second, const char *moved_by)
+td_call_pair_legs (TdLeg *first, TdLeg *second, const char *moved_by, const char *reason)
 {
-  TdCall *call = td_call_adopt_leg (first, second->user ? second->user : "anonymous", moved_by);
+  TdCall *call = td_call_adopt_leg (first, second->user ? second->user : "anonymous", moved_by,
+                                    reason);
   TdCall *old = second->call;
   TdLeg *ref = old ? td_call_detach_leg (old, second) : td_leg_ref (second);
 
   if (old)
-    td_call_leave (old, moved_by);
+    td_call_leave (old, moved_by, reason);
   g_ptr_array_add (call->b_legs, ref);
   call->bridged = second;
   second->call = call;

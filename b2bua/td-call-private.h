@@ -194,23 +194,25 @@ void td_call_loose_leg_event (TdCallContext *ctx, TdLeg *leg, nua_event_t event,
 /* Detach `leg` from its call (the call keeps the rest). Returns the
  * reference the call held. */
 TdLeg *td_call_detach_leg (TdCall *call, TdLeg *leg);
-/* `old` loses a party: its segment ends (CDR, hung up by the transfer), it
- * starts nothing new. */
-void td_call_leave (TdCall *old, const char *transferred_by);
+/* `old` loses a party: its segment ends (CDR, hung up by the transfer;
+ * reason: static, NULL for "transferred"), it starts nothing new. */
+void td_call_leave (TdCall *old, const char *transferred_by, const char *reason);
 /* `call`'s parties change: a new CDR segment, continuing `from`'s session. */
 void td_call_new_segment (TdCall *call, const TdCall *from, const char *transferred_by);
 /* A tune played to the leg's endpoint stops (it hears its new party). */
 void td_leg_stop_tunes (TdLeg *leg);
 /* `leg` (up) leaves its call (or none) for a new answered call of its own,
  * as its `a`, with no peer (a room's member); callee names the far side. */
-TdCall *td_call_adopt_leg (TdLeg *leg, const char *callee, const char *moved_by);
+TdCall *td_call_adopt_leg (TdLeg *leg, const char *callee, const char *moved_by,
+                           const char *reason);
 /* td_call_originate for a room (td_room_dial): the call rings someone into
  * `room` (call->dials_into, set before the routing hooks run). */
 TdCall *td_call_originate_into (TdLeg *party, const char *target, const char *headers,
                                 const char *transferred_by, TdRoom *room, GError **error);
 /* Two up legs (in calls or none) become one answered two-party call; each
  * is re-offered only if what it was told changes. */
-TdCall *td_call_pair_legs (TdLeg *first, TdLeg *second, const char *moved_by);
+TdCall *td_call_pair_legs (TdLeg *first, TdLeg *second, const char *moved_by,
+                           const char *reason);
 
 /* ---- session refresh (td-call-refresh.c) ---- */
 /* Learn whether the leg's endpoint allows UPDATE from `sip` (its INVITE or

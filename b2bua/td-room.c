@@ -304,7 +304,8 @@ static void
 join (TdRoom *room, TdLeg *leg, const char *moved_by)
 {
   TdSdp *told = leg->local_sdp ? td_sdp_parse (leg->local_sdp, -1, NULL) : NULL;
-  TdCall *member = td_call_adopt_leg (leg, room->name, moved_by);
+  /* The CDR of the call it leaves says why its segment ended. */
+  TdCall *member = td_call_adopt_leg (leg, room->name, moved_by, "joined a conference");
 
   member->room = room;
   if (told)
@@ -313,8 +314,8 @@ join (TdRoom *room, TdLeg *leg, const char *moved_by)
   join_media (room, leg);
   td_call_media_changed (member);   /* the RTP timeout counts for it alone now */
   td_call_arm_refresh (member, leg);
-  g_info ("room %s: leg %" G_GUINT64_FORMAT " (%s) joined: %u parties", room->name, leg->id,
-          leg->user ? leg->user : "?", room->members->len);
+  g_info ("room %s: leg %" G_GUINT64_FORMAT " (%s) joined: %u part%s", room->name, leg->id,
+          leg->user ? leg->user : "?", room->members->len, room->members->len == 1 ? "y" : "ies");
   if (held_by_peer (leg, told))
     offer_sendrecv (member, leg);
 }
@@ -345,7 +346,7 @@ room_check (TdRoom *room)
       leave_media (l2);
       m1->room = m2->room = NULL;
       g_ptr_array_set_size (room->members, 0);
-      td_call_pair_legs (l1, l2, NULL);
+      td_call_pair_legs (l1, l2, NULL, "conference down to two");
       g_hash_table_remove (room->ctx->rooms, room->name);
       return;
     }
@@ -373,8 +374,9 @@ td_room_member_gone (TdRoom *room, TdCall *member)
   if (member->a)
     leave_media (member->a);
   member->room = NULL;
-  g_info ("room %s: leg %" G_GUINT64_FORMAT " left: %u parties", room->name,
-          member->a ? member->a->id : 0, room->members->len - 1);
+  g_info ("room %s: leg %" G_GUINT64_FORMAT " left: %u part%s", room->name,
+          member->a ? member->a->id : 0, room->members->len - 1,
+          room->members->len - 1 == 1 ? "y" : "ies");
   g_ptr_array_remove_index (room->members, i);
   room_check (room);
 }
