@@ -1,0 +1,200 @@
+#include "gm-stats.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "td-g711.h"
+
+gint64
+gm_now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+/* Bins 10, 22, 34, ... of a 160-point DFT at 8 kHz: 12 bins (600 Hz) apart,
+ * so a tone cut mid-frame leaks < 0.1% of a full frame's power into
+ * another's bin, far under GM_ON_THRESHOLD. */
+double
+gm_tone_hz (guint party)
+{
+  return 500.0 + 600.0 * party;
+}
+
+/* Staggered: the parties' onsets fall 340 ms apart. */
+gboolean
+gm_tone_on (guint party, guint64 n)
+{
+  return (n + 17 * party) % GM_CYCLE >= GM_OFF;
+}
+
+void
+gm_tone_frame (guint party, guint8 out[GM_FRAME])
+{
+  double w = 2 * G_PI * gm_tone_hz (party) / 8000.0;
+  for (guint i = 0; i < GM_FRAME; i++)
+    out[i] = td_g711_ulaw_encode ((gint16) lrint (GM_AMPLITUDE * sin (w * i)));
+}
+
+double
+gm_tone_power (const gint16 *pcm, guint n, double hz)
+{
+  double coeff = 2 * cos (2 * G_PI * hz / 8000.0), s1 = 0, s2 = 0;
+  for (guint i = 0; i < n; i++) {
+    double s0 = pcm[i] + coeff * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  double p = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+  double full = GM_AMPLITUDE * GM_FRAME / 2.0;
+  return p / (full * full);
+}
+
+void
+gm_onsets_push (GmOnsets *o, gint64 t_ns)
+{
+  gint h = g_atomic_int_get (&o->head);
+  o->t[h % GM_ONSETS] = t_ns;
+  g_atomic_int_set (&o->head, h + 1);   /* a full barrier: t[] is written first */
+}
+
+void
+gm_stream_init (GmStream *s, guint me, guint parties, GmOnsets *onsets,
+                const gint64 *win)
+{
+  memset (s, 0, sizeof *s);
+  s->me = me;
+  s->parties = parties;
+  s->onsets = onsets;
+  s->win = win;
+  s->latency = g_array_new (FALSE, FALSE, sizeof (gint64));
+  for (guint p = 0; p < parties; p++) {
+    s->heard[p].off_run = GM_OFF;     /* the first tone heard is an onset */
+    s->heard[p].first_latency_ns = -1;
+  }
+}
+
+void
+gm_stream_clear (GmStream *s)
+{
+  g_clear_pointer (&s->latency, g_array_unref);
+}
+
+static gboolean
+in_window (const GmStream *s, gint64 t)
+{
+  return t >= __atomic_load_n (&s->win[0], __ATOMIC_RELAXED)
+      && t <= __atomic_load_n (&s->win[1], __ATOMIC_RELAXED);
+}
+
+/* A qualified rising edge of party p: matched, in order, to the oldest
+ * onset not yet matched (FIFO, so it stays right when the latency exceeds a
+ * cycle). The tone started `k` samples into this frame, and a mixer with no
+ * delay would have delivered that frame k samples before the input frame's
+ * send time, hence + k samples. */
+static void
+onset_heard (GmStream *s, guint p, double power, gint64 arrival, gboolean win)
+{
+  GmHeard *h = &s->heard[p];
+  GmOnsets *o = &s->onsets[p];
+  if (win && h->counting) {
+    h->cycles++;
+    if (h->on_frames < GM_ON)
+      h->missing += GM_ON - h->on_frames;
+  }
+  h->counting = win;
+  h->on_frames = 0;
+  if (h->tail >= g_atomic_int_get (&o->head)) {
+    h->spurious++;
+    return;
+  }
+  gint64 sent = o->t[h->tail % GM_ONSETS];
+  if (sent > arrival) {
+    h->spurious++;
+    return;
+  }
+  h->tail++;
+  double frac = sqrt (MIN (power, 1.0));
+  gint64 k = GM_FRAME - (gint64) lrint (frac * GM_FRAME);
+  gint64 lat = arrival - sent + k * GM_SAMPLE_NS;
+  if (h->first_latency_ns < 0)
+    h->first_latency_ns = lat;
+  if (in_window (s, sent))
+    g_array_append_val (s->latency, lat);
+}
+
+static void
+frame_heard (GmStream *s, const gint16 *pcm, guint n, gint64 arrival)
+{
+  gboolean win = in_window (s, arrival);
+  for (guint p = 0; p < s->parties; p++) {
+    double power = gm_tone_power (pcm, n, gm_tone_hz (p));
+    if (p == s->me) {
+      if (win && power > s->own_max)
+        s->own_max = power;
+      continue;
+    }
+    GmHeard *h = &s->heard[p];
+    gboolean on = power > GM_ON_THRESHOLD;
+    if (on && !h->on && h->off_run >= GM_EDGE_MIN_OFF)
+      onset_heard (s, p, power, arrival, win);
+    if (on) {
+      h->on_frames++;
+      h->off_run = 0;
+    } else {
+      h->off_run++;
+      if (win && h->off_run > h->max_off_run)
+        h->max_off_run = h->off_run;
+    }
+    h->on = on;
+  }
+}
+
+void
+gm_stream_packet (GmStream *s, const guint8 *rtp, gsize len, gint64 arrival)
+{
+  gboolean win = in_window (s, arrival);
+  if (s->packets > 0) {
+    gint64 gap = arrival - s->last_ns;
+    s->max_gap_ns = MAX (s->max_gap_ns, gap);
+    if (win)
+      s->max_gap_win_ns = MAX (s->max_gap_win_ns, gap);
+  } else {
+    s->first_ns = arrival;
+  }
+  s->last_ns = arrival;
+  s->packets++;
+  if (win)
+    s->packets_win++;
+
+  gsize hdr = len >= 12 ? 12 + 4 * (gsize) (rtp[0] & 0x0f) : len;
+  if (len < hdr || len - hdr != GM_FRAME) {
+    s->odd_packets++;
+    if (len <= hdr)
+      return;
+  }
+  guint n = MIN (len - hdr, 1024);
+  gint16 pcm[1024];
+  for (guint i = 0; i < n; i++)
+    pcm[i] = td_g711_ulaw_decode (rtp[hdr + i]);
+  frame_heard (s, pcm, n, arrival);
+}
+
+static gint
+cmp_i64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+gint64
+gm_quantile (GArray *v, double q)
+{
+  if (v->len == 0)
+    return 0;
+  g_array_sort (v, cmp_i64);
+  guint i = (guint) lrint (q * (v->len - 1));
+  return g_array_index (v, gint64, i);
+}
