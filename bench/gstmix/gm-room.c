@@ -125,7 +125,8 @@ on_sample (GstAppSink *sink, gpointer data)
   GstBuffer *buf = sample ? gst_sample_get_buffer (sample) : NULL;
   GstMapInfo map;
   if (buf && gst_buffer_map (buf, &map, GST_MAP_READ)) {
-    gm_stream_packet (s, map.data, map.size, arrival);
+    gint64 pts = GST_BUFFER_PTS_IS_VALID (buf) ? (gint64) GST_BUFFER_PTS (buf) : -1;
+    gm_stream_packet (s, map.data, map.size, pts, arrival);
     gst_buffer_unmap (buf, &map);
   }
   return GST_FLOW_OK;
@@ -223,6 +224,24 @@ start_feed_pads (GmRoom *r)
   return TRUE;
 }
 
+/* The start-up stall: a live aggregator's srcpad task runs from PAUSED on;
+ * at PAUSED->PLAYING the pipeline hands every element the clock first and
+ * each element its base time only when the bin reaches it, so until then
+ * the mixer reads the clock against base time 0, finds every output period
+ * hours overdue and produces them back to back, seconds ahead of the
+ * running time, then waits that long for the clock. Fixing the clock and
+ * the base time up front (start time NONE: the pipeline keeps them) gives
+ * every element its real base time already at READY->PAUSED. */
+static void
+preset_time (GstElement *pipeline)
+{
+  GstClock *clock = gst_system_clock_obtain ();
+  gst_pipeline_use_clock (GST_PIPELINE (pipeline), clock);
+  gst_element_set_start_time (pipeline, GST_CLOCK_TIME_NONE);
+  gst_element_set_base_time (pipeline, gst_clock_get_time (clock));
+  gst_object_unref (clock);
+}
+
 GmRoom *
 gm_room_new (guint id, const GmConfig *cfg, GError **error)
 {
@@ -245,6 +264,8 @@ gm_room_new (guint id, const GmConfig *cfg, GError **error)
   for (guint q = 0; ok && q < cfg->parties; q++)
     ok = build_mix (r, q, tees, error);
   r->build_ns = gm_now_ns () - t0;
+  if (ok && cfg->preset_time)
+    preset_time (r->pipeline);
   if (ok && gst_element_set_state (r->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED, "room %u: cannot go PLAYING", id);
     ok = FALSE;
@@ -306,7 +327,7 @@ gm_room_feed (GmRoom *r, gint64 now_ns)
     gboolean on = gm_tone_on (p, r->n);
     /* an onset: the tone switches on, or the room's first tone packet */
     if (on && (!r->toned[p] || !gm_tone_on (p, r->n - 1)))
-      gm_onsets_push (&r->onsets[p], now_ns);
+      gm_onsets_push (&r->onsets[p], now_ns, (gint64) running);
     r->toned[p] |= on;
     GstBuffer *b = packet (r, p, running);
     GstFlowReturn ret = r->cfg.feed == GM_FEED_APPSRC

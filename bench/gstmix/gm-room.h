@@ -22,6 +22,7 @@ typedef struct {
   guint latency_ms;                  /* rtpjitterbuffer */
   gboolean queues;                   /* a queue per tee branch (FALSE: none) */
   gboolean ignore_inactive;          /* audiomixer ignore-inactive-pads */
+  gboolean preset_time;              /* clock and base time fixed before PLAYING */
 } GmConfig;
 
 typedef struct {

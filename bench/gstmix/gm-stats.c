@@ -53,10 +53,11 @@ gm_tone_power (const gint16 *pcm, guint n, double hz)
 }
 
 void
-gm_onsets_push (GmOnsets *o, gint64 t_ns)
+gm_onsets_push (GmOnsets *o, gint64 t_ns, gint64 pts_ns)
 {
   gint h = g_atomic_int_get (&o->head);
   o->t[h % GM_ONSETS] = t_ns;
+  o->pts[h % GM_ONSETS] = pts_ns;
   g_atomic_int_set (&o->head, h + 1);   /* a full barrier: t[] is written first */
 }
 
@@ -89,13 +90,31 @@ in_window (const GmStream *s, gint64 t)
       && t <= __atomic_load_n (&s->win[1], __ATOMIC_RELAXED);
 }
 
-/* A qualified rising edge of party p: matched, in order, to the oldest
- * onset not yet matched (FIFO, so it stays right when the latency exceeds a
- * cycle). The tone started `k` samples into this frame, and a mixer with no
- * delay would have delivered that frame k samples before the input frame's
- * send time, hence + k samples. */
+/* The onset whose running time is nearest `media` (within half a cycle:
+ * onsets are a cycle apart); -1 if none. The mix keeps its inputs' running
+ * times, so this finds the onset a rising edge carries even when the mix
+ * lost whole tone periods or runs seconds behind. */
+static gint
+nearest_onset (GmOnsets *o, gint64 media)
+{
+  gint head = g_atomic_int_get (&o->head), best = -1;
+  gint64 best_d = GM_CYCLE * GM_FRAME_NS / 2;
+  for (gint i = head - 1; i >= 0 && i >= head - GM_ONSETS; i--) {
+    gint64 d = ABS (o->pts[i % GM_ONSETS] - media);
+    if (d < best_d) {
+      best_d = d;
+      best = i;
+    }
+  }
+  return best;
+}
+
+/* A qualified rising edge of party p in a frame whose first sample has
+ * running time `pts`. The tone started `k` samples into this frame, and a
+ * mixer with no delay would have delivered that frame k samples before the
+ * input frame's send time, hence + k samples. */
 static void
-onset_heard (GmStream *s, guint p, double power, gint64 arrival, gboolean win)
+onset_heard (GmStream *s, guint p, double power, gint64 pts, gint64 arrival, gboolean win)
 {
   GmHeard *h = &s->heard[p];
   GmOnsets *o = &s->onsets[p];
@@ -106,18 +125,16 @@ onset_heard (GmStream *s, guint p, double power, gint64 arrival, gboolean win)
   }
   h->counting = win;
   h->on_frames = 0;
-  if (h->tail >= g_atomic_int_get (&o->head)) {
-    h->spurious++;
-    return;
-  }
-  gint64 sent = o->t[h->tail % GM_ONSETS];
-  if (sent > arrival) {
-    h->spurious++;
-    return;
-  }
-  h->tail++;
   double frac = sqrt (MIN (power, 1.0));
   gint64 k = GM_FRAME - (gint64) lrint (frac * GM_FRAME);
+  gint i = pts >= 0 ? nearest_onset (o, pts + k * GM_SAMPLE_NS) : -1;
+  if (i < 0 || o->t[i % GM_ONSETS] > arrival) {
+    h->spurious++;
+    return;
+  }
+  if (win)
+    s->max_match_ns = MAX (s->max_match_ns, ABS (o->pts[i % GM_ONSETS] - (pts + k * GM_SAMPLE_NS)));
+  gint64 sent = o->t[i % GM_ONSETS];
   gint64 lat = arrival - sent + k * GM_SAMPLE_NS;
   if (h->first_latency_ns < 0)
     h->first_latency_ns = lat;
@@ -126,7 +143,7 @@ onset_heard (GmStream *s, guint p, double power, gint64 arrival, gboolean win)
 }
 
 static void
-frame_heard (GmStream *s, const gint16 *pcm, guint n, gint64 arrival)
+frame_heard (GmStream *s, const gint16 *pcm, guint n, gint64 pts, gint64 arrival)
 {
   gboolean win = in_window (s, arrival);
   for (guint p = 0; p < s->parties; p++) {
@@ -139,25 +156,31 @@ frame_heard (GmStream *s, const gint16 *pcm, guint n, gint64 arrival)
     GmHeard *h = &s->heard[p];
     gboolean on = power > GM_ON_THRESHOLD;
     if (on && !h->on && h->off_run >= GM_EDGE_MIN_OFF)
-      onset_heard (s, p, power, arrival, win);
+      onset_heard (s, p, power, pts, arrival, win);
     if (on) {
+      /* by arrival time: a stalled stream is unheard too */
+      if (win && h->last_on_ns > 0)
+        h->max_unheard_ns = MAX (h->max_unheard_ns, arrival - h->last_on_ns - GM_FRAME_NS);
+      h->last_on_ns = arrival;
       h->on_frames++;
       h->off_run = 0;
     } else {
       h->off_run++;
-      if (win && h->off_run > h->max_off_run)
-        h->max_off_run = h->off_run;
     }
     h->on = on;
   }
 }
 
 void
-gm_stream_packet (GmStream *s, const guint8 *rtp, gsize len, gint64 arrival)
+gm_stream_packet (GmStream *s, const guint8 *rtp, gsize len, gint64 pts, gint64 arrival)
 {
   gboolean win = in_window (s, arrival);
   if (s->packets > 0) {
     gint64 gap = arrival - s->last_ns;
+    if (gap > s->max_gap_ns) {
+      s->max_gap_at_ns = s->last_ns;
+      s->packets_at_gap = s->packets;
+    }
     s->max_gap_ns = MAX (s->max_gap_ns, gap);
     if (win)
       s->max_gap_win_ns = MAX (s->max_gap_win_ns, gap);
@@ -179,7 +202,7 @@ gm_stream_packet (GmStream *s, const guint8 *rtp, gsize len, gint64 arrival)
   gint16 pcm[1024];
   for (guint i = 0; i < n; i++)
     pcm[i] = td_g711_ulaw_decode (rtp[hdr + i]);
-  frame_heard (s, pcm, n, arrival);
+  frame_heard (s, pcm, n, pts, arrival);
 }
 
 static gint

@@ -40,14 +40,15 @@ void gm_tone_frame (guint party, guint8 out[GM_FRAME]);
 /* Power of `pcm` at `hz`, 1.0 = a full frame of tone at GM_AMPLITUDE. */
 double gm_tone_power (const gint16 *pcm, guint n, double hz);
 
-/* When each of a party's tone onsets was pushed: written by the feeder,
- * read by the listeners' streaming threads. */
+/* When each of a party's tone onsets was pushed (monotonic) and the
+ * running time it was stamped with: written by the feeder, read by the
+ * listeners' streaming threads. */
 typedef struct {
-  gint64 t[GM_ONSETS];
+  gint64 t[GM_ONSETS], pts[GM_ONSETS];
   gint head;                         /* atomic: onsets written */
 } GmOnsets;
 
-void gm_onsets_push (GmOnsets *o, gint64 t_ns);
+void gm_onsets_push (GmOnsets *o, gint64 t_ns, gint64 pts_ns);
 
 /* What one listener hears of one other party. */
 typedef struct {
@@ -55,11 +56,11 @@ typedef struct {
   guint off_run;                     /* frames since the tone was last heard */
   guint on_frames;                   /* since the last onset */
   gboolean counting;                 /* the last onset came in the window */
-  gint tail;                         /* onsets matched so far */
   gint64 first_latency_ns;           /* the first tone heard, -1: none yet */
-  guint max_off_run;                 /* in the window */
+  gint64 last_on_ns;                 /* arrival of the last frame with the tone */
+  gint64 max_unheard_ns;             /* in the window: on-frame to on-frame, minus a frame */
   guint64 cycles, missing;           /* in the window: onset to onset */
-  guint spurious;                    /* edges with no onset sent before them */
+  guint spurious;                    /* edges matching no onset sent */
 } GmHeard;
 
 /* One listener's mixed stream, written only by its appsink's streaming
@@ -71,8 +72,11 @@ typedef struct {
   gint64 first_ns, last_ns;
   gint64 max_gap_ns;                 /* between packets after the first */
   gint64 max_gap_win_ns;             /* ... ending in the window */
+  gint64 max_gap_at_ns;              /* when the longest gap began */
   guint64 packets, packets_win, odd_packets;
   double own_max;                    /* the listener's own tone, window */
+  gint64 max_match_ns;               /* |onset's running time - edge's|, window */
+  guint64 packets_at_gap;            /* packets before the longest gap */
   GmHeard heard[GM_MAX_PARTIES];
   GArray *latency;                   /* gint64 ns, onsets sent in the window */
 } GmStream;
@@ -80,8 +84,10 @@ typedef struct {
 void gm_stream_init (GmStream *s, guint me, guint parties, GmOnsets *onsets,
                      const gint64 *win);
 void gm_stream_clear (GmStream *s);
-/* One packet out of the listener's appsink, seen at `arrival_ns`. */
-void gm_stream_packet (GmStream *s, const guint8 *rtp, gsize len, gint64 arrival_ns);
+/* One packet out of the listener's appsink, seen at `arrival_ns`; `pts_ns`
+ * is its buffer's PTS (running time of its first sample, -1: none). */
+void gm_stream_packet (GmStream *s, const guint8 *rtp, gsize len, gint64 pts_ns,
+                       gint64 arrival_ns);
 
 /* Quantile q in [0, 1] of gint64 samples (sorts them); 0 when empty. */
 gint64 gm_quantile (GArray *v, double q);

@@ -25,8 +25,8 @@
 static struct {
   gint rooms, parties, duration, warmup, latency, late, late_after, late_gap;
   gchar *feed;
-  gboolean no_queues, ignore_inactive, no_recalc;
-} opt = { 10, 3, 15, 3, 40, 0, 2, 0, NULL, FALSE, FALSE, FALSE };
+  gboolean no_queues, ignore_inactive, no_recalc, preset_time;
+} opt = { 10, 3, 15, 3, 40, 0, 2, 0, NULL, FALSE, FALSE, FALSE, FALSE };
 
 static GmRoom *rooms[MAX_ROOMS];       /* atomic pointers; the feeder reads */
 static gint n_slots;                   /* atomic */
@@ -148,12 +148,19 @@ typedef struct {
   guint64 out_expected, out_lost, odd, cycles, missing, spurious;
   guint64 fed, jb_pushed, jb_lost, jb_late, push_failed;
   gint64 max_gap_win, max_gap_all, max_start, max_first_tone, max_build;
-  guint gaps_over_100, silences_over_300, no_first;
-  guint max_off_run;
+  guint gaps_over_100, silences_over_300, no_first, gaps_listed;
+  gint64 max_unheard;
   double own_max;
+  gint64 max_match;
   guint errors, warnings, latency_msgs;
   GArray *lat;
 } Totals;
+
+static double
+ms (gint64 ns)
+{
+  return ns / 1e6;
+}
 
 /* The jitterbuffers' counters, read while the pipeline still plays. */
 static void
@@ -190,11 +197,17 @@ add_room (Totals *t, GmRoom *r)
     t->max_gap_win = MAX (t->max_gap_win, s->max_gap_win_ns);
     t->max_gap_all = MAX (t->max_gap_all, s->max_gap_ns);
     t->gaps_over_100 += s->max_gap_win_ns > 100000000;
+    if (s->max_gap_ns > 100000000 && t->gaps_listed++ < 12)
+      printf ("    stall: room %u listener %u: %.0f ms without a packet from %.0f ms after PLAYING (%.0f ms %s the window), %"
+              G_GUINT64_FORMAT " packets before\n", r->id, q, ms (s->max_gap_ns), ms (s->max_gap_at_ns - r->playing_ns),
+              ms (ABS (s->max_gap_at_ns - r->win[0])), s->max_gap_at_ns < r->win[0] ? "before" : "into",
+              s->packets_at_gap);
     if (s->packets == 0)
       t->no_first++;
     else
       t->max_start = MAX (t->max_start, s->first_ns - r->first_push_ns);
     t->own_max = MAX (t->own_max, s->own_max);
+    t->max_match = MAX (t->max_match, s->max_match_ns);
     g_array_append_vals (t->lat, s->latency->data, s->latency->len);
     for (guint p = 0; p < r->cfg.parties; p++) {
       if (p == q)
@@ -203,20 +216,14 @@ add_room (Totals *t, GmRoom *r)
       t->cycles += h->cycles;
       t->missing += h->missing;
       t->spurious += h->spurious;
-      t->max_off_run = MAX (t->max_off_run, h->max_off_run);
-      t->silences_over_300 += h->max_off_run * 20 > 300;
+      t->max_unheard = MAX (t->max_unheard, h->max_unheard_ns);
+      t->silences_over_300 += h->max_unheard_ns > 300000000;
       if (h->first_latency_ns < 0)
         t->no_first++;
       else
         t->max_first_tone = MAX (t->max_first_tone, h->first_latency_ns);
     }
   }
-}
-
-static double
-ms (gint64 ns)
-{
-  return ns / 1e6;
 }
 
 static void
@@ -229,9 +236,9 @@ report (const char *label, Totals *t)
           G_GUINT64_FORMAT " not 160 bytes\n", t->out_lost, t->out_expected,
           t->out_expected ? 100.0 * t->out_lost / t->out_expected : 0, t->odd);
   printf ("  lost in the mix: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " tone frames (%.3f%%) over %"
-          G_GUINT64_FORMAT " tone cycles; %" G_GUINT64_FORMAT " unmatched edges\n",
+          G_GUINT64_FORMAT " tone cycles; %" G_GUINT64_FORMAT " unmatched edges, onsets matched within %.1f ms of running time\n",
           t->missing, t->cycles * GM_ON, t->cycles ? 100.0 * t->missing / (t->cycles * GM_ON) : 0,
-          t->cycles, t->spurious);
+          t->cycles, t->spurious, ms (t->max_match));
   printf ("  inputs: %" G_GUINT64_FORMAT " fed, jitterbuffers pushed %" G_GUINT64_FORMAT
           ", lost %" G_GUINT64_FORMAT ", late %" G_GUINT64_FORMAT "; push failures %" G_GUINT64_FORMAT "\n",
           t->fed, t->jb_pushed, t->jb_lost, t->jb_late, t->push_failed);
@@ -240,8 +247,8 @@ report (const char *label, Totals *t)
           ms (gm_quantile (t->lat, 0.99)), ms (gm_quantile (t->lat, 1)), t->lat->len);
   printf ("  longest gap between output packets: %.1f ms in the window (%u streams > 100 ms), %.1f ms from the first packet on\n",
           ms (t->max_gap_win), t->gaps_over_100, ms (t->max_gap_all));
-  printf ("  longest a party went unheard in a mix: %u ms (its pause: 180-200 ms; %u listener-party pairs > 300 ms)\n",
-          t->max_off_run * 20, t->silences_over_300);
+  printf ("  longest a party went unheard in a mix: %.0f ms (its pause: 180-200 ms; %u listener-party pairs > 300 ms)\n",
+          ms (t->max_unheard), t->silences_over_300);
   printf ("  own tone in own mix (N-1): max %.1f dB of a full tone frame\n",
           10 * log10 (MAX (t->own_max, 1e-12)));
   printf ("  start: build max %.1f ms; first packet fed -> first mixed packet max %.1f ms; first tone heard max %.1f ms after it was fed; %u streams/pairs never started\n",
@@ -261,6 +268,7 @@ main (int argc, char **argv)
     { "latency", 0, 0, G_OPTION_ARG_INT, &opt.latency, "rtpjitterbuffer latency (40)", "MS" },
     { "no-queues", 0, 0, G_OPTION_ARG_NONE, &opt.no_queues, "tee straight into the mixers", NULL },
     { "ignore-inactive", 0, 0, G_OPTION_ARG_NONE, &opt.ignore_inactive, "audiomixer ignore-inactive-pads", NULL },
+    { "preset-time", 0, 0, G_OPTION_ARG_NONE, &opt.preset_time, "fix clock and base time before PLAYING (the start-up stall's fix)", NULL },
     { "no-recalc", 0, 0, G_OPTION_ARG_NONE, &opt.no_recalc, "ignore LATENCY messages (no bus watch)", NULL },
     { "late", 0, 0, G_OPTION_ARG_INT, &opt.late, "rooms started while the others run (0)", "K" },
     { "late-after", 0, 0, G_OPTION_ARG_INT, &opt.late_after, "... this far into the window (2)", "S" },
@@ -275,7 +283,8 @@ main (int argc, char **argv)
     fprintf (stderr, "gst-rooms: %s\n", error->message);
     return 2;
   }
-  GmConfig cfg = { GM_FEED_APPSRC, opt.parties, opt.latency, !opt.no_queues, opt.ignore_inactive };
+  GmConfig cfg = { GM_FEED_APPSRC, opt.parties, opt.latency, !opt.no_queues, opt.ignore_inactive,
+                   opt.preset_time };
   if (opt.feed && g_str_equal (opt.feed, "pad"))
     cfg.feed = GM_FEED_PAD;
   else if (opt.feed && !g_str_equal (opt.feed, "appsrc")) {
@@ -342,10 +351,11 @@ main (int argc, char **argv)
                  + ((ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) / 1e6);
   double feed_s = (f1 - f0) / 1e9;
   gint total = opt.rooms + opt.late;
-  printf ("gst-rooms: %d rooms x %d parties, feed %s, jitterbuffer %d ms, %s, %s; built in %.2f s; window %.1f s; GStreamer %s\n",
+  printf ("gst-rooms: %d rooms x %d parties, feed %s, jitterbuffer %d ms, %s, %s%s; built in %.2f s; window %.1f s; GStreamer %s\n",
           opt.rooms, opt.parties, cfg.feed == GM_FEED_PAD ? "pad" : "appsrc", opt.latency,
           cfg.queues ? "tee+queue" : "tee (no queues)",
           opt.no_recalc ? "LATENCY messages ignored" : "LATENCY messages acted on",
+          opt.preset_time ? ", clock and base time preset" : "",
           (built - t_build) / 1e9, wall, gst_version_string ());
   if (opt.late)
     printf ("  + %d rooms started %d s into the window, first packets %d ms after PLAYING\n",
@@ -359,14 +369,14 @@ main (int argc, char **argv)
   report ("running rooms", &main_t);
   if (opt.late)
     report ("rooms started under load (window from 1 s after their first packet)", &late_t);
-  printf ("SUMMARY feed=%s rooms=%d late=%d cpu=%.1f cpu_room=%.2f threads=%" G_GINT64_FORMAT
-          " out_loss=%.3f mix_loss=%.3f lat_p50=%.1f lat_p99=%.1f lat_max=%.1f gap_max=%.1f unheard_max=%u\n",
-          cfg.feed == GM_FEED_PAD ? "pad" : "appsrc", opt.rooms, opt.late, 100 * proc / wall,
+  printf ("SUMMARY feed=%s%s rooms=%d late=%d cpu=%.1f cpu_room=%.2f threads=%" G_GINT64_FORMAT
+          " out_loss=%.3f mix_loss=%.3f lat_p50=%.1f lat_p99=%.1f lat_max=%.1f gap_max=%.1f unheard_max=%.0f\n",
+          cfg.feed == GM_FEED_PAD ? "pad" : "appsrc", opt.preset_time ? "+preset" : "", opt.rooms, opt.late, 100 * proc / wall,
           100 * (proc - feed_s) / wall / total, threads,
           main_t.out_expected ? 100.0 * main_t.out_lost / main_t.out_expected : 0,
           main_t.cycles ? 100.0 * main_t.missing / (main_t.cycles * GM_ON) : 0,
           ms (gm_quantile (main_t.lat, 0.5)), ms (gm_quantile (main_t.lat, 0.99)),
-          ms (gm_quantile (main_t.lat, 1)), ms (main_t.max_gap_win), main_t.max_off_run * 20);
+          ms (gm_quantile (main_t.lat, 1)), ms (main_t.max_gap_win), ms (main_t.max_unheard));
   for (gint k = 0; k < total; k++)
     gm_room_free (rooms[k]);
   g_array_unref (main_t.lat);

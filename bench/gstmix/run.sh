@@ -45,13 +45,19 @@ step() {   # step NAME ARGS...: one run, its output kept in OUT_DIR/NAME.txt
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
+# each feed as GStreamer sets a pipeline PLAYING, then with the clock and
+# base time preset (--preset-time: the fix for the start-up stall)
 for feed in appsrc pad; do
-  for n in $counts; do
-    step "$feed-$n" --feed "$feed" --rooms "$n" --duration "$duration" "$@"
+  for preset in "" --preset-time; do
+    tag=$feed${preset:+-preset}
+    for n in $counts; do
+      step "$tag-$n" --feed "$feed" $preset --rooms "$n" --duration "$duration" "$@"
+    done
+    # start-up under load: 10 rooms started while 50 run, at once and with
+    # their first packets 1 s after PLAYING (a room set up before media flows)
+    step "$tag-50-late10" --feed "$feed" $preset --rooms 50 --late 10 --duration "$duration" "$@"
+    step "$tag-50-late10-gap1000" --feed "$feed" $preset --rooms 50 --late 10 --late-gap 1000 \
+         --duration "$duration" "$@"
   done
-  # start-up under load: 10 rooms started while 50 run, at once and with
-  # their first packets 1 s after PLAYING (a room set up before media flows)
-  step "$feed-50-late10" --feed "$feed" --rooms 50 --late 10 --duration "$duration" "$@"
-  step "$feed-50-late10-gap1000" --feed "$feed" --rooms 50 --late 10 --late-gap 1000 --duration "$duration" "$@"
 done
 grep -h '^SUMMARY' "$out"/*.txt
