@@ -193,6 +193,22 @@ gm_stream_packet (GmStream *s, const guint8 *rtp, gsize len, gint64 pts, gint64 
     s->packets_win++;
 
   gsize hdr = len >= 12 ? 12 + 4 * (gsize) (rtp[0] & 0x0f) : len;
+  if (len >= 12) {
+    guint16 seq = (guint16) (rtp[2] << 8 | rtp[3]);
+    guint32 ts = (guint32) rtp[4] << 24 | (guint32) rtp[5] << 16 | (guint32) rtp[6] << 8 | rtp[7];
+    if (s->packets > 1 && win) {
+      /* a frame missing (lost downstream of the mix, or never mixed)
+       * shows in the timestamps; anything else is a break */
+      guint32 d = ts - s->last_ts;
+      guint16 ds = (guint16) (seq - s->last_seq);
+      if (d == 0 || d > G_MAXINT32 || ds == 0 || ds > G_MAXINT16)
+        s->seq_breaks_win++;
+      else if (d > GM_FRAME)
+        s->holes_win += d / GM_FRAME - 1;
+    }
+    s->last_seq = seq;
+    s->last_ts = ts;
+  }
   if (len < hdr || len - hdr != GM_FRAME) {
     s->odd_packets++;
     if (len <= hdr)

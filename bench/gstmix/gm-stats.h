@@ -74,6 +74,10 @@ typedef struct {
   gint64 max_gap_win_ns;             /* ... ending in the window */
   gint64 max_gap_at_ns;              /* when the longest gap began */
   guint64 packets, packets_win, odd_packets;
+  guint32 last_ts;
+  guint16 last_seq;
+  guint64 holes_win;                 /* frames missing from the RTP timeline, window */
+  guint64 seq_breaks_win;            /* sequence or timestamp not forward */
   double own_max;                    /* the listener's own tone, window */
   gint64 max_match_ns;               /* |onset's running time - edge's|, window */
   guint64 packets_at_gap;            /* packets before the longest gap */

@@ -145,7 +145,7 @@ tend_until (gint64 t, gint first, gint last, gint64 activate_at)
 
 typedef struct {
   guint rooms, streams;
-  guint64 out_expected, out_lost, odd, cycles, missing, spurious;
+  guint64 out_expected, out_got, holes, breaks, odd, cycles, missing, spurious;
   guint64 fed, jb_pushed, jb_lost, jb_late, push_failed;
   gint64 max_gap_win, max_gap_all, max_start, max_first_tone, max_build;
   guint gaps_over_100, silences_over_300, no_first, gaps_listed;
@@ -192,7 +192,9 @@ add_room (Totals *t, GmRoom *r)
     t->streams++;
     guint64 expected = win_len / GM_FRAME_NS;
     t->out_expected += expected;
-    t->out_lost += expected > s->packets_win ? expected - s->packets_win : 0;
+    t->out_got += s->packets_win;
+    t->holes += s->holes_win;
+    t->breaks += s->seq_breaks_win;
     t->odd += s->odd_packets;
     t->max_gap_win = MAX (t->max_gap_win, s->max_gap_win_ns);
     t->max_gap_all = MAX (t->max_gap_all, s->max_gap_ns);
@@ -232,9 +234,10 @@ report (const char *label, Totals *t)
   printf ("%s: %u rooms, %u receive streams\n", label, t->rooms, t->streams);
   if (!t->rooms)
     return;
-  printf ("  output loss: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " packets (%.3f%%), %"
-          G_GUINT64_FORMAT " not 160 bytes\n", t->out_lost, t->out_expected,
-          t->out_expected ? 100.0 * t->out_lost / t->out_expected : 0, t->odd);
+  printf ("  output: %" G_GUINT64_FORMAT " packets arrived in the window for %" G_GUINT64_FORMAT
+          " frames of it; %" G_GUINT64_FORMAT " frames missing from the RTP timestamps (%.3f%%), %"
+          G_GUINT64_FORMAT " sequence breaks, %" G_GUINT64_FORMAT " not 160 bytes\n", t->out_got,
+          t->out_expected, t->holes, t->out_got ? 100.0 * t->holes / t->out_got : 0, t->breaks, t->odd);
   printf ("  lost in the mix: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " tone frames (%.3f%%) over %"
           G_GUINT64_FORMAT " tone cycles; %" G_GUINT64_FORMAT " unmatched edges, onsets matched within %.1f ms of running time\n",
           t->missing, t->cycles * GM_ON, t->cycles ? 100.0 * t->missing / (t->cycles * GM_ON) : 0,
@@ -373,7 +376,7 @@ main (int argc, char **argv)
           " out_loss=%.3f mix_loss=%.3f lat_p50=%.1f lat_p99=%.1f lat_max=%.1f gap_max=%.1f unheard_max=%.0f\n",
           cfg.feed == GM_FEED_PAD ? "pad" : "appsrc", opt.preset_time ? "+preset" : "", opt.rooms, opt.late, 100 * proc / wall,
           100 * (proc - feed_s) / wall / total, threads,
-          main_t.out_expected ? 100.0 * main_t.out_lost / main_t.out_expected : 0,
+          main_t.out_got ? 100.0 * main_t.holes / main_t.out_got : 0,
           main_t.cycles ? 100.0 * main_t.missing / (main_t.cycles * GM_ON) : 0,
           ms (gm_quantile (main_t.lat, 0.5)), ms (gm_quantile (main_t.lat, 0.99)),
           ms (gm_quantile (main_t.lat, 1)), ms (main_t.max_gap_win), ms (main_t.max_unheard));
