@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gm-room.h"
 
@@ -74,6 +75,22 @@ feed_thread (void *unused)
     }
   }
   return NULL;
+}
+
+/* Busy and total jiffies of the whole machine (/proc/stat "cpu" line). */
+static void
+machine_jiffies (gint64 *busy, gint64 *total)
+{
+  g_autofree gchar *s = NULL;
+  gint64 v[8] = { 0 };
+  *busy = *total = 0;
+  if (!g_file_get_contents ("/proc/stat", &s, NULL, NULL)
+      || sscanf (s, "cpu %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT
+                 " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT,
+                 &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+    return;
+  *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  *total = *busy + v[3] + v[4];
 }
 
 static gint64
@@ -320,6 +337,8 @@ main (int argc, char **argv)
   for (gint k = 0; k < opt.rooms; k++)
     set_window (rooms[k], ws, we);
   struct rusage ru0, ru1;
+  gint64 mb0, mt0, mb1, mt1;
+  machine_jiffies (&mb0, &mt0);
   getrusage (RUSAGE_SELF, &ru0);
   gint64 f0 = cpu_ns (feeder_clock), c0 = gm_now_ns ();
 
@@ -335,6 +354,7 @@ main (int argc, char **argv)
     tend_until (we, 0, 0, 0);
   }
   getrusage (RUSAGE_SELF, &ru1);
+  machine_jiffies (&mb1, &mt1);
   gint64 f1 = cpu_ns (feeder_clock), c1 = gm_now_ns ();
   gint64 threads = MAX (threads_max, status_field ("Threads:")), rss = status_field ("VmRSS:");
 
@@ -367,6 +387,10 @@ main (int argc, char **argv)
           " (%.1f per room, %" G_GINT64_FORMAT " without rooms: main + feeder); RSS %.1f MB (%.0f KiB per room)\n",
           100 * proc / wall, 100 * feed_s / wall, 100 * (proc - feed_s) / wall / total, threads,
           (double) (threads - threads0) / total, threads0, rss / 1024.0, (double) (rss - rss0) / total);
+  /* what else ran: co-tenants on these two cores spoil a window */
+  double machine = mt1 > mt0 ? (double) (mb1 - mb0) / (mt1 - mt0) * sysconf (_SC_NPROCESSORS_ONLN) : 0;
+  printf ("  machine: %.1f%% of one core busy in all, so %.1f%% outside this process\n",
+          100 * machine, MAX (0, 100 * machine - 100 * proc / wall));
   printf ("  feeder: %" G_GUINT64_FORMAT " ticks, %" G_GUINT64_FORMAT " woke > 5 ms late, max %.1f ms late, longest pass %.1f ms\n",
           feeder.ticks, feeder.late_5ms, ms (feeder.max_late_ns), ms (feeder.max_pass_ns));
   report ("running rooms", &main_t);
