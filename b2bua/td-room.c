@@ -16,6 +16,7 @@ struct _TdRoom {
   GPtrArray *dialing;     /* TdCall* (a reference each): calls ringing someone into the room */
   gint64 created_us;      /* wall clock */
   gboolean collapsing;    /* its last members are leaving it: start nothing */
+  guint most;             /* the most parties it has had at once */
 };
 
 /* What each member was told when it joined: the session its endpoint
@@ -311,6 +312,7 @@ join (TdRoom *room, TdLeg *leg, const char *moved_by)
   if (told)
     td_call_set_data (member, SESSION_KEY, told, (GDestroyNotify) td_sdp_free);
   g_ptr_array_add (room->members, td_call_ref (member));
+  room->most = MAX (room->most, room->members->len);
   join_media (room, leg);
   td_call_media_changed (member);   /* the RTP timeout counts for it alone now */
   td_call_arm_refresh (member, leg);
@@ -329,11 +331,14 @@ td_room_add_leg (TdRoom *room, TdLeg *leg, GError **error)
   return TRUE;
 }
 
-/* Two members left: they talk as a plain call again; one: the room ends. */
+/* Two members left: they talk as a plain call again; one: the room ends —
+ * once it had more (a factory room whose first invitee did not answer
+ * keeps its caller, who may invite someone else). */
 static void
 room_check (TdRoom *room)
 {
-  if (room->dialing->len || room->members->len > 2)
+  if (room->dialing->len || room->members->len > 2 ||
+      (room->members->len == 1 && room->most < 2))
     return;
   if (room->members->len == 2 && !room->collapsing) {
     TdCall *m1 = g_ptr_array_index (room->members, 0), *m2 = g_ptr_array_index (room->members, 1);
@@ -461,6 +466,7 @@ td_room_answer (TdCall *call, GError **error)
   call->room = room;
   td_call_set_data (call, SESSION_KEY, session, (GDestroyNotify) td_sdp_free);
   g_ptr_array_add (room->members, td_call_ref (call));
+  room->most = 1;
   join_media (room, a);
   td_call_media_changed (call);
   td_call_arm_refresh (call, a);
