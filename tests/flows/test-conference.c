@@ -387,6 +387,45 @@ test_phone (void)
   conf_line_hears (x.report, &x.c, joined_us + CONF_SETTLE_US, end_us, CONF_MIN_FRAMES, "AB");
 }
 
+/* A factory room whose first invitee is busy: the REFER's NOTIFYs end
+ * with 486, and alice, alone in her room, is not hung up (it never had a
+ * second party to lose); she invites carol, who joins. */
+static void
+test_phone_busy (void)
+{
+  g_auto (ConfCase) x = { 0 };
+  const char *keys[] = { "refer1", "Refer-To: <sip:dave@pbx.test>",
+                         "refer2", "Refer-To: <sip:carol@pbx.test>", NULL };
+  g_autoptr (GPtrArray) notifies = NULL;
+  gboolean busy = FALSE;
+
+  conf_case_start (&x);
+  conf_line_answer (x.d, &x.dv, "dave", "call-uas-busy.xml", "d");
+  conf_line_answer (x.d, &x.c, "carol", "xfer-uas-talk.xml", "c");
+  x.f.user = "alice";
+  x.f.side = "f";
+  x.f.sip = flow_party ("alice", "conf-uac-factory.xml", "f");
+  x.f.sip.pause_ms = FACTORY_PAUSE_MS;
+  x.f.sip.timeout = "40s";
+  x.f.sip.keys = keys;
+  x.f.sipp = flow_caller_start (x.d, &x.f.sip, "conference");
+  x.f.relay = flow_wait_port_file ("f");
+  g_assert_cmpuint (flow_wait_port_file ("f-refer1"), ==, 1);
+  if (flow_wait_port_file ("f-refer2") != 1)
+    g_printerr ("flow: alice's second REFER did not complete: was she hung up?\n");
+  g_assert_cmpuint (flow_wait_port_file ("f-refer2"), ==, 1);
+  x.c.relay = flow_wait_port_file ("c");
+  conf_wait_room (x.parser, NULL, "alice carol");
+  flow_daemon_stop (x.d);
+  conf_line_finish (&x.dv);
+  conf_line_finish (&x.c);
+  conf_line_finish (&x.f);
+  notifies = conf_requests (x.f.run->received, "NOTIFY ");
+  for (guint i = 0; i < notifies->len; i++)
+    busy |= strstr (g_ptr_array_index (notifies, i), "SIP/2.0 486") != NULL;
+  g_assert_true (busy);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -394,6 +433,7 @@ main (int argc, char **argv)
   flow_add_test ("/conference/operator/three", test_operator_three);
   flow_add_test ("/conference/operator/four", test_operator_four);
   flow_add_test ("/conference/phone/factory-refer", test_phone);
+  flow_add_test ("/conference/phone/factory-busy", test_phone_busy);
   conf_life_add_tests ();
   return g_test_run ();
 }
