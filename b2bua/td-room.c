@@ -164,16 +164,16 @@ td_plugin_host_rooms (TdPluginHost *host)
 
 /* ---- the media of a member -------------------------------------------------------- */
 
-/* The member's endpoint sends (its SDP sends on stream 0), and hears. */
+/* The member's endpoint speaks to the room: its SDP sends on stream 0 and
+ * does not hold (a sendonly party has put the room on hold: whatever it
+ * sends, its own music on hold, is not for the others). And it hears. */
 static gboolean
 endpoint_sends (const TdLeg *leg)
 {
-  TdSdpDirection d;
-
   if (!leg->remote_sdp || td_sdp_n_media (leg->remote_sdp) == 0)
     return FALSE;
-  d = td_sdp_media_direction (leg->remote_sdp, 0);
-  return d == TD_SDP_SENDRECV || d == TD_SDP_SENDONLY;
+  return td_sdp_media_direction (leg->remote_sdp, 0) == TD_SDP_SENDRECV &&
+         !td_sdp_media_is_hold (leg->remote_sdp, 0);
 }
 
 static gboolean
