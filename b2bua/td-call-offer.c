@@ -93,6 +93,26 @@ td_call_answer_without_offer (TdCall *call, TdLeg *leg, gboolean is_update)
   td_call_arm_refresh (call, leg);
 }
 
+TdSdp *
+td_call_offer_take (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update)
+{
+  TdSdp *sdp;
+
+  if (td_call_refuse_body (leg->signal, leg->nh, sip))
+    return NULL;
+  /* Every re-INVITE and UPDATE renegotiates the session timer (RFC 4028 §9). */
+  td_call_learn_allow (leg, sip, FALSE);
+  td_call_session_from_request (call, leg, sip);
+  if (!td_call_has_sdp (sip)) {
+    td_call_answer_without_offer (call, leg, is_update);
+    return NULL;
+  }
+  if (!(sdp = td_call_parse_sdp (call, sip)))
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
+                       "Not Acceptable Here (bad SDP)", TAG_END ());
+  return sdp;
+}
+
 /* `leg`'s endpoint sent an offer: pass it to the other endpoint and answer
  * when the answer comes back (offer_answer_done). */
 void
@@ -120,20 +140,8 @@ td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_
                        TAG_END ());
     return;
   }
-  if (td_call_refuse_body (leg->signal, leg->nh, sip))
+  if (!(sdp = td_call_offer_take (call, leg, sip, is_update)))
     return;
-  /* Every re-INVITE and UPDATE renegotiates the session timer (RFC 4028 §9). */
-  td_call_learn_allow (leg, sip, FALSE);
-  td_call_session_from_request (call, leg, sip);
-  if (!td_call_has_sdp (sip)) {
-    td_call_answer_without_offer (call, leg, is_update);
-    return;
-  }
-  if (!(sdp = td_call_parse_sdp (call, sip))) {
-    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
-                       "Not Acceptable Here (bad SDP)", TAG_END ());
-    return;
-  }
   if (!ensure_ports_both (call, leg, peer, sdp, &error)) {
     /* Not 503, nor 500: without Retry-After, RFC 5057 lets the offerer
      * end the dialog on either, and Sofia's nua does (cr_graceful: BYE);

@@ -127,6 +127,11 @@ void td_call_offer_received (TdCall *call, TdLeg *leg, const sip_t *sip, gboolea
 /* A re-INVITE or UPDATE without SDP (a refresh, or a re-INVITE asking for
  * tandem's offer): 200 with what tandem last told the endpoint. */
 void td_call_answer_without_offer (TdCall *call, TdLeg *leg, gboolean is_update);
+/* The common start of a mid-call offer on `leg`: refuse a body without
+ * usable SDP, learn Allow and the session timer, answer one without SDP;
+ * the parsed offer, or NULL when the request is answered already (also a
+ * bad SDP: 488). */
+TdSdp *td_call_offer_take (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_update);
 /* The answer (or refusal) to tandem's relayed offer arrived on `peer`. */
 void td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *sip);
 /* The sender of a re-INVITE cancelled it. */

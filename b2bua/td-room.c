@@ -560,19 +560,8 @@ td_room_offer_received (TdRoom *room, TdCall *member, TdLeg *leg, const sip_t *s
                        TAG_END ());
     return;
   }
-  if (td_call_refuse_body (leg->signal, leg->nh, sip))
+  if (!(sdp = td_call_offer_take (member, leg, sip, is_update)))
     return;
-  td_call_learn_allow (leg, sip, FALSE);
-  td_call_session_from_request (member, leg, sip);
-  if (!td_call_has_sdp (sip)) {
-    td_call_answer_without_offer (member, leg, is_update);
-    return;
-  }
-  if (!(sdp = td_call_parse_sdp (member, sip))) {
-    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
-                       "Not Acceptable Here (bad SDP)", TAG_END ());
-    return;
-  }
   /* Tandem is the far end now: it answers from the session the member
    * has, which must share a codec with the offer (RFC 3264 §6.1). */
   if (!session || !td_sdp_answer_matches_offer (sdp, session) ||
