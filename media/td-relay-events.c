@@ -290,17 +290,26 @@ td_relay_events_set_idle (Worker *w, gint64 idle_us)
 void
 td_relay_events_check_idle (Worker *w)
 {
-  guint64 expirations;
-  gint64 now;
+  const gint64 tick_us = TD_RELAY_IDLE_CHECK_MS * 1000;
+  guint64 expirations, n, slice;
+  gint64 now, window_us;
 
   if (read (w->idle_tfd, &expirations, sizeof expirations) != sizeof expirations ||
       w->idle_us == 0)
     return;   /* disarmed after epoll reported it */
   now = g_get_monotonic_time ();
-  for (GList *l = w->live_ports.head; l; l = l->next) {
-    TdRelayPort *port = l->data;
+  /* Every port once per window: the ceiling of the share one tick takes. */
+  window_us = MAX (tick_us, w->idle_us / 16);
+  n = w->live_ports.length;
+  slice = (n * (guint64) tick_us + (guint64) window_us - 1) / (guint64) window_us;
+  for (guint64 i = 0; i < slice; i++) {
+    TdRelayPort *port;
     gint64 last;
 
+    if (!w->idle_cursor)
+      w->idle_cursor = w->live_ports.head;
+    port = w->idle_cursor->data;
+    w->idle_cursor = w->idle_cursor->next;
     if (!port->watched || port->idle)
       continue;
     last = MAX (atomic_load_explicit (&port->last_rx, memory_order_relaxed), port->born_us);

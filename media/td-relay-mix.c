@@ -368,10 +368,16 @@ send_output (TdRelayPort *port, MixMember *m, const gint32 *sum, guint n, gint64
   td_rtp_context_stamp_source (&port->ctx, pkt, TD_RTP_SOURCE_MIX, m->pt, m->seq++, m->ts,
                                m->clock, now);
   td_relay_latch_note_sending (port, now);
-  if (sendto (out->fd, pkt, TD_RTP_HEADER + len, 0, &out->remote.sa, out->remote_len) >= 0)
+  if (G_UNLIKELY (port->srtp)) {
+    struct iovec iov = { pkt, TD_RTP_HEADER + len };
+    SrtpSendResult r = td_relay_srtp_send_rtp (port, &iov, 1);
+    if (r != SRTP_REFUSED)
+      stat_add (r == SRTP_SENT ? &port->tx : &port->tx_errors, 1);
+  } else if (sendto (out->fd, pkt, TD_RTP_HEADER + len, 0, &out->remote.sa, out->remote_len) >= 0) {
     stat_add (&port->tx, 1);
-  else
+  } else {
     stat_add (&port->tx_errors, 1);
+  }
 }
 
 static void

@@ -5,11 +5,14 @@
  *   td-relay-source.c  tunes played from the relay on a timerfd (media thread)
  *   td-relay-mix.c     N-1 mixes of rooms, on the same timer (both threads)
  *   td-rtp-context.c   the outgoing RTP context (media thread)
+ *   td-relay-srtp.c    SRTP on a port: commands, receive and send (media thread),
+ *                      on td-srtp.c (libsrtp2)
  * Nothing outside media/td-relay*.c includes this. */
 #pragma once
 
 #include "td-relay.h"
 #include "td-rtp-context.h"
+#include "td-srtp.h"
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -105,6 +108,7 @@ struct _TdRelayPort {
   socklen_t host_len;     /* worker: 0 = no signalling host known */
   Addr host;              /* worker: where the endpoint's SIP comes from (port 0) */
   TdRtpContext ctx;       /* worker */
+  TdSrtp *srtp;           /* worker: NULL = plain RTP; else every packet in and out goes through it */
   Playout play;           /* worker */
   gboolean playing;       /* main thread's view of play.tune != NULL */
   MixMember *member;      /* worker: in a mix (td-relay-mix.c), or NULL */
@@ -113,6 +117,7 @@ struct _TdRelayPort {
   /* Written by the owning worker only (load + store, no locked instruction),
    * read relaxed by the main thread. */
   _Atomic guint64 rx, tx, foreign, other, tx_errors, generated;
+  _Atomic guint64 srtp_auth_failed, srtp_replayed, srtp_tx_failed;
   _Atomic gint64 last_rx;
 
   /* events (td-relay-events.c) */
@@ -137,7 +142,7 @@ typedef enum {
   CMD_ADD, CMD_DETACH, CMD_SET_REMOTE, CMD_CONNECT, CMD_DISCONNECT, CMD_SET_FORWARD,
   CMD_SET_CLOCK_RATE, CMD_SET_NEW_SSRC, CMD_PLAY, CMD_STOP, CMD_FREE, CMD_SYNC, CMD_QUIT,
   CMD_DROP_RTCP, CMD_SET_HOST, CMD_TEST_STALL, CMD_WATCH, CMD_SET_IDLE,
-  CMD_MIX_JOIN, CMD_MIX_LEAVE, CMD_MIX_FREE,
+  CMD_MIX_JOIN, CMD_MIX_LEAVE, CMD_MIX_FREE, CMD_SET_SRTP,
 } CmdType;
 
 typedef struct {
@@ -156,6 +161,9 @@ typedef struct {
   gint64 idle_us;              /* CMD_SET_IDLE */
   socklen_t remote_len;        /* CMD_SET_REMOTE, CMD_SET_HOST; 0 = none */
   Addr remote[2];              /* CMD_SET_REMOTE, RTP and RTCP; CMD_SET_HOST: [0] */
+  TdSrtpSuite suite;           /* CMD_SET_SRTP */
+  guint8 *keys;                /* CMD_SET_SRTP: rx key then tx key, TD_SRTP_MAX_KEY each;
+                                * wiped once applied (and by cmd_free) */
 } Cmd;
 
 /* A worker's one set of receive/send buffers, shared by all its ports. */
@@ -197,6 +205,7 @@ struct _Worker {
   gint64 idle_us;              /* the relay's idle timeout; 0 = none */
   guint n_watched;             /* live ports with an event func */
   gboolean idle_armed;         /* idle_tfd armed */
+  GList *idle_cursor;          /* in live_ports: where the next slice of the idle check starts */
   GArray *events;              /* RelayEvent: this loop iteration's, posted at its end */
 };
 
@@ -333,6 +342,28 @@ void td_relay_source_end_by_peer (Worker *w, TdRelayPort *port, gint64 now);
 void td_relay_source_update_timer (Worker *w);
 /* The phase a new tune or mix gets. */
 guint td_relay_source_next_phase (Worker *w);
+
+/* td-relay-srtp.c. Main thread: */
+void td_relay_srtp_global_init (void);
+/* Media thread: */
+void td_relay_srtp_apply (TdRelayPort *port, Cmd *cmd);
+void td_relay_srtp_clear (TdRelayPort *port);   /* the port closes */
+/* An SRTP port received `data` (*len bytes, recvmmsg `flags`) on its `kind`
+ * socket: TRUE if it authenticated (*len is now the clear packet's) or is
+ * not even plausible RTP/RTCP (latching drops and counts it); FALSE: dropped
+ * and counted here. */
+gboolean td_relay_srtp_receive (TdRelayPort *port, guint kind, guint8 *data, unsigned int *len,
+                                int flags);
+/* Protects the packets idx[0..n) of the worker's buffers, about to leave
+ * the SRTP port `dst`'s `kind` socket, in place; the ones that may go are
+ * written to kept[], their number returned (the others are counted). */
+guint td_relay_srtp_protect_batch (Worker *w, TdRelayPort *dst, guint kind, const guint *idx,
+                                   guint n, guint *kept, gint64 now);
+typedef enum { SRTP_SENT, SRTP_SEND_ERROR, SRTP_REFUSED } SrtpSendResult;
+/* Sends the RTP packet made of iov[0..n_iov) out of the SRTP port's RTP
+ * socket to its remote, protected (a copy: the iovecs are only read).
+ * SRTP_REFUSED is counted here (srtp_tx_failed), the rest by the caller. */
+SrtpSendResult td_relay_srtp_send_rtp (TdRelayPort *port, const struct iovec *iov, guint n_iov);
 
 /* td-relay-mix.c, media thread. */
 void td_relay_mix_join (Worker *w, const Cmd *cmd);

@@ -57,7 +57,16 @@ send_tune_frame (TdRelayPort *port, gint64 now)
 
     stamp_tune (port, hdr, now);
     td_relay_latch_note_sending (port, now);
-    if (sendmsg (out->fd, &msg, 0) >= 0) {
+    if (G_UNLIKELY (port->srtp)) {
+      /* protected in a copy: the tune's frames are shared */
+      SrtpSendResult r = td_relay_srtp_send_rtp (port, iov, 2);
+      if (r == SRTP_SENT) {
+        stat_add (&port->tx, 1);
+        stat_add (&port->generated, 1);
+      } else if (r == SRTP_SEND_ERROR) {
+        stat_add (&port->tx_errors, 1);
+      }
+    } else if (sendmsg (out->fd, &msg, 0) >= 0) {
       stat_add (&port->tx, 1);
       stat_add (&port->generated, 1);
     } else {

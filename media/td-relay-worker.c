@@ -105,7 +105,8 @@ td_relay_worker_sync (Worker *w)
 
 /* The one forwarding path: packets `idx[0..n)` of the worker's buffers,
  * received on `src`, go out of `dst`'s socket of the same kind to dst's
- * remote, RTP stamped with dst's outgoing context (SRTP would go here too). */
+ * remote, RTP stamped with dst's outgoing context, then protected if dst
+ * speaks SRTP (td-relay-srtp.c). */
 static void
 forward_packets (Worker *w, TdRelayPort *src, TdRelayPort *dst, guint kind,
                  const guint *idx, guint n, gint64 now)
@@ -113,6 +114,7 @@ forward_packets (Worker *w, TdRelayPort *src, TdRelayPort *dst, guint kind,
   Buffers *b = w->buf;
   RelaySock *out = &dst->sock[kind];
   guint sent = 0, errors = 0;
+  guint kept[BATCH];
 
   if (out->remote_len == 0 || out->fd < 0)
     return;   /* nowhere to send yet (no SDP, not latched), or RTCP under rtcp-mux */
@@ -120,6 +122,12 @@ forward_packets (Worker *w, TdRelayPort *src, TdRelayPort *dst, guint kind,
     for (guint i = 0; i < n; i++)
       td_rtp_context_stamp_forwarded (&dst->ctx, b->data[idx[i]], now);
     td_relay_latch_note_sending (dst, now);
+  }
+  if (G_UNLIKELY (dst->srtp)) {
+    n = td_relay_srtp_protect_batch (w, dst, kind, idx, n, kept, now);
+    idx = kept;
+    if (n == 0)
+      return;
   }
 
   if (n == 1) {
@@ -180,6 +188,11 @@ handle_batch (Worker *w, RelaySock *s, guint n)
   gint64 now = g_get_monotonic_time ();
 
   for (guint i = 0; i < n; i++) {
+    /* SRTP before latching: only the key holder latches or counts as activity */
+    if (G_UNLIKELY (port->srtp) &&
+        !td_relay_srtp_receive (port, s->kind, b->data[i], &b->rx[i].msg_len,
+                                b->rx[i].msg_hdr.msg_flags))
+      continue;
     if (td_relay_latch_accept (s, &b->src[i], b->data[i], b->rx[i].msg_len,
                                b->rx[i].msg_hdr.msg_flags, now))
       idx[accepted++] = i;
@@ -271,6 +284,8 @@ let_go (Worker *w, TdRelayPort *port)
 {
   td_relay_mix_leave (w, port);
   unlink_peer (port);
+  if (w->idle_cursor == &port->link)
+    w->idle_cursor = port->link.next;
   g_queue_unlink (&w->live_ports, &port->link);
   if (port->play.tune)
     td_relay_source_remove (w, port);
@@ -333,6 +348,7 @@ close_port (Worker *w, TdRelayPort *port)
   if (port->sock[RTCP].fd >= 0)
     close (port->sock[RTCP].fd);
   td_tune_unref (port->play.tune);
+  td_relay_srtp_clear (port);
   pthread_mutex_lock (&relay->pool_lock);
   g_array_append_val (relay->released, port->pair);
   pthread_mutex_unlock (&relay->pool_lock);
@@ -425,6 +441,9 @@ apply_command (Worker *w, Cmd *cmd)
   case CMD_MIX_FREE:
     td_relay_mix_destroy (w, cmd->mix);
     break;
+  case CMD_SET_SRTP:
+    td_relay_srtp_apply (port, cmd);
+    break;
   case CMD_SYNC:
     pthread_mutex_lock (&w->lock);
     w->sync_done = cmd->seq;
@@ -441,6 +460,10 @@ static void
 cmd_free (Cmd *cmd)
 {
   td_tune_unref (cmd->tune);   /* a CMD_PLAY not applied (none follow QUIT, but still) */
+  if (cmd->keys) {
+    explicit_bzero (cmd->keys, 2 * TD_SRTP_MAX_KEY);
+    g_free (cmd->keys);
+  }
   g_free (cmd);
 }
 

@@ -174,6 +174,8 @@ td_relay_new_full (const char *address, guint16 port_min, guint16 port_max, guin
     return NULL;
   if (n_threads == 0)
     n_threads = g_get_num_processors ();
+  /* libsrtp's one-time set-up, here rather than on a media thread */
+  td_relay_srtp_global_init ();
   relay = g_new0 (TdRelay, 1);
   relay->address = addr;
   relay->address_len = addr_len;
@@ -639,6 +641,31 @@ td_relay_port_get_stats (TdRelayPort *port, TdRelayStats *out)
   out->tx_errors = stat_get (&port->tx_errors);
   out->tx_generated = stat_get (&port->generated);
   out->last_rx_us = atomic_load_explicit (&port->last_rx, memory_order_relaxed);
+  out->srtp_auth_failed = stat_get (&port->srtp_auth_failed);
+  out->srtp_replayed = stat_get (&port->srtp_replayed);
+  out->srtp_tx_failed = stat_get (&port->srtp_tx_failed);
+}
+
+void
+td_relay_port_set_srtp (TdRelayPort *port, TdSrtpSuite suite, const guint8 *rx_key,
+                        const guint8 *tx_key)
+{
+  Cmd *cmd = g_new0 (Cmd, 1);
+  gsize len = td_srtp_suite_key_len (suite);
+
+  g_return_if_fail (suite < TD_SRTP_N_SUITES);
+  g_return_if_fail (len == 0 || (rx_key && tx_key));
+  cmd->type = CMD_SET_SRTP;
+  cmd->port = port;
+  cmd->suite = suite;
+  /* The keys travel in the command (the media thread makes the sessions:
+   * ~84 us each with NSS), wiped there once used. */
+  cmd->keys = g_malloc0 (2 * TD_SRTP_MAX_KEY);
+  if (len) {
+    memcpy (cmd->keys, rx_key, len);
+    memcpy (cmd->keys + TD_SRTP_MAX_KEY, tx_key, len);
+  }
+  td_relay_worker_push (port->worker, cmd);
 }
 
 guint

@@ -139,6 +139,17 @@ td_rtp_context_stamp_forwarded (TdRtpContext *c, guint8 *p, gint64 now)
 }
 
 void
+td_rtp_context_resync_forwarded (TdRtpContext *c, guint8 *p, gint64 now)
+{
+  /* Back to the packet as it came, then stamped as a new source's first. */
+  put16 (p + 2, (guint16) (get16 (p + 2) - c->seq_off));
+  put32 (p + 4, get32 (p + 4) - c->ts_off);
+  put32 (p + 8, c->source_ssrc);
+  c->source = TD_RTP_SOURCE_NONE;
+  td_rtp_context_stamp_forwarded (c, p, now);
+}
+
+void
 td_rtp_context_stamp_generated (TdRtpContext *c, guint8 hdr[TD_RTP_HEADER], guint8 pt,
                                 guint16 seq, guint32 ts, guint32 rate, gint64 now)
 {

@@ -52,6 +52,11 @@ void td_rtp_context_restart (TdRtpContext *c, TdRtpSource source);
 /* Rewrites a forwarded packet's SSRC/seq/timestamp in place (RTCP
  * multiplexed on the RTP port passes untouched). */
 void td_rtp_context_stamp_forwarded (TdRtpContext *c, guint8 *p, gint64 now);
+/* A forwarded packet just stamped repeats sequence numbers the stream has
+ * sent (its sender restarted them on the same SSRC): stamps it again as a
+ * new source's first, continuing the stream. SRTP needs this (its sender
+ * refuses a number twice); a plain receiver would take it as a restart. */
+void td_rtp_context_resync_forwarded (TdRtpContext *c, guint8 *p, gint64 now);
 /* Writes the RTP header of a packet generated from a tune (payload type
  * `pt`, the tune's own `seq` and `ts`, its codec's clock `rate`, at which a
  * switch to it advances the timestamp) under the context. */

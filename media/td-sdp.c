@@ -23,6 +23,7 @@ typedef struct {
   gboolean rtcp_mux;
   gint rtcp_port;            /* a=rtcp port, -1 if absent or unparsable */
   GHashTable *rtpmap;        /* payload type → "PCMU/8000" */
+  GPtrArray *crypto;         /* a=crypto values, NULL-terminated */
   GPtrArray *lines;          /* the lines after m=, verbatim */
 } Media;
 
@@ -48,6 +49,7 @@ media_free (gpointer data)
   g_strfreev (m->formats);
   g_free (m->address);
   g_hash_table_unref (m->rtpmap);
+  g_ptr_array_unref (m->crypto);
   g_ptr_array_unref (m->lines);
   g_free (m);
 }
@@ -272,6 +274,8 @@ parse_media (Parser *p, const char *value, GError **error)
   m->formats = g_steal_pointer (&formats);
   m->rtcp_port = -1;
   m->rtpmap = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  m->crypto = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (m->crypto, NULL);
   m->lines = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (p->sdp->media, m);
   p->media = m;
@@ -361,6 +365,8 @@ parse_attribute (Parser *p, const char *line)
     m->rtcp_mux = TRUE;
   else if (attr_is (line, "rtpmap", &value))
     parse_rtpmap (m, value);
+  else if (attr_is (line, "crypto", &value))   /* kept before the terminating NULL */
+    g_ptr_array_insert (m->crypto, (gint) m->crypto->len - 1, g_strdup (value));
   else if (attr_is (line, "rtcp", &value))
     {
       const char *port = next_field (&value, &len);
@@ -565,6 +571,13 @@ td_sdp_media_formats (const TdSdp *sdp, guint i)
   return m != NULL ? (const char *const *) m->formats : NULL;
 }
 
+const char *const *
+td_sdp_media_crypto (const TdSdp *sdp, guint i)
+{
+  const Media *m = media_at (sdp, i);
+  return m != NULL ? (const char *const *) m->crypto->pdata : NULL;
+}
+
 const char *
 td_sdp_media_rtpmap (const TdSdp *sdp, guint i, const char *pt)
 {
@@ -675,7 +688,8 @@ emit_session (Writer *w, const TdSdp *sdp)
           /* a=rtcp is media-level only; a stray session-level one would
            * name an address past the relay. */
           if (!is_ice_attribute (line) && !is_source_attribute (line) &&
-              !attr_is (line, "rtcp", NULL) && !replaced_direction (w, line))
+              !attr_is (line, "rtcp", NULL) && !attr_is (line, "crypto", NULL) &&
+              !replaced_direction (w, line))
             emit (w, line);
           break;
         default:
@@ -701,13 +715,26 @@ replaced_direction (Writer *w, const char *line)
   return w->rw->set_direction && parse_direction (line, &d);
 }
 
+/* The m= line, its proto replaced if the rewrite gives one (m->rest
+ * starts with the proto, the formats follow it verbatim). */
 static void
-emit_media (Writer *w, const Media *m, guint16 relay_port)
+emit_media_line (Writer *w, const Media *m, guint16 port, const char *proto)
+{
+  if (proto == NULL)
+    g_string_append_printf (w->out, "m=%s %u%s %s\r\n", m->type, port, m->port_count, m->rest);
+  else
+    g_string_append_printf (w->out, "m=%s %u%s %s%s\r\n", m->type, port, m->port_count, proto,
+                            m->rest + strlen (m->proto));
+}
+
+static void
+emit_media (Writer *w, const Media *m, guint index, guint16 relay_port)
 {
   guint16 port = m->port == 0 ? 0 : relay_port;
   gboolean connection_done = FALSE, rtcp_done = FALSE;
+  const char *const *crypto = w->rw->crypto != NULL ? w->rw->crypto[index] : NULL;
 
-  g_string_append_printf (w->out, "m=%s %u%s %s\r\n", m->type, port, m->port_count, m->rest);
+  emit_media_line (w, m, port, w->rw->protos != NULL ? w->rw->protos[index] : NULL);
   for (guint i = 0; i < m->lines->len; i++)
     {
       const char *line = g_ptr_array_index (m->lines, i);
@@ -719,7 +746,7 @@ emit_media (Writer *w, const Media *m, guint16 relay_port)
           connection_done = TRUE;
         }
       else if (is_ice_attribute (line) || is_source_attribute (line) ||
-               replaced_direction (w, line))
+               attr_is (line, "crypto", NULL) || replaced_direction (w, line))
         continue;
       else if (attr_is (line, "rtcp", NULL))
         {
@@ -734,6 +761,8 @@ emit_media (Writer *w, const Media *m, guint16 relay_port)
     }
   if (w->rw->set_direction && port != 0)
     g_string_append_printf (w->out, "a=%s\r\n", direction_name (w->rw->direction));
+  for (guint c = 0; crypto != NULL && crypto[c] != NULL; c++)
+    g_string_append_printf (w->out, "a=crypto:%s\r\n", crypto[c]);
 }
 
 /* Non-empty, and nothing that would split the o= line into other fields. */
@@ -756,7 +785,13 @@ rewrite_is_valid (const TdSdp *sdp, const TdSdpRewrite *rw)
   g_return_val_if_fail (rw->n_ports == sdp->media->len, FALSE);
   g_return_val_if_fail (rw->ports != NULL, FALSE);
   for (guint i = 0; i < rw->n_ports; i++)
-    g_return_val_if_fail (rw->ports[i] < G_MAXUINT16, FALSE);   /* RTCP is port + 1 */
+    {
+      g_return_val_if_fail (rw->ports[i] < G_MAXUINT16, FALSE);   /* RTCP is port + 1 */
+      g_return_val_if_fail (rw->protos == NULL || rw->protos[i] == NULL
+                            || is_token (rw->protos[i]), FALSE);
+      for (guint c = 0; rw->crypto != NULL && rw->crypto[i] != NULL && rw->crypto[i][c]; c++)
+        g_return_val_if_fail (strpbrk (rw->crypto[i][c], "\r\n") == NULL, FALSE);
+    }
   return TRUE;
 }
 
@@ -774,7 +809,7 @@ td_sdp_rewrite (const TdSdp *sdp, const TdSdpRewrite *rw)
   };
   emit_session (&w, sdp);
   for (guint i = 0; i < sdp->media->len; i++)
-    emit_media (&w, g_ptr_array_index (sdp->media, i), rw->ports[i]);
+    emit_media (&w, g_ptr_array_index (sdp->media, i), i, rw->ports[i]);
   return g_string_free (w.out, FALSE);
 }
 

@@ -4,7 +4,9 @@
  * tandem carries every call as two SIP dialogs and relays RTP through its own
  * ports, so each SDP crossing it is rewritten: o=, c=, m= ports and a=rtcp
  * point at the relay, ICE attributes go (ICE would let media bypass the
- * relay), and everything else — codecs, fmtp, crypto, bandwidth — passes
+ * relay), a=crypto goes (tandem terminates SRTP on each leg: the other
+ * leg's keys are no use here and must not leak; td-sdes.c says what this
+ * leg's are), and everything else — codecs, fmtp, bandwidth — passes
  * through verbatim. Sofia-SIP's SDP parser rejects some valid SDP, hence our
  * own: any line we don't understand is kept as it is.
  *
@@ -68,6 +70,10 @@ const char *const *td_sdp_media_formats (const TdSdp *sdp, guint i);
 /* The a=rtpmap value for payload type @pt, e.g. "PCMU/8000" or "opus/48000/2";
  * NULL if the media has no rtpmap for it (see td_sdp_static_rtpmap()). */
 const char *td_sdp_media_rtpmap (const TdSdp *sdp, guint i, const char *pt);
+/* The stream's a=crypto values (what follows "a=crypto:", unparsed; td-sdes.c
+ * reads them), in order, NULL-terminated; empty if none. Session-level
+ * a=crypto is not valid (RFC 4568 §9.1) and is not returned. */
+const char *const *td_sdp_media_crypto (const TdSdp *sdp, guint i);
 
 /* The RTP clock rate of the stream's first codec (its first format that is
  * not telephone-event, CN, red, FEC or rtx): what the endpoint prefers, and
@@ -88,6 +94,12 @@ typedef struct {
   guint64 session_version;    /* o= sess-version for this leg (caller bumps it when the SDP changes) */
   gboolean set_direction;     /* replace every direction attribute by `direction` */
   TdSdpDirection direction;   /* (tandem answering a hold itself) */
+  /* Both optional (NULL: none), n_ports entries each when given, as
+   * td_sdes_fill_rewrite() fills them: */
+  const char *const *protos;            /* NULL entry: keep the m= line's proto */
+  const char *const *const *crypto;     /* NULL-terminated a=crypto values ("1
+                                         * AES_CM_128_HMAC_SHA1_80 inline:..."),
+                                         * or a NULL entry for none */
 } TdSdpRewrite;
 
 /* @sdp re-emitted with CRLF line endings and media anchored on the relay:
@@ -99,6 +111,9 @@ typedef struct {
  * - a=rtcp becomes a=rtcp:<ports[i]+1> (dropped for rejected streams);
  * - ICE attributes (candidate, ice-*, end-of-candidates, remote-candidates)
  *   are removed;
+ * - a=crypto lines are removed, session and media level, always; stream i
+ *   gets "a=crypto:<value>" for each of crypto[i] at the end of its section
+ *   instead, and the proto protos[i] if given;
  * - every other line is copied verbatim, in its original order.
  * Free with g_free(). */
 char *td_sdp_rewrite (const TdSdp *sdp, const TdSdpRewrite *rw);

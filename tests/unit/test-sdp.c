@@ -1067,6 +1067,112 @@ test_with_formats (void)
   g_assert_nonnull (strstr (text, "m=video 30002 RTP/AVP 97\r\na=rtpmap:97 VP8/90000\r\n"));
 }
 
+/* ---- SDES lines (td-sdes.c decides them; td-sdp only carries them) ------ */
+
+/* Another leg's keys at both levels (session-level a=crypto is invalid but
+ * seen), two a=crypto on audio, none on video, and an m=application. */
+static const char crypto_offer[] =
+  "v=0\r\n"
+  "o=bob 1 1 IN IP4 10.0.0.3\r\n"
+  "s=-\r\n"
+  "c=IN IP4 10.0.0.3\r\n"
+  "t=0 0\r\n"
+  "a=crypto:9 AES_CM_128_HMAC_SHA1_80 inline:SESSIONLEVELKEYxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+  "m=audio 4000 RTP/SAVP 0 101\r\n"
+  "a=rtpmap:101 telephone-event/8000\r\n"
+  "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:OTHERLEGKEY1xxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+  "a=CRYPTO:2 AES_CM_128_HMAC_SHA1_32 inline:OTHERLEGKEY2xxxxxxxxxxxxxxxxxxxxxxxxxxxx|2^20\r\n"
+  "a=sendrecv\r\n"
+  "m=video 4002 RTP/AVPF 96\r\n"
+  "a=rtpmap:96 VP8/90000\r\n"
+  "m=application 4004 UDP/BFCP *\r\n"
+  "a=floorctrl:c-s\r\n";
+
+static void
+test_media_crypto (void)
+{
+  g_autoptr (TdSdp) sdp = parse_ok (crypto_offer);
+
+  g_assert_cmpstrv (td_sdp_media_crypto (sdp, 0), ((const char *const[]) {
+    "1 AES_CM_128_HMAC_SHA1_80 inline:OTHERLEGKEY1xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "2 AES_CM_128_HMAC_SHA1_32 inline:OTHERLEGKEY2xxxxxxxxxxxxxxxxxxxxxxxxxxxx|2^20",
+    NULL }));
+  g_assert_nonnull (td_sdp_media_crypto (sdp, 1));
+  g_assert_null (td_sdp_media_crypto (sdp, 1)[0]);
+  g_assert_null (td_sdp_media_crypto (sdp, 2)[0]);
+  /* Not a prefix match: a=cryptox is another attribute. */
+  g_autoptr (TdSdp) other = parse_ok ("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 1 RTP/AVP 0\r\n"
+                                      "a=cryptox:1 a b\r\n");
+  g_assert_null (td_sdp_media_crypto (other, 0)[0]);
+}
+
+static void
+test_rewrite_crypto (void)
+{
+  g_autoptr (TdSdp) sdp = parse_ok (crypto_offer);
+  const guint16 ports[] = { 40000, 40002, 40004 };
+  const char *const protos[] = { "RTP/AVP", "RTP/SAVPF", NULL };
+  const char *const audio_lines[] = { "3 AES_CM_128_HMAC_SHA1_80 inline:OURKEY", NULL };
+  const char *const video_lines[] = { "1 AEAD_AES_128_GCM inline:K1", "2 AEAD_AES_256_GCM inline:K2", NULL };
+  const char *const *const crypto[] = { audio_lines, video_lines, NULL };
+  TdSdpRewrite rw = {
+    .address = "192.0.2.1", .ports = ports, .n_ports = 3,
+    .origin_user = "tandem", .session_id = 42, .session_version = 7,
+  };
+
+  /* Without protos and crypto: the input's a=crypto still go. */
+  g_autofree char *plain = td_sdp_rewrite (sdp, &rw);
+  g_assert_null (strstr (plain, "crypto"));
+  g_assert_null (strstr (plain, "CRYPTO"));
+  g_assert_nonnull (strstr (plain, "m=audio 40000 RTP/SAVP 0 101\r\n"));
+
+  rw.protos = protos;
+  rw.crypto = crypto;
+  g_autofree char *out = td_sdp_rewrite (sdp, &rw);
+  assert_lines (out, (const char *const[]) {
+    "v=0",
+    "o=tandem 42 7 IN IP4 192.0.2.1",
+    "s=-",
+    "c=IN IP4 192.0.2.1",
+    "t=0 0",
+    "m=audio 40000 RTP/AVP 0 101",
+    "a=rtpmap:101 telephone-event/8000",
+    "a=sendrecv",
+    "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:OURKEY",
+    "m=video 40002 RTP/SAVPF 96",
+    "a=rtpmap:96 VP8/90000",
+    "a=crypto:1 AEAD_AES_128_GCM inline:K1",
+    "a=crypto:2 AEAD_AES_256_GCM inline:K2",
+    "m=application 40004 UDP/BFCP *",
+    "a=floorctrl:c-s",
+    NULL });
+
+  /* Round trip: what tandem wrote reads back as it meant. */
+  g_autoptr (TdSdp) back = parse_ok (out);
+  g_assert_cmpstr (td_sdp_media_proto (back, 0), ==, "RTP/AVP");
+  g_assert_cmpstr (td_sdp_media_proto (back, 1), ==, "RTP/SAVPF");
+  g_assert_cmpstr (td_sdp_media_proto (back, 2), ==, "UDP/BFCP");
+  g_assert_cmpstrv (td_sdp_media_crypto (back, 0), audio_lines);
+  g_assert_cmpstrv (td_sdp_media_crypto (back, 1), video_lines);
+  g_assert_null (td_sdp_media_crypto (back, 2)[0]);
+  g_assert_cmpstrv (td_sdp_media_formats (back, 0), ((const char *const[]) { "0", "101", NULL }));
+
+  /* A line break in a value or a proto with a blank would forge lines. */
+  const char *const evil_lines[] = { "1 X inline:K\r\na=candidate:1 1 UDP 1 6.6.6.6 1 typ host", NULL };
+  const char *const *const evil_crypto[] = { evil_lines, NULL, NULL };
+  const char *const evil_protos[] = { "RTP/AVP 0\r\nc=IN IP4 6.6.6.6", NULL, NULL };
+  rw.crypto = evil_crypto;
+  rw.protos = NULL;
+  g_test_expect_message ("tandem-sdp", G_LOG_LEVEL_CRITICAL, "*rewrite_is_valid*");
+  g_assert_null (td_sdp_rewrite (sdp, &rw));
+  g_test_assert_expected_messages ();
+  rw.crypto = NULL;
+  rw.protos = evil_protos;
+  g_test_expect_message ("tandem-sdp", G_LOG_LEVEL_CRITICAL, "*rewrite_is_valid*");
+  g_assert_null (td_sdp_rewrite (sdp, &rw));
+  g_test_assert_expected_messages ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1097,6 +1203,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/static-rtpmap", test_static_rtpmap);
   g_test_add_func ("/sdp/clock-rate", test_clock_rate);
   g_test_add_func ("/sdp/with-formats", test_with_formats);
+  g_test_add_func ("/sdp/media-crypto", test_media_crypto);
+  g_test_add_func ("/sdp/rewrite/crypto", test_rewrite_crypto);
 
   return g_test_run ();
 }
