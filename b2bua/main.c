@@ -11,6 +11,7 @@
 #include "td-config.h"
 #include "td-daemon.h"
 #include "td-plugins.h"
+#include "td-tls.h"
 
 /* Exit codes: 0 clean stop, 1 runtime failure (store, sockets), 2 bad
  * configuration or command line. */
@@ -24,7 +25,7 @@ check_config (const char *path)
   g_autoptr (TdPluginHost) plugins = td_plugin_host_new ();
 
   /* Plugins define the per-user keys: a file is valid only with them loaded. */
-  if (!config || !td_plugin_host_load (plugins, config, &error)) {
+  if (!config || !td_tls_check (config, &error) || !td_plugin_host_load (plugins, config, &error)) {
     g_printerr ("tandem: %s\n", error->message);
     return EXIT_CONFIG;
   }

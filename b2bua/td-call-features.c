@@ -12,7 +12,7 @@ struct _RingTimer {
   TdCall *call;
   TdCallTimeoutFunc func;
   gpointer data;
-  guint id;
+  TdTimer *timer;
 };
 
 const char *
@@ -70,23 +70,22 @@ void
 td_ring_timer_free (gpointer data)
 {
   RingTimer *t = data;
-  g_clear_handle_id (&t->id, g_source_remove);
+  td_timer_clear (&t->timer);
   g_free (t);
 }
 
-static gboolean
+static void
 on_ring_timer (gpointer data)
 {
   RingTimer *t = data;
   TdCall *call = t->call;
-  t->id = 0;
+  t->timer = NULL;
   /* Removing the timer frees `t`: take what the callback needs first. */
   TdCallTimeoutFunc func = t->func;
   gpointer user_data = t->data;
   g_ptr_array_remove (call->ring_timers, t);
   if (!call->bridged && !call->ended && !td_call_caller_final (call))
     func (call, user_data);
-  return G_SOURCE_REMOVE;
 }
 
 void
@@ -96,7 +95,7 @@ td_call_add_ring_timeout (TdCall *call, guint seconds, TdCallTimeoutFunc func, g
   t->call = call;
   t->func = func;
   t->data = user_data;
-  t->id = g_timeout_add (seconds * 1000, on_ring_timer, t);   /* to the millisecond */
+  t->timer = td_timers_add (call->ctx->timers, seconds * 1000, on_ring_timer, t);
   g_ptr_array_add (call->ring_timers, t);
 }
 
@@ -227,21 +226,8 @@ talking (const TdCall *call, const char *user)
          (g_strcmp0 (call->a->user, user) == 0 || g_strcmp0 (call->bridged->user, user) == 0);
 }
 
-/* Ringing calls count too: each holds media ports for every branch. */
-static gboolean
-calling (const TdCall *call, const char *user)
-{
-  return strcmp (call->caller, user) == 0;
-}
-
 guint
 td_calls_count_user (TdCallContext *ctx, const char *user)
 {
   return count_calls (ctx, talking, user);
-}
-
-guint
-td_calls_count_caller (TdCallContext *ctx, const char *user)
-{
-  return count_calls (ctx, calling, user);
 }

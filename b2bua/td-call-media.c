@@ -111,7 +111,7 @@ rtp_deadline (const TdCall *call)
          timeout;
 }
 
-static gboolean on_rtp_deadline (gpointer data);
+static void on_rtp_deadline (gpointer data);
 
 /* `may_end`: FALSE when called from inside the call's own SIP handling
  * (an SDP change), where ending the call would pull it from under its
@@ -121,7 +121,7 @@ rtp_check (TdCall *call, gboolean may_end)
 {
   gint64 deadline = rtp_deadline (call), now = g_get_monotonic_time ();
 
-  g_clear_handle_id (&call->rtp_timer, g_source_remove);
+  td_timer_clear (&call->rtp_timer);
   if (!deadline)
     return;
   if (now >= deadline && may_end) {
@@ -130,19 +130,18 @@ rtp_check (TdCall *call, gboolean may_end)
     td_call_end (call, "rtp timeout", NULL);
     return;
   }
-  /* Not g_timeout_add_seconds: it may fire up to a second early. */
-  call->rtp_timer = g_timeout_add ((guint) MAX (0, (deadline - now + 999) / 1000),
+  call->rtp_timer = td_timers_add (call->ctx->timers,
+                                   (guint) MAX (0, (deadline - now + 999) / 1000),
                                    on_rtp_deadline, call);
 }
 
-static gboolean
+static void
 on_rtp_deadline (gpointer data)
 {
   TdCall *call = data;
 
-  call->rtp_timer = 0;
+  call->rtp_timer = NULL;
   rtp_check (call, TRUE);
-  return G_SOURCE_REMOVE;
 }
 
 void

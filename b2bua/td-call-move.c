@@ -120,7 +120,7 @@ td_call_detach_leg (TdCall *call, TdLeg *leg)
 static void
 let_go (TdCallContext *ctx, TdLeg *ref)
 {
-  g_clear_handle_id (&ref->refresh_timer, g_source_remove);
+  td_timer_clear (&ref->refresh_timer);
   td_leg_hangup (ref);
   if (ref->nh)
     g_hash_table_add (ctx->loose_legs, ref);
@@ -149,7 +149,7 @@ td_call_loose_leg_event (TdCallContext *ctx, TdLeg *leg, nua_event_t event, cons
     td_signal_bind (leg->signal, leg->nh, NULL);
     td_signal_destroy (leg->signal, leg->nh);
     leg->nh = NULL;
-    g_ptr_array_set_size (leg->ports, 0);
+    td_leg_release_ports (leg, "(moved away)");
     g_hash_table_remove (ctx->loose_legs, leg);
     break;
   default:
@@ -468,7 +468,7 @@ td_call_incoming_replaces (TdCallContext *ctx, nua_handle_t *nh, const sip_t *si
     return;
   }
   peer = td_call_peer_of (old->call, old);
-  if (td_call_has_sdp (sip) && !(offer = td_call_parse_sdp (old->call, sip))) {
+  if (td_call_has_sdp (sip) && !(offer = td_call_parse_sdp (old->call, NULL, sip))) {
     refuse (ctx, nh, 400, "Bad Session Description");
     return;
   }
@@ -484,6 +484,12 @@ td_call_incoming_replaces (TdCallContext *ctx, nua_handle_t *nh, const sip_t *si
   leg->display = g_strdup (caller->display_name);
   td_leg_set_signalling_from_request (leg, ctx->nua);
   td_call_learn_allow (leg, sip, TRUE);
+  if (offer && !td_leg_sdp_acceptable (leg, offer, &error)) {
+    g_info ("INVITE with Replaces from %s: %s", caller->name, error->message);
+    td_sdp_free (offer);
+    td_signal_respond (&ctx->signal, nh, TD_WITH_CURRENT, NULL, SIP_488_NOT_ACCEPTABLE, TAG_END ());
+    return;
+  }
   if (!td_leg_ensure_ports (leg, ctx->relay, offer ? offer : peer->remote_sdp, &error)) {
     g_warning ("INVITE with Replaces: %s", error->message);
     td_sdp_free (offer);

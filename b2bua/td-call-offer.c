@@ -107,9 +107,9 @@ td_call_offer_take (TdCall *call, TdLeg *leg, const sip_t *sip, gboolean is_upda
     td_call_answer_without_offer (call, leg, is_update);
     return NULL;
   }
-  if (!(sdp = td_call_parse_sdp (call, sip)))
-    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, 488,
-                       "Not Acceptable Here (bad SDP)", TAG_END ());
+  if (!(sdp = td_call_parse_sdp (call, leg, sip)))
+    td_signal_respond (leg->signal, leg->nh, TD_WITH_CURRENT, NULL, SIP_488_NOT_ACCEPTABLE,
+                       TAG_END ());
   return sdp;
 }
 
@@ -255,7 +255,7 @@ td_call_offer_answer_done (TdCall *call, TdLeg *peer, int status, const sip_t *s
     td_call_session_from_response (call, peer, sip);
     td_call_arm_refresh (call, peer);
   }
-  sdp = status < 300 && td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
+  sdp = status < 300 && td_call_has_sdp (sip) ? td_call_parse_sdp (call, peer, sip) : NULL;
   if (outgoing == TD_OUT_REALIGN && status == 491) {
     /* The endpoint sent an offer of its own at the same time: without the
      * realignment the sessions stay apart, so send it again (§14.1). */
@@ -346,7 +346,7 @@ td_call_ack_received (TdCall *call, TdLeg *leg, const sip_t *sip)
   if (!leg->ack_answer_due)
     return;
   leg->ack_answer_due = FALSE;
-  if (!peer || !td_call_has_sdp (sip) || !(sdp = td_call_parse_sdp (call, sip)))
+  if (!peer || !td_call_has_sdp (sip) || !(sdp = td_call_parse_sdp (call, leg, sip)))
     return;
   if (peer->remote_sdp && !td_sdp_answer_matches_offer (peer->remote_sdp, sdp)) {
     g_info ("call %s: the answer in the %s-leg's ACK shares no codec with the offer",

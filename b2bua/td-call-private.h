@@ -56,7 +56,7 @@ struct _TdCall {
   TdLeg *origin;
   gboolean origin_final;
 
-  guint no_answer_timer;
+  TdTimer *no_answer_timer;
   GPtrArray *ring_timers; /* plugins' timers while ringing (RingTimer*, owned) */
   char *branch_headers;   /* header lines for new branches' INVITEs (td_call_redirect), or NULL */
   char *origin_headers;   /* an originated call's own header lines on every
@@ -68,7 +68,7 @@ struct _TdCall {
    * rtp_since (the answer, the end of a hold; 0 while on hold) and the last
    * packet; rtp_timer is its deadline while every port is idle. */
   gint64 rtp_since;
-  guint rtp_timer;
+  TdTimer *rtp_timer;
   int final_status;
   TdHangup hangup;
   const char *reason;     /* static */
@@ -115,7 +115,10 @@ void td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, cons
 
 /* Shared by the bridge and the offer code. */
 gboolean td_call_has_sdp (const sip_t *sip);
-TdSdp *td_call_parse_sdp (const TdCall *call, const sip_t *sip);   /* NULL (logged) if bad */
+/* The SDP `from`'s endpoint sent in `sip`: NULL (logged) if bad, or if
+ * `from`'s SRTP policy refuses it (td_leg_sdp_acceptable; from NULL: no
+ * policy yet, the caller checks once it has the leg). */
+TdSdp *td_call_parse_sdp (const TdCall *call, TdLeg *from, const sip_t *sip);
 /* A request whose body holds no SDP tandem may use alone (a multipart
  * without one, another type, a required part): answered 415 with Accept
  * (RFC 3261 §21.4.13), TRUE. */

@@ -40,7 +40,7 @@
 #define AHEAD_OF_NUA_MS 10000       /* before nua's window of interval/2 ± 5 s */
 #define BUSY_RETRY_MS 2000          /* an offer exchange is under way on the leg */
 
-static gboolean on_refresh_due (gpointer data);
+static void on_refresh_due (gpointer data);
 
 void
 td_call_learn_allow (TdLeg *leg, const sip_t *sip, gboolean initial)
@@ -124,11 +124,11 @@ td_call_session_from_response (TdCall *call, TdLeg *leg, const sip_t *sip)
 }
 
 static void
-arm (TdLeg *leg, guint delay_ms)
+arm (TdCall *call, TdLeg *leg, guint delay_ms)
 {
-  g_clear_handle_id (&leg->refresh_timer, g_source_remove);
+  td_timer_clear (&leg->refresh_timer);
   leg->refresh_delay_ms = delay_ms;
-  leg->refresh_timer = g_timeout_add (delay_ms, on_refresh_due, leg);
+  leg->refresh_timer = td_timers_add (call->ctx->timers, delay_ms, on_refresh_due, leg);
 }
 
 void
@@ -140,12 +140,12 @@ td_call_arm_refresh (TdCall *call, TdLeg *leg)
    * through: its timer stays. */
   if (leg->timer_sends == TD_OUT_REALIGN && leg->refresh_timer)
     return;
-  g_clear_handle_id (&leg->refresh_timer, g_source_remove);
+  td_timer_clear (&leg->refresh_timer);
   leg->timer_sends = TD_OUT_NONE;
   if (call->ended || !leg->nh || leg->refresher != TD_REFRESHER_TANDEM || !leg->session_interval)
     return;
   half_ms = leg->session_interval * 1000 / 2;
-  arm (leg, half_ms > AHEAD_OF_NUA_MS + 1000 ? half_ms - AHEAD_OF_NUA_MS : half_ms / 2);
+  arm (call, leg, half_ms > AHEAD_OF_NUA_MS + 1000 ? half_ms - AHEAD_OF_NUA_MS : half_ms / 2);
 }
 
 static void
@@ -182,7 +182,7 @@ td_call_refresh_due (TdLeg *leg)
    * session when it succeeds; a second request now would only collide. */
   if (leg->outgoing || leg->update_refresh_out || leg->has_pending ||
       (peer && (peer->outgoing || peer->has_pending))) {
-    arm (leg, BUSY_RETRY_MS);
+    arm (call, leg, BUSY_RETRY_MS);
     return FALSE;
   }
   if (leg->timer_sends == TD_OUT_REALIGN) {
@@ -212,17 +212,16 @@ td_call_retry_after_glare (TdLeg *leg, TdLegOutgoing what)
 
   g_debug ("call %s: glare on the %s-leg: trying again in %u ms", leg->call->call_id,
            td_leg_name (leg), delay_ms);
-  arm (leg, delay_ms);
+  arm (leg->call, leg, delay_ms);
   leg->timer_sends = what == TD_OUT_REALIGN ? TD_OUT_REALIGN : TD_OUT_NONE;
 }
 
-static gboolean
+static void
 on_refresh_due (gpointer data)
 {
   TdLeg *leg = data;
-  leg->refresh_timer = 0;
+  leg->refresh_timer = NULL;
   td_call_refresh_due (leg);
-  return G_SOURCE_REMOVE;
 }
 
 void
@@ -243,7 +242,7 @@ td_call_refresh_done (TdCall *call, TdLeg *leg, int status, const sip_t *sip,
       td_call_ack_b (leg, NULL);
     /* The answer to an unchanged offer should be unchanged too; if the
      * endpoint moved anyway, the relay follows it. */
-    if (!was_update && td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (call, sip))) {
+    if (!was_update && td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (call, leg, sip))) {
       td_leg_set_remote_sdp (leg, sdp);
       if (peer)
         td_leg_connect_media (leg, peer);

@@ -70,12 +70,20 @@ td_call_has_sdp (const sip_t *sip)
 }
 
 TdSdp *
-td_call_parse_sdp (const TdCall *call, const sip_t *sip)
+td_call_parse_sdp (const TdCall *call, TdLeg *from, const sip_t *sip)
 {
   g_autoptr (GError) error = NULL;
   TdSdp *sdp = sdp_of (sip, &error);
-  if (!sdp)
+
+  if (!sdp) {
     g_info ("call %s: bad SDP: %s", call->call_id, error ? error->message : "none");
+    return NULL;
+  }
+  if (from && !td_leg_sdp_acceptable (from, sdp, &error)) {
+    g_info ("call %s: %s-leg's SDP refused: %s", call->call_id, td_leg_name (from), error->message);
+    td_sdp_free (sdp);
+    return NULL;
+  }
   return sdp;
 }
 
@@ -136,6 +144,7 @@ td_call_respond_a (TdCall *call, int status, const char *phrase, const char *sdp
   if (status == 503)
     retry_after = g_strdup_printf ("%u", call->ctx->config->overload_retry_after);
   td_signal_respond (a->signal, a->nh, TD_WITH_HANDLE, NULL, status, phrase,
+               TAG_IF (a->contact && status < 300, SIPTAG_CONTACT_STR (a->contact)),
                TAG_IF (sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
                TAG_IF (sdp, SIPTAG_PAYLOAD_STR (sdp)),
                TAG_IF (retry_after, SIPTAG_RETRY_AFTER_STR (retry_after)),
@@ -164,7 +173,7 @@ td_call_cancel_branches (TdCall *call, TdLeg *except)
 void
 td_call_stop_ring_timers (TdCall *call)
 {
-  g_clear_handle_id (&call->no_answer_timer, g_source_remove);
+  td_timer_clear (&call->no_answer_timer);
   g_ptr_array_set_size (call->ring_timers, 0);
 }
 
@@ -203,6 +212,30 @@ td_call_end (TdCall *call, const char *reason, TdLeg *gone)
 
 /* ---- life cycle ------------------------------------------------------------ */
 
+/* A caller's calls: from td_call_new until the call leaves `calls`, its
+ * ending legs included (they still hold their media ports). The count is
+ * changed in place: no key copied per call while the caller has calls. */
+static void
+count_caller (TdCallContext *ctx, const char *caller, int delta)
+{
+  guint *n = g_hash_table_lookup (ctx->callers, caller);
+
+  if (!n) {
+    n = g_new0 (guint, 1);
+    g_hash_table_insert (ctx->callers, g_strdup (caller), n);
+  }
+  *n += delta;
+  if (*n == 0)
+    g_hash_table_remove (ctx->callers, caller);
+}
+
+guint
+td_calls_count_caller (TdCallContext *ctx, const char *user)
+{
+  const guint *n = g_hash_table_lookup (ctx->callers, user);
+  return n ? *n : 0;
+}
+
 TdCall *
 td_call_new (TdCallContext *ctx, const char *call_id, const char *caller,
              const char *caller_display, const char *callee, guint max_forwards)
@@ -224,6 +257,7 @@ td_call_new (TdCallContext *ctx, const char *call_id, const char *caller,
   call->final_status = 500;
   call->hangup = TD_HANGUP_TANDEM;
   g_hash_table_add (ctx->calls, call);
+  count_caller (ctx, call->caller, 1);
   return call;
 }
 
@@ -257,7 +291,7 @@ td_call_unref (TdCall *call)
   if (!call || !g_ref_count_dec (&call->ref))
     return;
   td_call_stop_ring_timers (call);
-  g_clear_handle_id (&call->rtp_timer, g_source_remove);
+  td_timer_clear (&call->rtp_timer);
   td_call_early_clear (call);
   release_leg (call, &call->a);
   release_leg (call, &call->origin);
@@ -290,7 +324,9 @@ td_call_set_dialog_allow (TdCallContext *ctx, nua_handle_t *nh)
 void
 td_call_context_init (TdCallContext *ctx)
 {
+  ctx->timers = td_timers_new (NULL);
   ctx->calls = g_hash_table_new (NULL, NULL);
+  ctx->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   ctx->legs = g_hash_table_new (g_int64_hash, g_int64_equal);
   ctx->loose_legs = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) td_leg_unref, NULL);
   td_rooms_init (ctx);
@@ -302,7 +338,9 @@ td_call_context_clear (TdCallContext *ctx)
   td_rooms_clear (ctx);
   g_clear_pointer (&ctx->loose_legs, g_hash_table_unref);
   g_clear_pointer (&ctx->calls, g_hash_table_unref);
+  g_clear_pointer (&ctx->callers, g_hash_table_unref);
   g_clear_pointer (&ctx->legs, g_hash_table_unref);
+  g_clear_pointer (&ctx->timers, td_timers_free);
 }
 
 const TdSdp *
@@ -361,13 +399,64 @@ td_call_maybe_finish (TdCall *call)
   if (!call->segment_written)
     td_call_write_cdr (call, NULL);
   g_hash_table_remove (call->ctx->calls, call);
+  count_caller (call->ctx, call->caller, -1);
   td_call_unref (call);
 }
 
 /* ---- the B side: branches ----------------------------------------------------- */
 
+/* The transport of a request, by its top Via: "udp", "tcp", "tls"... */
+static const char *
+transport_of (const sip_t *sip)
+{
+  const char *proto = sip->sip_via ? sip->sip_via->v_protocol : "SIP/2.0/UDP";
+  const char *slash = strrchr (proto, '/');
+  return slash ? slash + 1 : proto;
+}
+
+/* The transport the request came over, as its top Via names it (what the
+ * registrar records as a binding's source too). */
+static gboolean
+came_over_tls (const sip_t *sip)
+{
+  return g_ascii_strcasecmp (transport_of (sip), "TLS") == 0;
+}
+
+/* tandem's Contact on a new dialog whose endpoint is reached over
+ * `transport` ("udp", "tcp", "tls"), or NULL for nua's own. With a TLS
+ * listener nua writes sips: ones, even toward UDP phones (measured), and
+ * baresip ends such a dialog ("Function not implemented"): tandem names its
+ * own, sip: with the transport, as RFC 3261 §12.1.1 allows outside a sips:
+ * dialog. */
+static char *
+dialog_contact (const TdConfig *c, const char *transport)
+{
+  gboolean tls = g_ascii_strcasecmp (transport, "tls") == 0;
+  const char *host = tls ? c->tls_listen_host : c->listen_host;
+  const char *open = strchr (host, ':') ? "[" : "", *close = *open ? "]" : "";
+
+  if (!c->tls_listen_port)
+    return NULL;
+  if (g_ascii_strcasecmp (transport, "udp") == 0)
+    return g_strdup_printf ("<sip:%s%s%s:%u>", open, host, close, c->listen_port);
+  return g_strdup_printf ("<sip:%s%s%s:%u;transport=%s>", open, host, close,
+                          tls ? c->tls_listen_port : c->listen_port, tls ? "tls" : "tcp");
+}
+
+/* "udp", "tcp" or "tls": how a binding's REGISTER came. */
+static const char *
+binding_transport (const TdBinding *binding)
+{
+  if (g_str_has_prefix (binding->source, "tcp/"))
+    return "tcp";
+  return g_str_has_prefix (binding->source, "tls/") ? "tls" : "udp";
+}
+
 /* Where a binding is reached: the address its REGISTER came from (NAT), as an
- * outbound proxy for the branch; the Request-URI stays the contact. */
+ * outbound proxy for the branch; the Request-URI stays the contact. Not
+ * for a contact that asks for TLS (sips:, transport=tls) registered over
+ * something else: that flow would carry the call in clear (measured: a
+ * sips: call went over UDP); nua dials the contact over TLS instead. */
 static char *
 route_of (const TdBinding *binding)
 {
@@ -376,6 +465,8 @@ route_of (const TdBinding *binding)
   if (!slash || g_str_has_suffix (binding->source, "/unknown"))
     return NULL;
   transport = g_strndup (binding->source, slash - binding->source);
+  if (td_binding_is_secure (binding) && strcmp (transport, "tls") != 0)
+    return NULL;
   return g_strdup_printf ("sip:%s;transport=%s", slash + 1, transport);
 }
 
@@ -408,11 +499,16 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
   b->user = g_strdup (call->callee);
   b->target = g_strdup (binding->contact);
   b->source = g_strdup (binding->source);
+  if (ctx->config->tls_listen_port && g_ascii_strncasecmp (binding->contact, "sips:", 5) != 0)
+    b->contact = dialog_contact (ctx->config, td_binding_is_secure (binding) ? "tls"
+                                 : binding_transport (binding));
   b->session_expires = session_expires;
   td_leg_set_signalling_source (b, binding->source);
   g_ptr_array_add (call->b_legs, b);
   if (call->late_offer) {
-    td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact), SIPTAG_MAX_FORWARDS_STR (mf),
+    td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact),
+                TAG_IF (proxy, NUTAG_PROXY (proxy)), SIPTAG_MAX_FORWARDS_STR (mf),
+                TAG_IF (b->contact, SIPTAG_CONTACT_STR (b->contact)),
                 TAG_IF (call->origin_headers, SIPTAG_HEADER_STR (call->origin_headers)),
                 TAG_IF (call->branch_headers, SIPTAG_HEADER_STR (call->branch_headers)),
                 TAG_IF (session_expires, NUTAG_SESSION_TIMER (session_expires)),
@@ -432,8 +528,11 @@ start_branch (TdCall *call, const TdBinding *binding, guint session_expires)
     return FALSE;
   }
   offer = td_leg_local_sdp (b, td_call_branch_offer (call), td_call_media_address (call));
+  /* The proxy again in the INVITE's own tags: on the handle alone nua
+   * dials the Contact for a TLS flow (measured, notes-12 §1.6). */
   td_signal_invite (&ctx->signal, nh, NUTAG_URL (binding->contact),
-              SIPTAG_MAX_FORWARDS_STR (mf),
+              TAG_IF (proxy, NUTAG_PROXY (proxy)), SIPTAG_MAX_FORWARDS_STR (mf),
+              TAG_IF (b->contact, SIPTAG_CONTACT_STR (b->contact)),
               TAG_IF (call->origin_headers, SIPTAG_HEADER_STR (call->origin_headers)),
               TAG_IF (call->branch_headers, SIPTAG_HEADER_STR (call->branch_headers)),
               SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
@@ -496,7 +595,7 @@ b_progress (TdCall *call, TdLeg *b, int status, const char *phrase, const sip_t 
     return;
   /* In a late-offer call an SDP here would be B's offer, which only the
    * caller's ACK can answer: relay the progress without it. */
-  sdp = !call->late_offer && td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
+  sdp = !call->late_offer && td_call_has_sdp (sip) ? td_call_parse_sdp (call, b, sip) : NULL;
   /* Tandem answered the caller itself and plays it a tune. */
   if (td_call_early_progress (call, b, sdp))
     return;
@@ -569,7 +668,7 @@ a_acked (TdCall *call, const sip_t *sip)
   if (!call->late_offer || !b || !b->nh || b->acked)
     return;
   b->acked = TRUE;
-  if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (call, sip))) {
+  if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (call, call->a, sip))) {
     if (b->remote_sdp && !td_sdp_answer_matches_offer (b->remote_sdp, sdp)) {
       /* An answer cannot be refused (RFC 3264 §6): B's 2xx still needs its
        * ACK, and the call cannot go on. */
@@ -596,7 +695,7 @@ a_acked (TdCall *call, const sip_t *sip)
 static void
 b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
 {
-  TdSdp *sdp = td_call_has_sdp (sip) ? td_call_parse_sdp (call, sip) : NULL;
+  TdSdp *sdp = td_call_has_sdp (sip) ? td_call_parse_sdp (call, b, sip) : NULL;
 
   b->answered = TRUE;
   td_call_learn_allow (b, sip, TRUE);
@@ -616,9 +715,12 @@ b_answered (TdCall *call, TdLeg *b, const sip_t *sip)
   if (sdp)
     td_leg_set_remote_sdp (b, sdp);
   if (!b->remote_sdp || !td_sdp_answer_matches_offer (td_call_branch_offer (call), b->remote_sdp)) {
-    g_info ("call %s: answer shares no codec with the offer", call->call_id);
+    /* td_call_parse_sdp said why an SDP it refused was unusable */
+    gboolean refused = td_call_has_sdp (sip) && !sdp;
+    g_info ("call %s: %s", call->call_id,
+            refused ? "the answer is unusable" : "answer shares no codec with the offer");
     bye (b);
-    call->reason = "no common codec";
+    call->reason = refused ? "unusable answer" : "no common codec";
     td_call_respond_a (call, SIP_488_NOT_ACCEPTABLE, NULL);
     td_call_cancel_branches (call, NULL);
     return;
@@ -786,7 +888,7 @@ leg_terminated (TdCall *call, TdLeg *leg, int status)
   leg->nh = NULL;
   if (call->room && leg == call->a)
     td_room_member_gone (call->room, call);
-  g_ptr_array_set_size (leg->ports, 0);
+  td_leg_release_ports (leg, call->call_id);
   td_call_run_hook (call, TD_HOOK_LEG_ENDED, leg, NULL, status, NULL);
 }
 
@@ -857,18 +959,17 @@ td_call_leg_event (TdLeg *leg, nua_event_t event, int status, const char *phrase
   td_call_maybe_finish (call);
 }
 
-static gboolean
+static void
 on_no_answer (gpointer data)
 {
   TdCall *call = data;
-  call->no_answer_timer = 0;
+  call->no_answer_timer = NULL;
   if (td_call_caller_final (call) || call->ended)
-    return G_SOURCE_REMOVE;
+    return;
   g_info ("call %s: no answer within %u s", call->call_id,
           call->ctx->config->no_answer_timeout);
   call->hangup = TD_HANGUP_TANDEM;
   td_call_fail (call, 480, "no answer");
-  return G_SOURCE_REMOVE;
 }
 
 /* Answer an INVITE we will not take on, and drop its handle. */
@@ -890,10 +991,10 @@ admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **ca
     td_signal_destroy (&ctx->signal, nh);
     return NULL;
   }
-  if (td_calls_count_caller (ctx, (*caller)->name) >= ctx->config->max_calls_per_user) {
+  if (td_calls_count_caller (ctx, (*caller)->name) >= td_config_max_calls (ctx->config, *caller)) {
     /* 486, not 503: the server is fine, only this caller's lines are full. */
     g_info ("INVITE from %s: %u calls under way already", (*caller)->name,
-            ctx->config->max_calls_per_user);
+            td_config_max_calls (ctx->config, *caller));
     reject (ctx, nh, 486, "Busy Here (too many calls)");
     return NULL;
   }
@@ -901,8 +1002,16 @@ admit (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdUser **ca
     reject (ctx, nh, SIP_483_TOO_MANY_HOPS);
     return NULL;
   }
+  /* A sips: request must have come over TLS (RFC 3261 §26.2.2); Sofia
+   * takes it over anything. */
+  if (ruri->url_type == url_sips && !came_over_tls (sip)) {
+    reject (ctx, nh, 416, "Unsupported URI Scheme (sips: needs TLS)");
+    return NULL;
+  }
   route = td_router_route (ctx->config, ctx->location, ruri->url_user, ruri->url_host,
                            g_get_real_time () / G_USEC_PER_SEC);
+  if (ruri->url_type == url_sips)
+    td_route_keep_secure (route);
   /* A user a plugin serves itself (a conference factory): no phone to
    * ring, the routing hook takes it. */
   if (route->status == 404 && ctx->plugins && ruri->url_user &&
@@ -977,9 +1086,18 @@ td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdU
   call->a->user = g_strdup (caller->name);
   call->a->display = g_strdup (caller->display_name);
   td_leg_set_signalling_from_request (call->a, ctx->nua);
+  if (sip->sip_request->rq_url->url_type != url_sips)
+    call->a->contact = dialog_contact (ctx->config, transport_of (sip));
   td_call_learn_allow (call->a, sip, TRUE);
   td_call_session_from_request (call, call->a, sip);
   call->late_offer = sdp == NULL;
+  if (sdp && !td_leg_sdp_acceptable (call->a, sdp, &error)) {
+    g_info ("call %s: %s's offer refused: %s", call->call_id, caller->name, error->message);
+    td_sdp_free (sdp);
+    call->reason = "SRTP policy";
+    td_call_respond_a (call, SIP_488_NOT_ACCEPTABLE, NULL);
+    return;
+  }
   if (sdp && !td_leg_ensure_ports (call->a, ctx->relay, sdp, &error)) {
     g_warning ("call %s: %s", call->call_id, error->message);
     td_sdp_free (sdp);
@@ -1014,9 +1132,9 @@ td_call_start (TdCallContext *ctx, nua_handle_t *nh, const sip_t *sip, const TdU
 void
 td_call_start_ring_timer (TdCall *call)
 {
-  g_clear_handle_id (&call->no_answer_timer, g_source_remove);
-  /* Not g_timeout_add_seconds: it may fire up to a second early. */
-  call->no_answer_timer = g_timeout_add (call->ctx->config->no_answer_timeout * 1000,
+  td_timer_clear (&call->no_answer_timer);
+  call->no_answer_timer = td_timers_add (call->ctx->timers,
+                                         call->ctx->config->no_answer_timeout * 1000,
                                          on_no_answer, call);
 }
 

@@ -32,7 +32,10 @@ typedef struct _TdCallContext {
   TdLocation *location;
   TdRelay *relay;
   TdCdr *cdr;
+  TdTimers *timers;         /* every call's and leg's timers (td-timers.h) */
   GHashTable *calls;        /* TdCall* set: every live call (one reference each) */
+  GHashTable *callers;      /* user name -> guint*: calls in `calls` it placed (an INVITE
+                             * is checked against it: no scan of every call) */
   GHashTable *legs;         /* guint64 id -> TdLeg*: every leg alive (weak) */
   GHashTable *loose_legs;   /* TdLeg* set (a reference each): legs that left
                              * their call and are being hung up */

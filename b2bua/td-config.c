@@ -129,8 +129,10 @@ parse_port (Parser *p, const char *key, const char *value, guint16 *out, GError 
   return TRUE;
 }
 
+/* "IP:PORT" or "[IPv6]:PORT" into *host (replaced) and *port_out. */
 static gboolean
-set_sip_listen (Parser *p, const char *value, GError **error)
+parse_listen (Parser *p, const char *key, const char *value, char **host_out,
+              guint16 *port_out, GError **error)
 {
   g_autofree char *host = NULL;
   const char *port;
@@ -139,25 +141,70 @@ set_sip_listen (Parser *p, const char *value, GError **error)
     const char *close = strchr (value, ']');
     if (!close || close[1] != ':')
       return fail (p, error, TD_CONFIG_ERROR_VALUE,
-                   "[sip] listen: \"%s\" is not [IPv6]:port", value);
+                   "[sip] %s: \"%s\" is not [IPv6]:port", key, value);
     host = g_strndup (value + 1, close - value - 1);
     port = close + 2;
   } else {
     const char *colon = strrchr (value, ':');
     if (!colon || strchr (value, ':') != colon)
       return fail (p, error, TD_CONFIG_ERROR_VALUE,
-                   "[sip] listen: \"%s\" is not host:port (e.g. 127.0.0.1:5060)", value);
+                   "[sip] %s: \"%s\" is not host:port (e.g. 127.0.0.1:5060)", key, value);
     host = g_strndup (value, colon - value);
     port = colon + 1;
   }
   if (!g_hostname_is_ip_address (host))
     return fail (p, error, TD_CONFIG_ERROR_VALUE,
-                 "[sip] listen: \"%s\" is not an IP address", host);
-  if (!parse_port (p, "listen", port, &p->config->listen_port, error))
+                 "[sip] %s: \"%s\" is not an IP address", key, host);
+  if (!parse_port (p, key, port, port_out, error))
     return FALSE;
-  g_free (p->config->listen_host);
-  p->config->listen_host = g_steal_pointer (&host);
+  g_free (*host_out);
+  *host_out = g_steal_pointer (&host);
   return TRUE;
+}
+
+static gboolean
+set_sip_listen (Parser *p, const char *value, GError **error)
+{
+  return parse_listen (p, "listen", value, &p->config->listen_host, &p->config->listen_port, error);
+}
+
+static gboolean
+set_sip_tls_listen (Parser *p, const char *value, GError **error)
+{
+  p->config->tls_listen_line = p->line;
+  return parse_listen (p, "tls-listen", value, &p->config->tls_listen_host,
+                       &p->config->tls_listen_port, error);
+}
+
+/* A PEM file of [sip]: its path (resolved), and the line, for errors. */
+static gboolean
+set_tls_file (Parser *p, const char *value, char **path, guint *line, GError **error)
+{
+  if (!*value)
+    return fail (p, error, TD_CONFIG_ERROR_VALUE, "[sip] needs a file name here");
+  g_free (*path);
+  *path = resolve_path (p, value);
+  *line = p->line;
+  return TRUE;
+}
+
+static gboolean
+set_sip_tls_certificate (Parser *p, const char *value, GError **error)
+{
+  return set_tls_file (p, value, &p->config->tls_certificate, &p->config->tls_certificate_line,
+                       error);
+}
+
+static gboolean
+set_sip_tls_key (Parser *p, const char *value, GError **error)
+{
+  return set_tls_file (p, value, &p->config->tls_key, &p->config->tls_key_line, error);
+}
+
+static gboolean
+set_sip_tls_ca (Parser *p, const char *value, GError **error)
+{
+  return set_tls_file (p, value, &p->config->tls_ca, &p->config->tls_ca_line, error);
 }
 
 static gboolean
@@ -314,6 +361,21 @@ set_media_latching (Parser *p, const char *value, GError **error)
     return fail (p, error, TD_CONFIG_ERROR_VALUE,
                  "[media] latching: \"%s\" is not prefer-sdp, sdp-only or first-packet", value);
   return TRUE;
+}
+
+static gboolean
+parse_srtp (Parser *p, const char *group, const char *value, TdSrtpPolicy *out, GError **error)
+{
+  if (!td_srtp_policy_from_string (value, out))
+    return fail (p, error, TD_CONFIG_ERROR_VALUE,
+                 "[%s] srtp: \"%s\" is not off, optional or mandatory", group, value);
+  return TRUE;
+}
+
+static gboolean
+set_media_srtp (Parser *p, const char *value, GError **error)
+{
+  return parse_srtp (p, "media", value, &p->config->srtp, error);
 }
 
 static gboolean
@@ -479,6 +541,23 @@ set_user_digest_algorithms (Parser *p, const char *value, GError **error)
                            &p->user->n_algorithms, error);
 }
 
+static gboolean
+set_user_srtp (Parser *p, const char *value, GError **error)
+{
+  TdSrtpPolicy policy;
+
+  if (!parse_srtp (p, p->group, value, &policy, error))
+    return FALSE;
+  p->user->srtp = policy;
+  return TRUE;
+}
+
+static gboolean
+set_user_max_calls (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "max-calls", value, 1, 100000, &p->user->max_calls, error);
+}
+
 /* "user" stands for every [user NAME] group. */
 static const KeySpec key_specs[] = {
   { "sip", "listen", set_sip_listen },
@@ -486,6 +565,10 @@ static const KeySpec key_specs[] = {
   { "sip", "user-agent", set_sip_user_agent },
   { "sip", "overload-lag", set_sip_overload_lag },
   { "sip", "overload-retry-after", set_sip_overload_retry_after },
+  { "sip", "tls-listen", set_sip_tls_listen },
+  { "sip", "tls-certificate", set_sip_tls_certificate },
+  { "sip", "tls-key", set_sip_tls_key },
+  { "sip", "tls-ca", set_sip_tls_ca },
   { "auth", "algorithms", set_auth_algorithms },
   { "auth", "nonce-lifetime", set_auth_nonce_lifetime },
   { "registrar", "min-expires", set_reg_min },
@@ -496,6 +579,7 @@ static const KeySpec key_specs[] = {
   { "media", "ports", set_media_ports },
   { "media", "relay-threads", set_media_relay_threads },
   { "media", "latching", set_media_latching },
+  { "media", "srtp", set_media_srtp },
   { "store", "path", set_store_path },
   { "store", "synchronous", set_store_sync },
   { "calls", "no-answer-timeout", set_calls_no_answer },
@@ -509,6 +593,8 @@ static const KeySpec key_specs[] = {
   { "user", "password", set_user_password },
   { "user", "display-name", set_user_display_name },
   { "user", "digest-algorithms", set_user_digest_algorithms },
+  { "user", "srtp", set_user_srtp },
+  { "user", "max-calls", set_user_max_calls },
 };
 
 /* ---- lines ---------------------------------------------------------------- */
@@ -613,6 +699,7 @@ start_group (Parser *p, char *header, GError **error)
     if (g_hash_table_contains (p->config->users, uname))
       return fail (p, error, TD_CONFIG_ERROR_SYNTAX, "[user %s] is defined twice", uname);
     p->user = g_new0 (TdUser, 1);
+    p->user->srtp = -1;
     p->user->name = g_strdup (uname);
     p->user->line = p->line;
     p->user->settings = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -747,6 +834,10 @@ set_defaults (TdConfig *c)
   c->port_max = 39999;
   c->relay_threads = 1;
   c->latching = TD_RELAY_LATCH_PREFER_SDP;
+  /* Phones that offer SRTP get it, those that don't get RTP; callees are
+   * offered RTP/AVP with a=crypto (RFC 4568 "best effort"), which a plain
+   * phone ignores. */
+  c->srtp = TD_SRTP_OPTIONAL;
   c->store_path = NULL;
   c->no_answer_timeout = 30;
   c->rtp_timeout = 60;
@@ -827,6 +918,28 @@ check_plugin_groups (Parser *p, GError **error)
                "(%s)", first->name, *enabled ? enabled : "none");
 }
 
+/* tls-listen and its files go together; the error names the line of the
+ * one that is there (the end of the file says nothing). */
+static gboolean
+check_tls (Parser *p, GError **error)
+{
+  const TdConfig *c = p->config;
+  guint file_line = c->tls_certificate ? c->tls_certificate_line
+                    : c->tls_key ? c->tls_key_line : c->tls_ca_line;
+
+  if (c->tls_listen_port && (!c->tls_certificate || !c->tls_key)) {
+    p->line = c->tls_listen_line;
+    return fail (p, error, TD_CONFIG_ERROR_MISSING,
+                 "[sip] tls-listen needs tls-certificate and tls-key (PEM files)");
+  }
+  if (!c->tls_listen_port && (c->tls_certificate || c->tls_key || c->tls_ca)) {
+    p->line = file_line;
+    return fail (p, error, TD_CONFIG_ERROR_MISSING,
+                 "[sip] tls-certificate, tls-key and tls-ca are for tls-listen, which is not set");
+  }
+  return TRUE;
+}
+
 static gboolean
 check_whole (Parser *p, GError **error)
 {
@@ -840,6 +953,8 @@ check_whole (Parser *p, GError **error)
     return fail (p, error, TD_CONFIG_ERROR_MISSING, "[sip] domain is required");
   if (!c->store_path)
     return fail (p, error, TD_CONFIG_ERROR_MISSING, "[store] path is required");
+  if (!check_tls (p, error))
+    return FALSE;
   if (c->min_expires > c->max_expires)
     return fail (p, error, TD_CONFIG_ERROR_VALUE,
                  "[registrar] min-expires (%u) exceeds max-expires (%u)",
@@ -943,6 +1058,19 @@ td_config_load (const char *path, GError **error)
   return c;
 }
 
+guint
+td_config_max_calls (const TdConfig *config, const TdUser *user)
+{
+  return user->max_calls ? user->max_calls : config->max_calls_per_user;
+}
+
+TdSrtpPolicy
+td_config_srtp_policy (const TdConfig *config, const char *user_name)
+{
+  const TdUser *user = user_name ? td_config_lookup_user (config, user_name) : NULL;
+  return user && user->srtp >= 0 ? (TdSrtpPolicy) user->srtp : config->srtp;
+}
+
 TdConfig *
 td_config_ref (TdConfig *config)
 {
@@ -957,6 +1085,10 @@ td_config_unref (TdConfig *c)
     return;
   g_free (c->path);
   g_free (c->listen_host);
+  g_free (c->tls_listen_host);
+  g_free (c->tls_certificate);
+  g_free (c->tls_key);
+  g_free (c->tls_ca);
   g_free (c->domain);
   g_free (c->user_agent);
   g_strfreev (c->local_addresses);

@@ -10,6 +10,7 @@
 #include <glib.h>
 #include "td-digest.h"
 #include "td-relay.h"
+#include "td-sdes.h"
 
 G_BEGIN_DECLS
 
@@ -32,6 +33,11 @@ typedef struct {
    * with); n_algorithms 0 = [auth] algorithms. */
   TdDigestAlgorithm algorithms[2];
   guint n_algorithms;
+  /* srtp: the SRTP policy of the legs toward this user's phones; -1 = [media] srtp. */
+  int srtp;
+  /* max-calls: calls it may have under way as caller (a trunk, a gateway);
+   * 0 = [calls] max-calls-per-user. */
+  guint max_calls;
   guint line;       /* where its group starts, for messages */
   /* Keys read by plugins (forward-busy = carol, ...): key → value. Which keys
    * exist is known only once the plugins are loaded: td_config_check_user_keys(). */
@@ -59,6 +65,14 @@ typedef struct {
   guint overload_lag;     /* ms the SIP thread may fall behind before new INVITEs and
                            * REGISTERs get 503; 0 = never shed */
   guint overload_retry_after;  /* seconds, the 503's Retry-After */
+  /* SIP over TLS (td-tls.c): a listener when tls_listen_port != 0, with the
+   * PEM files resolved against the config file's folder; tls_ca (may be
+   * NULL) verifies the servers tandem connects to. *_line: where each was
+   * set, for the errors that name them. */
+  char *tls_listen_host;
+  guint16 tls_listen_port;
+  char *tls_certificate, *tls_key, *tls_ca;
+  guint tls_listen_line, tls_certificate_line, tls_key_line, tls_ca_line;
 
   /* [auth] */
   TdDigestAlgorithm algorithms[2];  /* offered order */
@@ -74,6 +88,7 @@ typedef struct {
   guint16 port_min, port_max;
   guint relay_threads;    /* RTP relay threads (media ports are spread over them) */
   TdRelayLatching latching;  /* whose RTP a relay port accepts (td-relay.h) */
+  TdSrtpPolicy srtp;         /* SRTP toward parties without their own [user] srtp (td-sdes.h) */
 
   /* [store] */
   char *store_path;       /* resolved against the config file's folder */
@@ -116,6 +131,11 @@ void td_config_unref (TdConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdConfig, td_config_unref)
 
 const TdUser *td_config_lookup_user (const TdConfig *config, const char *name);
+
+/* The SRTP policy of the legs toward `user_name`'s phones (NULL: not a user
+ * of the domain, e.g. a trunk): its [user] srtp, else [media] srtp. */
+guint td_config_max_calls (const TdConfig *config, const TdUser *user);
+TdSrtpPolicy td_config_srtp_policy (const TdConfig *config, const char *user_name);
 
 /* A plugin-read setting of a user, or NULL. */
 const char *td_user_get (const TdUser *user, const char *key);

@@ -20,10 +20,12 @@
 #include "td-cdr.h"
 #include "td-control.h"
 #include "td-location.h"
+#include "td-log.h"
 #include "td-numeric-only.h"
 #include "td-overload.h"
 #include "td-plugins.h"
 #include "td-registrar.h"
+#include "td-tls.h"
 #include "td-siplog.h"
 #include "td-store.h"
 #include "td-relay.h"
@@ -37,7 +39,7 @@
 struct _TdDaemon {
   char *config_path;
   TdConfig *config;
-  GLogLevelFlags log_level;   /* read by td_log_writer */
+  TdLogSink log;              /* read by td_log_writer, from any thread */
   GMainLoop *loop;
 
   TdStore *store;
@@ -52,6 +54,8 @@ struct _TdDaemon {
   TdControl *control;         /* the operator's socket, or NULL */
 
   su_root_t *root;
+  const GSourceFuncs *sofia_funcs;   /* Sofia's own, wrapped by sofia_source_funcs */
+  GSourceFuncs sofia_source_funcs;
   nua_t *nua;
   TdOverload *overload;       /* watches the SIP socket's backlog */
 
@@ -62,45 +66,49 @@ struct _TdDaemon {
   gboolean nua_down;          /* nua_shutdown completed: nua_destroy is allowed */
 };
 
-/* ---- logging --------------------------------------------------------------- */
+/* ---- Sofia's source -------------------------------------------------------- */
 
-static const char *
-level_name (GLogLevelFlags level)
+/* Sofia's GLib source calls a timer due when it is less than a millisecond
+ * away (it rounds down to whole ms) and its dispatch then expires nothing
+ * until the timer's time: the loop spins with poll(0) until then. With
+ * Sofia's per-transaction timers that was ~4,400 idle passes a second with
+ * 3,000 calls held. After each dispatch, the timers due within the next
+ * millisecond fire at once (SIP's timers are counted in ms anyway). */
+static gboolean
+sofia_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
-  if (level & G_LOG_LEVEL_ERROR) return "ERROR";
-  if (level & G_LOG_LEVEL_CRITICAL) return "CRITICAL";
-  if (level & G_LOG_LEVEL_WARNING) return "WARNING";
-  if (level & G_LOG_LEVEL_MESSAGE) return "MESSAGE";
-  if (level & G_LOG_LEVEL_INFO) return "INFO";
-  return "DEBUG";
+  TdDaemon *d = user_data;
+  gboolean keep = d->sofia_funcs->dispatch (source, callback, user_data);
+  su_duration_t next;
+
+  su_timer_expire (su_task_timers (su_root_task (d->root)), &next, su_time_add (su_now (), 1));
+  return keep;
 }
 
-GLogWriterOutput
-td_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
-               gpointer user_data)
+/* Sofia's source never calls its callback: the slot carries the daemon. */
+static gboolean
+sofia_callback_unused (gpointer data)
 {
-  const GLogLevelFlags *threshold = user_data;
-  const char *domain = "tandem", *message = "";
-  g_autoptr (GDateTime) now = NULL;
-  g_autofree char *time = NULL;
+  return G_SOURCE_CONTINUE;
+}
 
-  /* GLib's levels grow more verbose as the bit value grows. */
-  if ((level & G_LOG_LEVEL_MASK) > *threshold)
-    return G_LOG_WRITER_HANDLED;
-  if (g_log_writer_is_journald (fileno (stderr)))
-    return g_log_writer_journald (level, fields, n_fields, NULL);
-  for (gsize i = 0; i < n_fields; i++) {
-    if (strcmp (fields[i].key, "GLIB_DOMAIN") == 0)
-      domain = fields[i].value;
-    else if (strcmp (fields[i].key, "MESSAGE") == 0)
-      message = fields[i].value;
-  }
-  now = g_date_time_new_now_local ();
-  time = g_date_time_format (now, "%H:%M:%S.%f");
-  time[12] = '\0';  /* milliseconds are enough */
-  fprintf (stderr, "%s %s %s: %s\n", time, level_name (level), domain, message);
-  fflush (stderr);
-  return G_LOG_WRITER_HANDLED;
+static void
+attach_sofia_source (TdDaemon *d)
+{
+  GSource *source = su_root_gsource (d->root);
+
+  d->sofia_funcs = source->source_funcs;
+  d->sofia_source_funcs = *d->sofia_funcs;
+  d->sofia_source_funcs.dispatch = sofia_dispatch;
+  source->source_funcs = &d->sofia_source_funcs;
+  g_source_set_callback (source, sofia_callback_unused, d, NULL);
+  /* GLib blocks a source that may not recurse while it dispatches: it takes
+   * every one of its fds out of the poll set and puts them back, each time
+   * waking the loop (an eventfd write, then a read): ~30 syscalls per call
+   * with Sofia's sockets in the source. Nothing here runs a nested loop, so
+   * recursion cannot happen and the blocking buys nothing. */
+  g_source_set_can_recurse (source, TRUE);
+  g_source_attach (source, NULL);
 }
 
 /* ---- nua events ---------------------------------------------------------- */
@@ -199,11 +207,39 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
 
 #define ALLOW "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, PRACK"
 
+/* "sip:127.0.0.1:5060", "sips:[::1]:5061". */
+static char *
+listen_url (const char *scheme, const char *host, guint16 port)
+{
+  return strchr (host, ':') ? g_strdup_printf ("%s:[%s]:%u", scheme, host, port)
+                            : g_strdup_printf ("%s:%s:%u", scheme, host, port);
+}
+
+/* Whether a TCP socket could take host:port now: after nua_create failed,
+ * tells a taken TLS port from a taken SIP one (nua says neither). */
+static gboolean
+tcp_bindable (const char *host, guint16 port)
+{
+  g_autoptr (GInetAddress) ip = g_inet_address_new_from_string (host);
+  g_autoptr (GSocketAddress) sa = ip ? g_inet_socket_address_new (ip, port) : NULL;
+  g_autoptr (GSocket) s = ip ? g_socket_new (g_inet_address_get_family (ip), G_SOCKET_TYPE_STREAM,
+                                             G_SOCKET_PROTOCOL_TCP, NULL)
+                             : NULL;
+
+  return s && g_socket_bind (s, sa, TRUE, NULL);
+}
+
 static gboolean
 start_sip (TdDaemon *d, GError **error)
 {
   const TdConfig *c = d->config;
-  g_autofree char *url = NULL;
+  g_autofree char *url = NULL, *sips_url = NULL;
+  /* Sofia's directory with the key's copy lives only through nua_create:
+   * Sofia reads agent.pem and cafile.pem once, when it opens the TLS
+   * listener there (tls_init_master: one SSL_CTX for every connection, in
+   * and out), so the copy is gone at once and a killed tandem leaves none
+   * in /tmp. */
+  g_autoptr (TdTls) tls = NULL;
   gboolean refer = td_plugin_host_handles (d->plugins, TD_HOOK_REFER);
 
   d->calls.dialog_allow = refer ? ALLOW ", REFER" : NULL;
@@ -222,17 +258,38 @@ start_sip (TdDaemon *d, GError **error)
   /* nua on this thread: by default it runs its own and every event crosses
    * threads (measured: +70% CPU). */
   su_root_threading (d->root, 0);
-  g_source_attach (su_root_gsource (d->root), NULL);
+  attach_sofia_source (d);
 
-  url = strchr (c->listen_host, ':')
-            ? g_strdup_printf ("sip:[%s]:%u", c->listen_host, c->listen_port)
-            : g_strdup_printf ("sip:%s:%u", c->listen_host, c->listen_port);
+  url = listen_url ("sip", c->listen_host, c->listen_port);
+  if (c->tls_listen_port) {
+    if (!(tls = td_tls_new (c, error)))
+      return FALSE;
+    sips_url = listen_url ("sips", c->tls_listen_host, c->tls_listen_port);
+  }
   d->nua = nua_create (d->root, on_nua_event, (nua_magic_t *) d,
                        NUTAG_URL (url),
+                       /* "sips:", not "sip:...;transport=tls": with that
+                        * Sofia silently opens no TLS listener (notes). */
+                       TAG_IF (sips_url, NUTAG_SIPS_URL (sips_url)),
+                       /* Always given with TLS, or Sofia reads ~/.sip/auth. */
+                       TAG_IF (tls, TPTAG_CERTIFICATE (tls ? td_tls_dir (tls) : NULL)),
+                       /* Verify the servers tandem calls (trunks) with
+                        * tls-ca, never clients: phones have no certificates. */
+                       TAG_IF (c->tls_ca, TPTAG_TLS_VERIFY_POLICY (TPTLS_VERIFY_SUBJECTS_OUT)),
+                       /* A phone's TLS connection is how tandem reaches it:
+                        * kept while it may stay registered, not nta's 30 min. */
+                       TPTAG_IDLE ((c->max_expires + 60) * 1000),
                        TPTAG_UDP_RMEM (UDP_BUFFER_BYTES),
                        TPTAG_UDP_WMEM (UDP_BUFFER_BYTES),
                        TPTAG_LOG (c->log_level >= G_LOG_LEVEL_DEBUG),
                        TAG_END ());
+  if (!d->nua && sips_url && !tcp_bindable (c->tls_listen_host, c->tls_listen_port)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                 "cannot listen for SIP over TLS on %s ([sip] tls-listen, %s:%u): "
+                 "address in use or not local",
+                 sips_url, c->path, c->tls_listen_line);
+    return FALSE;
+  }
   if (!d->nua) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
                  "cannot listen for SIP on %s (UDP and TCP): address in use or not local",
@@ -279,12 +336,20 @@ start_sip (TdDaemon *d, GError **error)
                   NUTAG_MEDIA_ENABLE (0),
                   NUTAG_ENABLEMESSAGE (0),
                   NUTAG_ENABLEINVITE (1),
+                  /* A request over 1,300 bytes (an SRTP offer's a=crypto
+                   * lines take it there) goes by UDP like the rest: by
+                   * default nta moves it to TCP (RFC 3261 §18.1.1), which a
+                   * phone registered over UDP, behind NAT or with no TCP
+                   * listener, never gets (measured: baresip's INVITE came
+                   * over TCP). */
+                  NTATAG_UDP_MTU (65535),
                   SIPTAG_USER_AGENT_STR (c->user_agent),
                   SIPTAG_SERVER_STR (c->user_agent),
                   TAG_END ());
   if (!(d->overload = td_overload_new (c->listen_host, c->listen_port, error)))
     return FALSE;
-  g_message ("listening for SIP on %s (UDP and TCP), domain %s", url, c->domain);
+  g_message ("listening for SIP on %s (UDP and TCP)%s%s, domain %s", url,
+             sips_url ? " and on " : "", sips_url ? sips_url : "", c->domain);
   return TRUE;
 }
 
@@ -358,7 +423,12 @@ keep_restart_only (TdConfig *fresh, const TdConfig *running)
     fresh->relay_threads != running->relay_threads ||
     fresh->session_timer != running->session_timer ||
     strcmp (fresh->user_agent, running->user_agent) != 0 ||
-    g_strcmp0 (fresh->control_socket, running->control_socket) != 0;
+    g_strcmp0 (fresh->control_socket, running->control_socket) != 0 ||
+    g_strcmp0 (fresh->tls_listen_host, running->tls_listen_host) != 0 ||
+    fresh->tls_listen_port != running->tls_listen_port ||
+    g_strcmp0 (fresh->tls_certificate, running->tls_certificate) != 0 ||
+    g_strcmp0 (fresh->tls_key, running->tls_key) != 0 ||
+    g_strcmp0 (fresh->tls_ca, running->tls_ca) != 0;
 
   if (changed)
     g_warning ("reload: [sip], [media], [store], [control], [calls] session-timer and "
@@ -370,7 +440,12 @@ keep_restart_only (TdConfig *fresh, const TdConfig *running)
   KEEP_STR (media_address);
   KEEP_STR (user_agent);
   KEEP_STR (control_socket);
+  KEEP_STR (tls_listen_host);
+  KEEP_STR (tls_certificate);
+  KEEP_STR (tls_key);
+  KEEP_STR (tls_ca);
 #undef KEEP_STR
+  fresh->tls_listen_port = running->tls_listen_port;
   fresh->control_socket_line = running->control_socket_line;
   fresh->listen_port = running->listen_port;
   fresh->port_min = running->port_min;
@@ -402,7 +477,7 @@ on_reload (gpointer data)
                          TD_RELAY_LEARN_WINDOW_MS);   /* for new calls */
   td_relay_set_idle_timeout (d->relay, fresh->rtp_timeout * 1000);
   d->calls.config = fresh;
-  d->log_level = fresh->log_level;
+  d->log.level = fresh->log_level;
   td_config_unref (d->config);
   d->config = g_steal_pointer (&fresh);
   td_plugin_host_reloaded (d->plugins, d->config);
@@ -431,8 +506,8 @@ td_daemon_new (const char *config_path, TdConfig *config, GError **error)
 
   d->config_path = g_strdup (config_path);
   d->config = td_config_ref (config);
-  d->log_level = config->log_level;
-  g_log_set_writer_func (td_log_writer, &d->log_level, NULL);
+  td_log_sink_init (&d->log, config->log_level);
+  g_log_set_writer_func (td_log_writer, &d->log, NULL);
   d->loop = g_main_loop_new (NULL, FALSE);
   d->siplog = td_siplog_new ();
   su_init ();

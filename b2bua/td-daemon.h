@@ -19,8 +19,4 @@ int td_daemon_run (TdDaemon *daemon);
 void td_daemon_free (TdDaemon *daemon);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdDaemon, td_daemon_free)
 
-/* Log writer honouring [log] level (user_data: a GLogLevelFlags pointer). */
-GLogWriterOutput td_log_writer (GLogLevelFlags level, const GLogField *fields,
-                                gsize n_fields, gpointer user_data);
-
 G_END_DECLS

@@ -67,7 +67,7 @@ td_leg_unref (TdLeg *leg)
     return;
   if (leg->ctx && leg->ctx->legs)
     g_hash_table_remove (leg->ctx->legs, &leg->id);
-  g_clear_handle_id (&leg->refresh_timer, g_source_remove);
+  td_timer_clear (&leg->refresh_timer);
   if (leg->has_pending)
     td_signal_destroy_event (leg->signal, leg->pending);
   if (leg->nh) {
@@ -79,8 +79,10 @@ td_leg_unref (TdLeg *leg)
   g_clear_pointer (&leg->offered_sdp, td_sdp_free);
   g_free (leg->local_sdp);
   g_free (leg->accepted_local_sdp);
+  g_clear_pointer (&leg->sdes, td_sdes_free);
   g_free (leg->target);
   g_free (leg->source);
+  g_free (leg->contact);
   g_free (leg->signalling_host);
   g_free (leg->user);
   g_free (leg->display);
@@ -178,11 +180,51 @@ stream_target (const TdSdp *sdp, guint i, const char **address, guint16 *rtp, gu
   *rtcp = td_sdp_media_rtcp_mux (sdp, i) ? *rtp : td_sdp_media_rtcp_port (sdp, i);
 }
 
+/* The leg's SDES state, made on first use: by then the leg knows its party. */
+static TdSdes *
+leg_sdes (TdLeg *leg)
+{
+  if (!leg->sdes) {
+    TdSrtpPolicy policy = leg->ctx && leg->ctx->config
+                            ? td_config_srtp_policy (leg->ctx->config, leg->user)
+                            : TD_SRTP_OFF;
+    leg->sdes = td_sdes_new (policy);
+  }
+  return leg->sdes;
+}
+
+gboolean
+td_leg_sdp_acceptable (TdLeg *leg, const TdSdp *sdp, GError **error)
+{
+  return td_sdes_check (leg_sdes (leg), sdp, error);
+}
+
+/* Each port's SRTP as the SDES state says (the relay keeps its contexts when
+ * the keys did not change: a session refresh, 183 then 200). */
+static void
+arm_srtp (TdLeg *leg)
+{
+  for (guint i = 0; i < leg->ports->len; i++) {
+    const guint8 *rx = NULL, *tx = NULL;
+    TdSrtpSuite suite;
+
+    if (!port_at (leg, i))
+      continue;
+    suite = td_sdes_stream_keys (leg->sdes, i, &rx, &tx);
+    td_relay_port_set_srtp (port_at (leg, i), suite, rx, tx);
+  }
+}
+
 void
 td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp)
 {
   TdSdp *old = leg->remote_sdp;
 
+  /* Keys before targets: the relay handles commands in order, so a port
+   * never sends to a new target before it knows that target speaks SRTP
+   * (a packet forwarded in between would go out in the clear). */
+  td_sdes_take_remote (leg_sdes (leg), sdp);
+  arm_srtp (leg);
   for (guint i = 0; i < td_sdp_n_media (sdp) && i < leg->ports->len; i++) {
     const char *address, *old_address;
     guint16 rtp, rtcp, old_rtp, old_rtcp;
@@ -224,6 +266,9 @@ td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char *address, i
 
   for (guint i = 0; i < n; i++)
     ports[i] = port_at (leg, i) ? td_relay_port_number (port_at (leg, i)) : 0;   /* 0: rejected */
+  /* Each stream's profile and a=crypto are this leg's own: `from`'s keys
+   * are the other endpoint's, and never cross. */
+  td_sdes_fill_rewrite (leg_sdes (leg), from, &rw);
   text = td_sdp_rewrite (from, &rw);
   if (!text)
     return leg->local_sdp;   /* only on a programming error; td_sdp_rewrite said why */
@@ -238,14 +283,16 @@ td_leg_local_sdp_directed (TdLeg *leg, const TdSdp *from, const char *address, i
   return leg->local_sdp;
 }
 
-/* The SDP minus its o= line: what tells two sessions apart for the endpoint. */
+/* The SDP minus its o= line and its a=crypto lines: what tells two sessions
+ * apart for the endpoint. The leg's SRTP is its own, whatever the peer: the
+ * crypto lines only drop away once an offer's were declined. */
 static char *
 without_origin (const char *sdp)
 {
   g_auto (GStrv) lines = g_strsplit (sdp ? sdp : "", "\n", -1);
   GString *out = g_string_new (NULL);
   for (guint i = 0; lines[i]; i++)
-    if (!g_str_has_prefix (lines[i], "o="))
+    if (!g_str_has_prefix (lines[i], "o=") && !g_str_has_prefix (lines[i], "a=crypto:"))
       g_string_append (out, lines[i]);
   return g_string_free (out, FALSE);
 }
@@ -448,6 +495,34 @@ td_leg_connect_media (TdLeg *a, TdLeg *b)
     }
   }
   td_call_media_changed (a->call);
+}
+
+static void
+report_srtp (TdLeg *leg, const char *call_id)
+{
+  TdRelayStats sum = { 0 };
+
+  for (guint i = 0; i < leg->ports->len; i++) {
+    TdRelayStats st;
+    if (!port_at (leg, i))
+      continue;
+    td_relay_port_get_stats (port_at (leg, i), &st);
+    sum.srtp_auth_failed += st.srtp_auth_failed;
+    sum.srtp_replayed += st.srtp_replayed;
+    sum.srtp_tx_failed += st.srtp_tx_failed;
+  }
+  if (sum.srtp_auth_failed || sum.srtp_replayed || sum.srtp_tx_failed)
+    g_message ("call %s: %s-leg SRTP dropped %" G_GUINT64_FORMAT " packet(s) failing "
+               "authentication, %" G_GUINT64_FORMAT " replayed; %" G_GUINT64_FORMAT
+               " could not be protected", call_id, td_leg_name (leg),
+               sum.srtp_auth_failed, sum.srtp_replayed, sum.srtp_tx_failed);
+}
+
+void
+td_leg_release_ports (TdLeg *leg, const char *call_id)
+{
+  report_srtp (leg, call_id);
+  g_ptr_array_set_size (leg->ports, 0);
 }
 
 gint64

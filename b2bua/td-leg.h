@@ -16,8 +16,10 @@
 #include <sofia-sip/nua.h>
 
 #include "td-relay.h"
+#include "td-sdes.h"
 #include "td-sdp.h"
 #include "td-signal.h"
+#include "td-timers.h"
 
 G_BEGIN_DECLS
 
@@ -59,6 +61,10 @@ struct _TdLeg {
   nua_handle_t *nh;         /* NULL once the dialog is gone */
   char *target;             /* B: the contact URI called; A: the caller's contact */
   char *source;             /* B: where the binding's REGISTER came from (its route) */
+  /* tandem's Contact toward this endpoint when nua's would not do, or NULL:
+   * over TLS nua writes sips:, which e.g. baresip refuses ("Function not
+   * implemented") unless the dialog is a sips: one (RFC 3261 §12.1.1). */
+  char *contact;
   guint session_expires;    /* B: Session-Expires asked for after a 422; 0 = configured */
 
   GPtrArray *ports;         /* TdRelayPort*, one per m= line; NULL for a stream
@@ -69,6 +75,9 @@ struct _TdLeg {
   guint64 sdp_session_id;   /* o= toward this leg's endpoint */
   guint64 sdp_version;
   char *local_sdp;          /* the last SDP tandem sent to this endpoint */
+  /* SRTP keys with this endpoint (SDES): made at the leg's first SDP, with
+   * the SRTP policy of its party (td_config_srtp_policy). */
+  TdSdes *sdes;
   char *accepted_local_sdp; /* local_sdp before a relayed offer, restored if refused */
 
   int status;               /* B: the last response status received */
@@ -105,7 +114,7 @@ struct _TdLeg {
   gboolean peer_has_timer;       /* it has said Supported/Require: timer (sticky, as in nua) */
   TdRefresher refresher;
   guint session_interval;        /* negotiated Session-Expires, s; 0 = none */
-  guint refresh_timer;           /* tandem's next refresh (GLib source id) */
+  TdTimer *refresh_timer;        /* tandem's next refresh */
   guint refresh_delay_ms;        /* the delay it was armed with */
   /* What that timer sends: TD_OUT_REALIGN when it retries a realignment the
    * endpoint answered 491 (glare), else (TD_OUT_NONE) a refresh. */
@@ -144,8 +153,19 @@ gboolean td_leg_ensure_ports (TdLeg *leg, TdRelay *relay, const TdSdp *sdp, GErr
 void td_leg_set_signalling_from_request (TdLeg *leg, nua_t *nua);
 void td_leg_set_signalling_source (TdLeg *leg, const char *source);
 
+/* May the leg take this SDP from its endpoint, by the SRTP policy of its
+ * party? FALSE with why (naming the stream, never a key): refuse it (488)
+ * or fail the branch. */
+gboolean td_leg_sdp_acceptable (TdLeg *leg, const TdSdp *sdp, GError **error);
+
+/* The leg's dialog is over: its relay ports go, and what their SRTP
+ * dropped (bad tags, replays) or could not protect is logged, if anything,
+ * for the operator. */
+void td_leg_release_ports (TdLeg *leg, const char *call_id);
+
 /* Take an SDP from this leg's endpoint: remember it and point the relay's
- * sending side at the addresses it names. */
+ * sending side at the addresses it names, and its SRTP at the keys the SDP
+ * and tandem's SDPs to it agreed. */
 void td_leg_set_remote_sdp (TdLeg *leg, TdSdp *sdp);
 
 /* The SDP to send to this leg's endpoint: `from` (the other endpoint's SDP)

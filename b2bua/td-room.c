@@ -599,7 +599,7 @@ td_room_answer_received (TdRoom *room, TdCall *member, TdLeg *leg, int status, c
   td_call_learn_allow (leg, sip, FALSE);
   td_call_session_from_response (member, leg, sip);
   td_call_arm_refresh (member, leg);
-  if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (member, sip))) {
+  if (td_call_has_sdp (sip) && (sdp = td_call_parse_sdp (member, leg, sip))) {
     td_leg_set_remote_sdp (leg, sdp);
     join_media (room, leg);
     td_call_media_changed (member);

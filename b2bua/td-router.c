@@ -52,6 +52,31 @@ td_router_route (const TdConfig *config, TdLocation *location, const char *user,
   return route;
 }
 
+gboolean
+td_binding_is_secure (const TdBinding *b)
+{
+  static const char param[] = ";transport=tls";
+
+  if ((b->source && g_str_has_prefix (b->source, "tls/")) ||
+      g_ascii_strncasecmp (b->contact, "sips:", 5) == 0)
+    return TRUE;
+  /* Every branch asks: no copy of the contact to lower its case. */
+  for (const char *p = strchr (b->contact, ';'); p; p = strchr (p + 1, ';'))
+    if (g_ascii_strncasecmp (p, param, sizeof param - 1) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+void
+td_route_keep_secure (TdRoute *route)
+{
+  for (guint i = route->targets->len; i-- > 0;)
+    if (!td_binding_is_secure (g_ptr_array_index (route->targets, i)))
+      g_ptr_array_remove_index (route->targets, i);
+  if (!route->status && route->targets->len == 0)
+    fail (route, 480, "Temporarily Unavailable (no TLS contact for a sips: URI)");
+}
+
 /* "carol", "sip:carol@pbx.test" or "<sip:carol@pbx.test>" → "carol" when the
  * target is a user of our domain; NULL for anything else (tandem routes no
  * other domains yet). */

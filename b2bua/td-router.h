@@ -28,6 +28,14 @@ gboolean td_router_serves (const TdConfig *config, const char *host);
 TdRoute *td_router_route (const TdConfig *config, TdLocation *location,
                           const char *user, const char *host, gint64 now);
 
+/* For a sips: Request-URI (RFC 3261 §26.2.2): only the targets reached over
+ * TLS (registered over it, or a sips: or transport=tls Contact) stay; none
+ * left is 480. */
+void td_route_keep_secure (TdRoute *route);
+
+/* Is this binding reached over TLS? */
+gboolean td_binding_is_secure (const TdBinding *b);
+
 /* A forwarding target as configured ("carol", "sip:carol@pbx.test",
  * "<sip:carol@pbx.test>") → the user of our domain it names, or NULL when it
  * names anything else (tandem routes no other domains yet). */

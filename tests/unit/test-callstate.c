@@ -128,7 +128,7 @@ test_realign_glare (void)
   ops = new_ops (&w);
   g_assert_cmpuint (ops->len, ==, 0);
   g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
-  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  g_assert_nonnull (w.b->refresh_timer);
   assert_glare_delay (w.b->refresh_delay_ms, TRUE);
   g_clear_pointer (&ops, g_ptr_array_unref);
 
@@ -341,7 +341,7 @@ test_refresh_b_without_update (void)
   g_assert_cmpint (w.b->refresher, ==, TD_REFRESHER_TANDEM);
   g_assert_cmpuint (w.b->session_interval, ==, 90);
   g_assert_cmpuint (w.b->refresh_delay_ms, ==, 35000);
-  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  g_assert_nonnull (w.b->refresh_timer);
   assert_update_refresh (&w, w.b, FALSE);
 
   g_assert_true (td_call_refresh_due (w.b));
@@ -354,7 +354,7 @@ test_refresh_b_without_update (void)
   b_response (&w, nua_r_invite, 200, "INVITE", 2, ALLOW_NO_UPDATE, answer);
   ops = new_ops (&w);
   g_assert_cmpuint (count_ops (ops, OP_RESPOND, w.a) + count_ops (ops, OP_INVITE, NULL), ==, 0);
-  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  g_assert_nonnull (w.b->refresh_timer);
   g_assert_cmpuint (w.b->refresh_delay_ms, ==, 35000);
   g_assert_false (w.call->ended);
   world_clear (&w);
@@ -374,7 +374,7 @@ test_refresh_b_with_update (void)
   g_assert_null (only_op (ops, OP_UPDATE, w.b)->sdp);
   g_assert_cmpuint (count_ops (ops, OP_INVITE, NULL), ==, 0);
   b_response (&w, nua_r_update, 200, "UPDATE", 2, ALLOW_ALL, NULL);
-  g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+  g_assert_nonnull (w.b->refresh_timer);
   g_assert_false (w.call->ended);
   world_clear (&w);
 }
@@ -445,7 +445,7 @@ test_glare_delay (void)
   ops = new_ops (&w);
   only_op (ops, OP_UPDATE, w.a);
   a_response (&w, nua_r_update, 491, "UPDATE", 2, NULL);
-  g_assert_cmpuint (w.a->refresh_timer, !=, 0);
+  g_assert_nonnull (w.a->refresh_timer);
   assert_glare_delay (w.a->refresh_delay_ms, FALSE);
   world_clear (&w);
 }
@@ -473,7 +473,7 @@ test_refresh_errors_keep_call (void)
     g_assert_cmpuint (count_ops (ops, OP_BYE, NULL), ==, 0);
     g_assert_false (w.call->ended);
     g_assert_cmpint (w.b->outgoing, ==, TD_OUT_NONE);
-    g_assert_cmpuint (w.b->refresh_timer, !=, 0);
+    g_assert_nonnull (w.b->refresh_timer);
     if (statuses[i] == 491)
       assert_glare_delay (w.b->refresh_delay_ms, TRUE);   /* tandem owns B's Call-ID */
     world_clear (&w);
@@ -527,7 +527,7 @@ test_refresh_a_leg (void)
   ops = new_ops (&w);
   only_op (ops, OP_UPDATE, w.a);
   a_response (&w, nua_r_update, 200, "UPDATE", 2, NULL);
-  g_assert_cmpuint (w.a->refresh_timer, !=, 0);
+  g_assert_nonnull (w.a->refresh_timer);
   g_assert_false (w.call->ended);
   world_clear (&w);
 
@@ -557,8 +557,8 @@ test_refresh_by_phone (void)
                      "Require: timer\r\n");
   g_assert_cmpint (w.a->refresher, ==, TD_REFRESHER_PEER);
   g_assert_cmpint (w.b->refresher, ==, TD_REFRESHER_PEER);
-  g_assert_cmpuint (w.a->refresh_timer, ==, 0);
-  g_assert_cmpuint (w.b->refresh_timer, ==, 0);
+  g_assert_null (w.a->refresh_timer);
+  g_assert_null (w.b->refresh_timer);
   g_assert_false (td_call_refresh_due (w.a));
   g_assert_false (td_call_refresh_due (w.b));
   a_request (&w, nua_i_update, "UPDATE", 2, NULL);

@@ -85,7 +85,7 @@ test_user_digest_algorithms (void)
       "[registrar]\nmax-contacts = 3\n[calls]\nmax-calls-per-user = 2\n"
       "[user alice]\npassword = a\ndigest-algorithms = SHA-256\n"
       "[user bob]\npassword = b\ndigest-algorithms = MD5;SHA-256\n"
-      "[user carol]\npassword = c\n", "users.conf", NULL, &error);
+      "[user carol]\npassword = c\nmax-calls = 300\n", "users.conf", NULL, &error);
   const TdUser *alice, *bob, *carol;
 
   g_assert_no_error (error);
@@ -103,6 +103,9 @@ test_user_digest_algorithms (void)
   g_assert_true (td_config_check_user_keys (c, NULL, &error));
   g_assert_cmpuint (c->max_contacts, ==, 3);
   g_assert_cmpuint (c->max_calls_per_user, ==, 2);
+  /* [user] max-calls overrides [calls] max-calls-per-user for that caller only */
+  g_assert_cmpuint (td_config_max_calls (c, alice), ==, 2);
+  g_assert_cmpuint (td_config_max_calls (c, carol), ==, 300);
 }
 
 static void
@@ -189,7 +192,49 @@ static const struct {
   { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[plugins]\nenabled = hold\n"
     "[media]\nhold-music = b.wav\n[hold]\nmusic = a.wav\n",
     TD_CONFIG_ERROR_SYNTAX, "bad.conf:10: [hold] music is set twice (first on line 8)" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[media]\nsrtp = required\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:6: [media] srtp" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user a]\npassword = p\nmax-calls = 0\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:7: [user a] max-calls: 0 is out of range" },
+  { "[sip]\ndomain = pbx.test\n[store]\npath = x\n[user a]\npassword = p\nsrtp = yes\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:7: [user a] srtp" },
+  { "[sip]\ndomain = pbx.test\ntls-listen = 127.0.0.1:5061\ntls-key = k.pem\n[store]\npath = x\n",
+    TD_CONFIG_ERROR_MISSING, "bad.conf:3: [sip] tls-listen needs tls-certificate and tls-key" },
+  { "[sip]\ndomain = pbx.test\ntls-certificate = c.pem\n[store]\npath = x\n",
+    TD_CONFIG_ERROR_MISSING, "bad.conf:3: [sip] tls-certificate, tls-key and tls-ca are for tls-listen" },
+  { "[sip]\ndomain = pbx.test\nlisten = 127.0.0.1:5060\ntls-ca = ca.pem\n[store]\npath = x\n",
+    TD_CONFIG_ERROR_MISSING, "bad.conf:4: [sip] tls-certificate, tls-key and tls-ca are for" },
+  { "[sip]\ndomain = pbx.test\ntls-listen = pbx.test:5061\n[store]\npath = x\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:3: [sip] tls-listen: \"pbx.test\" is not an IP address" },
 };
+
+/* SRTP policies: [media] for everyone, a user's own over it; TLS files
+ * relative to the file's folder. */
+static void
+test_srtp_tls (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdConfig) c = td_config_parse (
+      "[sip]\ndomain = pbx.test\ntls-listen = [::1]:5061\ntls-certificate = tls/cert.pem\n"
+      "tls-key = /etc/k.pem\ntls-ca = ca.pem\n[store]\npath = x\n[media]\nsrtp = mandatory\n"
+      "[user a]\npassword = p\nsrtp = off\n[user b]\npassword = p\n",
+      "t.conf", "/srv/pbx", &error);
+  g_autoptr (TdConfig) d = td_config_parse ("[sip]\ndomain = pbx.test\n[store]\npath = x\n",
+                                            "d.conf", NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (td_config_srtp_policy (c, "a"), ==, TD_SRTP_OFF);
+  g_assert_cmpint (td_config_srtp_policy (c, "b"), ==, TD_SRTP_MANDATORY);
+  g_assert_cmpint (td_config_srtp_policy (c, NULL), ==, TD_SRTP_MANDATORY);   /* a trunk */
+  g_assert_cmpint (td_config_srtp_policy (d, "b"), ==, TD_SRTP_OPTIONAL);     /* the default */
+  g_assert_cmpstr (c->tls_listen_host, ==, "::1");
+  g_assert_cmpuint (c->tls_listen_port, ==, 5061);
+  g_assert_cmpstr (c->tls_certificate, ==, "/srv/pbx/tls/cert.pem");
+  g_assert_cmpstr (c->tls_key, ==, "/etc/k.pem");
+  g_assert_cmpstr (c->tls_ca, ==, "/srv/pbx/ca.pem");
+  g_assert_cmpuint (c->tls_key_line, ==, 5);
+  g_assert_cmpuint (d->tls_listen_port, ==, 0);
+}
 
 static void
 test_bad (void)
@@ -407,6 +452,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/user-digest-algorithms", test_user_digest_algorithms);
   g_test_add_func ("/config/ipv6-listen", test_ipv6_listen);
   g_test_add_func ("/config/bad", test_bad);
+  g_test_add_func ("/config/srtp-tls", test_srtp_tls);
   g_test_add_func ("/config/missing-file", test_missing_file);
   g_test_add_func ("/config/sample", test_sample_config);
   g_test_add_func ("/config/user-keys", test_user_keys);

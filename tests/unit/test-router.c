@@ -78,6 +78,37 @@ test_route (Fixture *f, gconstpointer data)
   g_assert_cmpstr (away->callee, ==, "carol");
 }
 
+/* sips: keeps only what is reached over TLS: registered over it, or named
+ * so by the Contact. */
+static void
+test_secure (Fixture *f, gconstpointer data)
+{
+  const TdBinding tls = { .contact = "sip:a@127.0.0.1:9;transport=tls", .source = "tls/127.0.0.1:4000" };
+  const TdBinding sips = { .contact = "SIPS:a@127.0.0.1", .source = "tcp/127.0.0.1:4001" };
+  const TdBinding flow = { .contact = "sip:a@127.0.0.1:5062", .source = "tls/127.0.0.1:4002" };
+  const TdBinding udp = { .contact = "sip:a@127.0.0.1:5062", .source = "udp/127.0.0.1:5062" };
+  const TdBinding tcp = { .contact = "sip:a@127.0.0.1:5062;transport=tcp", .source = "tcp/127.0.0.1:4003" };
+  g_autoptr (TdRoute) plain = td_router_route (f->config, f->location, "bob", "pbx.test", 1500);
+  g_autoptr (TdRoute) mixed = td_router_route (f->config, f->location, "bob", "pbx.test", 1500);
+
+  g_assert_true (td_binding_is_secure (&tls));
+  g_assert_true (td_binding_is_secure (&sips));
+  g_assert_true (td_binding_is_secure (&flow));
+  g_assert_false (td_binding_is_secure (&udp));
+  g_assert_false (td_binding_is_secure (&tcp));
+  /* bob is registered over UDP only: nothing for a sips: call */
+  td_route_keep_secure (plain);
+  g_assert_cmpint (plain->status, ==, 480);
+  g_assert_cmpuint (plain->targets->len, ==, 0);
+  g_ptr_array_add (mixed->targets, td_binding_copy (&tls));
+  g_ptr_array_add (mixed->targets, td_binding_copy (&tcp));
+  td_route_keep_secure (mixed);
+  g_assert_cmpint (mixed->status, ==, 0);
+  g_assert_cmpuint (mixed->targets->len, ==, 1);
+  g_assert_cmpstr (((TdBinding *) g_ptr_array_index (mixed->targets, 0))->source, ==,
+                   "tls/127.0.0.1:4000");
+}
+
 static void
 test_target_user (Fixture *f, gconstpointer data)
 {
@@ -105,6 +136,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/router/route", Fixture, NULL, fixture_set_up, test_route, fixture_tear_down);
+  g_test_add ("/router/secure", Fixture, NULL, fixture_set_up, test_secure, fixture_tear_down);
   g_test_add ("/router/target-user", Fixture, NULL, fixture_set_up, test_target_user,
               fixture_tear_down);
   return g_test_run ();
