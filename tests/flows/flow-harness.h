@@ -44,6 +44,8 @@ void flow_note (const char *format, ...) G_GNUC_PRINTF (1, 2);
  * ...) replaces the harness's default for that group. [sip] and [store] are
  * always the harness's own. */
 FlowDaemon *flow_daemon_start (const char *extra_config);
+/* The same with more lines in the harness's [sip] group (tls-listen ...). */
+FlowDaemon *flow_daemon_start_sip (const char *sip_lines, const char *extra_config);
 /* Rewrites the configuration file (same port and store) with new extra text. */
 void flow_daemon_write_config (FlowDaemon *d, const char *extra_config);
 /* Sends a signal; for SIGKILL also waits (bounded) until the process is gone. */

@@ -772,12 +772,13 @@ test_register_max_contacts (void)
   flow_daemon_stop (d);
 }
 
-/* [calls] max-calls-per-user = 1: while alice's first call rings, her second
- * INVITE gets 486; the one call still rings and is cancelled normally. */
+/* alice may have one call under way (`config`): while her first call rings,
+ * her second INVITE gets 486; the one call still rings and is cancelled
+ * normally. */
 static void
-test_max_calls_per_user (void)
+one_call_for_alice (const char *config)
 {
-  g_autoptr (FlowDaemon) d = flow_daemon_start ("[calls]\nmax-calls-per-user = 1\n");
+  g_autoptr (FlowDaemon) d = flow_daemon_start (config);
   g_autofree char *bob_port = g_strdup_printf ("%u", flow_pick_port ());
   g_autofree char *rtp_b = g_strdup_printf ("%u", flow_pick_port ());
   g_autofree char *rtp_a = g_strdup_printf ("%u", flow_pick_port ());
@@ -813,6 +814,19 @@ test_max_calls_per_user (void)
   g_assert_cmpint (flow_msg_status (flow_run_last_received (third)), >=, 400);
   g_assert_cmpuint (flow_count_responses (third->received, 486, "INVITE"), ==, 0);
   flow_daemon_stop (d);
+}
+
+static void
+test_max_calls_per_user (void)
+{
+  one_call_for_alice ("[calls]\nmax-calls-per-user = 1\n");
+}
+
+/* [user alice] max-calls = 1 beside the default 8 for everyone else. */
+static void
+test_user_max_calls (void)
+{
+  one_call_for_alice ("[user alice]\npassword = alice-secret\nmax-calls = 1\n");
 }
 
 /* ---- daemon life --------------------------------------------------------------- */
@@ -958,6 +972,7 @@ main (int argc, char **argv)
   flow_add_test ("/auth/uri/other-host", test_uri_other_host);
   flow_add_test ("/register/max-contacts", test_register_max_contacts);
   flow_add_test ("/calls/max-calls-per-user", test_max_calls_per_user);
+  flow_add_test ("/calls/user-max-calls", test_user_max_calls);
 #ifndef __SANITIZE_ADDRESS__
   /* AddressSanitizer's quarantine keeps freed memory resident (+240 MiB over
    * this run), so RSS tells nothing there; the plain build runs this case. */

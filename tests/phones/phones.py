@@ -266,11 +266,14 @@ class Baresip:
 
     def __init__(self, work, user, password, sip_port, rtp_ports, ctrl_port, tandem_port, audio,
                  name="baresip", answermode="auto", codecs="PCMU/8000/1,PCMA/8000/1", extra=(),
-                 sip_trace=False):
+                 sip_trace=False, account_params="", tls_port=None):
         """name: its config folder and log files in work (a second baresip needs another).
         answermode: auto, or manual (the test sends `accept`); codecs: its
         audio_codecs, in offer order; extra: more config lines (modules);
-        sip_trace: baresip -s, every SIP message whole in its log."""
+        sip_trace: baresip -s, every SIP message whole in its log;
+        account_params: more ;name=value of its account (e.g. ;mediaenc=srtp-mand);
+        tls_port: register and call over TLS to tandem's tls-listen port (its
+        config then needs sip_cafile in extra)."""
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir)
         self.user = user
@@ -291,9 +294,11 @@ class Baresip:
                 "ctrl_tcp_listen 127.0.0.1:%d" % ctrl_port]
                 + list(extra) + [""]))
         with open(os.path.join(self.dir, "accounts"), "w") as f:
-            f.write('<sip:%s@%s>;auth_pass=%s;outbound="sip:127.0.0.1:%d;transport=udp";'
-                    'regint=600;answermode=%s;audio_codecs=%s\n'
-                    % (user, DOMAIN, password, tandem_port, answermode, codecs))
+            f.write('<sip:%s@%s%s>;auth_pass=%s;outbound="sip:127.0.0.1:%d;transport=%s";'
+                    'regint=600;answermode=%s;audio_codecs=%s%s\n'
+                    % (user, DOMAIN, ";transport=tls" if tls_port else "", password,
+                       tls_port or tandem_port, "tls" if tls_port else "udp", answermode, codecs,
+                       account_params))
         self.proc, self.log = start(["baresip", "-4", "-f", self.dir] + (["-s"] if sip_trace else []),
                                     os.path.join(work, name + ".log"), stdin=subprocess.DEVNULL)
         self.events = []
@@ -380,8 +385,9 @@ class Linphone:
     """linphonec 5.1: commands on stdin, HOME in the work folder."""
 
     def __init__(self, work, user, password, sip_port, rtp_ports, tandem_port, audio, session_expires,
-                 auto_answer=True):
-        """auto_answer: linphonec -a; without it the test sends `answer`."""
+                 auto_answer=True, extra_sip=()):
+        """auto_answer: linphonec -a; without it the test sends `answer`.
+        extra_sip: more [sip] lines (e.g. media_encryption=srtp)."""
         self.user = user
         home = os.path.join(work, "linphone-home")
         os.makedirs(os.path.join(home, ".local", "share", "linphone"))   # its call-log database
@@ -396,7 +402,7 @@ class Linphone:
                 "guess_hostname=1",
                 "inc_timeout=60",
                 "session_expires_enabled=%d" % (1 if session_expires else 0),
-                "session_expires_value=%d" % (session_expires or 0),
+                "session_expires_value=%d" % (session_expires or 0)] + list(extra_sip) + [
                 "[net]",
                 "ipv6=0",
                 "dns_srv_enabled=0",
