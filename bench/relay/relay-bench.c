@@ -14,6 +14,16 @@
  *           thread hop on this machine;
  *   direct  K phone pairs sending straight to each other: the loopback floor.
  *
+ * --srtp: each call's A port runs SRTP (td_relay_port_set_srtp, random keys
+ * per direction: one pair for every call, or per call with --keys-per-call,
+ * see call_keys), B stays plain: SRTP<->RTP calls. The A phones protect
+ * what they send under the relay's rx key and unprotect what they receive
+ * under its tx key (phone-srtp.c, libsrtp2 directly); a packet that fails
+ * to unprotect is lost, and counted apart. The relay does one SRTP
+ * operation per relayed packet (unprotect A->B, protect B->A), so its CPU
+ * per packet against a plain run is the cost of one. --apart runs the
+ * generator in a child process with its own libsrtp2 (and NSS).
+ *
  * CPU per thread comes from /proc/self/task/TID/stat (user + system ticks);
  * RSS per call is VmRSS after allocating and connecting the N calls' ports
  * minus before, over N; kernel memory per call is the Slab delta likewise.
@@ -23,6 +33,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <gst/gst.h>
 #include <netinet/in.h>
@@ -36,10 +47,13 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "phone-srtp.h"
 #include "td-relay.h"
+#include "td-srtp.h"
 
 #define PACKET 172
 #define PERIOD_NS 20000000LL         /* 50 packets/s */
@@ -59,10 +73,12 @@ typedef struct {
   guint32 peer;                      /* index of the counterpart phone */
   struct sockaddr_in dest;           /* where it sends */
   guint32 seq;
+  srtp_t srtp_tx, srtp_rx;           /* --srtp, A phones: protect / unprotect; NULL: plain */
 } Phone;
 
 typedef struct {
   guint64 sent[2], received[2], send_failed[2], misrouted;
+  guint64 unprotect_auth, unprotect_replay, unprotect_other;   /* at the A phones (B->A), lost */
   guint64 *hist;                     /* HIST_US + 1 buckets */
   guint64 n_lat;
 } ClassStats;
@@ -75,6 +91,14 @@ static struct {
   guint64 sink_sent;
   guint16 port_min, port_max;
   gboolean pin, gst, spin;
+  TdSrtpSuite suite;                 /* --srtp / --suite: on every A port; NONE = plain */
+  gboolean keys_per_call;            /* --keys-per-call: else one key pair for every A port */
+  srtp_t shared_tx, shared_rx;       /* the A phones' sessions when the keys are shared */
+  guint8 *keys;                      /* --srtp: call_keys(); wiped once both sides have them */
+  gboolean apart;                    /* --apart: the load generator in a child process */
+  gint64 child_cpu_ns;               /* --apart: the child's whole CPU over the window */
+  pid_t child;
+  int to_child, from_child;          /* --apart: pipes, parent side */
   int nice;                          /* for the relay (or GStreamer) and bare-loop threads */
   /* state */
   Phone *phones;
@@ -87,6 +111,12 @@ static struct {
   atomic_bool bare_stop;
   int bare_fds_n, *bare_fds;         /* forwarder sockets, [2i] faces A, [2i+1] faces B */
   struct sockaddr_in *bare_dest;     /* where each forwarder socket sends */
+  TdRelayPort **ports;               /* tandem: [2i] call i's A port, [2i+1] its B port */
+  gint64 relay_srtp_setup_ns, phone_srtp_setup_ns;
+  guint n_phone_sessions;
+  /* the generator's own libsrtp2 work, timed on CLOCK_MONOTONIC around each call */
+  guint64 n_protect, n_unprotect;
+  gint64 protect_ns, unprotect_ns;
 } B = {
   .calls = 500, .threads = 1, .bare_calls = 20, .direct_calls = 20, .duration = 20,
   .port_min = 2000, .port_max = 19999, .pin = TRUE,
@@ -269,10 +299,24 @@ bare_thread (gpointer data)
 
 /* ---- the load generator ---- */
 
+/* --srtp: encrypts the clear packet in place (room for the tag after it).
+ * FALSE: libsrtp refused, not sent. */
+static gboolean
+phone_protect (Phone *p, guint8 *pkt, int *len)
+{
+  gint64 t0 = now_ns (CLOCK_MONOTONIC);
+  srtp_err_status_t err = srtp_protect (p->srtp_tx, pkt, len);
+
+  B.protect_ns += now_ns (CLOCK_MONOTONIC) - t0;
+  B.n_protect++;
+  return err == srtp_err_status_ok;
+}
+
 static void
 send_one (Phone *p)
 {
-  guint8 pkt[PACKET] = { 0x80, 0x00 };
+  guint8 pkt[PACKET + SRTP_MAX_TRAILER_LEN] = { 0x80, 0x00 };
+  int len = PACKET;
   guint32 me = (guint32) (p - B.phones);
   gint64 t;
   ClassStats *cs = &B.cls[p->cls];
@@ -284,9 +328,11 @@ send_one (Phone *p)
   memcpy (pkt + 16, &p->seq, 4);
   t = now_ns (CLOCK_REALTIME);                  /* same clock as SO_TIMESTAMPNS */
   memcpy (pkt + 12 + 8, &t, 8);
-  ok = (p->connected ? send (p->fd, pkt, sizeof pkt, 0)   /* see connect_phones */
-                              : sendto (p->fd, pkt, sizeof pkt, 0, (struct sockaddr *) &p->dest,
-                                        sizeof p->dest)) == sizeof pkt;
+  /* the send time is stamped before protect: A->B latency includes it */
+  ok = !p->srtp_tx || phone_protect (p, pkt, &len);
+  ok = ok && (p->connected ? send (p->fd, pkt, len, 0)   /* see connect_phones */
+                           : sendto (p->fd, pkt, len, 0, (struct sockaddr *) &p->dest,
+                                     sizeof p->dest)) == len;
 
   if (p->sink)
     B.sink_sent += ok;
@@ -298,6 +344,36 @@ send_one (Phone *p)
 }
 
 #define RX_BATCH 8
+
+/* --srtp: decrypts in place; a failure is counted by kind (the packet is
+ * then lost). */
+static gboolean
+phone_unprotect (Phone *p, guint8 *pkt, unsigned int *len)
+{
+  ClassStats *cs = &B.cls[p->cls];
+  int n = (int) *len;
+  gint64 t0 = now_ns (CLOCK_MONOTONIC);
+  srtp_err_status_t err = srtp_unprotect (p->srtp_rx, pkt, &n);
+
+  B.unprotect_ns += now_ns (CLOCK_MONOTONIC) - t0;
+  B.n_unprotect++;
+  switch (err) {
+  case srtp_err_status_ok:
+    *len = (unsigned int) n;
+    return TRUE;
+  case srtp_err_status_auth_fail:
+    cs->unprotect_auth++;
+    break;
+  case srtp_err_status_replay_fail:
+  case srtp_err_status_replay_old:
+    cs->unprotect_replay++;
+    break;
+  default:
+    cs->unprotect_other++;
+    break;
+  }
+  return FALSE;
+}
 
 static void
 receive_all (Phone *p, gboolean record)
@@ -324,6 +400,8 @@ receive_all (Phone *p, gboolean record)
       ClassStats *cs;
       struct cmsghdr *c;
 
+      if (p->srtp_rx && !phone_unprotect (p, bufs[i], &msgs[i].msg_len))
+        continue;
       if (msgs[i].msg_len != PACKET)
         continue;
       memcpy (&from, bufs[i] + 8, 4);
@@ -470,6 +548,117 @@ count_event (TdRelayPort *port, const TdRelayEvent *event, gpointer data)
   B.events++;
 }
 
+/* --srtp keys: rx (what the A phone sends under) then tx (what it
+ * receives under), 2 * TD_SRTP_MAX_KEY bytes a call with --keys-per-call,
+ * else one pair for all. Why one pair by default: every libsrtp2 session
+ * of the process slows every SRTP operation in it (Debian's NSS build:
+ * ~2.7 us a protect with 100 sessions, ~11 with 1,000, ~27 with 4,000, on
+ * one session or spread, measured apart), so 2N phone sessions next to
+ * the relay's 2N would inflate the relay's figure. With one pair the
+ * phones need two sessions (each SSRC is a stream of them, sharing their
+ * crypto contexts); the relay still makes its own two per port and never
+ * knows the keys are equal. */
+static const guint8 *
+call_keys (const guint8 *keys, guint call)
+{
+  return keys + (B.keys_per_call ? (gsize) call * 2 * TD_SRTP_MAX_KEY : 0);
+}
+
+static gsize
+keys_size (void)
+{
+  return (gsize) (B.keys_per_call ? B.calls : 1) * 2 * TD_SRTP_MAX_KEY;
+}
+
+static void
+make_keys (void)
+{
+  B.keys = g_malloc (keys_size ());
+  for (gsize off = 0; off < keys_size (); off += 2 * TD_SRTP_MAX_KEY) {
+    td_srtp_random_key (B.suite, B.keys + off);
+    td_srtp_random_key (B.suite, B.keys + off + TD_SRTP_MAX_KEY);
+  }
+}
+
+static void
+wipe_keys (void)
+{
+  if (B.keys)
+    explicit_bzero (B.keys, keys_size ());
+  g_clear_pointer (&B.keys, g_free);
+}
+
+/* The relay makes its sessions on the media thread; the time to the sync
+ * is its set-up cost. */
+static void
+setup_relay_srtp (TdRelay *relay, TdRelayPort **ports, guint n)
+{
+  gint64 t0;
+
+  td_relay_sync (relay);
+  t0 = now_ns (CLOCK_MONOTONIC);
+  for (guint i = 0; i < n; i++) {
+    const guint8 *rx = call_keys (B.keys, i);
+    td_relay_port_set_srtp (ports[2 * i], B.suite, rx, rx + TD_SRTP_MAX_KEY);
+  }
+  td_relay_sync (relay);
+  B.relay_srtp_setup_ns = now_ns (CLOCK_MONOTONIC) - t0;
+}
+
+/* --srtp: the A phone's sessions, matching its relay port's (a sink phone
+ * never reads: no receive session). */
+static void
+setup_phone_srtp (Phone *a, const guint8 *keys)
+{
+  gint64 t0 = now_ns (CLOCK_MONOTONIC);
+
+  if (B.keys_per_call) {
+    a->srtp_tx = phone_srtp_new (B.suite, keys, TRUE);
+    B.n_phone_sessions++;
+    if (!a->sink) {
+      a->srtp_rx = phone_srtp_new (B.suite, keys + TD_SRTP_MAX_KEY, FALSE);
+      B.n_phone_sessions++;
+    }
+  } else {
+    if (!B.shared_tx) {
+      B.shared_tx = phone_srtp_new (B.suite, keys, TRUE);
+      B.shared_rx = phone_srtp_new (B.suite, keys + TD_SRTP_MAX_KEY, FALSE);
+      B.n_phone_sessions += 2;
+    }
+    a->srtp_tx = B.shared_tx;
+    a->srtp_rx = a->sink ? NULL : B.shared_rx;
+  }
+  B.phone_srtp_setup_ns += now_ns (CLOCK_MONOTONIC) - t0;
+}
+
+/* Every A phone's sessions (call i's phones are 2i and 2i+1 until
+ * shuffle_phase), in the process that runs the generator. */
+static void
+setup_phones_srtp (void)
+{
+  td_srtp_global_init ();
+  for (guint i = 0; i < B.calls; i++)
+    setup_phone_srtp (&B.phones[2 * i], call_keys (B.keys, i));
+}
+
+/* The calls' phones, before the relay (and before --apart's fork): call
+ * i's are 2i (A) and 2i+1 (B). */
+static void
+tandem_phones (guint n)
+{
+  for (guint i = 0; i < n; i++) {
+    guint ia, ib;
+    add_phone_pair (TANDEM, NULL, NULL, &ia, &ib);
+    g_assert (ia == 2 * i && ib == 2 * i + 1);
+    if (B.sample > 1 && i % B.sample != 0) {
+      int small = 1;   /* the kernel's minimum: a sink holds a packet or two, then drops */
+      B.phones[ia].sink = B.phones[ib].sink = TRUE;
+      setsockopt (B.phones[ia].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+      setsockopt (B.phones[ib].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    }
+  }
+}
+
 static TdRelay *
 setup_tandem (guint n, gint64 *rss_kb, gint64 *slab_kb)
 {
@@ -496,27 +685,19 @@ setup_tandem (guint n, gint64 *rss_kb, gint64 *slab_kb)
     for (guint i = 0; i < 2 * n; i++)
       td_relay_port_set_event_func (ports[i], count_event, NULL);
   }
+  if (B.suite != TD_SRTP_SUITE_NONE)
+    setup_relay_srtp (relay, ports, n);   /* its sessions count in the relay's memory */
   td_relay_sync (relay);
   *rss_kb = proc_status_kb ("/proc/self/status", "VmRSS:") - rss0;
   *slab_kb = proc_status_kb ("/proc/meminfo", "Slab:") - slab0;
   /* now the phones: SDP remote = the phone, the phone sends to its port */
-  for (guint i = 0; i < n; i++) {
-    guint16 pa, pb;
-    guint ia, ib;
-    add_phone_pair (TANDEM, &pa, &pb, &ia, &ib);
-    if (B.sample > 1 && i % B.sample != 0) {
-      int small = 1;   /* the kernel's minimum: a sink holds a packet or two, then drops */
-      B.phones[ia].sink = B.phones[ib].sink = TRUE;
-      setsockopt (B.phones[ia].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-      setsockopt (B.phones[ib].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    }
-    td_relay_port_set_remote (ports[2 * i], "127.0.0.1", pa, pa);
-    td_relay_port_set_remote (ports[2 * i + 1], "127.0.0.1", pb, pb);
-    B.phones[ia].dest = loopback (td_relay_port_number (ports[2 * i]));
-    B.phones[ib].dest = loopback (td_relay_port_number (ports[2 * i + 1]));
+  for (guint i = 0; i < 2 * n; i++) {
+    guint16 pp = B.phones[i].port;
+    td_relay_port_set_remote (ports[i], "127.0.0.1", pp, pp);
+    B.phones[i].dest = loopback (td_relay_port_number (ports[i]));
   }
   td_relay_sync (relay);
-  g_free (ports);   /* td_relay_free closes them */
+  B.ports = ports;   /* for the stats at the end; td_relay_free closes them */
   return relay;
 }
 
@@ -606,6 +787,124 @@ connect_phones (void)
   }
 }
 
+/* ---- --apart: the load generator in a process of its own ----
+ *
+ * Forked once the phones' sockets and the keys exist, before anything
+ * initialises libsrtp2 (td_relay_new does): each process then has its own
+ * NSS, and the phones' sessions and operations neither slow nor lock the
+ * relay's. The child learns the relay's port numbers through a pipe, runs
+ * the generator when told, and sends back what it measured. */
+
+static void
+xfer (int fd, void *data, gsize n, gboolean out)
+{
+  guint8 *p = data;
+
+  while (n > 0) {
+    gssize r = out ? write (fd, p, n) : read (fd, p, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      g_error ("--apart: pipe %s", r == 0 ? "closed (the other process died)" : g_strerror (errno));
+    p += r;
+    n -= (gsize) r;
+  }
+}
+
+/* What the generator measured, child -> parent. */
+static void
+xfer_results (int fd, gboolean out)
+{
+  for (guint c = 0; c < N_CLASSES; c++) {
+    guint64 *hist = B.cls[c].hist;
+    xfer (fd, &B.cls[c], sizeof B.cls[c], out);
+    B.cls[c].hist = hist;   /* the parent's own buffer */
+    xfer (fd, hist, sizeof (guint64) * (HIST_US + 1), out);
+  }
+  xfer (fd, B.late_hist, sizeof (guint64) * (HIST_US + 1), out);
+  xfer (fd, &B.sink_sent, sizeof B.sink_sent, out);
+  xfer (fd, &B.loadgen_cpu_ns, sizeof B.loadgen_cpu_ns, out);
+  xfer (fd, &B.child_cpu_ns, sizeof B.child_cpu_ns, out);
+  xfer (fd, &B.n_protect, sizeof B.n_protect, out);
+  xfer (fd, &B.n_unprotect, sizeof B.n_unprotect, out);
+  xfer (fd, &B.protect_ns, sizeof B.protect_ns, out);
+  xfer (fd, &B.unprotect_ns, sizeof B.unprotect_ns, out);
+  xfer (fd, &B.phone_srtp_setup_ns, sizeof B.phone_srtp_setup_ns, out);
+  xfer (fd, &B.n_phone_sessions, sizeof B.n_phone_sessions, out);
+}
+
+static void G_GNUC_NORETURN
+generator_child (int rd, int wr)
+{
+  g_autofree guint16 *ports = g_new (guint16, 2 * B.calls);
+  gint64 cpu0;
+  char c = 'r';
+
+  xfer (rd, ports, sizeof (guint16) * 2 * B.calls, FALSE);
+  for (guint i = 0; i < 2 * B.calls; i++)
+    B.phones[i].dest = loopback (ports[i]);
+  if (B.suite != TD_SRTP_SUITE_NONE)
+    setup_phones_srtp ();
+  wipe_keys ();
+  shuffle_phase ();
+  connect_phones ();
+  xfer (wr, &c, 1, TRUE);    /* ready */
+  xfer (rd, &c, 1, FALSE);   /* go */
+  cpu0 = now_ns (CLOCK_PROCESS_CPUTIME_ID);
+  g_thread_join (g_thread_new ("loadgen", loadgen_thread, NULL));
+  B.child_cpu_ns = now_ns (CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+  xfer_results (wr, TRUE);
+  _exit (0);
+}
+
+static void
+fork_generator (void)
+{
+  int down[2], up[2];
+
+  if (pipe2 (down, O_CLOEXEC) < 0 || pipe2 (up, O_CLOEXEC) < 0)
+    g_error ("pipe: %s", g_strerror (errno));
+  fflush (stdout);
+  B.child = fork ();
+  if (B.child < 0)
+    g_error ("fork: %s", g_strerror (errno));
+  if (B.child == 0) {
+    close (down[1]);
+    close (up[0]);
+    generator_child (down[0], up[1]);
+  }
+  close (down[0]);
+  close (up[1]);
+  B.to_child = down[1];
+  B.from_child = up[0];
+}
+
+/* Parent: the relay's ports to the child, then wait until it is ready. */
+static void
+child_setup (void)
+{
+  g_autofree guint16 *ports = g_new (guint16, 2 * B.calls);
+  char c;
+
+  for (guint i = 0; i < 2 * B.calls; i++)
+    ports[i] = td_relay_port_number (B.ports[i]);
+  xfer (B.to_child, ports, sizeof (guint16) * 2 * B.calls, TRUE);
+  xfer (B.from_child, &c, 1, FALSE);
+}
+
+/* Parent: the generator's run, from "go" to its results. */
+static void
+child_run (void)
+{
+  char c = 'g';
+  int status;
+
+  xfer (B.to_child, &c, 1, TRUE);
+  xfer_results (B.from_child, FALSE);
+  if (waitpid (B.child, &status, 0) < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    g_error ("--apart: the generator process failed");
+}
+
 /* ---- report ---- */
 
 static double
@@ -646,6 +945,57 @@ report_class (guint c)
             percentile_us (cs, 1.0 - 1e-12), cs->n_lat);
 }
 
+/* --srtp: the relay's SRTP counters summed over every port, what was lost
+ * to SRTP in each direction, the relay's SRTP operations per relayed
+ * packet, and the generator's own libsrtp2 work (on the other core). */
+static void
+report_srtp (gint64 relay_ns, gint64 wall_ns)
+{
+  TdRelayStats sum = { 0 }, st;
+  guint64 a_rx = 0, a_tx = 0, rx = 0, unprotects, protects, relayed;
+  const ClassStats *cs = &B.cls[TANDEM];
+  double per_packet, gen_ns = (double) (B.protect_ns + B.unprotect_ns);
+
+  for (guint i = 0; i < 2 * B.calls; i++) {
+    td_relay_port_get_stats (B.ports[i], &st);
+    sum.srtp_auth_failed += st.srtp_auth_failed;
+    sum.srtp_replayed += st.srtp_replayed;
+    sum.srtp_tx_failed += st.srtp_tx_failed;
+    rx += st.rx_packets + st.srtp_auth_failed + st.srtp_replayed;
+    if (i % 2 == 0) {   /* A ports: every packet in is unprotected, every one out protected */
+      a_rx += st.rx_packets;
+      a_tx += st.tx_packets + st.tx_errors;
+    }
+  }
+  unprotects = a_rx + sum.srtp_auth_failed + sum.srtp_replayed;
+  protects = a_tx + sum.srtp_tx_failed;
+  relayed = cs->received[0] + cs->received[1] + B.sink_sent;
+  per_packet = (double) (unprotects + protects) / MAX (1, relayed);
+  printf ("  SRTP %s on every A leg, B plain: relay counters (all ports): srtp_auth_failed %" G_GUINT64_FORMAT
+          "  srtp_replayed %" G_GUINT64_FORMAT "  srtp_tx_failed %" G_GUINT64_FORMAT "\n",
+          td_srtp_suite_name (B.suite), sum.srtp_auth_failed, sum.srtp_replayed, sum.srtp_tx_failed);
+  printf ("         lost to SRTP: A->B at the relay auth %" G_GUINT64_FORMAT " replay %" G_GUINT64_FORMAT
+          "; B->A relay protect %" G_GUINT64_FORMAT ", at the A phones auth %" G_GUINT64_FORMAT
+          " replay %" G_GUINT64_FORMAT " other %" G_GUINT64_FORMAT " (all inside the loss above)\n",
+          sum.srtp_auth_failed, sum.srtp_replayed, sum.srtp_tx_failed, cs->unprotect_auth,
+          cs->unprotect_replay, cs->unprotect_other);
+  printf ("         relay SRTP work: %" G_GUINT64_FORMAT " unprotect + %" G_GUINT64_FORMAT
+          " protect = %.2f per relayed packet; relay cpu %.2f us per packet it took in (%" G_GUINT64_FORMAT
+          "; = the us per relayed packet above when nothing is lost)\n",
+          unprotects, protects, per_packet, relay_ns / 1e3 / MAX (1, rx), rx);
+  printf ("         cost per SRTP packet = (this run's us per relayed packet - a plain run's, same calls) / %.2f\n",
+          per_packet);
+  printf ("         load generator's libsrtp2 (cpu1, not in the relay's figure): %.2f us per protect, "
+          "%.2f us per unprotect, %.1f%% of one core\n",
+          B.protect_ns / 1e3 / MAX (1, B.n_protect), B.unprotect_ns / 1e3 / MAX (1, B.n_unprotect),
+          100.0 * gen_ns / wall_ns);
+  printf ("         libsrtp2 sessions (each slows every SRTP operation of its process): relay %u "
+          "(made in %.2f s on its media thread), phones %u (%s, made in %.2f s, %s)\n",
+          2 * B.calls, B.relay_srtp_setup_ns / 1e9, B.n_phone_sessions,
+          B.keys_per_call ? "keys per call" : "one key pair for every call",
+          B.phone_srtp_setup_ns / 1e9, B.apart ? "in the generator's process" : "in the relay's process");
+}
+
 static double
 cpu_pct (gint64 ticks, gint64 ns)
 {
@@ -659,7 +1009,12 @@ usage (void)
            "usage: relay-bench [--calls N] [--duration S] [--ports MIN-MAX] [--bare K] [--direct K]\n"
            "                   [--gst] [--no-pin] [--spin] [--nice N] [--threads N]\n"
            "                   [--sample K]   (read only every K-th call's phones)\n"
-           "                   [--events MS]  (event funcs on every port, idle timeout MS)\n");
+           "                   [--events MS]  (event funcs on every port, idle timeout MS)\n"
+           "                   [--srtp] [--suite NAME]   (SRTP on every A leg: SRTP<->RTP calls;\n"
+           "                    NAME an SDES suite, default AES_CM_128_HMAC_SHA1_80; implies --srtp)\n"
+           "                   [--keys-per-call]   (--srtp: own keys per call, 2 phone sessions a call\n"
+           "                    in this process, which slow the relay's too; default one pair)\n"
+           "                   [--apart]   (the load generator in a child process, own libsrtp2/NSS)\n");
   exit (2);
 }
 
@@ -672,7 +1027,9 @@ parse_args (int argc, char **argv)
     { "direct", required_argument, NULL, 'D' }, { "gst", no_argument, NULL, 'g' },
     { "no-pin", no_argument, NULL, 'P' }, { "spin", no_argument, NULL, 's' },
     { "nice", required_argument, NULL, 'N' }, { "threads", required_argument, NULL, 't' }, { "sample", required_argument, NULL, 'S' },
-    { "events", required_argument, NULL, 'e' },
+    { "events", required_argument, NULL, 'e' }, { "srtp", no_argument, NULL, 'r' },
+    { "suite", required_argument, NULL, 'u' }, { "keys-per-call", no_argument, NULL, 'k' },
+    { "apart", no_argument, NULL, 'a' },
     { NULL, 0, NULL, 0 },
   };
   int o;
@@ -691,6 +1048,21 @@ parse_args (int argc, char **argv)
     case 't': B.threads = atoi (optarg); break;
     case 'S': B.sample = atoi (optarg); break;
     case 'e': B.events_ms = atoi (optarg); break;
+    case 'r':
+      if (B.suite == TD_SRTP_SUITE_NONE)
+        B.suite = TD_SRTP_AES_CM_128_HMAC_SHA1_80;
+      break;
+    case 'k': B.keys_per_call = TRUE; break;
+    case 'a': B.apart = TRUE; break;
+    case 'u':
+      if (!td_srtp_suite_from_name (optarg, &B.suite)) {
+        fprintf (stderr, "relay-bench: unknown SRTP suite %s; one of:", optarg);
+        for (guint k = TD_SRTP_SUITE_NONE + 1; k < TD_SRTP_N_SUITES; k++)
+          fprintf (stderr, " %s", td_srtp_suite_name (k));
+        fprintf (stderr, "\n");
+        exit (2);
+      }
+      break;
     case 'p':
       if (sscanf (optarg, "%u-%u", &lo, &hi) != 2 || lo > hi || hi > 65535)
         usage ();
@@ -700,7 +1072,9 @@ parse_args (int argc, char **argv)
     default: usage ();
     }
   }
-  if (B.calls == 0 || B.duration <= WARMUP_S)
+  if (B.keys_per_call && B.suite == TD_SRTP_SUITE_NONE)
+    B.suite = TD_SRTP_AES_CM_128_HMAC_SHA1_80;
+  if (B.calls == 0 || B.duration <= WARMUP_S || (B.gst && (B.suite != TD_SRTP_SUITE_NONE || B.apart)))
     usage ();
 }
 
@@ -718,7 +1092,8 @@ report_machine (gint64 cpu0[MAX_CPUS][4], gint64 cpu1[MAX_CPUS][4], gint64 proc_
             100.0 * (cpu1[c][0] - cpu0[c][0]) / total, 100.0 * (cpu1[c][1] - cpu0[c][1]) / total,
             100.0 * (cpu1[c][2] - cpu0[c][2]) / total);
   }
-  printf ("  machine busy %.0f%% of one core (tick-sampled), this process %.0f%%: a surplus is "
+  printf ("  machine busy %.0f%% of one core (tick-sampled), this process %.0f%% (--apart: and the "
+          "generator's): a surplus is "
           "ksoftirqd or other processes (must be small for a clean run)\n",
           cpu_pct (busy, wall_ns), 100.0 * proc_ns / wall_ns);
 }
@@ -746,13 +1121,25 @@ main (int argc, char **argv)
   for (guint c = 0; c < N_CLASSES; c++)
     B.cls[c].hist = g_new0 (guint64, HIST_US + 1);
   B.phones = g_new0 (Phone, 2 * (B.calls + B.bare_calls + B.direct_calls));
+  B.late_hist = g_new0 (guint64, HIST_US + 1);
 
   if (B.gst) {
     /* GStreamer's streaming threads inherit this thread's CPU: cpu0, like the relay */
     pin_tid ((pid_t) syscall (SYS_gettid), 0);
     pipelines = setup_gst (B.calls);
   } else {
+    tandem_phones (B.calls);
+    setup_baselines ();
+    if (B.suite != TD_SRTP_SUITE_NONE)
+      make_keys ();
+    if (B.apart)
+      fork_generator ();   /* the child never comes back */
     relay = setup_tandem (B.calls, &rss_kb, &slab_kb);
+    if (B.apart)
+      child_setup ();
+    else if (B.suite != TD_SRTP_SUITE_NONE)
+      setup_phones_srtp ();
+    wipe_keys ();
     relay_tids = find_threads ("td-relay");
     for (guint i = 0; i < relay_tids->len; i++) {
       pid_t tid = g_array_index (relay_tids, pid_t, i);
@@ -761,19 +1148,23 @@ main (int argc, char **argv)
         g_warning ("nice: %s", g_strerror (errno));
     }
   }
-  setup_baselines ();
-  shuffle_phase ();
-  connect_phones ();
-  B.late_hist = g_new0 (guint64, HIST_US + 1);
+  if (B.gst)
+    setup_baselines ();
+  if (!B.apart) {
+    shuffle_phase ();
+    connect_phones ();
+  }
 
-  printf ("%s: %u calls (%u phones at 50 pkt/s, %u pkt/s into the relay), %u s, pinned: %s%s, nice %d\n",
+  printf ("%s: %u calls (%u phones at 50 pkt/s, %u pkt/s into the relay), %u s, pinned: %s%s, nice %d%s%s\n",
           B.gst ? "gstreamer" : B.threads > 1 ? "tandem, relay threads sharded" : "tandem", B.calls, 2 * B.calls, 100 * B.calls, B.duration,
           B.pin ? "relay (or GStreamer) cpu0, load generator cpu1, bare loop cpu0" : "no",
-          B.spin ? ", load generator spinning" : "", B.nice);
+          B.spin ? ", load generator spinning" : "", B.nice,
+          B.suite ? ", SRTP<->RTP: " : "", B.suite ? td_srtp_suite_name (B.suite) : "");
   if (!B.gst)
-    printf ("  relay memory for %u calls: RSS +%" G_GINT64_FORMAT " KiB (%.0f B/call), "
+    printf ("  relay memory for %u calls: RSS +%" G_GINT64_FORMAT " KiB (%.0f B/call%s), "
             "kernel slab +%" G_GINT64_FORMAT " KiB (%.1f KiB/call)\n",
-            B.calls, rss_kb, 1024.0 * rss_kb / B.calls, slab_kb, (double) slab_kb / B.calls);
+            B.calls, rss_kb, 1024.0 * rss_kb / B.calls,
+            B.suite ? ", the relay's SRTP sessions included" : "", slab_kb, (double) slab_kb / B.calls);
   fflush (stdout);
 
   /* the measured window: both generator threads run inside it */
@@ -786,8 +1177,12 @@ main (int argc, char **argv)
   main_ns = now_ns (CLOCK_THREAD_CPUTIME_ID);
   wall_ns = now_ns (CLOCK_MONOTONIC);
   bare = g_thread_new ("bare-loop", bare_thread, NULL);
-  lg = g_thread_new ("loadgen", loadgen_thread, NULL);
-  g_thread_join (lg);
+  if (B.apart) {
+    child_run ();
+  } else {
+    lg = g_thread_new ("loadgen", loadgen_thread, NULL);
+    g_thread_join (lg);
+  }
   if (relay_tids) {
     relay_t1 = relay_threads_sum (relay_tids, FALSE);
     vcs1 = relay_threads_sum (relay_tids, TRUE);
@@ -798,7 +1193,7 @@ main (int argc, char **argv)
   main_ns = now_ns (CLOCK_THREAD_CPUTIME_ID) - main_ns;
   proc_ns = now_ns (CLOCK_PROCESS_CPUTIME_ID) - proc_ns;
   cpu_jiffies (cpu1);
-  relay_side_ns = proc_ns - B.loadgen_cpu_ns - B.bare_cpu_ns - main_ns;
+  relay_side_ns = proc_ns - (B.apart ? 0 : B.loadgen_cpu_ns) - B.bare_cpu_ns - main_ns;
 
   g_file_get_contents ("/proc/loadavg", &load, NULL, NULL);
   printf ("  machine load average after: %s", load ? load : "?\n");
@@ -814,8 +1209,10 @@ main (int argc, char **argv)
             hist_percentile (B.late_hist, n, 0.99), hist_percentile (B.late_hist, n, 0.999),
             hist_percentile (B.late_hist, n, 1.0 - 1e-12));
   }
-  printf ("  cpu (%% of one core over %.1f s): load generator %.1f%%, bare loop %.1f%%\n",
-          wall_ns / 1e9, 100.0 * B.loadgen_cpu_ns / wall_ns, 100.0 * B.bare_cpu_ns / wall_ns);
+  printf ("  cpu (%% of one core over %.1f s): load generator %.1f%%%s, bare loop %.1f%%\n",
+          wall_ns / 1e9, 100.0 * B.loadgen_cpu_ns / wall_ns,
+          B.apart ? " (a process of its own, on cpu1)" : B.suite ? " (on cpu1, its own libsrtp2 included: see SRTP below)" : "",
+          100.0 * B.bare_cpu_ns / wall_ns);
   relayed = B.cls[TANDEM].received[0] + B.cls[TANDEM].received[1] + B.sink_sent;
   if (B.sample > 1)
     printf ("  --sample %u: loss and latency above are of every %u-th call; the other phones "
@@ -827,11 +1224,13 @@ main (int argc, char **argv)
             relay_tids->len > 1 ? "S (sum)" : "",
             100.0 * relay_side_ns / wall_ns, relay_side_ns / 1e3 / MAX (1, relayed),
             cpu_pct (relay_t1 - relay_t0, wall_ns), (vcs1 - vcs0) / (wall_ns / 1e9));
-  else
+  if (relay_tids && B.suite != TD_SRTP_SUITE_NONE)
+    report_srtp (relay_side_ns, wall_ns);
+  if (!relay_tids)
     printf ("  GSTREAMER cpu %.1f%% (%.2f us per relayed packet), %u threads\n",
             100.0 * relay_side_ns / wall_ns, relay_side_ns / 1e3 / MAX (1, relayed),
             2 * B.calls);
-  report_machine (cpu0, cpu1, proc_ns, wall_ns);
+  report_machine (cpu0, cpu1, proc_ns + B.child_cpu_ns, wall_ns);
   printf ("  process VmRSS %" G_GINT64_FORMAT " KiB\n", proc_status_kb ("/proc/self/status", "VmRSS:"));
 
   if (pipelines) {
