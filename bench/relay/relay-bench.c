@@ -14,6 +14,11 @@
  *           thread hop on this machine;
  *   direct  K phone pairs sending straight to each other: the loopback floor.
  *
+ * --rtpengine ADDR:PORT: the same calls through rtpengine (the peer's relay,
+ * userspace) instead, set up over its ng control protocol (rtpengine-ng.c);
+ * with --rtpengine-pid its threads are pinned to cpu0 as tandem's relay
+ * is, and its CPU (all its threads, /proc ticks) is reported alike.
+ *
  * --srtp: each call's A port runs SRTP (td_relay_port_set_srtp, random keys
  * per direction: one pair for every call, or per call with --keys-per-call,
  * see call_keys), B stays plain: SRTP<->RTP calls. The A phones protect
@@ -52,6 +57,7 @@
 #include <unistd.h>
 
 #include "phone-srtp.h"
+#include "rtpengine-ng.h"
 #include "td-relay.h"
 #include "td-srtp.h"
 
@@ -96,6 +102,9 @@ static struct {
   srtp_t shared_tx, shared_rx;       /* the A phones' sessions when the keys are shared */
   guint8 *keys;                      /* --srtp: call_keys(); wiped once both sides have them */
   gboolean apart;                    /* --apart: the load generator in a child process */
+  char *rtpengine;                   /* --rtpengine: ng control ADDR:PORT; NULL = tandem's relay */
+  pid_t rtpengine_pid;               /* --rtpengine-pid: pinned and measured */
+  NgClient *ng;
   gint64 child_cpu_ns;               /* --apart: the child's whole CPU over the window */
   pid_t child;
   int to_child, from_child;          /* --apart: pipes, parent side */
@@ -143,6 +152,21 @@ pin_tid (pid_t tid, int cpu)
     g_warning ("pin %d to cpu %d: %s", tid, cpu, g_strerror (errno));
 }
 
+/* Every thread of another process (rtpengine) on `cpu`. */
+static void
+pin_process (pid_t pid, int cpu)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/task", pid);
+  GDir *dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  if (!dir)
+    g_error ("no process %d", pid);
+  while ((name = g_dir_read_name (dir)))
+    pin_tid (atoi (name), cpu);
+  g_dir_close (dir);
+}
+
 static struct sockaddr_in
 loopback (guint16 port)
 {
@@ -184,11 +208,10 @@ proc_status_kb (const char *path, const char *key)
   return g_ascii_strtoll (p + strlen (key), NULL, 10);
 }
 
-/* user + system ticks of one thread */
+/* user + system ticks of a stat file: one thread's, or a whole process's */
 static gint64
-thread_ticks (pid_t tid)
+stat_ticks (const char *path)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/self/task/%d/stat", tid);
   g_autofree char *text = NULL;
   char *p;
   unsigned long long utime, stime;
@@ -199,6 +222,20 @@ thread_ticks (pid_t tid)
   if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return -1;
   return (gint64) (utime + stime);
+}
+
+static gint64
+thread_ticks (pid_t tid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/self/task/%d/stat", tid);
+  return stat_ticks (path);
+}
+
+static gint64
+process_ticks (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
+  return stat_ticks (path);
 }
 
 /* TIDs of the threads whose name starts with `prefix`, sorted. */
@@ -641,6 +678,19 @@ setup_phones_srtp (void)
     setup_phone_srtp (&B.phones[2 * i], call_keys (B.keys, i));
 }
 
+/* --sample: call i's phones are never read unless i is a multiple of K. */
+static void
+sample_call (guint i, guint ia, guint ib)
+{
+  int small = 1;   /* the kernel's minimum: a sink holds a packet or two, then drops */
+
+  if (B.sample <= 1 || i % B.sample == 0)
+    return;
+  B.phones[ia].sink = B.phones[ib].sink = TRUE;
+  setsockopt (B.phones[ia].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  setsockopt (B.phones[ib].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+}
+
 /* The calls' phones, before the relay (and before --apart's fork): call
  * i's are 2i (A) and 2i+1 (B). */
 static void
@@ -650,12 +700,7 @@ tandem_phones (guint n)
     guint ia, ib;
     add_phone_pair (TANDEM, NULL, NULL, &ia, &ib);
     g_assert (ia == 2 * i && ib == 2 * i + 1);
-    if (B.sample > 1 && i % B.sample != 0) {
-      int small = 1;   /* the kernel's minimum: a sink holds a packet or two, then drops */
-      B.phones[ia].sink = B.phones[ib].sink = TRUE;
-      setsockopt (B.phones[ia].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-      setsockopt (B.phones[ib].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    }
+    sample_call (i, ia, ib);
   }
 }
 
@@ -742,6 +787,42 @@ setup_gst (guint n)
     }
   }
   return pipelines;
+}
+
+/* --rtpengine: each call's two phones, and the ports rtpengine opened for
+ * them (the offer carries A's port, the answer B's). */
+static void
+setup_rtpengine (guint n)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) hp = g_strsplit (B.rtpengine, ":", 2);
+
+  if (!hp[1] || !(B.ng = ng_client_new (hp[0], (guint16) atoi (hp[1]), &error)))
+    g_error ("--rtpengine %s: %s", B.rtpengine, error ? error->message : "not ADDR:PORT");
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *call_id = g_strdup_printf ("relay-bench-%d-%u", (int) getpid (), i);
+    guint16 pa, pb, to_a, to_b;
+    guint ia, ib;
+
+    add_phone_pair (TANDEM, &pa, &pb, &ia, &ib);
+    sample_call (i, ia, ib);
+    if (!ng_call_new (B.ng, call_id, pa, pb, &to_a, &to_b, &error))
+      g_error ("call %u: %s", i, error->message);
+    B.phones[ia].dest = loopback (to_a);
+    B.phones[ib].dest = loopback (to_b);
+  }
+}
+
+static void
+teardown_rtpengine (guint n)
+{
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *call_id = g_strdup_printf ("relay-bench-%d-%u", (int) getpid (), i);
+    g_autoptr (GError) error = NULL;
+    if (!ng_call_delete (B.ng, call_id, &error))
+      g_warning ("delete call %u: %s", i, error->message);
+  }
+  g_clear_pointer (&B.ng, ng_client_free);
 }
 
 static void
@@ -1014,7 +1095,9 @@ usage (void)
            "                    NAME an SDES suite, default AES_CM_128_HMAC_SHA1_80; implies --srtp)\n"
            "                   [--keys-per-call]   (--srtp: own keys per call, 2 phone sessions a call\n"
            "                    in this process, which slow the relay's too; default one pair)\n"
-           "                   [--apart]   (the load generator in a child process, own libsrtp2/NSS)\n");
+           "                   [--apart]   (the load generator in a child process, own libsrtp2/NSS)\n"
+           "                   [--rtpengine ADDR:PORT [--rtpengine-pid PID]]   (the calls through\n"
+           "                    rtpengine, set up over its ng port; PID: pinned to cpu0, CPU measured)\n");
   exit (2);
 }
 
@@ -1029,7 +1112,8 @@ parse_args (int argc, char **argv)
     { "nice", required_argument, NULL, 'N' }, { "threads", required_argument, NULL, 't' }, { "sample", required_argument, NULL, 'S' },
     { "events", required_argument, NULL, 'e' }, { "srtp", no_argument, NULL, 'r' },
     { "suite", required_argument, NULL, 'u' }, { "keys-per-call", no_argument, NULL, 'k' },
-    { "apart", no_argument, NULL, 'a' },
+    { "apart", no_argument, NULL, 'a' }, { "rtpengine", required_argument, NULL, 'R' },
+    { "rtpengine-pid", required_argument, NULL, 'I' },
     { NULL, 0, NULL, 0 },
   };
   int o;
@@ -1054,6 +1138,8 @@ parse_args (int argc, char **argv)
       break;
     case 'k': B.keys_per_call = TRUE; break;
     case 'a': B.apart = TRUE; break;
+    case 'R': B.rtpengine = g_strdup (optarg); break;
+    case 'I': B.rtpengine_pid = atoi (optarg); break;
     case 'u':
       if (!td_srtp_suite_from_name (optarg, &B.suite)) {
         fprintf (stderr, "relay-bench: unknown SRTP suite %s; one of:", optarg);
@@ -1075,6 +1161,10 @@ parse_args (int argc, char **argv)
   if (B.keys_per_call && B.suite == TD_SRTP_SUITE_NONE)
     B.suite = TD_SRTP_AES_CM_128_HMAC_SHA1_80;
   if (B.calls == 0 || B.duration <= WARMUP_S || (B.gst && (B.suite != TD_SRTP_SUITE_NONE || B.apart)))
+    usage ();
+  if (B.rtpengine && (B.gst || B.suite != TD_SRTP_SUITE_NONE || B.apart || B.threads > 1))
+    usage ();
+  if (B.rtpengine_pid && !B.rtpengine)
     usage ();
 }
 
@@ -1127,6 +1217,10 @@ main (int argc, char **argv)
     /* GStreamer's streaming threads inherit this thread's CPU: cpu0, like the relay */
     pin_tid ((pid_t) syscall (SYS_gettid), 0);
     pipelines = setup_gst (B.calls);
+  } else if (B.rtpengine) {
+    setup_rtpengine (B.calls);
+    if (B.rtpengine_pid)
+      pin_process (B.rtpengine_pid, 0);   /* its every thread on cpu0, like tandem's relay */
   } else {
     tandem_phones (B.calls);
     setup_baselines ();
@@ -1148,7 +1242,7 @@ main (int argc, char **argv)
         g_warning ("nice: %s", g_strerror (errno));
     }
   }
-  if (B.gst)
+  if (B.gst || B.rtpengine)
     setup_baselines ();
   if (!B.apart) {
     shuffle_phase ();
@@ -1156,11 +1250,11 @@ main (int argc, char **argv)
   }
 
   printf ("%s: %u calls (%u phones at 50 pkt/s, %u pkt/s into the relay), %u s, pinned: %s%s, nice %d%s%s\n",
-          B.gst ? "gstreamer" : B.threads > 1 ? "tandem, relay threads sharded" : "tandem", B.calls, 2 * B.calls, 100 * B.calls, B.duration,
+          B.gst ? "gstreamer" : B.rtpengine ? "rtpengine" : B.threads > 1 ? "tandem, relay threads sharded" : "tandem", B.calls, 2 * B.calls, 100 * B.calls, B.duration,
           B.pin ? "relay (or GStreamer) cpu0, load generator cpu1, bare loop cpu0" : "no",
           B.spin ? ", load generator spinning" : "", B.nice,
           B.suite ? ", SRTP<->RTP: " : "", B.suite ? td_srtp_suite_name (B.suite) : "");
-  if (!B.gst)
+  if (!B.gst && !B.rtpengine)
     printf ("  relay memory for %u calls: RSS +%" G_GINT64_FORMAT " KiB (%.0f B/call%s), "
             "kernel slab +%" G_GINT64_FORMAT " KiB (%.1f KiB/call)\n",
             B.calls, rss_kb, 1024.0 * rss_kb / B.calls,
@@ -1172,6 +1266,8 @@ main (int argc, char **argv)
     relay_t0 = relay_threads_sum (relay_tids, FALSE);
     vcs0 = relay_threads_sum (relay_tids, TRUE);
   }
+  if (B.rtpengine_pid)
+    relay_t0 = process_ticks (B.rtpengine_pid);
   cpu_jiffies (cpu0);
   proc_ns = now_ns (CLOCK_PROCESS_CPUTIME_ID);
   main_ns = now_ns (CLOCK_THREAD_CPUTIME_ID);
@@ -1187,6 +1283,8 @@ main (int argc, char **argv)
     relay_t1 = relay_threads_sum (relay_tids, FALSE);
     vcs1 = relay_threads_sum (relay_tids, TRUE);
   }
+  if (B.rtpengine_pid)
+    relay_t1 = process_ticks (B.rtpengine_pid);
   atomic_store (&B.bare_stop, TRUE);
   g_thread_join (bare);
   wall_ns = now_ns (CLOCK_MONOTONIC) - wall_ns;
@@ -1226,7 +1324,13 @@ main (int argc, char **argv)
             cpu_pct (relay_t1 - relay_t0, wall_ns), (vcs1 - vcs0) / (wall_ns / 1e9));
   if (relay_tids && B.suite != TD_SRTP_SUITE_NONE)
     report_srtp (relay_side_ns, wall_ns);
-  if (!relay_tids)
+  if (B.rtpengine && B.rtpengine_pid)
+    printf ("  RTPENGINE cpu %.1f%% (all its threads, /proc ticks; %.2f us per relayed packet)\n",
+            cpu_pct (relay_t1 - relay_t0, wall_ns),
+            cpu_pct (relay_t1 - relay_t0, wall_ns) / 100.0 * wall_ns / 1e3 / MAX (1, relayed));
+  else if (B.rtpengine)
+    printf ("  RTPENGINE cpu not measured (no --rtpengine-pid)\n");
+  else if (!relay_tids)
     printf ("  GSTREAMER cpu %.1f%% (%.2f us per relayed packet), %u threads\n",
             100.0 * relay_side_ns / wall_ns, relay_side_ns / 1e3 / MAX (1, relayed),
             2 * B.calls);
@@ -1240,6 +1344,8 @@ main (int argc, char **argv)
     }
     g_ptr_array_unref (pipelines);
   }
+  if (B.rtpengine)
+    teardown_rtpengine (B.calls);
   if (relay && B.events_ms) {
     /* The main thread was in g_thread_join: the events wait in the queue. */
     while (g_main_context_iteration (NULL, FALSE))
