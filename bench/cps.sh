@@ -16,6 +16,9 @@
 # -m/timeout.
 #   bench/cps.sh [BUILD_DIR] [RATES] [DURATION] [HOLD_MS]
 #   TARGET=tandem|peer|both (both)  PORTS=lo-hi (tandem: the sample's range)
+#   TARGET=one|pair|scale: past one machine (bench/netns.sh): one tandem, or two,
+#   each in a network namespace, behind Kamailio's dispatcher; scale runs one
+#   then pair and prints the ratio pair/one (root: ip netns).
 #   OVERLOAD_LAG=MS ([sip] overload-lag; 0: no shedding)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +32,8 @@ port=5360
 work=$(mktemp -d /tmp/tandem-bench-cps.XXXXXX)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 hz=$(getconf CLK_TCK)
+sip_addr=127.0.0.1   # where SIPp sends and binds
+. "$here/netns.sh"
 
 # The sample configuration with the bench's port, store and users.
 tandem_conf() {
@@ -55,6 +60,8 @@ start_target() {
       -A WITH_AUTH -A LISTEN=udp:127.0.0.1:$port > /dev/null
     pids=($(cat "$work/rtpengine/rtpengine.pid") $(cat "$work/kamailio/kamailio.pid"))
     pids+=($(pgrep -P "${pids[1]}" | tr '\n' ' ')) ;;
+  one) pids=(); netns_start 1 ;;
+  pair) pids=(); netns_start 2 ;;
   esac
 }
 
@@ -65,19 +72,24 @@ stop_target() {
   peer)
     RUN=$work/kamailio bash "$here/peer/kamailio.sh" stop > /dev/null
     RUN=$work/rtpengine bash "$here/peer/rtpengine.sh" stop > /dev/null ;;
+  one|pair) netns_stop ;;
   esac
   sleep 1
 }
-trap 'stop_target tandem 2>/dev/null; stop_target peer 2>/dev/null; true' EXIT
+trap 'stop_target tandem 2>/dev/null; stop_target peer 2>/dev/null; ns_down; true' EXIT
 
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null || echo 0))); done; echo $t; }
 
 run_target() {
   local name=$1
   start_target "$name"
-  timeout 10 sipp 127.0.0.1:$port -sf "$here/sipp/register-uas.xml" -au bob -ap bench -m 1 \
-    -p $((port + 2)) -i 127.0.0.1 -auth_uri pbx.test -nostdin > "$work/reg.out" 2>&1
-  timeout $((duration * 10 + 120)) sipp -sf "$here/sipp/cps-uas.xml" -p $((port + 2)) -i 127.0.0.1 \
+  case $name in
+  one) netns_register 1 ;;
+  pair) netns_register 2 ;;
+  *) timeout 10 sipp 127.0.0.1:$port -sf "$here/sipp/register-uas.xml" -au bob -ap bench -m 1 \
+       -p $((port + 2)) -i 127.0.0.1 -auth_uri pbx.test -nostdin > "$work/reg.out" 2>&1 ;;
+  esac
+  timeout $((duration * 10 + 120)) sipp -sf "$here/sipp/cps-uas.xml" -p $((port + 2)) -i "$sip_addr" \
     -nostdin -bg > "$work/uas.out" 2>&1 || true
   uas=$(pgrep -f "sipp -sf $here/sipp/cps-uas.xml" | head -1)
   echo "== $name (hold $hold ms, $duration s per rate)"
@@ -87,8 +99,8 @@ run_target() {
     local total=$((rate * duration)) t0 t1 tb te sb se uac ua ub ue ok failed shed setup
     t0=$(date +%s.%N); tb=$(ticks "${pids[@]}"); sb=$(ticks $uas)
     rm -f "$work"/cps-uac_*_rtt.csv
-    (cd "$work" && exec timeout $((duration * 4 + hold / 1000 * 2 + 30)) sipp 127.0.0.1:$port \
-      -sf "$here/sipp/cps-uac.xml" -au alice -ap bench -i 127.0.0.1 -p $((port + 1)) \
+    (cd "$work" && exec timeout $((duration * 4 + hold / 1000 * 2 + 30)) sipp "$sip_addr:$port" \
+      -sf "$here/sipp/cps-uac.xml" -au alice -ap bench -i "$sip_addr" -p $((port + 1)) \
       -auth_uri bob@pbx.test -r "$rate" -m "$total" -l $((rate * (4 + hold / 1000) + 100)) -d "$hold" \
       -timeout $((duration * 4 + hold / 1000 * 2 + 20))s -nostdin -trace_stat -stf "$work/stat.csv" \
       -trace_rtt -rtt_freq 1 > "$work/uac.out" 2>&1) &
@@ -125,8 +137,14 @@ best() {
 
 case $target in
 both) run_target tandem; run_target peer ;;
+scale) run_target one; run_target pair ;;
 *) run_target "$target" ;;
 esac
+if [ "$target" = scale ]; then
+  b1=$(best one); b2=$(best pair)
+  echo "== best rate (< 0.1% failed or shed, set-up p95 < 500 ms): one tandem ${b1}/s, two ${b2}/s," \
+    "ratio pair/one $( [ "$b1" -gt 0 ] && echo "scale=2; $b2 / $b1" | bc || echo -)"
+fi
 if [ "$target" = both ]; then
   bt=$(best tandem); bp=$(best peer)
   echo "== best rate (< 0.1% failed or shed, set-up p95 < 500 ms): tandem ${bt}/s, peer ${bp}/s," \
