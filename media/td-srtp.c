@@ -48,10 +48,10 @@ td_srtp_global_init (void)
   }
 }
 
-/* The crypto of `suite`. SRTCP of the _32 suites keeps the 80-bit tag
- * (RFC 4568 §6.2; srtp.h: the 32-bit one is not for SRTCP). */
-static void
-set_crypto (srtp_policy_t *p, TdSrtpSuite suite)
+/* SRTCP of the _32 suites keeps the 80-bit tag (RFC 4568 §6.2; srtp.h:
+ * the 32-bit one is not for SRTCP). */
+void
+td_srtp_policy_set_crypto (srtp_policy_t *p, TdSrtpSuite suite)
 {
   switch (suite) {
   case TD_SRTP_AES_CM_128_HMAC_SHA1_80:
@@ -97,7 +97,7 @@ static void
 make_policy (srtp_policy_t *p, TdSrtpSuite suite, guint8 *key, srtp_ssrc_type_t type)
 {
   memset (p, 0, sizeof *p);
-  set_crypto (p, suite);
+  td_srtp_policy_set_crypto (p, suite);
   p->ssrc.type = type;
   p->key = key;
   p->window_size = 0;       /* libsrtp's default: 128 */

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <glib.h>
+#include <srtp2/srtp.h>
 
 #include "td-srtp-suite.h"
 
@@ -26,6 +27,11 @@ typedef enum {
   TD_SRTP_AUTH_FAILED,   /* bad tag, or not SRTP/SRTCP at all */
   TD_SRTP_REPLAYED,      /* replayed, or too old for the replay window */
 } TdSrtpStatus;
+
+/* The rtp and rtcp crypto policies of `suite` (not NONE) in `p`: the one
+ * reading of the SDES suite names as libsrtp2 policies (the bench's phones
+ * use it too; the tests keep their own, to check this one). */
+void td_srtp_policy_set_crypto (srtp_policy_t *p, TdSrtpSuite suite);
 
 /* srtp_init(), once per process; thread-safe. */
 void td_srtp_global_init (void);
