@@ -373,6 +373,7 @@ open_services (TdDaemon *d, GError **error)
     return FALSE;
   td_relay_set_latching (d->relay, c->latching, TD_RELAY_NAT_DELAY_MS, TD_RELAY_LEARN_WINDOW_MS);
   td_relay_set_idle_timeout (d->relay, c->rtp_timeout * 1000);   /* IDLE: td-call-media.c */
+  td_relay_set_defer_signals (d->relay, TRUE);   /* this thread runs the relay's context */
   d->plugins = td_plugin_host_new ();
   d->calls = (TdCallContext) {
     .config = d->config, .auth = d->auth, .location = d->location, .relay = d->relay,

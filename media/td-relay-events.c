@@ -92,10 +92,25 @@ dispatch_events (GSource *source, GSourceFunc callback, gpointer data)
   for (guint i = 0; i < batch->len; i++)
     deliver (relay, &g_array_index (batch, RelayEvent, i));
   g_array_set_size (batch, 0);
+  td_relay_worker_signal_pending (relay);   /* what the funcs asked for */
   return G_SOURCE_CONTINUE;
 }
 
+/* Before the main loop polls (and after what it dispatched): the commands
+ * of this pass wake the media threads now, one eventfd write per worker
+ * (td_relay_set_defer_signals). */
+static gboolean
+prepare_events (GSource *source, gint *timeout)
+{
+  TdRelay *relay = ((EventSource *) source)->relay;
+
+  td_relay_worker_signal_pending (relay);
+  *timeout = -1;
+  return FALSE;
+}
+
 static GSourceFuncs event_source_funcs = {
+  .prepare = prepare_events,
   .dispatch = dispatch_events,
 };
 

@@ -190,6 +190,7 @@ struct _Worker {
   /* main thread */
   guint64 sync_sent;
   guint n_ports;               /* ports whose commands come here: for balancing */
+  gboolean signal_pending;     /* commands queued, eventfd not yet written (defer_signals) */
 
   /* the worker thread */
   GQueue live_ports;           /* TdRelayPort* via port->link */
@@ -252,6 +253,7 @@ struct _TdRelay {
   guint64 next_id;             /* main thread */
 
   GList *mixes;                /* main thread: TdRelayMix* not yet freed */
+  gboolean defer_signals;      /* main thread: wake workers once per main-loop pass */
 };
 
 /* How many of the playout ticks [0, ticks) are `phase`'s. */
@@ -296,6 +298,8 @@ void td_relay_worker_push (Worker *w, Cmd *cmd);
 void td_relay_worker_send (Worker *w, CmdType type, TdRelayPort *port, TdRelayPort *other,
                            gboolean flag);
 void td_relay_worker_sync (Worker *w);
+/* Main thread: write the eventfd of every worker with commands not yet signalled. */
+void td_relay_worker_signal_pending (TdRelay *relay);
 gboolean td_relay_worker_start (TdRelay *relay, Worker *w, guint index, GError **error);
 void td_relay_worker_stop (Worker *w);
 /* td-relay.c, main thread: `port`'s commands go to `to` from now on. */

@@ -52,10 +52,21 @@
 
 /* ---- commands (main thread side) ---- */
 
-void
-td_relay_worker_push (Worker *w, Cmd *cmd)
+static void
+signal_worker (Worker *w)
 {
   static const guint64 one = 1;
+
+  if (write (w->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
+    g_critical ("relay: eventfd write: %s", g_strerror (errno));
+}
+
+/* `defer`: the main thread's commands, signalled by
+ * td_relay_worker_signal_pending when the relay defers; a worker's own
+ * (a migration's ADD) are signalled at once. */
+static void
+queue_cmd (Worker *w, Cmd *cmd, gboolean defer)
+{
   gboolean was_empty;
 
   pthread_mutex_lock (&w->lock);
@@ -67,9 +78,38 @@ td_relay_worker_push (Worker *w, Cmd *cmd)
    * more than the command. Safe because the worker reads the eventfd before
    * it steals the queue under the lock: a command pushed into a non-empty
    * queue is taken by that steal, one pushed after it finds the queue empty
-   * and signals again. */
-  if (was_empty && write (w->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
-    g_critical ("relay: eventfd write: %s", g_strerror (errno));
+   * and signals again. A worker on an idle core wakes and steals at once,
+   * so a burst issued over one SIP message still signals each command,
+   * unless the main thread defers them to the end of its loop pass. */
+  if (!was_empty)
+    return;
+  if (defer)
+    w->signal_pending = TRUE;
+  else
+    signal_worker (w);
+}
+
+void
+td_relay_worker_push (Worker *w, Cmd *cmd)
+{
+  queue_cmd (w, cmd, w->relay->defer_signals);
+}
+
+/* Main thread. */
+static void
+signal_if_pending (Worker *w)
+{
+  if (w->signal_pending) {
+    w->signal_pending = FALSE;
+    signal_worker (w);
+  }
+}
+
+void
+td_relay_worker_signal_pending (TdRelay *relay)
+{
+  for (guint i = 0; i < relay->n_workers; i++)
+    signal_if_pending (&relay->workers[i]);
 }
 
 void
@@ -95,6 +135,7 @@ td_relay_worker_sync (Worker *w)
   cmd->type = CMD_SYNC;
   cmd->seq = seq;
   td_relay_worker_push (w, cmd);
+  signal_if_pending (w);   /* it is about to be waited for */
   pthread_mutex_lock (&w->lock);
   while (w->sync_done < seq)
     pthread_cond_wait (&w->cond, &w->lock);
@@ -309,7 +350,7 @@ detach_port (Worker *w, TdRelayPort *port, Worker *to)
   let_go (w, port);
   add->type = CMD_ADD;
   add->port = port;
-  td_relay_worker_push (to, add);
+  queue_cmd (to, add, FALSE);
 }
 
 /* td_relay_port_test_stall(): block like a stalled thread, until `fd` is
@@ -686,6 +727,7 @@ td_relay_worker_stop (Worker *w)
 
   quit->type = CMD_QUIT;
   td_relay_worker_push (w, quit);
+  signal_if_pending (w);
   g_thread_join (w->thread);
   /* QUIT was the main thread's last command, and no worker pushes any more
    * (relay_destroy drained the migrations first). */

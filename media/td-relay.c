@@ -213,6 +213,14 @@ td_relay_free (TdRelay *relay)
     relay_destroy (relay, relay->n_workers);
 }
 
+void
+td_relay_set_defer_signals (TdRelay *relay, gboolean defer)
+{
+  relay->defer_signals = defer;
+  if (!defer)
+    td_relay_worker_signal_pending (relay);
+}
+
 guint
 td_relay_n_threads (TdRelay *relay)
 {

@@ -87,6 +87,13 @@ TdRelay *td_relay_new (const char *address, guint16 port_min, guint16 port_max, 
 TdRelay *td_relay_new_full (const char *address, guint16 port_min, guint16 port_max,
                             guint n_threads, GError **error);
 guint td_relay_n_threads (TdRelay *relay);
+/* Deferred wake-ups: the main thread's commands wake the media threads once
+ * per pass of the GMainContext the relay was made on (before it polls), not
+ * once per command — a call's set-up issues a dozen over a few SIP messages,
+ * and each wake-up of a thread on another core costs more than the command.
+ * Only for a relay whose context's loop runs; td_relay_free and the calls
+ * that wait for the media threads wake them at once either way. */
+void td_relay_set_defer_signals (TdRelay *relay, gboolean defer);
 /* Stops the thread(s) and closes everything, including ports not yet freed
  * (their pointers become invalid). */
 void td_relay_free (TdRelay *relay);
