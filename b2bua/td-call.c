@@ -354,7 +354,6 @@ td_call_branch_offer (const TdCall *call)
 void
 td_call_write_cdr (TdCall *call, const char *default_reason)
 {
-  g_autoptr (GError) error = NULL;
   /* After a transfer, the segment's parties are the legs' users. */
   gboolean later = call->segment > 1;
   const char *caller = later && call->a && call->a->user ? call->a->user : call->caller;
@@ -368,8 +367,7 @@ td_call_write_cdr (TdCall *call, const char *default_reason)
     .hangup = call->hangup, .reason = call->reason ? call->reason : default_reason,
     .session = call->session, .segment = call->segment, .transferred_by = call->transferred_by,
   };
-  if (!td_cdr_write (call->ctx->cdr, &rec, &error))
-    g_warning ("call %s: %s", call->call_id, error->message);
+  td_cdr_write (call->ctx->cdr, &rec);
   g_info ("call %s %s → %s ended: %d, hung up by %s%s%s", call->call_id, caller,
           callee, rec.status, td_hangup_name (rec.hangup), rec.reason ? ", " : "",
           rec.reason ? rec.reason : "");

@@ -1,18 +1,27 @@
-/* TdCdr: write call detail records as calls end. */
+/* TdCdr: write call detail records as calls end, in the store's batches. */
 #define G_LOG_DOMAIN "tandem-cdr"
 
 #include "td-cdr.h"
 
 struct _TdCdr {
   TdStore *store;     /* borrowed */
+  TdStoreBatch *batch; /* borrowed */
   sqlite3_stmt *insert;
 };
 
+/* A record queued: the TdCdrRecord with strings of its own. */
+typedef struct {
+  TdCdr *cdr;
+  TdCdrRecord rec;
+  char *strings[6];
+} Queued;
+
 TdCdr *
-td_cdr_new (TdStore *store, GError **error)
+td_cdr_new (TdStore *store, TdStoreBatch *batch, GError **error)
 {
   g_autoptr (TdCdr) cdr = g_new0 (TdCdr, 1);
   cdr->store = store;
+  cdr->batch = batch;
   cdr->insert = td_store_prepare (store,
       "INSERT INTO cdrs (call_id, caller, callee, started_at, answered_at, ended_at,"
       " status, hangup, reason, session, segment, transferred_by)"
@@ -38,8 +47,8 @@ td_hangup_name (TdHangup hangup)
   }
 }
 
-gboolean
-td_cdr_write (TdCdr *cdr, const TdCdrRecord *rec, GError **error)
+static gboolean
+insert (TdCdr *cdr, const TdCdrRecord *rec, GError **error)
 {
   sqlite3_stmt *st = cdr->insert;
   int rc;
@@ -63,4 +72,51 @@ td_cdr_write (TdCdr *cdr, const TdCdrRecord *rec, GError **error)
   sqlite3_reset (st);
   sqlite3_clear_bindings (st);
   return rc == SQLITE_DONE ? TRUE : td_store_fail (cdr->store, "write CDR", error);
+}
+
+static gboolean
+write_queued (gpointer data, GError **error)
+{
+  Queued *q = data;
+  return insert (q->cdr, &q->rec, error);
+}
+
+static void
+queued_done (gpointer data, const GError *error)
+{
+  Queued *q = data;
+  if (error)
+    g_warning ("call %s: CDR not written: %s", q->rec.call_id, error->message);
+}
+
+static void
+queued_free (gpointer data)
+{
+  Queued *q = data;
+  for (guint i = 0; i < G_N_ELEMENTS (q->strings); i++)
+    g_free (q->strings[i]);
+  g_free (q);
+}
+
+/* Keeps a copy of `*field` in q and points the field at it. */
+static void
+own (Queued *q, guint slot, const char **field)
+{
+  *field = q->strings[slot] = g_strdup (*field);
+}
+
+void
+td_cdr_write (TdCdr *cdr, const TdCdrRecord *rec)
+{
+  Queued *q = g_new0 (Queued, 1);
+
+  q->cdr = cdr;
+  q->rec = *rec;
+  own (q, 0, &q->rec.call_id);
+  own (q, 1, &q->rec.caller);
+  own (q, 2, &q->rec.callee);
+  own (q, 3, &q->rec.reason);
+  own (q, 4, &q->rec.session);
+  own (q, 5, &q->rec.transferred_by);
+  td_store_batch_add (cdr->batch, write_queued, queued_done, q, queued_free);
 }

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <glib.h>
-#include "td-store.h"
+#include "td-store-batch.h"
 
 G_BEGIN_DECLS
 
@@ -34,11 +34,14 @@ typedef struct {
 
 typedef struct _TdCdr TdCdr;
 
-TdCdr *td_cdr_new (TdStore *store, GError **error);
+/* `batch` writes the records (both borrowed). */
+TdCdr *td_cdr_new (TdStore *store, TdStoreBatch *batch, GError **error);
 void td_cdr_free (TdCdr *cdr);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdCdr, td_cdr_free)
 
-gboolean td_cdr_write (TdCdr *cdr, const TdCdrRecord *rec, GError **error);
+/* Queues a copy of `rec` in the batch; a record that cannot be written is
+ * logged as a warning naming its call. */
+void td_cdr_write (TdCdr *cdr, const TdCdrRecord *rec);
 const char *td_hangup_name (TdHangup hangup);
 
 G_END_DECLS

@@ -387,6 +387,12 @@ set_store_path (Parser *p, const char *value, GError **error)
 }
 
 static gboolean
+set_store_batch (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "batch-ms", value, 0, 1000, &p->config->store_batch_ms, error);
+}
+
+static gboolean
 set_store_sync (Parser *p, const char *value, GError **error)
 {
   if (g_ascii_strcasecmp (value, "normal") == 0)
@@ -582,6 +588,7 @@ static const KeySpec key_specs[] = {
   { "media", "srtp", set_media_srtp },
   { "store", "path", set_store_path },
   { "store", "synchronous", set_store_sync },
+  { "store", "batch-ms", set_store_batch },
   { "calls", "no-answer-timeout", set_calls_no_answer },
   { "calls", "rtp-timeout", set_calls_rtp_timeout },
   { "calls", "session-timer", set_calls_session_timer },
@@ -819,6 +826,7 @@ set_defaults (TdConfig *c)
   c->listen_port = 5060;
   c->user_agent = g_strdup ("tandem/" TANDEM_VERSION);
   c->overload_lag = 100;
+  c->store_batch_ms = 10;
   c->overload_retry_after = 5;
   /* MD5 only: baresip 1.0 fails the whole registration on a 401 that
    * offers SHA-256 at all, even after MD5; SIPp knows only MD5. */

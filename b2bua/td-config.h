@@ -93,6 +93,7 @@ typedef struct {
   /* [store] */
   char *store_path;       /* resolved against the config file's folder */
   gboolean store_full_sync;  /* fsync every commit (survives power loss, slower) */
+  guint store_batch_ms;   /* how long a write waits for others to share its transaction */
 
   /* [calls] */
   guint no_answer_timeout;  /* seconds */

@@ -43,6 +43,7 @@ struct _TdDaemon {
   GMainLoop *loop;
 
   TdStore *store;
+  TdStoreBatch *batch;        /* the store's writes */
   TdLocation *location;
   TdAuth *auth;
   TdRegistrar *registrar;
@@ -174,8 +175,7 @@ on_nua_event (nua_event_t event, int status, char const *phrase, nua_t *nua,
   case nua_i_register:
     if (shed (d, nua, nh))
       break;
-    td_registrar_handle (d->registrar, nua, nh, sip);
-    nua_handle_destroy (nh);
+    td_registrar_handle (d->registrar, nua, nh, sip);   /* it destroys nh */
     break;
   case nua_i_invite:
     /* Unbound handle: an INVITE outside any dialog, i.e. a new call. */
@@ -361,13 +361,14 @@ open_services (TdDaemon *d, GError **error)
 
   if (!(d->store = td_store_open (c->store_path, c->store_full_sync, error)))
     return FALSE;
-  if (!(d->location = td_location_new (d->store, now, error)))
+  d->batch = td_store_batch_new (d->store, c->store_batch_ms);
+  if (!(d->location = td_location_new (d->store, d->batch, now, error)))
     return FALSE;
   g_message ("store %s: %u registration(s) loaded", c->store_path,
              td_location_count (d->location));
   d->auth = td_auth_new (c->domain, c->algorithms, c->n_algorithms, c->nonce_lifetime);
   d->registrar = td_registrar_new (d->config, d->auth, d->location);
-  if (!(d->cdr = td_cdr_new (d->store, error)))
+  if (!(d->cdr = td_cdr_new (d->store, d->batch, error)))
     return FALSE;
   if (!(d->relay = td_relay_new_full (c->media_address, c->port_min, c->port_max, c->relay_threads, error)))
     return FALSE;
@@ -405,6 +406,7 @@ on_terminate (gpointer data)
   d->shutting_down = TRUE;
   g_message ("shutting down: ending %u call(s)", g_hash_table_size (d->calls.calls));
   td_calls_hangup_all (&d->calls);
+  td_store_batch_flush (d->batch);   /* the 200s of stored REGISTERs go out first */
   nua_shutdown (d->nua);
   d->shutdown_timeout = g_timeout_add_seconds (SHUTDOWN_GRACE_SECONDS, on_shutdown_timeout, d);
   return G_SOURCE_CONTINUE;
@@ -419,6 +421,8 @@ keep_restart_only (TdConfig *fresh, const TdConfig *running)
     strcmp (fresh->listen_host, running->listen_host) != 0 ||
     fresh->listen_port != running->listen_port || strcmp (fresh->domain, running->domain) != 0 ||
     g_strcmp0 (fresh->store_path, running->store_path) != 0 ||
+    fresh->store_full_sync != running->store_full_sync ||
+    fresh->store_batch_ms != running->store_batch_ms ||
     strcmp (fresh->media_address, running->media_address) != 0 ||
     fresh->port_min != running->port_min || fresh->port_max != running->port_max ||
     fresh->relay_threads != running->relay_threads ||
@@ -453,6 +457,8 @@ keep_restart_only (TdConfig *fresh, const TdConfig *running)
   fresh->port_max = running->port_max;
   fresh->relay_threads = running->relay_threads;
   fresh->session_timer = running->session_timer;
+  fresh->store_full_sync = running->store_full_sync;
+  fresh->store_batch_ms = running->store_batch_ms;
 }
 
 /* SIGHUP: new users and limits take effect; registrations and the listening
@@ -550,6 +556,8 @@ td_daemon_free (TdDaemon *d)
     td_calls_free_all (&d->calls);
     td_call_context_clear (&d->calls);
   }
+  /* The last CDRs and bindings, while nua can still carry the answers. */
+  g_clear_pointer (&d->batch, td_store_batch_free);
   g_clear_handle_id (&d->shutdown_timeout, g_source_remove);
   /* nua_destroy() aborts unless nua_shutdown() completed; after a timed-out
    * shutdown the process is exiting and the stack is simply left behind. */

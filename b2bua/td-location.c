@@ -1,4 +1,5 @@
-/* TdLocation: bindings in memory, written through to SQLite. */
+/* TdLocation: bindings in memory, written through to SQLite in the store's
+ * batches. */
 #define G_LOG_DOMAIN "tandem-location"
 
 #include "td-location.h"
@@ -7,9 +8,21 @@
 
 struct _TdLocation {
   TdStore *store;           /* borrowed: the daemon owns it */
+  TdStoreBatch *batch;      /* borrowed */
   GHashTable *aors;         /* aor → GPtrArray of TdBinding* (owned) */
-  sqlite3_stmt *insert, *remove, *remove_aor, *expire;
+  sqlite3_stmt *insert, *remove, *remove_aor, *expire, *select_aor;
 };
+
+/* One REGISTER's changes on their way to the store. */
+typedef struct {
+  TdLocation *loc;
+  char *aor;
+  gboolean remove_all;
+  GPtrArray *changes;       /* TdBinding*, a reference */
+  gint64 expire_before;     /* an expiry sweep instead: rows with expires_at <= this */
+  TdLocationDone done;
+  gpointer data;
+} Update;
 
 TdBinding *
 td_binding_copy (const TdBinding *b)
@@ -82,18 +95,12 @@ column_text (sqlite3_stmt *stmt, int col)
   return (const char *) sqlite3_column_text (stmt, col);
 }
 
+/* Every row `stmt` (bound by the caller) yields goes into memory. */
 static gboolean
-load (TdLocation *loc, gint64 now, GError **error)
+load_rows (TdLocation *loc, sqlite3_stmt *stmt, GError **error)
 {
-  g_autoptr (GError) local = NULL;
-  sqlite3_stmt *stmt = td_store_prepare (loc->store,
-      "SELECT aor, contact, call_id, cseq, expires_at, q, source, user_agent, registered_at"
-      " FROM bindings WHERE expires_at > ?", error);
   int rc;
 
-  if (!stmt)
-    return FALSE;
-  sqlite3_bind_int64 (stmt, 1, now);
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
     TdBinding b = {
       .aor = (char *) column_text (stmt, 0), .contact = (char *) column_text (stmt, 1),
@@ -105,17 +112,45 @@ load (TdLocation *loc, gint64 now, GError **error)
     memory_put (loc, td_binding_copy (&b));
   }
   sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
   if (rc != SQLITE_DONE)
     return td_store_fail (loc->store, "load bindings", error);
   return TRUE;
 }
 
+#define COLUMNS "SELECT aor, contact, call_id, cseq, expires_at, q, source, user_agent," \
+                " registered_at FROM bindings"
+
+static gboolean
+load (TdLocation *loc, gint64 now, GError **error)
+{
+  sqlite3_stmt *stmt = td_store_prepare (loc->store, COLUMNS " WHERE expires_at > ?", error);
+
+  if (!stmt)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, now);
+  return load_rows (loc, stmt, error);
+}
+
+/* After a write that failed: memory shows what the store holds for `aor`. */
+static void
+reload_aor (TdLocation *loc, const char *aor)
+{
+  g_autoptr (GError) error = NULL;
+
+  memory_remove (loc, aor, NULL);
+  sqlite3_bind_text (loc->select_aor, 1, aor, -1, SQLITE_STATIC);
+  if (!load_rows (loc, loc->select_aor, &error))
+    g_warning ("%s: %s", aor, error->message);
+}
+
 TdLocation *
-td_location_new (TdStore *store, gint64 now, GError **error)
+td_location_new (TdStore *store, TdStoreBatch *batch, gint64 now, GError **error)
 {
   g_autoptr (TdLocation) loc = g_new0 (TdLocation, 1);
 
   loc->store = store;
+  loc->batch = batch;
   loc->aors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                      (GDestroyNotify) g_ptr_array_unref);
   if (!(loc->insert = td_store_prepare (store,
@@ -124,7 +159,8 @@ td_location_new (TdStore *store, gint64 now, GError **error)
       !(loc->remove = td_store_prepare (store,
           "DELETE FROM bindings WHERE aor = ? AND contact = ?", error)) ||
       !(loc->remove_aor = td_store_prepare (store, "DELETE FROM bindings WHERE aor = ?", error)) ||
-      !(loc->expire = td_store_prepare (store, "DELETE FROM bindings WHERE expires_at <= ?", error)))
+      !(loc->expire = td_store_prepare (store, "DELETE FROM bindings WHERE expires_at <= ?", error)) ||
+      !(loc->select_aor = td_store_prepare (store, COLUMNS " WHERE aor = ?", error)))
     return NULL;
   /* Bindings that expired while tandem was down go now. */
   if (td_location_expire (loc, now), !load (loc, now, error))
@@ -206,24 +242,62 @@ store_change (TdLocation *loc, const TdBinding *b, GError **error)
   return step (loc, loc->insert, error);
 }
 
-gboolean
-td_location_update (TdLocation *loc, const char *aor, gboolean remove_all,
-                    GPtrArray *changes, GError **error)
+static gboolean
+write_update (gpointer data, GError **error)
 {
-  gboolean ok = td_store_exec (loc->store, "BEGIN", error);
+  Update *u = data;
+  TdLocation *loc = u->loc;
+  gboolean ok = TRUE;
 
-  if (ok && remove_all) {
-    sqlite3_bind_text (loc->remove_aor, 1, aor, -1, SQLITE_STATIC);
+  if (u->expire_before) {
+    sqlite3_bind_int64 (loc->expire, 1, u->expire_before);
+    return step (loc, loc->expire, error);
+  }
+  if (u->remove_all) {
+    sqlite3_bind_text (loc->remove_aor, 1, u->aor, -1, SQLITE_STATIC);
     ok = step (loc, loc->remove_aor, error);
   }
-  for (guint i = 0; ok && changes && i < changes->len; i++)
-    ok = store_change (loc, g_ptr_array_index (changes, i), error);
-  if (ok)
-    ok = td_store_exec (loc->store, "COMMIT", error);
-  if (!ok) {
-    td_store_exec (loc->store, "ROLLBACK", NULL);
-    return FALSE;
-  }
+  for (guint i = 0; ok && u->changes && i < u->changes->len; i++)
+    ok = store_change (loc, g_ptr_array_index (u->changes, i), error);
+  return ok;
+}
+
+static void
+update_done (gpointer data, const GError *error)
+{
+  Update *u = data;
+
+  if (error && u->expire_before)
+    g_warning ("expiring bindings: %s", error->message);
+  else if (error)
+    reload_aor (u->loc, u->aor);
+  if (u->done)
+    u->done (u->data, error);
+}
+
+static void
+update_free (gpointer data)
+{
+  Update *u = data;
+
+  g_free (u->aor);
+  g_clear_pointer (&u->changes, g_ptr_array_unref);
+  g_free (u);
+}
+
+void
+td_location_update (TdLocation *loc, const char *aor, gboolean remove_all, GPtrArray *changes,
+                    TdLocationDone done, gpointer data)
+{
+  Update *u = g_new0 (Update, 1);
+
+  u->loc = loc;
+  u->aor = g_strdup (aor);
+  u->remove_all = remove_all;
+  u->changes = changes ? g_ptr_array_ref (changes) : NULL;
+  u->done = done;
+  u->data = data;
+  td_store_batch_add (loc->batch, write_update, update_done, u, update_free);
 
   if (remove_all)
     memory_remove (loc, aor, NULL);
@@ -234,7 +308,6 @@ td_location_update (TdLocation *loc, const char *aor, gboolean remove_all,
     else
       memory_put (loc, td_binding_copy (b));
   }
-  return TRUE;
 }
 
 guint
@@ -243,11 +316,11 @@ td_location_expire (TdLocation *loc, gint64 now)
   GHashTableIter it;
   GPtrArray *list;
   guint n = 0;
-  g_autoptr (GError) error = NULL;
+  Update *u = g_new0 (Update, 1);
 
-  sqlite3_bind_int64 (loc->expire, 1, now);
-  if (!step (loc, loc->expire, &error))
-    g_warning ("expiring bindings: %s", error->message);
+  u->loc = loc;
+  u->expire_before = now;
+  td_store_batch_add (loc->batch, write_update, update_done, u, update_free);
 
   g_hash_table_iter_init (&it, loc->aors);
   while (g_hash_table_iter_next (&it, NULL, (gpointer *) &list)) {

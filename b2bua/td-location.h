@@ -1,13 +1,14 @@
 /* TdLocation: the location service — which contacts each user has registered.
  *
- * Kept in memory for lookups and written through to the TdStore before the
- * registrar answers, so a binding acknowledged with 200 survives a crash;
- * loaded back at start-up. Times are Unix seconds (wall clock), so expiry
+ * Kept in memory for lookups and written through to the TdStore in its
+ * batches (td-store-batch.h); the registrar answers from the write's done
+ * callback, so a binding acknowledged with 200 survives a crash; loaded back
+ * at start-up. Times are Unix seconds (wall clock), so expiry
  * keeps its meaning across a restart. */
 #pragma once
 
 #include <glib.h>
-#include "td-store.h"
+#include "td-store-batch.h"
 
 G_BEGIN_DECLS
 
@@ -29,7 +30,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdBinding, td_binding_free)
 
 typedef struct _TdLocation TdLocation;
 
-TdLocation *td_location_new (TdStore *store, gint64 now, GError **error);
+/* Both borrowed; `batch` writes on `store`. */
+TdLocation *td_location_new (TdStore *store, TdStoreBatch *batch, gint64 now, GError **error);
 void td_location_free (TdLocation *loc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdLocation, td_location_free)
 
@@ -38,14 +40,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TdLocation, td_location_free)
 GPtrArray *td_location_lookup (TdLocation *loc, const char *aor, gint64 now);
 const TdBinding *td_location_find (TdLocation *loc, const char *aor, const char *contact);
 
-/* Apply one REGISTER's changes in one transaction, store first, memory after:
- * remove_all drops every binding of the AOR first; then each change (a
- * TdBinding) replaces the binding with the same contact, or removes it when
- * its expires_at is 0. On error nothing changed. */
-gboolean td_location_update (TdLocation *loc, const char *aor, gboolean remove_all,
-                             GPtrArray *changes, GError **error);
+/* Apply one REGISTER's changes: remove_all drops every binding of the AOR
+ * first; then each change (a TdBinding) replaces the binding with the same
+ * contact, or removes it when its expires_at is 0. Memory changes at once
+ * (lookups and the next REGISTER see it); the store in the batch, in one
+ * transaction; then `done` runs (error NULL: stored). If the store refused
+ * it, nothing of it stays: memory is read back from the store first. */
+typedef void (*TdLocationDone) (gpointer data, const GError *error);
+void td_location_update (TdLocation *loc, const char *aor, gboolean remove_all,
+                         GPtrArray *changes, TdLocationDone done, gpointer data);
 
-/* Drop bindings whose time has passed (store and memory). Returns how many. */
+/* Drop bindings whose time has passed (memory now, the store in the batch).
+ * Returns how many. */
 guint td_location_expire (TdLocation *loc, gint64 now);
 guint td_location_count (TdLocation *loc);
 

@@ -1,4 +1,5 @@
-/* TdRegistrar: REGISTER handling on top of nua_respond(). */
+/* TdRegistrar: REGISTER handling on top of nua_respond(); a 200 is sent
+ * once its bindings are stored (a saved nua event). */
 #define G_LOG_DOMAIN "tandem-registrar"
 
 #include "td-registrar.h"
@@ -15,6 +16,14 @@ struct _TdRegistrar {
   TdAuth *auth;             /* borrowed from the daemon */
   TdLocation *location;     /* borrowed from the daemon */
 };
+
+/* A REGISTER whose 200 waits for its bindings to be stored. */
+typedef struct {
+  nua_saved_event_t saved[1];
+  nua_handle_t *nh;
+  char *aor;
+  char *contacts;           /* the Contact of the 200; NULL: none bound */
+} Answer;
 
 /* What one REGISTER asks for, once checked. */
 typedef struct {
@@ -240,54 +249,87 @@ exceeds_max_contacts (TdRegistrar *reg, const Request *rq, gint64 now)
 
 /* ---- the request --------------------------------------------------------- */
 
-void
-td_registrar_handle (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
+/* The bindings are stored (or not): now the phone hears it. */
+static void
+stored (gpointer data, const GError *error)
+{
+  Answer *a = data;
+
+  if (error) {
+    /* The binding is not stored: do not pretend it is. */
+    g_warning ("REGISTER %s: %s", a->aor, error->message);
+    nua_respond (a->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_SAVED (a->saved), TAG_END ());
+  } else {
+    nua_respond (a->nh, SIP_200_OK, TAG_IF (a->contacts, SIPTAG_CONTACT_STR (a->contacts)),
+                 NUTAG_WITH_SAVED (a->saved), TAG_END ());
+  }
+  nua_destroy_event (a->saved);
+  nua_handle_destroy (a->nh);
+  g_free (a->aor);
+  g_free (a->contacts);
+  g_free (a);
+}
+
+/* TRUE when the answer waits for the store (and owns `nh` until then). */
+static gboolean
+handle (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 {
   g_autoptr (GPtrArray) changes = g_ptr_array_new_with_free_func ((GDestroyNotify) td_binding_free);
-  g_autoptr (GError) error = NULL;
   g_autofree char *contacts = NULL;
   const TdUser *user;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   Request rq = { .changes = changes };
+  Answer *answer;
 
   if (!sip || !sip->sip_to || !sip->sip_call_id || !sip->sip_cseq || !sip->sip_request) {
     respond (nua, nh, SIP_400_BAD_REQUEST);
-    return;
+    return FALSE;
   }
   if (!our_domain (reg, sip->sip_to->a_url) || !sip->sip_to->a_url->url_user) {
     respond (nua, nh, 404, "Not Found (not our domain)");
-    return;
+    return FALSE;
   }
   if (!(user = td_sipauth_check (reg->auth, reg->config, TD_SIPAUTH_WWW, nua, nh, sip)))
-    return;
+    return FALSE;
   rq.aor = sip->sip_to->a_url->url_user;
   if (strcmp (rq.aor, user->name) != 0) {
     /* A user may only bind its own address-of-record. */
     g_info ("REGISTER: user %s may not register %s", user->name, rq.aor);
     respond (nua, nh, 403, "Forbidden (not your address)");
-    return;
+    return FALSE;
   }
   if (!collect_changes (reg, nua, nh, sip, &rq, now))
-    return;
+    return FALSE;
   if (exceeds_max_contacts (reg, &rq, now)) {
     /* 403 as Asterisk answers, not Kamailio's 503: nothing is wrong with
      * the server, and a 503 would send the phone to another server or make
      * it retry a request that fails the same way until a binding goes. */
     g_info ("REGISTER %s: refused, more than %u contacts", rq.aor, reg->config->max_contacts);
     respond (nua, nh, 403, "Forbidden (too many contacts)");
-    return;
+    return FALSE;
   }
-  if ((rq.remove_all || changes->len) &&
-      !td_location_update (reg->location, rq.aor, rq.remove_all, changes, &error)) {
-    /* The binding is not stored: do not pretend it is. */
-    g_warning ("REGISTER %s: %s", rq.aor, error->message);
-    respond (nua, nh, SIP_500_INTERNAL_SERVER_ERROR);
-    return;
+  if (!rq.remove_all && changes->len == 0) {
+    /* A query: the bindings as they are. */
+    contacts = contact_list (reg, rq.aor, now);
+    respond (nua, nh, SIP_200_OK, TAG_IF (contacts, SIPTAG_CONTACT_STR (contacts)));
+    return FALSE;
   }
-  contacts = contact_list (reg, rq.aor, now);
-  if (rq.remove_all || changes->len)
-    g_info ("REGISTER %s: %u contact change(s)%s; now bound: %s", rq.aor, changes->len,
-            rq.remove_all ? " after removing all" : "", contacts ? contacts : "none");
-  respond (nua, nh, SIP_200_OK,
-           TAG_IF (contacts, SIPTAG_CONTACT_STR (contacts)));
+  answer = g_new0 (Answer, 1);
+  nua_save_event (nua, answer->saved);
+  answer->nh = nh;
+  answer->aor = g_strdup (rq.aor);
+  /* Memory changes at once, `stored` runs from a later batch. */
+  td_location_update (reg->location, rq.aor, rq.remove_all, changes, stored, answer);
+  answer->contacts = contact_list (reg, rq.aor, now);
+  g_info ("REGISTER %s: %u contact change(s)%s; now bound: %s", rq.aor, changes->len,
+          rq.remove_all ? " after removing all" : "",
+          answer->contacts ? answer->contacts : "none");
+  return TRUE;
+}
+
+void
+td_registrar_handle (TdRegistrar *reg, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
+{
+  if (!handle (reg, nua, nh, sip))
+    nua_handle_destroy (nh);
 }

@@ -167,7 +167,8 @@ world_init (World *w)
   g_assert_no_error (error);
   w->store = td_store_open (db, FALSE, &error);
   g_assert_no_error (error);
-  w->ctx.cdr = td_cdr_new (w->store, &error);
+  w->batch = td_store_batch_new (w->store, 0);
+  w->ctx.cdr = td_cdr_new (w->store, w->batch, &error);
   g_assert_no_error (error);
   w->ctx.relay = td_relay_new ("127.0.0.1", world_port_min, world_port_min + 199, &error);
   g_assert_no_error (error);
@@ -182,6 +183,7 @@ world_clear (World *w)
   td_calls_free_all (&w->ctx);
   td_call_context_clear (&w->ctx);
   td_relay_free (w->ctx.relay);
+  td_store_batch_free (w->batch);
   td_cdr_free (w->ctx.cdr);
   td_store_free (w->store);
   td_config_unref (w->ctx.config);

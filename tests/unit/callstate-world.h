@@ -44,6 +44,7 @@ typedef struct {
   Fake fake;
   TdCallContext ctx;
   TdStore *store;
+  TdStoreBatch *batch;
   char *dir;
   TdCall *call;
   TdLeg *a, *b;

@@ -58,10 +58,12 @@ static void
 write_cdr (TdStore *store, const TdCdrRecord *rec)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (TdCdr) cdr = td_cdr_new (store, &error);
+  g_autoptr (TdStoreBatch) batch = td_store_batch_new (store, 0);
+  g_autoptr (TdCdr) cdr = td_cdr_new (store, batch, &error);
   g_assert_no_error (error);
-  g_assert_true (td_cdr_write (cdr, rec, &error));
-  g_assert_no_error (error);
+  td_cdr_write (cdr, rec);
+  td_store_batch_flush (batch);
+  g_assert_cmpuint (td_store_batch_pending (batch), ==, 0);
 }
 
 #define ROW_SQL "SELECT call_id, session, segment, caller, callee, started_at, answered_at," \

@@ -11,6 +11,7 @@
 typedef struct {
   TdConfig *config;
   TdStore *store;
+  TdStoreBatch *batch;
   TdLocation *location;
   char *dir;
 } Fixture;
@@ -32,10 +33,12 @@ fixture_set_up (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   f->store = td_store_open (db, FALSE, &error);
   g_assert_no_error (error);
-  f->location = td_location_new (f->store, 1000, &error);
+  f->batch = td_store_batch_new (f->store, 0);
+  f->location = td_location_new (f->store, f->batch, 1000, &error);
   g_assert_no_error (error);
   g_ptr_array_add (changes, td_binding_copy (&b));
-  g_assert_true (td_location_update (f->location, "bob", FALSE, changes, &error));
+  td_location_update (f->location, "bob", FALSE, changes, NULL, NULL);
+  td_store_batch_flush (f->batch);
   g_ptr_array_unref (changes);
 }
 
@@ -47,6 +50,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   g_autofree char *shm = g_strconcat (db, "-shm", NULL);
 
   td_location_free (f->location);
+  td_store_batch_free (f->batch);
   td_store_free (f->store);
   td_config_unref (f->config);
   g_unlink (db);
