@@ -19,7 +19,6 @@ typedef struct {
   char *aor;
   gboolean remove_all;
   GPtrArray *changes;       /* TdBinding*, a reference */
-  gint64 expire_before;     /* an expiry sweep instead: rows with expires_at <= this */
   TdLocationDone done;
   gpointer data;
 } Update;
@@ -249,10 +248,6 @@ write_update (gpointer data, GError **error)
   TdLocation *loc = u->loc;
   gboolean ok = TRUE;
 
-  if (u->expire_before) {
-    sqlite3_bind_int64 (loc->expire, 1, u->expire_before);
-    return step (loc, loc->expire, error);
-  }
   if (u->remove_all) {
     sqlite3_bind_text (loc->remove_aor, 1, u->aor, -1, SQLITE_STATIC);
     ok = step (loc, loc->remove_aor, error);
@@ -267,9 +262,7 @@ update_done (gpointer data, const GError *error)
 {
   Update *u = data;
 
-  if (error && u->expire_before)
-    g_warning ("expiring bindings: %s", error->message);
-  else if (error)
+  if (error)
     reload_aor (u->loc, u->aor);
   if (u->done)
     u->done (u->data, error);
@@ -310,17 +303,38 @@ td_location_update (TdLocation *loc, const char *aor, gboolean remove_all, GPtrA
   }
 }
 
+/* The expiry sweep's store half: rows whose time passed by `before`. */
+typedef struct {
+  TdLocation *loc;
+  gint64 before;
+} Sweep;
+
+static gboolean
+write_sweep (gpointer data, GError **error)
+{
+  Sweep *sw = data;
+
+  sqlite3_bind_int64 (sw->loc->expire, 1, sw->before);
+  return step (sw->loc, sw->loc->expire, error);
+}
+
+static void
+sweep_done (gpointer data, const GError *error)
+{
+  if (error)
+    g_warning ("expiring bindings: %s", error->message);
+}
+
 guint
 td_location_expire (TdLocation *loc, gint64 now)
 {
   GHashTableIter it;
   GPtrArray *list;
   guint n = 0;
-  Update *u = g_new0 (Update, 1);
+  Sweep *sw = g_new (Sweep, 1);
 
-  u->loc = loc;
-  u->expire_before = now;
-  td_store_batch_add (loc->batch, write_update, update_done, u, update_free);
+  *sw = (Sweep) { .loc = loc, .before = now };
+  td_store_batch_add (loc->batch, write_sweep, sweep_done, sw, g_free);
 
   g_hash_table_iter_init (&it, loc->aors);
   while (g_hash_table_iter_next (&it, NULL, (gpointer *) &list)) {

@@ -11,7 +11,15 @@ typedef struct {
   TdStore *store;
   TdStoreBatch *batch;
   GString *log;              /* what the done callbacks saw, in order */
+  guint commits;             /* on the store's connection */
 } Fixture;
+
+static int
+count_commit (void *data)
+{
+  ((Fixture *) data)->commits++;
+  return 0;   /* let it commit */
+}
 
 static void
 set_up (Fixture *f, gconstpointer data)
@@ -22,6 +30,7 @@ set_up (Fixture *f, gconstpointer data)
   f->path = g_build_filename (f->dir, "t.db", NULL);
   f->store = td_store_open (f->path, FALSE, &error);
   g_assert_no_error (error);
+  sqlite3_commit_hook (td_store_db (f->store), count_commit, f);
   f->batch = td_store_batch_new (f->store, GPOINTER_TO_UINT (data));
   f->log = g_string_new (NULL);
 }
@@ -109,7 +118,9 @@ test_one_transaction (Fixture *f, gconstpointer data)
   g_assert_cmpuint (td_store_batch_pending (f->batch), ==, 3);
   g_assert_cmpint (rows (f), ==, 0);   /* nothing until the batch runs */
   g_assert_cmpstr (f->log->str, ==, "");
+  f->commits = 0;
   td_store_batch_flush (f->batch);
+  g_assert_cmpuint (f->commits, ==, 1);   /* three writes, one COMMIT */
   g_assert_cmpint (rows (f), ==, 3);
   g_assert_cmpstr (f->log->str, ==, "c1:stored c2:stored c3:stored ");
   g_assert_cmpuint (td_store_batch_pending (f->batch), ==, 0);
