@@ -1,5 +1,6 @@
 /* td-relay-private.h: TdRelay's insides, shared by the files of the relay:
- *   td-relay.c         the TdRelay object, the port pool, the public API (main thread)
+ *   td-relay.c         the TdRelay object, the public API (main thread)
+ *   td-relay-pool.c    the port pool: free, used and cooling pairs, parked sockets
  *   td-relay-worker.c  the media threads: epoll, commands, the packet path, migration
  *   td-relay-latch.c   latching: which sources a socket accepts (media thread)
  *   td-relay-source.c  tunes played from the relay on a timerfd (media thread)
@@ -230,10 +231,15 @@ struct _TdRelay {
   guint n_workers;
   Worker *workers;
 
-  /* main thread: the pool */
+  /* main thread: the pool (td-relay-pool.c) */
   guint8 *in_use;              /* per pair: PairState */
   guint n_in_use;
+  guint *free_pairs;           /* the PAIR_FREE pairs, in no order */
+  guint n_free;
   GQueue cooling;              /* Cooling*, oldest first */
+  int *parked;                 /* per pair, RTP then RTCP: its parked socket, or -1 */
+  guint32 random[64];          /* from getrandom, used from the end */
+  guint n_random;
   TdRelayLatching latching;    /* for new ports */
   gint64 nat_delay_us, window_us;
   guint n_allocs;
@@ -241,7 +247,10 @@ struct _TdRelay {
 
   /* shared, under `pool_lock` */
   pthread_mutex_t pool_lock;
-  GArray *released;            /* guint pair indices closed by the workers */
+  GArray *released;            /* Released: pairs the workers let go of */
+  /* shared: pairs with parked sockets (counted when parked, until taken) */
+  atomic_uint n_parked;
+  guint max_parked;            /* immutable */
 
   /* events (td-relay-events.c) */
   GMainContext *context;       /* immutable: where events are delivered */
@@ -278,6 +287,23 @@ stat_get (_Atomic guint64 *counter)
   return atomic_load_explicit (counter, memory_order_relaxed);
 }
 
+static inline gboolean
+addr_is_any (const Addr *a)
+{
+  if (a->sa.sa_family == AF_INET)
+    return a->in.sin_addr.s_addr == htonl (INADDR_ANY);
+  return IN6_IS_ADDR_UNSPECIFIED (&a->in6.sin6_addr);
+}
+
+static inline void
+addr_set_port (Addr *a, guint16 port)
+{
+  if (a->sa.sa_family == AF_INET)
+    a->in.sin_port = htons (port);
+  else
+    a->in6.sin6_port = htons (port);
+}
+
 /* Same source? Compares only what identifies a sender: family, address, port. */
 static inline gboolean
 addr_equal (const Addr *a, const Addr *b)
@@ -304,6 +330,13 @@ gboolean td_relay_worker_start (TdRelay *relay, Worker *w, guint index, GError *
 void td_relay_worker_stop (Worker *w);
 /* td-relay.c, main thread: `port`'s commands go to `to` from now on. */
 void td_relay_migrate (TdRelayPort *port, Worker *to);
+
+/* td-relay-pool.c. Main thread: */
+void td_relay_pool_init (TdRelay *relay);
+void td_relay_pool_clear (TdRelay *relay);   /* after the workers stopped */
+/* Media thread: the sockets of a port it closes, parked for the pair's next
+ * port unless `park` is FALSE (the relay is going away). */
+void td_relay_pool_put (TdRelay *relay, guint pair, const int fds[2], gboolean park);
 
 /* td-relay-latch.c, media thread. */
 gboolean td_relay_latch_accept (RelaySock *s, const Addr *src, const guint8 *data, gsize len,

@@ -379,20 +379,17 @@ drop_rtcp (Worker *w, TdRelayPort *port)
   s->remote_len = 0;
 }
 
+/* The port is gone; its sockets go back to the pool, parked for the next
+ * call on the pair unless the relay is going away (`park` FALSE). */
 static void
-close_port (Worker *w, TdRelayPort *port)
+close_port (Worker *w, TdRelayPort *port, gboolean park)
 {
-  TdRelay *relay = w->relay;
+  int fds[2] = { port->sock[RTP].fd, port->sock[RTCP].fd };
 
   let_go (w, port);
-  close (port->sock[RTP].fd);
-  if (port->sock[RTCP].fd >= 0)
-    close (port->sock[RTCP].fd);
+  td_relay_pool_put (w->relay, port->pair, fds, park);
   td_tune_unref (port->play.tune);
   td_relay_srtp_clear (port);
-  pthread_mutex_lock (&relay->pool_lock);
-  g_array_append_val (relay->released, port->pair);
-  pthread_mutex_unlock (&relay->pool_lock);
   g_free (port);
 }
 
@@ -454,7 +451,7 @@ apply_command (Worker *w, Cmd *cmd)
     td_relay_source_stop (w, port);
     break;
   case CMD_FREE:
-    close_port (w, port);
+    close_port (w, port, TRUE);
     break;
   case CMD_DROP_RTCP:
     drop_rtcp (w, port);
@@ -642,7 +639,7 @@ worker_thread (gpointer data)
       td_relay_events_flush (w);   /* once per iteration, never per packet */
   }
   while (w->live_ports.head)
-    close_port (w, w->live_ports.head->data);
+    close_port (w, w->live_ports.head->data, FALSE);
   /* Empty: td_relay_free() drained every migration before QUIT. */
   g_queue_clear_full (&w->backlog, (GDestroyNotify) cmd_free);
   return NULL;

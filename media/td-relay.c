@@ -1,16 +1,17 @@
 /* TdRelay: symmetric-latching RTP/RTCP relay on epoll media threads.
  *
- * Ownership: the main thread allocates ports (binds the sockets) and keeps
- * the port-number pool; from then on one media thread (a "worker") owns
+ * Ownership: the main thread allocates ports (takes their sockets from the
+ * pool) and keeps the pool; from then on one media thread (a "worker") owns
  * everything a packet touches (latching state, remotes, peer links,
- * forwarding flag) and is the only thread that reads, closes or frees a
- * port's sockets and memory. The main thread reaches that state only through
- * the worker's command queue.
+ * forwarding flag) and is the only thread that reads, parks or closes a
+ * port's sockets and frees its memory. The main thread reaches that state
+ * only through the worker's command queue.
  *
- * The pieces (td-relay-private.h): this file is the TdRelay object, the
- * port pool and the public API, all on the main thread; the media threads
- * are td-relay-worker.c, with latching in td-relay-latch.c, tunes in
- * td-relay-source.c and the outgoing RTP context in td-rtp-context.c. */
+ * The pieces (td-relay-private.h): this file is the TdRelay object and the
+ * public API, on the main thread; the port pool is td-relay-pool.c; the
+ * media threads are td-relay-worker.c, with latching in td-relay-latch.c,
+ * tunes in td-relay-source.c and the outgoing RTP context in
+ * td-rtp-context.c. */
 #define G_LOG_DOMAIN "tandem-relay"
 
 #include "td-relay-private.h"
@@ -18,27 +19,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK (td-relay-error-quark, td_relay_error)
 
-/* Per-socket kernel buffers (the kernel doubles them for bookkeeping): enough
- * to absorb a ~100 ms stall of the media thread on a 10 Mbit/s video stream,
- * hundreds of ms of audio; the memory is only charged while packets wait. */
-#define SOCKET_BUFFER (128 * 1024)
 #define MAX_WORKERS 64
-/* A freed pair is not handed out again for this long while others are free:
- * late packets of the old call must not reach the next one. */
-#define COOL_US (5 * G_USEC_PER_SEC)
-
-typedef enum { PAIR_FREE, PAIR_USED, PAIR_COOLING } PairState;
-
-typedef struct {
-  guint pair;
-  gint64 until;
-} Cooling;
 
 /* ---- addresses ---- */
 
@@ -59,23 +45,6 @@ parse_ip (const char *ip, Addr *out, socklen_t *len)
   return FALSE;
 }
 
-static gboolean
-addr_is_any (const Addr *a)
-{
-  if (a->sa.sa_family == AF_INET)
-    return a->in.sin_addr.s_addr == htonl (INADDR_ANY);
-  return IN6_IS_ADDR_UNSPECIFIED (&a->in6.sin6_addr);
-}
-
-static void
-addr_set_port (Addr *a, guint16 port)
-{
-  if (a->sa.sa_family == AF_INET)
-    a->in.sin_port = htons (port);
-  else
-    a->in6.sin6_port = htons (port);
-}
-
 /* An IPv4 remote seen from an IPv6 (dual-stack) socket is ::ffff:a.b.c.d. */
 static void
 addr_map_v4 (Addr *a, socklen_t *len)
@@ -88,32 +57,6 @@ addr_map_v4 (Addr *a, socklen_t *len)
   a->in6.sin6_addr.s6_addr[11] = 0xff;
   memcpy (&a->in6.sin6_addr.s6_addr[12], &v4, 4);
   *len = sizeof a->in6;
-}
-
-/* Pairs the workers have closed cool down, then go back to the pool. */
-static void
-reclaim_released (TdRelay *relay)
-{
-  gint64 now = g_get_monotonic_time ();
-  Cooling *c;
-
-  pthread_mutex_lock (&relay->pool_lock);
-  for (guint i = 0; i < relay->released->len; i++) {
-    guint pair = g_array_index (relay->released, guint, i);
-    g_assert (relay->in_use[pair] == PAIR_USED);
-    relay->in_use[pair] = PAIR_COOLING;
-    relay->n_in_use--;
-    c = g_new (Cooling, 1);
-    *c = (Cooling) { pair, now + COOL_US };
-    g_queue_push_tail (&relay->cooling, c);
-  }
-  g_array_set_size (relay->released, 0);
-  pthread_mutex_unlock (&relay->pool_lock);
-  while ((c = g_queue_peek_head (&relay->cooling)) && c->until <= now) {
-    g_queue_pop_head (&relay->cooling);
-    relay->in_use[c->pair] = PAIR_FREE;
-    g_free (c);
-  }
 }
 
 /* ---- public API ---- */
@@ -147,10 +90,7 @@ relay_destroy (TdRelay *relay, guint n_started)
   for (guint i = 0; i < n_started; i++)
     td_relay_worker_stop (&relay->workers[i]);
   td_relay_events_clear (relay);
-  pthread_mutex_destroy (&relay->pool_lock);
-  g_array_unref (relay->released);
-  g_queue_clear_full (&relay->cooling, g_free);
-  g_free (relay->in_use);
+  td_relay_pool_clear (relay);
   g_free (relay->workers);
   g_free (relay);
 }
@@ -183,13 +123,10 @@ td_relay_new_full (const char *address, guint16 port_min, guint16 port_max, guin
   relay->n_pairs = n_pairs;
   relay->n_workers = MIN (n_threads, MAX_WORKERS);
   relay->workers = g_new0 (Worker, relay->n_workers);
-  relay->in_use = g_new0 (guint8, n_pairs);
-  relay->released = g_array_new (FALSE, FALSE, sizeof (guint));
-  g_queue_init (&relay->cooling);
+  td_relay_pool_init (relay);
   relay->latching = TD_RELAY_LATCH_PREFER_SDP;
   relay->nat_delay_us = TD_RELAY_NAT_DELAY_MS * (gint64) 1000;
   relay->window_us = TD_RELAY_LEARN_WINDOW_MS * (gint64) 1000;
-  pthread_mutex_init (&relay->pool_lock, NULL);
   td_relay_events_init (relay);
   for (guint i = 0; i < relay->n_workers; i++) {
     if (!td_relay_worker_start (relay, &relay->workers[i], i, error)) {
@@ -225,187 +162,6 @@ guint
 td_relay_n_threads (TdRelay *relay)
 {
   return relay->n_workers;
-}
-
-static int
-open_socket (TdRelay *relay, guint16 number)
-{
-  Addr a = relay->address;
-  int size = SOCKET_BUFFER;
-  int fd = socket (a.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-  if (fd < 0)
-    return -1;
-  /* No SO_REUSEADDR: for UDP it would let two sockets share a port. */
-  addr_set_port (&a, number);
-  if (bind (fd, &a.sa, relay->address_len) < 0) {
-    int saved = errno;
-    close (fd);
-    errno = saved;
-    return -1;
-  }
-  /* Best effort: the kernel caps these at net.core.[rw]mem_max. */
-  setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  return fd;
-}
-
-/* Binds both sockets of pair `pair`. Returns FALSE with errno set. */
-static gboolean
-bind_pair (TdRelay *relay, guint pair, int fds[2])
-{
-  guint16 number = relay->first_port + 2 * pair;
-
-  fds[RTP] = open_socket (relay, number);
-  if (fds[RTP] < 0)
-    return FALSE;
-  fds[RTCP] = open_socket (relay, number + 1);
-  if (fds[RTCP] < 0) {
-    int saved = errno;
-    close (fds[RTP]);
-    errno = saved;
-    return FALSE;
-  }
-  return TRUE;
-}
-
-/* Allocations are handed out in pairs, each pair to the least loaded worker:
- * a call's two legs are usually allocated back to back, and then connecting
- * them needs no migration. */
-static Worker *
-choose_worker (TdRelay *relay)
-{
-  if (relay->n_allocs++ % 2 == 0) {
-    Worker *best = &relay->workers[0];
-    for (guint i = 1; i < relay->n_workers; i++)
-      if (relay->workers[i].n_ports < best->n_ports)
-        best = &relay->workers[i];
-    relay->pair_worker = best;
-  }
-  return relay->pair_worker;
-}
-
-static TdRelayPort *
-new_port (TdRelay *relay, guint pair, const int fds[2])
-{
-  TdRelayPort *port = g_new0 (TdRelayPort, 1);
-
-  port->relay = relay;
-  port->pair = pair;
-  port->number = relay->first_port + 2 * pair;
-  port->forward = TRUE;
-  port->latching = relay->latching;
-  port->nat_delay_us = relay->nat_delay_us;
-  port->window_us = relay->window_us;
-  td_rtp_context_init (&port->ctx);
-  for (guint k = RTP; k <= RTCP; k++) {
-    port->sock[k].fd = fds[k];
-    port->sock[k].kind = k;
-    port->sock[k].state = LATCH_OPEN;
-    port->sock[k].port = port;
-  }
-  port->worker = choose_worker (relay);
-  port->worker->n_ports++;
-  td_relay_events_port_new (relay, port);
-  return port;
-}
-
-/* Unpredictable numbers for the port choice: not GLib's Mersenne Twister,
- * whose state can be reconstructed from its outputs (SSRCs are visible). */
-static guint32
-secure_random (void)
-{
-  guint32 v;
-
-  if (getrandom (&v, sizeof v, GRND_NONBLOCK) != sizeof v)
-    v = g_random_int ();   /* entropy pool not ready (early boot): still random */
-  return v;
-}
-
-static guint
-gcd (guint a, guint b)
-{
-  while (b) {
-    guint t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
-/* A step through 0..n-1 that visits every pair: coprime with n. */
-static guint
-random_step (guint n)
-{
-  for (guint tries = 0; n > 2 && tries < 32; tries++) {
-    guint step = 1 + secure_random () % (n - 1);
-    if (gcd (step, n) == 1)
-      return step;
-  }
-  return 1;
-}
-
-/* Binds `pair` into a new port; NULL with *error set on a hard failure,
- * NULL without it when another process holds the pair. */
-static TdRelayPort *
-take_pair (TdRelay *relay, guint pair, guint *busy, GError **error)
-{
-  int fds[2];
-  TdRelayPort *port;
-
-  if (!bind_pair (relay, pair, fds)) {
-    if (errno == EADDRINUSE || errno == EACCES) {
-      (*busy)++;   /* another process holds it: try the next pair */
-      return NULL;
-    }
-    g_set_error (error, TD_RELAY_ERROR,
-                 errno == EADDRNOTAVAIL ? TD_RELAY_ERROR_ADDRESS : TD_RELAY_ERROR_SYSTEM,
-                 "media port %u: %s", relay->first_port + 2 * pair, g_strerror (errno));
-    return NULL;
-  }
-  relay->in_use[pair] = PAIR_USED;
-  relay->n_in_use++;
-  port = new_port (relay, pair, fds);
-  td_relay_worker_send (port->worker, CMD_ADD, port, NULL, FALSE);
-  return port;
-}
-
-TdRelayPort *
-td_relay_port_alloc (TdRelay *relay, GError **error)
-{
-  guint busy = 0, n = relay->n_pairs, start, step;
-  TdRelayPort *port;
-  Cooling *c;
-
-  g_return_val_if_fail (relay, NULL);
-  reclaim_released (relay);
-  /* A random start and a random step: the next pair cannot be guessed from
-   * the last one, and every free pair is still tried once. */
-  start = secure_random () % n;
-  step = random_step (n);
-  for (guint tried = 0; tried < n; tried++) {
-    guint pair = (guint) ((start + (guint64) tried * step) % n);
-
-    if (relay->in_use[pair] != PAIR_FREE)
-      continue;
-    if ((port = take_pair (relay, pair, &busy, error)) || (error && *error))
-      return port;
-  }
-  /* Nothing free but pairs still cooling down: the oldest first. */
-  while ((c = g_queue_pop_head (&relay->cooling))) {
-    guint pair = c->pair;
-
-    g_free (c);
-    relay->in_use[pair] = PAIR_FREE;
-    if ((port = take_pair (relay, pair, &busy, error)) || (error && *error))
-      return port;
-  }
-  g_set_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_EXHAUSTED,
-               "media port range %u-%u exhausted: all %u RTP/RTCP pairs in use "
-               "(%u by tandem, %u by other sockets)",
-               relay->first_port, relay->first_port + 2 * relay->n_pairs - 1,
-               relay->n_pairs, relay->n_in_use, busy);
-  return NULL;
 }
 
 guint16
@@ -674,13 +430,6 @@ td_relay_port_set_srtp (TdRelayPort *port, TdSrtpSuite suite, const guint8 *rx_k
     memcpy (cmd->keys + TD_SRTP_MAX_KEY, tx_key, len);
   }
   td_relay_worker_push (port->worker, cmd);
-}
-
-guint
-td_relay_port_count (TdRelay *relay)
-{
-  reclaim_released (relay);
-  return relay->n_in_use;
 }
 
 void

@@ -371,10 +371,13 @@ void td_relay_set_idle_timeout (TdRelay *relay, guint ms);
  * next ACTIVE (FALSE while the port has no event func). */
 gboolean td_relay_port_is_idle (TdRelayPort *port);
 
-/* Port pairs whose sockets are open: allocated and not yet closed by the
- * media thread (a freed port counts until the media thread has closed it,
- * which td_relay_sync() waits for). */
+/* Port pairs in use: allocated and not yet let go of by the media thread (a
+ * freed port counts until the media thread has closed it, which
+ * td_relay_sync() waits for). */
 guint td_relay_port_count (TdRelay *relay);
+/* Pairs not in use whose sockets the relay keeps open for the next port on
+ * them, deaf until then (td-relay-pool.c). td_relay_free() closes them. */
+guint td_relay_parked_count (TdRelay *relay);
 /* Waits until the media threads have applied every command queued so far
  * (and completed the migrations they imply). */
 void td_relay_sync (TdRelay *relay);

@@ -252,9 +252,11 @@ test_alloc_even (void)
   g_assert_cmpuint (td_relay_port_count (relay), ==, 1);
   td_relay_port_free (p);
   td_relay_sync (relay);
-  g_assert_true (port_free_to_bind (n));
-  g_assert_true (port_free_to_bind (n + 1));
   g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
+  /* parked for the next port on the pair (test_parked_deaf), not closed */
+  g_assert_cmpuint (td_relay_parked_count (relay), ==, 1);
+  g_assert_false (port_free_to_bind (n));
+  g_assert_false (port_free_to_bind (n + 1));
 }
 
 static void
@@ -1030,7 +1032,8 @@ test_drop_rtcp (void)
   g_assert_cmpuint (st.tx_errors, ==, 0);
   td_relay_port_free (c.a);
   td_relay_sync (c.relay);
-  g_assert_true (port_free_to_bind (a));
+  g_assert_cmpuint (td_relay_parked_count (c.relay), ==, 1);   /* its RTP socket */
+  g_assert_true (port_free_to_bind (a + 1));
   c.a = port_alloc (c.relay);   /* for call_teardown */
   call_teardown (&c);
 }
@@ -1187,6 +1190,7 @@ test_many_ports (void)
     TdRelay *relay = relay_new (P (1000), P (1399));   /* exactly 200 pairs */
     TdRelayPort *ports[200];
     g_autoptr (GError) error = NULL;
+    guint parked;
 
     for (guint i = 0; i < 200; i++)
       ports[i] = port_alloc (relay);
@@ -1199,8 +1203,12 @@ test_many_ports (void)
       td_relay_port_free (ports[i]);
     td_relay_sync (relay);
     g_assert_cmpuint (td_relay_port_count (relay), ==, 0);
-    g_assert_cmpuint (count_fds (), ==, base + 4 * n_threads);
-    /* ports left allocated are closed by td_relay_free */
+    /* parked, up to the pool's share of the fd limit */
+    parked = td_relay_parked_count (relay);
+    g_assert_cmpuint (parked, >, 0);
+    g_assert_cmpuint (parked, <=, 200);
+    g_assert_cmpuint (count_fds (), ==, base + 4 * n_threads + 2 * parked);
+    /* ports left allocated and parked sockets are closed by td_relay_free */
     for (guint i = 0; i < 10; i++)
       ports[i] = port_alloc (relay);
     td_relay_connect (ports[0], ports[1]);
@@ -2298,6 +2306,74 @@ test_migrate_commands_in_order (void)
   phone_close (&pd);
 }
 
+/* A freed pair's sockets are parked for its next port: what the old call's
+ * phone sent before the free (queued, never read) and after it never
+ * reaches the next port, which latches onto its own phone. */
+static void
+test_parked_deaf (void)
+{
+  g_autoptr (TdRelay) relay = relay_new (P (1560), P (1563));   /* 2 pairs */
+  Phone old = phone_new (), fresh = phone_new (), other = phone_new ();
+  TdRelayPort *p0, *p;
+  guint16 n, n0;
+  Stall stall;
+
+  td_relay_set_latching (relay, TD_RELAY_LATCH_FIRST_PACKET, 0, 0);
+  p0 = port_alloc (relay);
+  n0 = td_relay_port_number (p0);
+  /* p's thread (p0's: allocations go in twos) is held before p is adopted,
+   * so nothing reads what `old` sends until p is freed and parked */
+  stall_start (&stall, p0);
+  p = port_alloc (relay);
+  n = td_relay_port_number (p);
+  phone_send (&old, n, 1);
+  phone_send (&old, n + 1, 2);
+  td_relay_port_free (p);
+  stall_release (&stall);
+  td_relay_sync (relay);
+  stall_close (&stall);
+  g_assert_cmpuint (td_relay_parked_count (relay), ==, 1);
+  phone_send (&old, n, 3);   /* while parked */
+  phone_send (&old, n + 1, 4);
+  p = port_alloc (relay);   /* the other pair is p0's: this one, cooling, parked */
+  g_assert_cmpuint (td_relay_port_number (p), ==, n);
+  g_assert_cmpuint (td_relay_parked_count (relay), ==, 0);
+  td_relay_connect (p0, p);
+  /* p latches onto the first source it hears: `fresh`, unless a packet of
+   * `old` was still waiting in its socket */
+  phone_send (&fresh, n, 5);
+  wait_rx (p, 1);
+  phone_send (&other, n0, 6);
+  expect_packet (&fresh, 6, n);
+  expect_nothing (&old, 20);
+  td_relay_port_free (p);
+  td_relay_port_free (p0);
+  phone_close (&old);
+  phone_close (&fresh);
+  phone_close (&other);
+}
+
+/* A relay on the wildcard address closes freed sockets: connecting one to
+ * itself would narrow its bind to one address. */
+static void
+test_wildcard_closes (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TdRelay) relay = td_relay_new_full ("0.0.0.0", P (1570), P (1571), n_threads, &error);
+  TdRelayPort *p;
+  guint16 n;
+
+  g_assert_no_error (error);
+  p = port_alloc (relay);
+  n = td_relay_port_number (p);
+  g_assert_false (port_free_to_bind (n));
+  td_relay_port_free (p);
+  td_relay_sync (relay);
+  g_assert_cmpuint (td_relay_parked_count (relay), ==, 0);
+  g_assert_true (port_free_to_bind (n));
+  g_assert_true (port_free_to_bind (n + 1));
+}
+
 /* A port freed (while playing) before it has reached its new thread is
  * closed there once it arrives: its sockets are closed, its pair released. */
 static void
@@ -2319,8 +2395,8 @@ test_migrate_then_free (void)
   td_relay_sync (relay);
   stall_close (&stall);
   g_assert_cmpuint (td_relay_port_count (relay), ==, 2 * n_threads - 1);
-  g_assert_true (port_free_to_bind (moved));
-  g_assert_true (port_free_to_bind (moved + 1));
+  g_assert_cmpuint (td_relay_parked_count (relay), ==, 1);
+  g_assert_false (port_free_to_bind (moved));   /* parked by the thread it reached */
   for (guint i = 0; i < 2 * n_threads; i++)
     if (i != 2)
       td_relay_port_free (ports[i]);
@@ -3325,6 +3401,8 @@ main (int argc, char **argv)
     { "exhaustion", test_exhaustion },
     { "rotation", test_rotation },
     { "alloc-random", test_alloc_random },
+    { "parked-deaf", test_parked_deaf },
+    { "wildcard-closes", test_wildcard_closes },
     { "many-ports", test_many_ports },
     { "ipv6", test_ipv6 },
     { "cross-thread-connect", test_cross_thread_connect },
