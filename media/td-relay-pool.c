@@ -29,6 +29,9 @@
 /* A freed pair is not handed out again for this long while others are free:
  * late packets of the old call must not reach the next one. */
 #define COOL_US (5 * G_USEC_PER_SEC)
+/* Pairs whose parked sockets are closed when the process runs out of
+ * descriptors: room for a few calls, not a sweep of the pool. */
+#define EVICT_BATCH 16
 
 typedef enum { PAIR_FREE, PAIR_USED, PAIR_COOLING } PairState;
 
@@ -59,17 +62,16 @@ td_relay_pool_init (TdRelay *relay)
   relay->released = g_array_new (FALSE, FALSE, sizeof (Released));
   g_queue_init (&relay->cooling);
   pthread_mutex_init (&relay->pool_lock, NULL);
-  /* Parked sockets are file descriptors too: half the limit at most (a
-   * quarter of it in pairs), so that SIP never runs out of them because of
-   * the pool. Only a range wider than that is capped: parked and live
-   * sockets together never outnumber the range's ports. */
+  /* Parked sockets are file descriptors too: a quarter of the limit at
+   * most (an eighth of it in pairs), and a port that finds no descriptor
+   * left closes some (evict_parked). */
   relay->max_parked = relay->n_pairs;
   /* Connecting a socket bound to the wildcard address would bind it to the
    * connected route's address: such a relay closes its sockets instead. */
   if (addr_is_any (&relay->address))
     relay->max_parked = 0;
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-    relay->max_parked = MIN (relay->max_parked, (guint) MIN (rl.rlim_cur / 4, G_MAXUINT));
+    relay->max_parked = MIN (relay->max_parked, (guint) MIN (rl.rlim_cur / 8, G_MAXUINT));
 }
 
 static void
@@ -223,6 +225,40 @@ open_socket (TdRelay *relay, guint16 number)
   return fd;
 }
 
+/* Out of descriptors: closes the parked sockets of up to `max` pairs, from
+ * where the last eviction stopped. Returns how many pairs it closed. */
+static guint
+evict_parked (TdRelay *relay, guint max)
+{
+  guint closed = 0;
+
+  for (guint seen = 0; seen < relay->n_pairs && closed < max; seen++) {
+    guint pair = relay->evict_cursor;
+    int *parked = &relay->parked[2 * pair];
+
+    relay->evict_cursor = (pair + 1) % relay->n_pairs;
+    if (parked[RTP] < 0 && parked[RTCP] < 0)
+      continue;
+    close_fds (parked);
+    parked[RTP] = parked[RTCP] = -1;
+    atomic_fetch_sub (&relay->n_parked, 1);
+    closed++;
+  }
+  return closed;
+}
+
+/* A socket bound to `number`, making room among the parked ones if the
+ * process has no descriptor left. -1 with errno set. */
+static int
+new_socket (TdRelay *relay, guint16 number)
+{
+  int fd = open_socket (relay, number);
+
+  if (fd < 0 && (errno == EMFILE || errno == ENFILE) && evict_parked (relay, EVICT_BATCH))
+    fd = open_socket (relay, number);
+  return fd;
+}
+
 /* The parked socket of `pair`'s `kind`, disconnected, or a new one.
  * -1 with errno set. */
 static int
@@ -233,7 +269,7 @@ take_socket (TdRelay *relay, guint pair, guint kind)
   struct sockaddr unspec = { .sa_family = AF_UNSPEC };
 
   if (fd < 0)
-    return open_socket (relay, relay->first_port + 2 * pair + kind);
+    return new_socket (relay, relay->first_port + 2 * pair + kind);
   *parked = -1;
   if (connect (fd, &unspec, sizeof unspec) < 0) {   /* disconnect: hears everyone again */
     int saved = errno;

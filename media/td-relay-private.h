@@ -238,6 +238,7 @@ struct _TdRelay {
   guint n_free;
   GQueue cooling;              /* Cooling*, oldest first */
   int *parked;                 /* per pair, RTP then RTCP: its parked socket, or -1 */
+  guint evict_cursor;          /* the pair the next eviction looks at first */
   guint32 random[64];          /* from getrandom, used from the end */
   guint n_random;
   TdRelayLatching latching;    /* for new ports */

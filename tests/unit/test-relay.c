@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -2374,6 +2375,43 @@ test_wildcard_closes (void)
   g_assert_true (port_free_to_bind (n + 1));
 }
 
+/* Parked sockets give way when the process runs out of descriptors: with
+ * room for 20 more ports beside 10 parked pairs, 30 ports can be allocated
+ * (20 without eviction). In a child process: it lowers its own open-files
+ * limit. */
+static void
+test_parked_evicted (void)
+{
+  g_autoptr (TdRelay) relay = NULL;
+  g_autoptr (GError) error = NULL;
+  TdRelayPort *ports[64];
+  struct rlimit rl;
+  guint n = 0;
+
+  if (!g_test_subprocess ()) {
+    g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_passed ();
+    return;
+  }
+  relay = relay_new (P (1400), P (1527));   /* 64 pairs */
+  for (guint i = 0; i < 10; i++)
+    ports[i] = port_alloc (relay);
+  for (guint i = 0; i < 10; i++)
+    td_relay_port_free (ports[i]);
+  td_relay_sync (relay);
+  g_assert_cmpuint (td_relay_parked_count (relay), ==, 10);
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &rl), ==, 0);
+  rl.rlim_cur = count_fds () + 40;
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &rl), ==, 0);
+  while (n < G_N_ELEMENTS (ports) && (ports[n] = td_relay_port_alloc (relay, &error)))
+    n++;
+  g_assert_error (error, TD_RELAY_ERROR, TD_RELAY_ERROR_SYSTEM);
+  g_assert_cmpuint (n, ==, 30);
+  g_assert_cmpuint (td_relay_parked_count (relay), ==, 0);
+  for (guint i = 0; i < n; i++)
+    td_relay_port_free (ports[i]);
+}
+
 /* A port freed (while playing) before it has reached its new thread is
  * closed there once it arrives: its sockets are closed, its pair released. */
 static void
@@ -3403,6 +3441,7 @@ main (int argc, char **argv)
     { "alloc-random", test_alloc_random },
     { "parked-deaf", test_parked_deaf },
     { "wildcard-closes", test_wildcard_closes },
+    { "parked-evicted", test_parked_evicted },
     { "many-ports", test_many_ports },
     { "ipv6", test_ipv6 },
     { "cross-thread-connect", test_cross_thread_connect },
