@@ -20,6 +20,9 @@
 #   each in a network namespace, behind Kamailio's dispatcher; scale runs one
 #   then pair and prints the ratio pair/one (root: ip netns).
 #   OVERLOAD_LAG=MS ([sip] overload-lag; 0: no shedding)
+#   WINDOW=a-b: also the target's CPU per call between a and b seconds into each
+#   rate, once calls arrive, end and their transactions expire (Sofia keeps them
+#   ~32 s) at the same pace: a > hold + 35 s, b <= DURATION.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -28,6 +31,7 @@ rates=${2:-"500 750 1000 1500 2000"}
 duration=${3:-10}
 hold=${4:-1000}
 target=${TARGET:-both}
+window=${WINDOW:-}   # a-b: also CPU per call between a and b s into each rate (steady state)
 port=5360
 work=$(mktemp -d /tmp/tandem-bench-cps.XXXXXX)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -105,8 +109,16 @@ run_target() {
       -timeout $((duration * 4 + hold / 1000 * 2 + 20))s -nostdin -trace_stat -stf "$work/stat.csv" \
       -trace_rtt -rtt_freq 1 > "$work/uac.out" 2>&1) &
     uac=$!
-    sleep 0.1; ua=$(pgrep -P $uac | head -1); ub=$(ticks $ua); ue=$ub
-    while kill -0 $uac 2>/dev/null; do ue=$(ticks $ua 2>/dev/null || echo $ue); sleep 0.2; done
+    sleep 0.1; ua=$(pgrep -P $uac | head -1); ub=$(ticks $ua); ue=$ub; wa=; wb=
+    while kill -0 $uac 2>/dev/null; do
+      ue=$(ticks $ua 2>/dev/null || echo $ue)
+      if [ -n "$window" ]; then
+        el=$(echo "$(date +%s.%N) - $t0" | bc)
+        [ -z "$wa" ] && [ "$(echo "$el >= ${window%-*}" | bc)" = 1 ] && wa=$(ticks "${pids[@]}")
+        [ -z "$wb" ] && [ "$(echo "$el >= ${window#*-}" | bc)" = 1 ] && wb=$(ticks "${pids[@]}")
+      fi
+      sleep 0.2
+    done
     t1=$(date +%s.%N); te=$(ticks "${pids[@]}"); se=$(ticks $uas)
     ok=$(tail -1 "$work/stat.csv" | cut -d';' -f16)
     failed=$(tail -1 "$work/stat.csv" | cut -d';' -f18)
@@ -123,6 +135,10 @@ run_target() {
       "$(pct $tb $te)%" "$(pct $ub $ue)%" "$(pct $sb $se)%" "$setup" \
       "$( [ $((ok + shed)) -gt 0 ] && echo "scale=2; ($te - $tb) * 1000 / $hz / ($ok + $shed)" | bc || echo -)" \
       | tee -a "$work/$name.rows"
+    if [ -n "$window" ]; then
+      # the calls SIPp started in the window (a constant rate), against the CPU spent in it
+      echo "   steady state, ${window} s: $( [ -n "$wb" ] && echo "scale=2; ($wb - $wa) * 1000 / $hz / ($rate * (${window#*-} - ${window%-*}))" | bc || echo "- (the rate ended first)") CPU ms per call"
+    fi
     sleep $((hold / 1000 + 2))
   done
   stop_target "$name"
