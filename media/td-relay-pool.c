@@ -33,8 +33,6 @@
  * descriptors: room for a few calls, not a sweep of the pool. */
 #define EVICT_BATCH 16
 
-typedef enum { PAIR_FREE, PAIR_USED, PAIR_COOLING } PairState;
-
 typedef struct {
   guint pair;
   gint64 until;
@@ -51,7 +49,6 @@ td_relay_pool_init (TdRelay *relay)
 {
   struct rlimit rl;
 
-  relay->in_use = g_new0 (guint8, relay->n_pairs);
   relay->free_pairs = g_new (guint, relay->n_pairs);
   for (guint i = 0; i < relay->n_pairs; i++)
     relay->free_pairs[i] = i;
@@ -96,7 +93,6 @@ td_relay_pool_clear (TdRelay *relay)
   g_queue_clear_full (&relay->cooling, g_free);
   g_free (relay->parked);
   g_free (relay->free_pairs);
-  g_free (relay->in_use);
 }
 
 /* ---- parking (media thread) ---- */
@@ -170,8 +166,6 @@ reclaim_released (TdRelay *relay)
   for (guint i = 0; i < relay->released->len; i++) {
     Released *r = &g_array_index (relay->released, Released, i);
 
-    g_assert (relay->in_use[r->pair] == PAIR_USED);
-    relay->in_use[r->pair] = PAIR_COOLING;
     relay->parked[2 * r->pair + RTP] = r->fd[RTP];
     relay->parked[2 * r->pair + RTCP] = r->fd[RTCP];
     relay->n_in_use--;
@@ -183,7 +177,6 @@ reclaim_released (TdRelay *relay)
   pthread_mutex_unlock (&relay->pool_lock);
   while ((c = g_queue_peek_head (&relay->cooling)) && c->until <= now) {
     g_queue_pop_head (&relay->cooling);
-    relay->in_use[c->pair] = PAIR_FREE;
     relay->free_pairs[relay->n_free++] = c->pair;
     g_free (c);
   }
@@ -379,7 +372,6 @@ take_pair (TdRelay *relay, guint pair, guint *busy, GError **error)
                  "media port %u: %s", relay->first_port + 2 * pair, g_strerror (errno));
     return NULL;
   }
-  relay->in_use[pair] = PAIR_USED;
   relay->n_in_use++;
   port = new_port (relay, pair, fds);
   td_relay_worker_send (port->worker, CMD_ADD, port, NULL, FALSE);
@@ -421,7 +413,6 @@ td_relay_port_alloc (TdRelay *relay, GError **error)
     guint pair = c->pair;
 
     g_free (c);
-    relay->in_use[pair] = PAIR_FREE;
     if ((port = take_pair (relay, pair, &busy, error)))
       return port;
     relay->free_pairs[relay->n_free++] = pair;   /* held by another process */

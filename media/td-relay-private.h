@@ -232,9 +232,10 @@ struct _TdRelay {
   Worker *workers;
 
   /* main thread: the pool (td-relay-pool.c) */
-  guint8 *in_use;              /* per pair: PairState */
+  /* A pair is in use (n_in_use counts those), cooling (in `cooling`) or
+   * free (in `free_pairs`), and in only one of them. */
   guint n_in_use;
-  guint *free_pairs;           /* the PAIR_FREE pairs, in no order */
+  guint *free_pairs;           /* in no order */
   guint n_free;
   GQueue cooling;              /* Cooling*, oldest first */
   int *parked;                 /* per pair, RTP then RTCP: its parked socket, or -1 */
