@@ -250,6 +250,16 @@ set_sip_overload_retry_after (Parser *p, const char *value, GError **error)
                      &p->config->overload_retry_after, error);
 }
 
+/* RFC 3261's 64*T1: how long tandem waits for any answer to its own request
+ * (Timers B, F) and how long it remembers a finished one to absorb
+ * retransmissions (H, J). Below 4 s a slow first answer would fail calls. */
+static gboolean
+set_sip_transaction_lifetime (Parser *p, const char *value, GError **error)
+{
+  return parse_uint (p, "transaction-lifetime", value, 4, 32,
+                     &p->config->transaction_lifetime, error);
+}
+
 /* An algorithm list ("MD5;SHA-256"), preferred first, for `key` of the
  * current group ([auth] algorithms, [user NAME] digest-algorithms). */
 static gboolean
@@ -571,6 +581,7 @@ static const KeySpec key_specs[] = {
   { "sip", "user-agent", set_sip_user_agent },
   { "sip", "overload-lag", set_sip_overload_lag },
   { "sip", "overload-retry-after", set_sip_overload_retry_after },
+  { "sip", "transaction-lifetime", set_sip_transaction_lifetime },
   { "sip", "tls-listen", set_sip_tls_listen },
   { "sip", "tls-certificate", set_sip_tls_certificate },
   { "sip", "tls-key", set_sip_tls_key },
@@ -828,6 +839,7 @@ set_defaults (TdConfig *c)
   c->overload_lag = 100;
   c->store_batch_ms = 10;
   c->overload_retry_after = 5;
+  c->transaction_lifetime = 8;
   /* MD5 only: baresip 1.0 fails the whole registration on a 401 that
    * offers SHA-256 at all, even after MD5; SIPp knows only MD5. */
   c->algorithms[0] = TD_DIGEST_MD5;

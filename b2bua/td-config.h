@@ -65,6 +65,7 @@ typedef struct {
   guint overload_lag;     /* ms the SIP thread may fall behind before new INVITEs and
                            * REGISTERs get 503; 0 = never shed */
   guint overload_retry_after;  /* seconds, the 503's Retry-After */
+  guint transaction_lifetime;  /* seconds: 64*T1 (RFC 3261 timers B, F, H, J) */
   /* SIP over TLS (td-tls.c): a listener when tls_listen_port != 0, with the
    * PEM files resolved against the config file's folder; tls_ca (may be
    * NULL) verifies the servers tandem connects to. *_line: where each was

@@ -489,6 +489,34 @@ test_no_answer_timeout (void)
   flow_daemon_stop (d);
 }
 
+/* [sip] transaction-lifetime is also how long tandem waits for any answer
+ * to its INVITE (RFC 3261 Timer B): a callee that says nothing at all is
+ * unreachable then, long before the no-answer timeout of one that rings. */
+static void
+test_silent_callee (void)
+{
+  g_autoptr (FlowDaemon) d = flow_daemon_start_sip ("transaction-lifetime = 4",
+                                                    MEDIA_CONFIG "\n[calls]\nno-answer-timeout = 30\n");
+  g_auto (Call) c = call ("call-uac-fail.xml", NULL, "call-uas-silent.xml", "7000");
+  const char *invite, *final;
+  int status;
+  gint64 waited;
+
+  call_run (d, &c);
+  status = flow_caller_final (c.a);
+  g_assert_cmpint (status, ==, 408);   /* nta's own, relayed as a proxy would */
+  invite = flow_require_msg (c.a->sent, "INVITE ", 1);
+  final = flow_require_response (c.a->received, status, "INVITE", 0);
+  waited = flow_run_ms_between (c.a, invite, final);
+  flow_note ("%d after %" G_GINT64_FORMAT " ms, %u INVITEs at bob", status, waited,
+             flow_count_msgs (c.b->received, "INVITE "));
+  g_assert_cmpint (waited, >=, 3500);
+  g_assert_cmpint (waited, <=, 6500);
+  /* Over UDP, retransmitted meanwhile (0, 0.5, 1.5, 3.5 s). */
+  g_assert_cmpuint (flow_count_msgs (c.b->received, "INVITE "), >=, 3);
+  flow_daemon_stop (d);
+}
+
 /* ---- session modification ----------------------------------------------------------------- */
 
 /* An offer or answer from one end arrived at the other end as `relayed`:
@@ -1494,6 +1522,7 @@ main (int argc, char **argv)
   flow_add_test ("/call/busy", test_busy);
   flow_add_test ("/call/cancel", test_cancel);
   flow_add_test ("/call/no-answer-timeout", test_no_answer_timeout);
+  flow_add_test ("/call/silent-callee", test_silent_callee);
   flow_add_test ("/call/reinvite-update-from-caller", test_reinvite_and_update_from_caller);
   flow_add_test ("/call/reinvite-update-from-callee", test_reinvite_and_update_from_callee);
   flow_add_test ("/call/glare", test_glare);

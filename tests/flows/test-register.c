@@ -915,8 +915,8 @@ daemon_rss_kb (FlowDaemon *d)
  * destroy; one leaked handle is about 1.5 KiB, 5,000 of them over 7 MiB.
  * After a warm-up (pools, caches), 5,000 more OPTIONS may grow tandem by
  * far less than that (measured: +60 KiB; with the leak, +9.5 MiB). Over
- * TCP, because over UDP each answered transaction is kept 32 s (RFC 3261
- * Timer J), which looks like a leak for that long. */
+ * TCP, because over UDP each answered transaction is kept for [sip]
+ * transaction-lifetime (RFC 3261 Timer J), which looks like a leak that long. */
 static void
 test_options_no_leak (void)
 {

@@ -358,8 +358,9 @@ dial_tls_contact (const char *ca, gboolean verified)
      * verification (measured: no response until tandem's no-answer
      * timeout, 30 s by default): the call ends only by that. */
     g_assert_nonnull (flow_find_response (alice->received, 480, "INVITE", 0));
-    /* Sofia keeps that INVITE's transaction to its own timer (B, 32 s), so
-     * a SIGTERM now waits out tandem's 5 s grace: not this case's subject. */
+    /* Sofia keeps that INVITE's transaction to its own timer (B, [sip]
+     * transaction-lifetime, 8 s), so a SIGTERM now waits out tandem's 5 s
+     * grace: not this case's subject. */
     flow_command_finish (t.socat, 100, NULL, NULL);
     flow_daemon_signal (t.d, SIGKILL);
     flow_daemon_free (t.d);

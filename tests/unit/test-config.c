@@ -70,6 +70,8 @@ test_defaults (void)
   g_assert_cmpuint (td_config_lookup_user (c, "alice")->n_algorithms, ==, 0);
   g_assert_cmpuint (c->max_contacts, ==, 10);
   g_assert_cmpuint (c->max_calls_per_user, ==, 8);
+  /* Not RFC 3261's 32 s: each finished transaction is kept that long. */
+  g_assert_cmpuint (c->transaction_lifetime, ==, 8);
   /* Only td_config_load() reads the host's addresses. */
   g_assert_nonnull (c->local_addresses);
   g_assert_cmpuint (g_strv_length (c->local_addresses), ==, 0);
@@ -130,6 +132,10 @@ static const struct {
     TD_CONFIG_ERROR_VALUE, "bad.conf:3: [sip] listen" },
   { "[sip]\ndomain = pbx.test\nlisten = 127.0.0.1:99999\n[store]\npath=x\n",
     TD_CONFIG_ERROR_VALUE, "bad.conf:3: [sip] listen: 99999 is out of range" },
+  { "[sip]\ndomain = pbx.test\ntransaction-lifetime = 2\n[store]\npath=x\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:3: [sip] transaction-lifetime: 2 is out of range" },
+  { "[sip]\ndomain = pbx.test\ntransaction-lifetime = 33\n[store]\npath=x\n",
+    TD_CONFIG_ERROR_VALUE, "bad.conf:3: [sip] transaction-lifetime: 33 is out of range" },
   { "[sip]\ndomain = pbx.test\ncolour = blue\n[store]\npath=x\n",
     TD_CONFIG_ERROR_UNKNOWN, "bad.conf:3: [sip] unknown key \"colour\"" },
   { "[sip]\ndomain = pbx.test\n[sound]\n",
