@@ -83,6 +83,8 @@ stop_target() {
 trap 'stop_target tandem 2>/dev/null; stop_target peer 2>/dev/null; ns_down; true' EXIT
 
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null || echo 0))); done; echo $t; }
+# memory of the target's processes in MB (Pss: Kamailio's shared memory counted once)
+pss_mb() { local t=0 p v; for p in "$@"; do v=$(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null); t=$((t + ${v:-0})); done; echo $((t / 1024)); }
 
 run_target() {
   local name=$1
@@ -97,8 +99,8 @@ run_target() {
     -nostdin -bg > "$work/uas.out" 2>&1 || true
   uas=$(pgrep -f "sipp -sf $here/sipp/cps-uas.xml" | head -1)
   echo "== $name (hold $hold ms, $duration s per rate)"
-  printf '%-8s %-10s %-8s %-8s %-11s %-10s %-10s %-22s %s\n' rate completed failed shed cpu uac-cpu \
-    uas-cpu 'setup-ms(p50/p95/max)' cpu-ms/call
+  printf '%-8s %-10s %-8s %-8s %-11s %-10s %-10s %-22s %-12s %s\n' rate completed failed shed cpu uac-cpu \
+    uas-cpu 'setup-ms(p50/p95/max)' cpu-ms/call mem-MB
   for rate in $rates; do
     local total=$((rate * duration)) t0 t1 tb te sb se uac ua ub ue ok failed shed setup
     t0=$(date +%s.%N); tb=$(ticks "${pids[@]}"); sb=$(ticks $uas)
@@ -131,9 +133,10 @@ run_target() {
               function at(q,  i) { i = int(NR * q) + 1; if (i > NR) i = NR; return v[i] }
               END { if (NR) printf "%d/%d/%d", at(0.5), at(0.95), v[NR]; else printf "-" }')
     pct() { echo "scale=1; ($2 - $1) * 100 / $hz / ($t1 - $t0)" | bc; }
-    printf '%-8s %-10s %-8s %-8s %-11s %-10s %-10s %-22s %s\n' "$rate/s" "$ok" "$failed" "$shed" \
+    printf '%-8s %-10s %-8s %-8s %-11s %-10s %-10s %-22s %-12s %s\n' "$rate/s" "$ok" "$failed" "$shed" \
       "$(pct $tb $te)%" "$(pct $ub $ue)%" "$(pct $sb $se)%" "$setup" \
       "$( [ $((ok + shed)) -gt 0 ] && echo "scale=2; ($te - $tb) * 1000 / $hz / ($ok + $shed)" | bc || echo -)" \
+      "$(pss_mb "${pids[@]}")" \
       | tee -a "$work/$name.rows"
     if [ -n "$window" ]; then
       # the calls SIPp started in the window (a constant rate), against the CPU spent in it
@@ -168,6 +171,9 @@ if [ "$target" = both ]; then
   # per call, not per step: past its knee a target that fails calls spends less
   echo "== CPU ms per call (completed or refused), tandem/peer:"
   paste -d' ' "$work/tandem.rows" "$work/peer.rows" |
-    awk '{ c1 = $9 + 0; c2 = $18 + 0; printf "   %s %s / %s = %s\n", $1, $9, $18, c2 ? sprintf("%.2f", c1 / c2) : "-" }'
+    awk '{ c1 = $9 + 0; c2 = $19 + 0; printf "   %s %s / %s = %s\n", $1, $9, $19, c2 ? sprintf("%.2f", c1 / c2) : "-" }'
+  echo "== memory at each step's end (MB), tandem/peer:"
+  paste -d' ' "$work/tandem.rows" "$work/peer.rows" |
+    awk '{ printf "   %s %s / %s = %s\n", $1, $10, $20, $20 ? sprintf("%.2f", $10 / $20) : "-" }'
 fi
 echo "work folder: $work"

@@ -12,6 +12,8 @@
 # Kamailio 5.6 (bench/peer/kamailio.cfg -A WITH_REGISTRAR -A WITH_AUTH:
 # usrloc in memory, any user with password "bench"), CPU of all its
 # processes; UDP only. tandem logs at its default level ([log] unset).
+# SIP_EXTRA='key = value\n...' adds lines to tandem's [sip] group (to compare
+# a setting against its default, e.g. transaction-lifetime = 32).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
@@ -27,7 +29,7 @@ trap 'kill ${pids[*]:-} ${socat_pid:-} 2>/dev/null || true
       [ "$target" = peer ] && RUN=$work/kamailio bash "$here/peer/kamailio.sh" stop > /dev/null; true' EXIT
 
 {
-  printf '[sip]\nlisten = 127.0.0.1:%s\ndomain = pbx.test\n' $port
+  printf '[sip]\nlisten = 127.0.0.1:%s\ndomain = pbx.test\n%b' $port "${SIP_EXTRA:-}"
   if [ "$transport" = tls ]; then
     printf 'tls-listen = 127.0.0.1:%s\ntls-certificate = cert.pem\ntls-key = key.pem\n' $((port + 2))
   fi
@@ -62,9 +64,11 @@ else
 fi
 ticks() { local t=0 p; for p in "${pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
 hz=$(getconf CLK_TCK)
+# memory of the target's processes in MB (Pss: Kamailio's shared memory counted once)
+pss_mb() { local t=0 p v; for p in "$@"; do v=$(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null); t=$((t + ${v:-0})); done; echo $((t / 1024)); }
 
 echo "== $target"
-printf '%-8s %-10s %-8s %-10s %-12s\n' rate completed failed cpu rcvbuf-errors
+printf '%-8s %-10s %-8s %-10s %-14s %s\n' rate completed failed cpu rcvbuf-errors mem-MB
 for rate in $rates; do
   total=$((rate * duration))
   before=$(ticks); t0=$(date +%s.%N)
@@ -78,5 +82,6 @@ for rate in $rates; do
   ok=$(tail -1 "$work/stat.csv" | cut -d';' -f16)
   failed=$(tail -1 "$work/stat.csv" | cut -d';' -f18)
   cpu=$(echo "scale=1; ($after - $before) * 100 / $hz / ($t1 - $t0)" | bc)
-  printf '%-8s %-10s %-8s %-10s %-12s\n' "$rate/s" "$ok" "$failed" "$cpu%" $((errs1 - errs0))
+  printf '%-8s %-10s %-8s %-10s %-14s %s\n' "$rate/s" "$ok" "$failed" "$cpu%" $((errs1 - errs0)) \
+    "$(pss_mb "${pids[@]}")"
 done
