@@ -343,9 +343,10 @@ start_sip (TdDaemon *d, GError **error)
                    * listener, never gets (measured: baresip's INVITE came
                    * over TCP). */
                   NTATAG_UDP_MTU (65535),
-                  /* Every finished transaction is kept this long with its
+                  /* A finished transaction is kept this long with its
                    * request and answer (~10 KB): RFC 3261's 32 s held
-                   * 1.4 GB at 2,000 registrations/s. */
+                   * 1.4 GB at 2,000 registrations/s. (A sent INVITE stays
+                   * 32 s whatever this is: nta's Timer D has no tag.) */
                   NTATAG_SIP_T1X64 (c->transaction_lifetime * 1000),
                   SIPTAG_USER_AGENT_STR (c->user_agent),
                   SIPTAG_SERVER_STR (c->user_agent),
