@@ -21,8 +21,8 @@
 #   then pair and prints the ratio pair/one (root: ip netns).
 #   OVERLOAD_LAG=MS ([sip] overload-lag; 0: no shedding)
 #   WINDOW=a-b: also the target's CPU per call between a and b seconds into each
-#   rate, once calls arrive, end and their transactions expire (Sofia keeps them
-#   ~32 s) at the same pace: a > hold + 35 s, b <= DURATION.
+#   rate, once calls arrive, end and their transactions expire (Sofia keeps a
+#   sent INVITE 32 s) at the same pace: a > hold + 35 s, b <= DURATION.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -38,6 +38,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 hz=$(getconf CLK_TCK)
 sip_addr=127.0.0.1   # where SIPp sends and binds
 . "$here/netns.sh"
+. "$here/lib.sh"
 
 # The sample configuration with the bench's port, store and users.
 tandem_conf() {
@@ -83,8 +84,6 @@ stop_target() {
 trap 'stop_target tandem 2>/dev/null; stop_target peer 2>/dev/null; ns_down; true' EXIT
 
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null || echo 0))); done; echo $t; }
-# memory of the target's processes in MB (Pss: Kamailio's shared memory counted once)
-pss_mb() { local t=0 p v; for p in "$@"; do v=$(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null); t=$((t + ${v:-0})); done; echo $((t / 1024)); }
 
 run_target() {
   local name=$1

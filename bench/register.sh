@@ -16,6 +16,7 @@
 # a setting against its default, e.g. transaction-lifetime = 32).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 build=${1:-$here/../build}
 rates=${2:-"500 1000 2000 3000"}
 duration=${3:-10}
@@ -64,8 +65,6 @@ else
 fi
 ticks() { local t=0 p; for p in "${pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
 hz=$(getconf CLK_TCK)
-# memory of the target's processes in MB (Pss: Kamailio's shared memory counted once)
-pss_mb() { local t=0 p v; for p in "$@"; do v=$(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null); t=$((t + ${v:-0})); done; echo $((t / 1024)); }
 
 echo "== $target"
 printf '%-8s %-10s %-8s %-10s %-14s %s\n' rate completed failed cpu rcvbuf-errors mem-MB
