@@ -20,6 +20,9 @@
 #   each in a network namespace, behind Kamailio's dispatcher; scale runs one
 #   then pair and prints the ratio pair/one (root: ip netns).
 #   OVERLOAD_LAG=MS ([sip] overload-lag; 0: no shedding)
+#   PIN=1: the target (every process and thread) on cpu0, both SIPps on cpu1,
+#   for both targets alike: unpinned, the target and SIPp contend for the two
+#   cores, and the target's SIP thread waits for a core in bursts.
 #   WINDOW=a-b: also the target's CPU per call between a and b seconds into each
 #   rate, once calls arrive, end and their transactions expire (Sofia keeps a
 #   sent INVITE 32 s) at the same pace: a > hold + 35 s, b <= DURATION.
@@ -33,6 +36,8 @@ hold=${4:-1000}
 target=${TARGET:-both}
 window=${WINDOW:-}   # a-b: also CPU per call between a and b s into each rate (steady state)
 port=5360
+target_cpu=(); sipp_cpu=()
+[ -n "${PIN:-}" ] && target_cpu=(taskset -c 0) && sipp_cpu=(taskset -c 1)
 work=$(mktemp -d /tmp/tandem-bench-cps.XXXXXX)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 hz=$(getconf CLK_TCK)
@@ -56,12 +61,12 @@ start_target() {
   tandem)
     tandem_conf > "$work/tandem.conf"
     ln -sfn "$root/config/tunes" "$work/tunes"
-    "$build/b2bua/tandem" -c "$work/tandem.conf" 2> "$work/tandem.log" &
+    "${target_cpu[@]}" "$build/b2bua/tandem" -c "$work/tandem.conf" 2> "$work/tandem.log" &
     pids=($!)
     sleep 1 ;;
   peer)
-    RUN=$work/rtpengine bash "$here/peer/rtpengine.sh" start > /dev/null
-    RUN=$work/kamailio bash "$here/peer/kamailio.sh" start -A WITH_RTPENGINE -A WITH_REGISTRAR \
+    RUN=$work/rtpengine "${target_cpu[@]}" bash "$here/peer/rtpengine.sh" start > /dev/null
+    RUN=$work/kamailio "${target_cpu[@]}" bash "$here/peer/kamailio.sh" start -A WITH_RTPENGINE -A WITH_REGISTRAR \
       -A WITH_AUTH -A LISTEN=udp:127.0.0.1:$port > /dev/null
     pids=($(cat "$work/rtpengine/rtpengine.pid") $(cat "$work/kamailio/kamailio.pid"))
     pids+=($(pgrep -P "${pids[1]}" | tr '\n' ' ')) ;;
@@ -81,7 +86,8 @@ stop_target() {
   esac
   sleep 1
 }
-trap 'stop_target tandem 2>/dev/null; stop_target peer 2>/dev/null; ns_down; true' EXIT
+# set +e: stopping what already stopped fails, and must not turn a finished run's status into 1.
+trap 'set +e; stop_target tandem 2>/dev/null; stop_target peer 2>/dev/null; ns_down; true' EXIT
 
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null || echo 0))); done; echo $t; }
 
@@ -91,20 +97,20 @@ run_target() {
   case $name in
   one) netns_register 1 ;;
   pair) netns_register 2 ;;
-  *) timeout 10 sipp 127.0.0.1:$port -sf "$here/sipp/register-uas.xml" -au bob -ap bench -m 1 \
+  *) "${sipp_cpu[@]}" timeout 10 sipp 127.0.0.1:$port -sf "$here/sipp/register-uas.xml" -au bob -ap bench -m 1 \
        -p $((port + 2)) -i 127.0.0.1 -auth_uri pbx.test -nostdin > "$work/reg.out" 2>&1 ;;
   esac
-  timeout $((duration * 10 + 120)) sipp -sf "$here/sipp/cps-uas.xml" -p $((port + 2)) -i "$sip_addr" \
+  "${sipp_cpu[@]}" timeout $((duration * 10 + 120)) sipp -sf "$here/sipp/cps-uas.xml" -p $((port + 2)) -i "$sip_addr" \
     -nostdin -bg > "$work/uas.out" 2>&1 || true
   uas=$(pgrep -f "sipp -sf $here/sipp/cps-uas.xml" | head -1)
   echo "== $name (hold $hold ms, $duration s per rate)"
   printf '%-8s %-10s %-8s %-8s %-11s %-10s %-10s %-22s %-12s %s\n' rate completed failed shed cpu uac-cpu \
     uas-cpu 'setup-ms(p50/p95/max)' cpu-ms/call mem-MB
   for rate in $rates; do
-    local total=$((rate * duration)) t0 t1 tb te sb se uac ua ub ue ok failed shed setup
+    local total=$((rate * duration)) t0 t1 tb te sb se uac ua ub ue t ok failed shed setup
     t0=$(date +%s.%N); tb=$(ticks "${pids[@]}"); sb=$(ticks $uas)
     rm -f "$work"/cps-uac_*_rtt.csv
-    (cd "$work" && exec timeout $((duration * 4 + hold / 1000 * 2 + 30)) sipp "$sip_addr:$port" \
+    (cd "$work" && exec "${sipp_cpu[@]}" timeout $((duration * 4 + hold / 1000 * 2 + 30)) sipp "$sip_addr:$port" \
       -sf "$here/sipp/cps-uac.xml" -au alice -ap bench -i "$sip_addr" -p $((port + 1)) \
       -auth_uri bob@pbx.test -r "$rate" -m "$total" -l $((rate * (4 + hold / 1000) + 100)) -d "$hold" \
       -timeout $((duration * 4 + hold / 1000 * 2 + 20))s -nostdin -trace_stat -stf "$work/stat.csv" \
@@ -112,7 +118,8 @@ run_target() {
     uac=$!
     sleep 0.1; ua=$(pgrep -P $uac | head -1); ub=$(ticks $ua); ue=$ub; wa=; wb=
     while kill -0 $uac 2>/dev/null; do
-      ue=$(ticks $ua 2>/dev/null || echo $ue)
+      # SIPp's ticks only grow; once it has exited they read 0 (no /proc entry)
+      t=$(ticks $ua 2>/dev/null || echo 0); [ "$t" -gt "$ue" ] && ue=$t
       if [ -n "$window" ]; then
         el=$(echo "$(date +%s.%N) - $t0" | bc)
         [ -z "$wa" ] && [ "$(echo "$el >= ${window%-*}" | bc)" = 1 ] && wa=$(ticks "${pids[@]}")
