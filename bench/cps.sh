@@ -65,9 +65,12 @@ start_target() {
     pids=($!)
     sleep 1 ;;
   peer)
-    RUN=$work/rtpengine "${target_cpu[@]}" bash "$here/peer/rtpengine.sh" start > /dev/null
+    # a failure to start is on the scripts' stdout
+    RUN=$work/rtpengine "${target_cpu[@]}" bash "$here/peer/rtpengine.sh" start > "$work/start.out" ||
+      { cat "$work/start.out" >&2; exit 1; }
     RUN=$work/kamailio "${target_cpu[@]}" bash "$here/peer/kamailio.sh" start -A WITH_RTPENGINE -A WITH_REGISTRAR \
-      -A WITH_AUTH -A LISTEN=udp:127.0.0.1:$port > /dev/null
+      -A WITH_AUTH -A LISTEN=udp:127.0.0.1:$port > "$work/start.out" ||
+      { cat "$work/start.out" >&2; exit 1; }
     pids=($(cat "$work/rtpengine/rtpengine.pid") $(cat "$work/kamailio/kamailio.pid"))
     pids+=($(pgrep -P "${pids[1]}" | tr '\n' ' ')) ;;
   one) pids=(); netns_start 1 ;;

@@ -55,8 +55,10 @@ if [ "$transport" = tls ]; then
   sipp_transport=(-t t1 -rsa 127.0.0.1:$((port + 3)))
 fi
 if [ "$target" = peer ]; then
+  # its failure (e.g. the port still held by a tandem just stopped) is on stdout
   RUN=$work/kamailio bash "$here/peer/kamailio.sh" start -A WITH_REGISTRAR -A WITH_AUTH \
-    -A LISTEN=udp:127.0.0.1:$port > /dev/null
+    -A LISTEN=udp:127.0.0.1:$port > "$work/kamailio-start.out" ||
+    { cat "$work/kamailio-start.out" >&2; exit 1; }
   pids=($(cat "$work/kamailio/kamailio.pid")); pids+=($(pgrep -P "${pids[0]}" | tr '\n' ' '))
 else
   "$build/b2bua/tandem" -c "$work/tandem.conf" 2> "$work/tandem.log" &
