@@ -40,9 +40,17 @@ struct _TdAuth {
   guint n_algorithms;
   gint64 lifetime_us;
   GHashTable *used;  /* nonce string -> UsedNonce, nonces accepted at least once */
+  /* The same UsedNonces in the order of their first use, which is nearly
+   * the order they were issued in: expiry pops from the head instead of
+   * scanning the table (11-13 ms on the SIP thread every 5 s at 300,000
+   * nonces, 1.3 ms now: bench/auth/nonce-expiry-bench). A list through the
+   * entries themselves: 8 bytes each, no node to allocate. */
+  struct _UsedNonce *oldest, *newest;
 };
 
-typedef struct {
+typedef struct _UsedNonce {
+  struct _UsedNonce *next;  /* first used after this one */
+  const char *nonce;        /* the table's key */
   gint64 issued_us;
   guint64 last_nc;
   gboolean has_nc;  /* FALSE while the nonce was only used by RFC 2069 clients */
@@ -252,7 +260,7 @@ td_auth_free (TdAuth *auth)
   g_free (auth->realm);
   g_free (auth->opaque);
   g_free (auth->algorithms);
-  g_clear_pointer (&auth->used, g_hash_table_unref);
+  g_clear_pointer (&auth->used, g_hash_table_unref);   /* frees the list's entries */
   g_free (auth);
 }
 
@@ -475,9 +483,16 @@ remember_use (TdAuth *auth, const TdDigestCredentials *cred,
 
   if (used == NULL)
     {
+      char *key = g_strdup (cred->nonce);
       used = g_new0 (UsedNonce, 1);
+      used->nonce = key;
       used->issued_us = issued_us;
-      g_hash_table_insert (auth->used, g_strdup (cred->nonce), used);
+      g_hash_table_insert (auth->used, key, used);
+      if (auth->newest)
+        auth->newest->next = used;
+      else
+        auth->oldest = used;
+      auth->newest = used;
     }
   else if (cred->qop != NULL && used->has_nc && nc <= used->last_nc)
     {
@@ -531,29 +546,25 @@ td_auth_verify (TdAuth *auth, const TdDigestCredentials *cred,
   return remember_use (auth, cred, info.issued_us, nc);
 }
 
-typedef struct {
-  const TdAuth *auth;
-  gint64 now_us;
-} ExpireContext;
-
-static gboolean
-used_nonce_expired (gpointer key, gpointer value, gpointer user_data)
-{
-  const UsedNonce *used = value;
-  const ExpireContext *ctx = user_data;
-
-  return !nonce_fresh (ctx->auth, used->issued_us, ctx->now_us);
-}
-
 void
 td_auth_expire (TdAuth *auth, gint64 now_us)
 {
   g_return_if_fail (auth != NULL);
 
   /* No grace period is needed: verify answers STALE for an expired nonce
-   * before it looks at the table, so forgetting it changes no answer. */
-  ExpireContext ctx = { auth, now_us };
-  g_hash_table_foreach_remove (auth->used, used_nonce_expired, &ctx);
+   * before it looks at the table, so forgetting it changes no answer.
+   * Only the head is looked at: a nonce first used late (issued long before)
+   * waits behind fresher ones, at most one lifetime after it expired, and is
+   * never forgotten early. */
+  while (auth->oldest && !nonce_fresh (auth, auth->oldest->issued_us, now_us))
+    {
+      UsedNonce *gone = auth->oldest;
+
+      auth->oldest = gone->next;
+      if (!auth->oldest)
+        auth->newest = NULL;
+      g_hash_table_remove (auth->used, gone->nonce);   /* frees it and its key */
+    }
 }
 
 guint
