@@ -771,29 +771,41 @@ test_parse_params_not_digest (void)
 
 /* ---- housekeeping ---- */
 
+/* Two nonces, issued at t0 and 10 s later, each used once: in the order
+ * they were issued, or (first_used_late) the early one after the fresher.
+ * Expiry walks nonces in the order of their first use; either way neither
+ * may be forgotten before it expires, nor make the other go early, and both
+ * go in the end. */
 static void
-test_expire (void)
+check_expiry (gboolean first_used_late)
 {
   g_autoptr (TdAuth) auth = td_auth_new (REALM, md5_only, 1, LIFETIME_S);
   gint64 t0 = g_get_monotonic_time ();
   gint64 t1 = t0 + 10 * G_USEC_PER_SEC;
-  g_auto (GStrv) first = td_auth_challenge (auth, FALSE, t0);
-  g_auto (GStrv) second = td_auth_challenge (auth, FALSE, t1);
+  gint64 expired = t0 + LIFETIME_US;   /* the early one's end */
+  g_auto (GStrv) early = td_auth_challenge (auth, FALSE, t0);
+  g_auto (GStrv) fresh = td_auth_challenge (auth, FALSE, t1);
   Answer a = { 0 }, b = { 0 };
 
-  answer (&a, first[0], "secret", "00000001");
-  answer (&b, second[0], "secret", "00000001");
-  g_assert_cmpint (verify (auth, &a, "secret", t1), ==, TD_AUTH_OK);
-  g_assert_cmpint (verify (auth, &b, "secret", t1), ==, TD_AUTH_OK);
+  answer (&a, early[0], "secret", "00000001");
+  answer (&b, fresh[0], "secret", "00000001");
+  g_assert_cmpint (verify (auth, first_used_late ? &b : &a, "secret", t1), ==, TD_AUTH_OK);
+  g_assert_cmpint (verify (auth, first_used_late ? &a : &b, "secret", t1 + 1), ==, TD_AUTH_OK);
   g_assert_cmpuint (td_auth_nonce_count (auth), ==, 2);
 
-  td_auth_expire (auth, t0 + LIFETIME_US - 1);
+  /* Just before the early one expires both are kept and refuse replays. */
+  td_auth_expire (auth, expired - 1);
   g_assert_cmpuint (td_auth_nonce_count (auth), ==, 2);
-  td_auth_expire (auth, t0 + LIFETIME_US);
-  g_assert_cmpuint (td_auth_nonce_count (auth), ==, 1);
+  g_assert_cmpint (verify (auth, &a, "secret", expired - 1), ==, TD_AUTH_FAILED);
+  g_assert_cmpint (verify (auth, &b, "secret", expired - 1), ==, TD_AUTH_FAILED);
 
-  /* The survivor still refuses a replay. */
-  g_assert_cmpint (verify (auth, &b, "secret", t0 + LIFETIME_US), ==, TD_AUTH_FAILED);
+  /* Then the early one is stale (first used late, it may still wait behind
+   * the fresh one), and the fresh one still refuses its replay. */
+  td_auth_expire (auth, expired);
+  if (!first_used_late)
+    g_assert_cmpuint (td_auth_nonce_count (auth), ==, 1);
+  g_assert_cmpint (verify (auth, &a, "secret", expired), ==, TD_AUTH_STALE);
+  g_assert_cmpint (verify (auth, &b, "secret", expired), ==, TD_AUTH_FAILED);
 
   td_auth_expire (auth, t1 + LIFETIME_US);
   g_assert_cmpuint (td_auth_nonce_count (auth), ==, 0);
@@ -801,41 +813,16 @@ test_expire (void)
   answer_clear (&b);
 }
 
-/* Expiry walks nonces in the order of their first use. A nonce issued early
- * and first used after a fresher one must not be forgotten before it expires,
- * nor make the fresher one go early, and must go in the end. */
+static void
+test_expire (void)
+{
+  check_expiry (FALSE);
+}
+
 static void
 test_expire_first_used_late (void)
 {
-  g_autoptr (TdAuth) auth = td_auth_new (REALM, md5_only, 1, LIFETIME_S);
-  gint64 t0 = g_get_monotonic_time ();
-  gint64 t1 = t0 + 10 * G_USEC_PER_SEC;
-  g_auto (GStrv) early = td_auth_challenge (auth, FALSE, t0);
-  g_auto (GStrv) fresh = td_auth_challenge (auth, FALSE, t1);
-  Answer a = { 0 }, b = { 0 };
-
-  answer (&a, early[0], "secret", "00000001");
-  answer (&b, fresh[0], "secret", "00000001");
-  g_assert_cmpint (verify (auth, &b, "secret", t1), ==, TD_AUTH_OK);      /* first used first */
-  g_assert_cmpint (verify (auth, &a, "secret", t1 + 1), ==, TD_AUTH_OK);  /* issued first */
-  g_assert_cmpuint (td_auth_nonce_count (auth), ==, 2);
-
-  /* Just before the early one expires: both kept, both still refuse replays. */
-  td_auth_expire (auth, t0 + LIFETIME_US - 1);
-  g_assert_cmpuint (td_auth_nonce_count (auth), ==, 2);
-  g_assert_cmpint (verify (auth, &a, "secret", t0 + LIFETIME_US - 1), ==, TD_AUTH_FAILED);
-  g_assert_cmpint (verify (auth, &b, "secret", t0 + LIFETIME_US - 1), ==, TD_AUTH_FAILED);
-
-  /* The early one has expired (it may wait behind the fresh one): its replay
-   * is stale all the same, and the fresh one still refuses its own. */
-  td_auth_expire (auth, t0 + LIFETIME_US);
-  g_assert_cmpint (verify (auth, &a, "secret", t0 + LIFETIME_US), ==, TD_AUTH_STALE);
-  g_assert_cmpint (verify (auth, &b, "secret", t0 + LIFETIME_US), ==, TD_AUTH_FAILED);
-
-  td_auth_expire (auth, t1 + LIFETIME_US);
-  g_assert_cmpuint (td_auth_nonce_count (auth), ==, 0);
-  answer_clear (&a);
-  answer_clear (&b);
+  check_expiry (TRUE);
 }
 
 int
