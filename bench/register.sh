@@ -14,6 +14,8 @@
 # processes; UDP only. tandem logs at its default level ([log] unset).
 # SIP_EXTRA='key = value\n...' adds lines to tandem's [sip] group (to compare
 # a setting against its default, e.g. transaction-lifetime = 32).
+# PIN=1: the target (every process and thread) on cpu0, SIPp on cpu1, as in
+# bench/cps.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -26,6 +28,8 @@ users=2000
 port=5260
 work=$(mktemp -d /tmp/tandem-bench-reg.XXXXXX)
 target=${TARGET:-tandem}
+target_cpu=(); sipp_cpu=()
+[ -n "${PIN:-}" ] && target_cpu=(taskset -c 0) && sipp_cpu=(taskset -c 1)
 trap 'kill ${pids[*]:-} ${socat_pid:-} 2>/dev/null || true
       [ "$target" = peer ] && RUN=$work/kamailio bash "$here/peer/kamailio.sh" stop > /dev/null; true' EXIT
 
@@ -56,12 +60,12 @@ if [ "$transport" = tls ]; then
 fi
 if [ "$target" = peer ]; then
   # its failure (e.g. the port still held by a tandem just stopped) is on stdout
-  RUN=$work/kamailio bash "$here/peer/kamailio.sh" start -A WITH_REGISTRAR -A WITH_AUTH \
+  RUN=$work/kamailio "${target_cpu[@]}" bash "$here/peer/kamailio.sh" start -A WITH_REGISTRAR -A WITH_AUTH \
     -A LISTEN=udp:127.0.0.1:$port > "$work/kamailio-start.out" ||
     { cat "$work/kamailio-start.out" >&2; exit 1; }
   pids=($(cat "$work/kamailio/kamailio.pid")); pids+=($(pgrep -P "${pids[0]}" | tr '\n' ' '))
 else
-  "$build/b2bua/tandem" -c "$work/tandem.conf" 2> "$work/tandem.log" &
+  "${target_cpu[@]}" "$build/b2bua/tandem" -c "$work/tandem.conf" 2> "$work/tandem.log" &
   pids=($!)
   sleep 1
 fi
@@ -74,7 +78,7 @@ for rate in $rates; do
   total=$((rate * duration))
   before=$(ticks); t0=$(date +%s.%N)
   errs0=$(awk '/^Udp:/ {n++; if (n==2) print $6}' /proc/net/snmp)
-  timeout $((duration * 3 + 20)) sipp 127.0.0.1:$port -sf "$scenario" -inf "$work/users.csv" \
+  "${sipp_cpu[@]}" timeout $((duration * 3 + 20)) sipp 127.0.0.1:$port -sf "$scenario" -inf "$work/users.csv" \
     -i 127.0.0.1 -p $((port + 1)) "${sipp_transport[@]}" -auth_uri pbx.test -r "$rate" -m "$total" -l $((rate * 2)) \
     -timeout $((duration * 3 + 10))s -nostdin -trace_stat -stf "$work/stat.csv" \
     > "$work/sipp.out" 2>&1 || true
