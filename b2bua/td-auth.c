@@ -44,7 +44,8 @@ struct _TdAuth {
    * the order they were issued in: expiry pops from the head instead of
    * scanning the table (11-13 ms on the SIP thread every 5 s at 300,000
    * nonces, 1.3 ms now: bench/auth/nonce-expiry-bench). A list through the
-   * entries themselves: 8 bytes each, no node to allocate. */
+   * entries themselves (their next and key pointers: 16 bytes each), no
+   * node to allocate. */
   struct _UsedNonce *oldest, *newest;
 };
 

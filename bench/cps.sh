@@ -20,9 +20,8 @@
 #   each in a network namespace, behind Kamailio's dispatcher; scale runs one
 #   then pair and prints the ratio pair/one (root: ip netns).
 #   OVERLOAD_LAG=MS ([sip] overload-lag; 0: no shedding)
-#   PIN=1: the target (every process and thread) on cpu0, both SIPps on cpu1,
-#   for both targets alike: unpinned, the target and SIPp contend for the two
-#   cores, and the target's SIP thread waits for a core in bursts.
+#   PIN=1: the target on cpu0, both SIPps on cpu1, for both targets alike
+#   (bench/lib.sh).
 #   WINDOW=a-b: also the target's CPU per call between a and b seconds into each
 #   rate, once calls arrive, end and their transactions expire (Sofia keeps a
 #   sent INVITE 32 s) at the same pace: a > hold + 35 s, b <= DURATION.
@@ -36,8 +35,6 @@ hold=${4:-1000}
 target=${TARGET:-both}
 window=${WINDOW:-}   # a-b: also CPU per call between a and b s into each rate (steady state)
 port=5360
-target_cpu=(); sipp_cpu=()
-[ -n "${PIN:-}" ] && target_cpu=(taskset -c 0) && sipp_cpu=(taskset -c 1)
 work=$(mktemp -d /tmp/tandem-bench-cps.XXXXXX)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 hz=$(getconf CLK_TCK)
@@ -65,12 +62,9 @@ start_target() {
     pids=($!)
     sleep 1 ;;
   peer)
-    # a failure to start is on the scripts' stdout
-    RUN=$work/rtpengine "${target_cpu[@]}" bash "$here/peer/rtpengine.sh" start > "$work/start.out" ||
-      { cat "$work/start.out" >&2; exit 1; }
-    RUN=$work/kamailio "${target_cpu[@]}" bash "$here/peer/kamailio.sh" start -A WITH_RTPENGINE -A WITH_REGISTRAR \
-      -A WITH_AUTH -A LISTEN=udp:127.0.0.1:$port > "$work/start.out" ||
-      { cat "$work/start.out" >&2; exit 1; }
+    RUN=$work/rtpengine start_or_fail "${target_cpu[@]}" bash "$here/peer/rtpengine.sh" start
+    RUN=$work/kamailio start_or_fail "${target_cpu[@]}" bash "$here/peer/kamailio.sh" start \
+      -A WITH_RTPENGINE -A WITH_REGISTRAR -A WITH_AUTH -A LISTEN=udp:127.0.0.1:$port
     pids=($(cat "$work/rtpengine/rtpengine.pid") $(cat "$work/kamailio/kamailio.pid"))
     pids+=($(pgrep -P "${pids[1]}" | tr '\n' ' ')) ;;
   one) pids=(); netns_start 1 ;;

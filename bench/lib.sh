@@ -10,3 +10,16 @@ pss_mb() {
   done
   echo $((t / 1024))
 }
+
+# PIN=1: the target (every process and thread) on cpu0, SIPp on cpu1.
+# Unpinned, the target and SIPp contend for this machine's two cores, and
+# tandem's SIP thread waits for a core in bursts (bench/RESULTS.md,
+# 2026-12-04). Prefixes: "${target_cpu[@]}" command..., "${sipp_cpu[@]}" sipp...
+target_cpu=(); sipp_cpu=()
+if [ -n "${PIN:-}" ]; then target_cpu=(taskset -c 0); sipp_cpu=(taskset -c 1); fi
+
+# Run a peer's start script; its failure (e.g. the port still held by a
+# tandem just stopped) is on its stdout: shown, and the bench stops.
+start_or_fail() {
+  "$@" > "$work/start.out" || { cat "$work/start.out" >&2; exit 1; }
+}

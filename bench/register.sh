@@ -14,8 +14,7 @@
 # processes; UDP only. tandem logs at its default level ([log] unset).
 # SIP_EXTRA='key = value\n...' adds lines to tandem's [sip] group (to compare
 # a setting against its default, e.g. transaction-lifetime = 32).
-# PIN=1: the target (every process and thread) on cpu0, SIPp on cpu1, as in
-# bench/cps.sh.
+# PIN=1: the target on cpu0, SIPp on cpu1 (bench/lib.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -28,8 +27,6 @@ users=2000
 port=5260
 work=$(mktemp -d /tmp/tandem-bench-reg.XXXXXX)
 target=${TARGET:-tandem}
-target_cpu=(); sipp_cpu=()
-[ -n "${PIN:-}" ] && target_cpu=(taskset -c 0) && sipp_cpu=(taskset -c 1)
 trap 'kill ${pids[*]:-} ${socat_pid:-} 2>/dev/null || true
       [ "$target" = peer ] && RUN=$work/kamailio bash "$here/peer/kamailio.sh" stop > /dev/null; true' EXIT
 
@@ -59,10 +56,8 @@ if [ "$transport" = tls ]; then
   sipp_transport=(-t t1 -rsa 127.0.0.1:$((port + 3)))
 fi
 if [ "$target" = peer ]; then
-  # its failure (e.g. the port still held by a tandem just stopped) is on stdout
-  RUN=$work/kamailio "${target_cpu[@]}" bash "$here/peer/kamailio.sh" start -A WITH_REGISTRAR -A WITH_AUTH \
-    -A LISTEN=udp:127.0.0.1:$port > "$work/kamailio-start.out" ||
-    { cat "$work/kamailio-start.out" >&2; exit 1; }
+  RUN=$work/kamailio start_or_fail "${target_cpu[@]}" bash "$here/peer/kamailio.sh" start \
+    -A WITH_REGISTRAR -A WITH_AUTH -A LISTEN=udp:127.0.0.1:$port
   pids=($(cat "$work/kamailio/kamailio.pid")); pids+=($(pgrep -P "${pids[0]}" | tr '\n' ' '))
 else
   "${target_cpu[@]}" "$build/b2bua/tandem" -c "$work/tandem.conf" 2> "$work/tandem.log" &
